@@ -1,0 +1,50 @@
+"""Helpers shared by the subcommands: error reporting, progress bars, common options."""
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+from codesign.errors import CodesignError
+from hwmodels.errors import HardwareModelError
+from pruning.errors import PruningError
+
+# Exceptions that are the user's to fix: printed as one line, exit code 2, no traceback.
+USER_ERRORS = (CodesignError, HardwareModelError, PruningError, FileNotFoundError)
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"codesign: error: {message}", file=sys.stderr)
+    return code
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL",
+                        help="an ONNX file, or a bundled graph: alexnet, vgg19, resnet50, "
+                             "densenet121, inception_v1, inception_v2, squeezenet, shufflenet, "
+                             "zfnet512 (the onnx wheel's light models), or lenet5 / lenet300")
+    parser.add_argument("--input-shape", metavar="NxCxHxW",
+                        help="input shape, e.g. 1x3x224x224 or 3x224x224 (batch 1); required when "
+                             "the model's input has dynamic dimensions, and overrides a static one")
+
+
+@contextmanager
+def progress_bar(desc: str, total: int | None = None, enabled: bool = True) -> Iterator:
+    """A tqdm bar on stderr; yields a callable update(done, total=None, message="")."""
+    from tqdm import tqdm
+    bar = tqdm(total=total, desc=desc, disable=not enabled or not sys.stderr.isatty() and False,
+               file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def update(done: int, total: int | None = None, message: str = "") -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.n = done
+        if message:
+            bar.set_postfix_str(message, refresh=False)
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
