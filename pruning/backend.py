@@ -14,10 +14,13 @@ initializer names. `prunable_weights` is the single place that resolves that map
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from pruning.train import TrainContext
 
 
 @dataclass(frozen=True)
@@ -100,4 +103,10 @@ def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     return out
 
 
-from pruning.train import TrainContext  # noqa: E402  (TrainContext lives with the loops)
+def __getattr__(name: str):
+    # TrainContext lives with the loops in pruning.train, which imports this module; a lazy
+    # lookup keeps `import pruning.train` and `import pruning.backend` working in either order.
+    if name == "TrainContext":
+        from pruning.train import TrainContext
+        return TrainContext
+    raise AttributeError(f"module 'pruning.backend' has no attribute {name!r}")

@@ -1,0 +1,194 @@
+"""Training and evaluation loops shared by every compression method.
+
+`train_epochs` is the one loop: cross-entropy plus an optional extra loss term (ADMM's
+penalty, a sparsity loss), masks kept in force after every step, an `after_step` hook (ADMM's
+Z/U update, a pruning schedule), per-epoch checkpoints that resume when the same run
+directory is reused, and progress reports. Data order is a pure function of (seed, phase,
+epoch), so a resumed run sees the same batches as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pruning.backend import Progress, prunable_weights
+from pruning.checkpoint import load_checkpoint, save_checkpoint
+from pruning.data import Dataset
+from pruning.errors import PruningError
+from pruning.masks import Masks, MaskEnforcer, apply_masks
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class TrainContext:
+    """Everything a method needs to train: data, the epoch budget (total over all of the
+    method's phases), optimizer settings, seed, where to checkpoint, whom to tell progress."""
+    data: Dataset
+    epochs: float = 10.0
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    seed: int = 0
+    checkpoint_dir: Path | None = None          # None: no checkpoints
+    on_progress: Callable[[Progress], None] | None = None
+    eval_limit: int | None = 2000                # test samples for per-epoch monitoring
+    fingerprint: str = ""                        # settings of the run; guards resumes
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise PruningError(f"optimizer {self.optimizer!r} is unknown; use one of {OPTIMIZERS}")
+        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise PruningError(f"bad training settings: epochs={self.epochs}, "
+                               f"batch_size={self.batch_size}, lr={self.lr} (need >=0, >=1, >0)")
+        if self.checkpoint_dir is not None:
+            self.checkpoint_dir = Path(self.checkpoint_dir)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.data.train_y) // self.batch_size)
+
+    def steps(self, epochs: float) -> int:
+        """Optimizer steps in `epochs` (fractional epochs allowed; at least one step if > 0)."""
+        return 0 if epochs <= 0 else max(1, round(epochs * self.steps_per_epoch))
+
+    def report(self, phase: str, step: int, total: int, message: str = "") -> None:
+        if self.on_progress is not None:
+            self.on_progress(Progress(phase, step, total, message))
+
+    def save(self, key: str, payload: dict) -> None:
+        """Checkpoint a method's own state (no-op without a checkpoint_dir)."""
+        if self.checkpoint_dir is not None:
+            save_checkpoint(self.checkpoint_dir, key, payload, self.fingerprint)
+
+    def load(self, key: str) -> dict | None:
+        return load_checkpoint(self.checkpoint_dir, key, self.fingerprint)
+
+
+class Stateful(Protocol):
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def split_budget(total: float, weights: Mapping[str, float]) -> dict[str, float]:
+    """Split an epoch budget over phases in proportion to `weights`."""
+    norm = sum(weights.values())
+    if norm <= 0:
+        raise PruningError(f"phase weights must sum to > 0, got {dict(weights)}")
+    return {k: total * w / norm for k, w in weights.items()}
+
+
+def make_optimizer(model: nn.Module, ctx: TrainContext, lr: float | None = None) -> torch.optim.Optimizer:
+    lr = ctx.lr if lr is None else lr
+    params = [p for p in model.parameters() if p.requires_grad]
+    if ctx.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=ctx.momentum, weight_decay=ctx.weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=ctx.weight_decay)
+
+
+def _seed_for(seed: int, phase: str, epoch: int) -> int:
+    return (seed * 1_000_003 + zlib.crc32(phase.encode()) * 7919 + epoch) % (2**63)
+
+
+def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+
+
+def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: str = "train",
+                 loss_extra: Callable[[nn.Module], torch.Tensor] | None = None,
+                 after_step: Callable[[int], None] | None = None,
+                 masks: Masks | None = None, lr: float | None = None,
+                 optimizer: torch.optim.Optimizer | None = None,
+                 state: Stateful | None = None) -> list[dict]:
+    """Train `model` in place for `epochs` (may be fractional) and return one history record
+    per (possibly partial) epoch: {phase, epoch, steps, loss, accuracy, seconds}.
+
+    `loss_extra(model)` is added to the mean cross-entropy; `after_step(step)` runs after each
+    optimizer step with the 1-based step count of this phase (after masks are re-applied);
+    `masks` are enforced on gradients, weights and optimizer state. `phase` names the
+    checkpoint: it must be unique within a run. `state` (e.g. ADMM's Z and U) is saved and
+    restored with the model. A fresh optimizer is made unless one is passed."""
+    total = ctx.steps(epochs)
+    opt = optimizer or make_optimizer(model, ctx, lr)
+    enforcer = MaskEnforcer(prunable_weights(model), masks) if masks else None
+    if enforcer:
+        enforcer.after_step(opt)
+    key = f"phase-{phase}"
+    history: list[dict] = []
+    done = 0
+    saved = ctx.load(key)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        if state is not None and saved.get("state") is not None:
+            state.load_state_dict(saved["state"])
+        done, history = saved["step"], saved["history"]
+        if done >= total:
+            return history
+    x_all, y_all = _tensors(ctx.data.train_x, ctx.data.train_y)
+    n, per_epoch = len(y_all), ctx.steps_per_epoch
+    tick = max(1, per_epoch // 20)
+    model.train()
+    while done < total:
+        epoch = done // per_epoch
+        order = torch.from_numpy(np.random.default_rng(_seed_for(ctx.seed, phase, epoch)).permutation(n))
+        torch.manual_seed(_seed_for(ctx.seed, phase, epoch))
+        start_step, t0, loss_sum = done, time.perf_counter(), 0.0
+        for b in range(done - epoch * per_epoch, min(per_epoch, total - epoch * per_epoch)):
+            idx = order[b * ctx.batch_size:(b + 1) * ctx.batch_size]
+            loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
+            if loss_extra is not None:
+                loss = loss + loss_extra(model)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if enforcer:
+                enforcer.before_step()
+            opt.step()
+            if enforcer:
+                enforcer.after_step(opt)
+            done += 1
+            loss_sum += float(loss.detach())
+            if after_step is not None:
+                after_step(done)
+            if done % tick == 0:
+                ctx.report(phase, done, total, f"loss {float(loss.detach()):.3f}")
+        acc = evaluate(model, ctx.data, limit=ctx.eval_limit)
+        model.train()
+        record = {"phase": phase, "epoch": epoch + 1, "steps": done - start_step,
+                  "loss": loss_sum / max(done - start_step, 1), "accuracy": acc,
+                  "seconds": time.perf_counter() - t0}
+        history.append(record)
+        ctx.report(phase, done, total, f"loss {record['loss']:.3f} acc {100 * acc:.1f}%")
+        ctx.save(key, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": done,
+                       "history": history, "state": state.state_dict() if state is not None else None})
+    return history
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *,
+             limit: int | None = None, batch_size: int = 1000) -> float:
+    """Top-1 accuracy (fraction) on the test split of `data` (or on an (x, y) pair); `limit`
+    uses the first `limit` samples (built-in test splits are class-mixed, so a prefix is fair)."""
+    x, y = (data.test_x, data.test_y) if isinstance(data, Dataset) else data
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    if len(y) == 0:
+        raise PruningError("cannot evaluate on an empty test set; raise the dataset limit")
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for i in range(0, len(y), batch_size):
+        xb, yb = _tensors(x[i:i + batch_size], y[i:i + batch_size])
+        correct += int((model(xb).argmax(1) == yb).sum())
+    model.train(was_training)
+    return correct / len(y)

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from pruning.data import load_dataset
+from pruning.errors import PruningError
+from pruning.masks import check_sparsity, magnitude_masks
+from pruning.models import build_model, lenet5
+from pruning.backend import prunable_weights
+from pruning.train import TrainContext, evaluate, split_budget, train_epochs
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", limit=400, test_limit=200)
+
+
+def _fresh(ds, seed=0):
+    torch.manual_seed(seed)
+    return build_model("lenet300", ds.input_shape, ds.num_classes)
+
+
+def test_lenet5_has_430_5k_weights():
+    assert sum(w.numel() for w in prunable_weights(lenet5()).values()) == 430_500
+
+
+def test_training_learns_and_is_deterministic(digits):
+    ctx = TrainContext(digits, batch_size=32, seed=4)
+    a, b = _fresh(digits), _fresh(digits)
+    ha = train_epochs(a, ctx, 3)
+    train_epochs(b, ctx, 3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert ha[-1]["accuracy"] > 0.8 and evaluate(a, digits) == ha[-1]["accuracy"]
+
+
+def test_fractional_epochs_and_hooks(digits):
+    ctx = TrainContext(digits, batch_size=32)
+    steps, calls = [], []
+    model = _fresh(digits)
+    hist = train_epochs(model, ctx, 0.5, after_step=steps.append,
+                        loss_extra=lambda m: calls.append(1) or m.fc1.weight.pow(2).sum() * 0)
+    assert ctx.steps_per_epoch == 13 and ctx.steps(0.5) == 6
+    assert steps == list(range(1, 7)) and len(calls) == 6 and hist[0]["steps"] == 6
+
+
+def test_masks_enforced_during_training(digits):
+    model = _fresh(digits)
+    masks = magnitude_masks(prunable_weights(model), {"fc1.weight": 0.1, "fc2.weight": 0.3})
+    train_epochs(model, TrainContext(digits, batch_size=32, optimizer="sgd"), 1, masks=masks)
+    check_sparsity(masks, {"fc1.weight": 0.1, "fc2.weight": 0.3}, prunable_weights(model))
+
+
+def test_resume_matches_uninterrupted_run(digits, tmp_path):
+    full = _fresh(digits)
+    train_epochs(full, TrainContext(digits, batch_size=32), 3, phase="p")
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_epoch_3(step):
+        if step == 30:                     # 13 steps per epoch: inside the third epoch
+            raise Stop
+
+    ctx = TrainContext(digits, batch_size=32, checkpoint_dir=tmp_path)
+    part = _fresh(digits)
+    with pytest.raises(Stop):
+        train_epochs(part, ctx, 3, phase="p", after_step=stop_in_epoch_3)
+    resumed = _fresh(digits, seed=99)      # different init: everything must come from the checkpoint
+    hist = train_epochs(resumed, ctx, 3, phase="p")
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert all(torch.allclose(p, q) for p, q in zip(full.parameters(), resumed.parameters()))
+    again = _fresh(digits, seed=5)         # a finished phase is loaded, not retrained
+    train_epochs(again, ctx, 3, phase="p", after_step=lambda s: pytest.fail("retrained"))
+    assert all(torch.equal(p, q) for p, q in zip(resumed.parameters(), again.parameters()))
+
+
+def test_other_settings_refuse_to_resume(digits, tmp_path):
+    train_epochs(_fresh(digits), TrainContext(digits, checkpoint_dir=tmp_path, fingerprint="a"), 0.2)
+    with pytest.raises(PruningError, match="other settings"):
+        train_epochs(_fresh(digits), TrainContext(digits, checkpoint_dir=tmp_path, fingerprint="b"), 0.2)
+
+
+def test_bad_settings_and_budget_split(digits):
+    with pytest.raises(PruningError, match="optimizer"):
+        TrainContext(digits, optimizer="rmsprop")
+    assert split_budget(10, {"admm": 3, "retrain": 2}) == {"admm": 6.0, "retrain": 4.0}
