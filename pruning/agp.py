@@ -1,0 +1,117 @@
+"""Automated gradual pruning, AGP (Zhu & Gupta 2017, paper 004).
+
+    s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt))^3,   t in {t0, t0 + dt, ..., t0 + n dt}
+
+Masks change only at t0 + k*dt (training recovers in between) and are frozen after t0 + n*dt.
+Scores are the *masked* magnitudes, so a pruned weight never returns (the paper says "sort the
+weights"; TF's library re-sorts raw weights; we document the monotone choice). Biases are never
+pruned; exclusions (first layer, depthwise convs, names) drop layers from the targets.
+
+Modes: "layerwise" (every layer follows the schedule towards its own s_f = 1 - alpha),
+"global" (one s_t over all layers ranked together), "layerwise_constant" (the interval is split
+and one layer at a time is raised to its target, the variant the paper used for NMT).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+
+from pruning.errors import PruningError
+from pruning.magnitude import global_masks, layerwise_masks
+
+
+@dataclass(frozen=True)
+class CubicSchedule:
+    """When and how far to prune: start step t0, n mask updates dt steps apart."""
+    t0: int = 0
+    n: int = 10
+    dt: int = 100
+    exponent: float = 3.0       # 3 in the paper; 1 gives a linear ramp
+
+    def __post_init__(self) -> None:
+        if self.t0 < 0 or self.n < 1 or self.dt < 1:
+            raise PruningError(f"AGP schedule t0={self.t0}, n={self.n}, dt={self.dt}: need "
+                               "t0 >= 0, n >= 1 and dt >= 1 (steps)")
+
+    @property
+    def end_step(self) -> int:
+        """The last mask update; masks are frozen after it."""
+        return self.t0 + self.n * self.dt
+
+    def is_update_step(self, t: int) -> bool:
+        return self.t0 <= t <= self.end_step and (t - self.t0) % self.dt == 0
+
+    def progress(self, t: int) -> float:
+        """Fraction of the way from s_i to s_f reached at step t (held between updates)."""
+        if t < self.t0:
+            return 0.0
+        k = min((t - self.t0) // self.dt, self.n)
+        return 1.0 - (1.0 - k / self.n) ** self.exponent
+
+    def sparsity(self, t: int, s_final: float, s_initial: float = 0.0) -> float:
+        """s_t of eq. (1); before t0 nothing is pruned yet (s = 0)."""
+        if t < self.t0:
+            return 0.0
+        return s_initial + (s_final - s_initial) * self.progress(t)
+
+
+def layer_windows(schedule: CubicSchedule, names: list[str]) -> dict[str, CubicSchedule]:
+    """layerwise_constant: split the pruning interval into one window per layer, in order."""
+    n_each = max(1, schedule.n // max(len(names), 1))
+    return {name: CubicSchedule(schedule.t0 + i * n_each * schedule.dt, n_each, schedule.dt,
+                                schedule.exponent)
+            for i, name in enumerate(names)}
+
+
+class AGPPruner:
+    """The mask bookkeeping of AGP, independent of any training loop: call `step(t, weights)`
+    after each optimizer step; it returns new masks at update steps and None otherwise."""
+
+    MODES = ("layerwise", "global", "layerwise_constant")
+
+    def __init__(self, alphas: Mapping[str, float], schedule: CubicSchedule,
+                 mode: str = "layerwise", s_initial: float = 0.0,
+                 global_alpha: float | None = None) -> None:
+        if mode not in self.MODES:
+            raise PruningError(f"AGP mode {mode!r} unknown; use one of {', '.join(self.MODES)}")
+        if mode == "global" and global_alpha is None:
+            raise PruningError("AGP mode 'global' needs a global keep fraction (global_alpha)")
+        self.alphas = dict(alphas)
+        self.schedule = schedule
+        self.mode = mode
+        self.s_initial = s_initial
+        self.global_alpha = global_alpha
+        self.windows = (layer_windows(schedule, list(self.alphas))
+                        if mode == "layerwise_constant" else {})
+        self.masks: dict[str, torch.Tensor] = {}
+
+    @property
+    def end_step(self) -> int:
+        if self.windows:
+            return max(w.end_step for w in self.windows.values())
+        return self.schedule.end_step
+
+    def _layer_schedule(self, name: str) -> CubicSchedule:
+        return self.windows.get(name, self.schedule)
+
+    def target_alphas(self, t: int) -> dict[str, float]:
+        """Keep fraction of each layer at step t (layer-wise modes)."""
+        return {name: 1.0 - self._layer_schedule(name).sparsity(t, 1.0 - a, self.s_initial)
+                for name, a in self.alphas.items()}
+
+    def is_update_step(self, t: int) -> bool:
+        if self.windows:
+            return any(w.is_update_step(t) for w in self.windows.values())
+        return self.schedule.is_update_step(t)
+
+    def step(self, t: int, weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+        if not self.is_update_step(t):
+            return None
+        if self.mode == "global":
+            s = self.schedule.sparsity(t, 1.0 - self.global_alpha, self.s_initial)
+            self.masks = global_masks({n: weights[n] for n in self.alphas}, 1.0 - s, self.masks)
+        else:
+            self.masks = layerwise_masks(weights, self.target_alphas(t), self.masks)
+        return self.masks
