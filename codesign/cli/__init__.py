@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from codesign.cli.common import USER_ERRORS, fail
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         return fail(str(exc))
+    except BrokenPipeError:          # e.g. `codesign inspect x --json | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         return fail("interrupted; runs with a checkpoint resume when started again with the same --out", code=130)
 

@@ -48,3 +48,19 @@ def progress_bar(desc: str, total: int | None = None, enabled: bool = True) -> I
         yield update
     finally:
         bar.close()
+
+
+def format_table(headers: list[str], rows: list[list], right: set[int] | None = None) -> str:
+    """Plain-text table; columns in `right` (default: every column after the first) align right."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    right = set(range(1, len(headers))) if right is None else right
+    def line(r):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
+
+
+def dims(shape) -> str:
+    return "x".join(str(d) for d in shape)

@@ -1,0 +1,36 @@
+"""Per-layer description of a Network as plain records (the inspect command's data)."""
+from __future__ import annotations
+
+from codesign.graph import Network
+
+MAC_CONVENTION = ("one multiply-add = one MAC (paper 001 Table 8 counts the multiply and the add "
+                  "separately: multiply by 2 to compare)")
+
+
+def layer_records(network: Network) -> list[dict]:
+    total = network.total_macs or 1
+    records = []
+    for layer in network.layers:
+        s = layer.shape
+        records.append({
+            "name": layer.name, "op": layer.op, "node": layer.node,
+            "weight_shape": list(layer.weight_shape), "weight_source": layer.weight_source,
+            "groups": s.groups, "depthwise": s.is_depthwise,
+            "kernel": list(s.kernel), "stride": list(s.stride), "dilation": list(s.dilation),
+            "pads": list(s.pads), "bias": layer.bias,
+            "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
+            "params": layer.params, "macs": layer.macs, "mac_share": layer.macs / total,
+            "input_elements": s.in_elements, "output_elements": s.out_elements,
+        })
+    return records
+
+
+def network_summary(network: Network) -> dict:
+    return {
+        "model": network.name,
+        "input_shape": list(network.input_shape),
+        "mac_convention": MAC_CONVENTION,
+        "layers": layer_records(network),
+        "totals": {"layers": len(network.layers), "params": network.total_params,
+                   "macs": network.total_macs},
+    }

@@ -1,0 +1,38 @@
+"""Where a MODEL argument comes from: a file path, a graph bundled in the onnx wheel, or a
+built-in torch model (LeNet) exported to ONNX."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import onnx
+
+# Short names of the onnx wheel's "light" ImageNet graphs (real topology, placeholder weights).
+BUNDLED = {
+    "alexnet": "bvlc_alexnet", "vgg19": "vgg19", "resnet50": "resnet50",
+    "densenet121": "densenet121", "inception_v1": "inception_v1", "inception_v2": "inception_v2",
+    "squeezenet": "squeezenet", "shufflenet": "shufflenet", "zfnet512": "zfnet512",
+}
+BUILTIN_TORCH = ("lenet5", "lenet300")
+
+
+def light_model_path(short_name: str) -> Path:
+    base = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
+    return base / f"light_{BUNDLED[short_name]}.onnx"
+
+
+def describe_sources() -> str:
+    return ", ".join(list(BUNDLED) + list(BUILTIN_TORCH))
+
+
+def resolve_model_source(source: str | Path) -> tuple[Path | onnx.ModelProto, str]:
+    """Return (path or in-memory model, display name) for a MODEL argument."""
+    text = str(source)
+    key = text.lower()
+    if key in BUNDLED and not Path(text).exists():
+        return light_model_path(key), key
+    if key in BUILTIN_TORCH and not Path(text).exists():
+        from pruning.models import builtin_onnx      # torch only when a LeNet is asked for
+        return builtin_onnx(key), key
+    path = Path(text)
+    return path, path.stem
