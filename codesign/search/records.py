@@ -1,0 +1,87 @@
+"""Values a search takes and returns: its settings, one record per step, the result."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Mapping
+
+from codesign.errors import CodesignError
+
+
+class SearchError(CodesignError):
+    """A search setting or input (initial α file, layer names) is invalid."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    max_drop: float = 0.5               # allowed accuracy drop, in percentage points
+    alpha_min: float = 0.02             # no layer is pruned below this keep fraction
+    layers: tuple[str, ...] = ()        # layers the search may prune; () = all of the cost model's
+    # Fig. 5: binary-search steps per reduction and a cap on reduction iterations
+    bisect_steps: int = 4
+    max_iterations: int = 20
+    # allocator: the keep fractions a layer may take, and the confirmation budget
+    alpha_grid: tuple[float, ...] = (0.8, 0.6, 0.45, 0.35, 0.27, 0.2, 0.15, 0.11, 0.08,
+                                     0.06, 0.045, 0.035, 0.025)
+    drop_bins: int = 4000               # resolution of the allocator's drop budget
+    max_confirm: int = 6                # real training runs the allocator may spend confirming
+
+    def __post_init__(self) -> None:
+        if self.max_drop < 0:
+            raise SearchError(f"max drop {self.max_drop} must be >= 0 (percentage points)")
+        if not 0 < self.alpha_min < 1:
+            raise SearchError(f"alpha_min {self.alpha_min} must be in (0, 1)")
+        if any(not 0 < a < 1 for a in self.alpha_grid):
+            raise SearchError("every alpha_grid value must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    iteration: int
+    phase: str                          # init | reduce | restore | probe | confirm | final
+    alphas: Mapping[str, float]
+    accuracy: float | None              # fraction; None when not evaluated
+    drop: float | None                  # percentage points below the reference
+    speedup: float                      # simulated whole-network speedup
+    conv_speedup: float                 # simulated speedup over the conv layers
+    accepted: bool
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["alphas"] = dict(self.alphas)
+        return d
+
+
+@dataclass
+class SearchResult:
+    algorithm: str
+    alphas: dict[str, float]            # deployed keep fractions (dense layers = 1.0)
+    reference_accuracy: float
+    accuracy: float                     # final accuracy (after the final compression run)
+    speedup: float
+    conv_speedup: float
+    history: list[IterationRecord]
+    counts: dict[str, int]              # distinct evaluations per kind
+    restored: list[str] = field(default_factory=list)   # layers put back to dense by r*
+    constraint_met: bool = True
+    extras: dict = field(default_factory=dict)          # algorithm-specific (e.g. DP frontier)
+
+    @property
+    def drop(self) -> float:
+        return (self.reference_accuracy - self.accuracy) * 100.0
+
+    @property
+    def training_runs(self) -> int:
+        return self.counts.get("train", 0) + self.counts.get("final", 0)
+
+    def to_dict(self) -> dict:
+        return {"algorithm": self.algorithm, "alphas": self.alphas,
+                "reference_accuracy": self.reference_accuracy, "accuracy": self.accuracy,
+                "drop_points": self.drop, "speedup": self.speedup,
+                "conv_speedup": self.conv_speedup, "restored": self.restored,
+                "constraint_met": self.constraint_met, "counts": self.counts,
+                "training_runs": self.training_runs, "extras": self.extras,
+                "history": [r.to_dict() for r in self.history]}
+
+
+IterationHook = Callable[[IterationRecord], None]

@@ -1,0 +1,69 @@
+"""Synthetic stand-ins with known answers, for tests and for trying the search without training.
+
+`SyntheticOracle`: accuracy = reference − Σ_i drop_i(α_i) / 100 with
+drop_i(α) = s_i · max(0, ln(τ_i / α))², i.e. layer i is free to prune down to α = τ_i and then
+costs s_i points per squared e-fold. Additive, so the allocator's surrogate is exact and the
+optimum on a grid can be found by brute force. "probe" requests see the same function.
+
+`ProportionalCostModel`: sparse latency = dense latency · α · r*_i, so the sparse speedup is
+1 / (α r*_i) and crosses 1 exactly at the given r*_i.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from codesign.executor import EvalRequest, Outcome
+
+
+@dataclass
+class SyntheticOracle:
+    sensitivity: Mapping[str, float]         # s_i, points per squared e-fold
+    free_alpha: Mapping[str, float]          # τ_i
+    reference: float = 0.90
+    calls: list[EvalRequest] = field(default_factory=list)
+    fail_after: int | None = None            # raise KeyboardInterrupt on this call (resume tests)
+
+    def drop(self, alphas: Mapping[str, float]) -> float:
+        total = 0.0
+        for name, a in alphas.items():
+            excess = math.log(self.free_alpha[name] / a)
+            total += self.sensitivity[name] * max(0.0, excess) ** 2
+        return total
+
+    def evaluate(self, request: EvalRequest) -> Outcome:
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise KeyboardInterrupt("synthetic interruption")
+        self.calls.append(request)
+        alphas = request.alpha_dict()
+        return Outcome(accuracy=self.reference - self.drop(alphas) / 100.0, achieved=alphas)
+
+
+@dataclass(frozen=True)
+class ProportionalCostModel:
+    names: tuple[str, ...]
+    macs_: Mapping[str, int]
+    ops_: Mapping[str, str]
+    r_star: Mapping[str, float]
+    macs_per_second: float = 1e9
+
+    def layer_names(self) -> list[str]:
+        return list(self.names)
+
+    def macs(self, name: str) -> int:
+        return int(self.macs_[name])
+
+    def op(self, name: str) -> str:
+        return self.ops_[name]
+
+    def breakeven(self, name: str) -> float:
+        return float(self.r_star[name])
+
+    def dense_latency(self, name: str) -> float:
+        return self.macs_[name] / self.macs_per_second
+
+    def sparse_latency(self, name: str, alphas: np.ndarray) -> np.ndarray:
+        return self.dense_latency(name) * np.asarray(alphas, float) * self.r_star[name]
