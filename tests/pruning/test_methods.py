@@ -50,4 +50,8 @@ def test_argparse_group_per_method(toy_backend):
 
 
 def test_builtin_backends_are_registered():
-    assert "admm" in methods.load_backends() or pytest.skip("admm not built yet")
+    backends = methods.load_backends()
+    assert backends["admm"].name == "admm"
+    parser = argparse.ArgumentParser()
+    methods.add_backend_options(parser)
+    assert "--admm-rho" in parser.format_help()
