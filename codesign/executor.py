@@ -67,6 +67,7 @@ class Outcome:
     seconds: float = 0.0
     epochs: float = 0.0
     achieved: Mapping[str, float] = field(default_factory=dict)   # achieved α per layer
+    extra: Mapping[str, float] = field(default_factory=dict)      # e.g. test_accuracy
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ class InProcessExecutor:
                 self._cache[rec["key"]] = Outcome(
                     accuracy=float(rec["accuracy"]), seconds=float(rec.get("seconds", 0.0)),
                     epochs=float(rec.get("epochs", 0.0)),
-                    achieved={k: float(v) for k, v in rec.get("achieved", {}).items()})
+                    achieved={k: float(v) for k, v in rec.get("achieved", {}).items()},
+                    extra={k: float(v) for k, v in rec.get("extra", {}).items()})
             except (ValueError, KeyError, TypeError):
                 raise ExecutorError(f"checkpoint {self.checkpoint} line {line_no} is not a "
                                     f"valid evaluation record; delete the file to start over")
@@ -139,6 +141,7 @@ class InProcessExecutor:
         rec = {"key": request.key, "kind": request.kind, "alphas": request.alpha_dict(),
                "accuracy": outcome.accuracy, "seconds": outcome.seconds,
                "epochs": outcome.epochs, "achieved": dict(outcome.achieved),
+               "extra": dict(outcome.extra),
                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         with self.checkpoint.open("a") as fh:
             fh.write(json.dumps(rec) + "\n")

@@ -1,0 +1,66 @@
+"""CostModel over hwmodels: the search's view of one hardware configuration.
+
+Dense latency, sparse latency at any α and r* per layer come from hwmodels.cost.evaluate and
+hwmodels.breakeven.break_even on a single config. Sparse latencies are memoised per (layer, α):
+the searches ask for the same points many times.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from hwmodels.arch import ConfigArray, HwConfig
+from hwmodels.breakeven import break_even
+from hwmodels.cost import LayerArray, evaluate
+from hwmodels.workload import LayerShape
+
+NS = 1e-9
+
+
+class HwCostModel:
+    def __init__(self, shapes: Sequence[LayerShape], config: HwConfig,
+                 prunable: Sequence[str] | None = None) -> None:
+        self.shapes = {s.name: s for s in shapes}
+        self.config = config
+        self._order = [s.name for s in shapes]
+        self._prunable = list(prunable) if prunable is not None else list(self._order)
+        self._configs = ConfigArray.from_configs([config])
+        self._layers = LayerArray.from_shapes(list(shapes))
+        self._index = {n: i for i, n in enumerate(self._order)}
+        dense = evaluate(self._configs, self._layers, np.array([1.0]))
+        self._dense = dense.dense_time_ns[0, :, 0] * NS
+        self._r_star = break_even(self._configs, self._layers).ratio[0]
+        self._sparse = lru_cache(maxsize=None)(self._sparse_one)
+
+    # -- CostModel --------------------------------------------------------------------------
+    def layer_names(self) -> list[str]:
+        return list(self._prunable)
+
+    def macs(self, name: str) -> int:
+        return int(self.shapes[name].macs)
+
+    def op(self, name: str) -> str:
+        return self.shapes[name].op
+
+    def breakeven(self, name: str) -> float:
+        return float(self._r_star[self._index[name]])
+
+    def dense_latency(self, name: str) -> float:
+        return float(self._dense[self._index[name]])
+
+    def sparse_latency(self, name: str, alphas: np.ndarray) -> np.ndarray:
+        return np.array([self._sparse(name, round(float(a), 6)) for a in np.atleast_1d(alphas)])
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _sparse_one(self, name: str, alpha: float) -> float:
+        one = self._layers.take([self._index[name]])
+        costs = evaluate(self._configs, one, np.array([alpha]))
+        return float(costs.sparse_time_ns[0, 0, 0]) * NS
+
+    def speedup_curve(self, name: str, ratios: np.ndarray) -> np.ndarray:
+        """Sparse speedup over dense at each pruning ratio (for the report's curves)."""
+        one = self._layers.take([self._index[name]])
+        costs = evaluate(self._configs, one, 1.0 / np.asarray(ratios, float))
+        return costs.sparse_speedup[0, 0, :]
