@@ -48,6 +48,17 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int) -> nn
     return builders[name](tuple(input_shape), num_classes)
 
 
+def builtin_onnx(name: str, input_shape: tuple[int, ...] = (1, 28, 28), num_classes: int = 10,
+                 seed: int = 0):
+    """A built-in model, freshly initialized with `seed`, exported to ONNX (initializer names
+    = parameter names). Torch and ONNX models then take the same path through the bridge."""
+    import torch
+    from pruning.onnx_bridge import export_torch
+    torch.manual_seed(seed)
+    model = build_model(name, input_shape, num_classes)
+    return export_torch(model, tuple(input_shape))
+
+
 def _named(*pairs: tuple[str, nn.Module]) -> nn.Sequential:
     from collections import OrderedDict
     return nn.Sequential(OrderedDict(pairs))
