@@ -13,13 +13,20 @@ and one layer at a time is raised to its target, the variant the paper used for 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar, Mapping
 
 import torch
+from torch import nn
 
+from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
 from pruning.magnitude import global_masks, layerwise_masks
+from pruning.masks import apply_masks
+from pruning.method_support import build_result, exclude, fresh_copy, resolve_alphas
+from pruning.methods import register_backend
+from pruning.train import TrainContext, evaluate, train_epochs
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,90 @@ class AGPPruner:
             return None
         if self.mode == "global":
             s = self.schedule.sparsity(t, 1.0 - self.global_alpha, self.s_initial)
-            self.masks = global_masks({n: weights[n] for n in self.alphas}, 1.0 - s, self.masks)
+            new = global_masks({n: weights[n] for n in self.alphas}, 1.0 - s, self.masks)
         else:
-            self.masks = layerwise_masks(weights, self.target_alphas(t), self.masks)
+            new = layerwise_masks(weights, self.target_alphas(t), self.masks)
+        if self.masks:          # update in place: a training loop may hold these tensors
+            for name, mask in new.items():
+                self.masks[name].copy_(mask)
+        else:
+            self.masks = new
         return self.masks
+
+    # -- checkpointing: the masks are the pruner's whole state (updated in place, see backend)
+    def state_dict(self) -> dict:
+        return {"masks": {n: m.clone() for n, m in self.masks.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, mask in state["masks"].items():
+            self.masks[name].copy_(mask)
+
+
+@register_backend
+class AGPBackend:
+    """Automated gradual pruning (Zhu & Gupta 2017): cubic sparsity schedule, magnitude masks."""
+    name: ClassVar[str] = "agp"
+
+    @dataclass(frozen=True)
+    class Options:
+        mode: str = field(default="layerwise", metadata={
+            "help": "layerwise: every layer to its own alpha; global: one ranking over all layers; "
+                    "layerwise_constant: one layer at a time", "choices": AGPPruner.MODES})
+        start: float = field(default=0.0, metadata={
+            "help": "t0 as a share of the epoch budget (0: start from the given, trained model)"})
+        window: float = field(default=0.6, metadata={
+            "help": "share of the epoch budget over which sparsity ramps up; the rest trains "
+                    "with frozen masks"})
+        updates: int = field(default=20, metadata={"help": "n, the number of mask updates"})
+        exponent: float = field(default=3.0, metadata={"help": "schedule exponent (paper: 3)"})
+        s_initial: float = field(default=0.0, metadata={"help": "s_i, sparsity at t0"})
+        exclude_first: bool = field(default=False, metadata={"help": "keep the first layer dense"})
+        exclude_depthwise: bool = field(default=True, metadata={
+            "help": "keep depthwise convolutions dense (as the paper did for MobileNet)"})
+        exclude: str = field(default="", metadata={
+            "help": "comma-separated weight names to keep dense"})
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or self.Options()
+
+    def schedule(self, total_steps: int) -> CubicSchedule:
+        """Place the n updates in [t0, t0 + window]; steps are 1-based optimizer steps."""
+        o = self.options
+        t0 = max(1, round(o.start * total_steps))
+        window = max(0, min(round(o.window * total_steps), total_steps - t0))
+        dt = max(1, window // o.updates)
+        return CubicSchedule(t0=t0, n=max(1, min(o.updates, window // dt)), dt=dt,
+                             exponent=o.exponent)
+
+    def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
+        started = time.perf_counter()
+        o = self.options
+        model = fresh_copy(model)
+        weights = prunable_weights(model)
+        alphas = exclude(model, resolve_alphas(weights, targets), first=o.exclude_first,
+                         depthwise=o.exclude_depthwise,
+                         names=[n.strip() for n in o.exclude.split(",") if n.strip()])
+        if not alphas:
+            raise PruningError("AGP: every targeted layer is excluded; relax --agp-exclude-* options")
+        accuracy_dense = evaluate(model, ctx.data)
+        total = ctx.steps(ctx.epochs)
+        global_alpha = None
+        if o.mode == "global":
+            global_alpha = (sum(alphas[n] * weights[n].numel() for n in alphas)
+                            / sum(weights[n].numel() for n in alphas))
+        pruner = AGPPruner(alphas, self.schedule(total), o.mode, o.s_initial, global_alpha)
+        history: list[dict] = []
+        if total == 0:                          # no training budget: one-shot to the targets
+            pruner.step(pruner.end_step, weights)
+            apply_masks(weights, pruner.masks)
+        else:
+            pruner.masks = {n: torch.ones_like(weights[n], dtype=torch.bool) for n in alphas}
+
+            def after_step(step: int) -> None:
+                if pruner.step(step, weights) is not None:
+                    apply_masks(weights, pruner.masks)
+
+            history = train_epochs(model, ctx, ctx.epochs, phase="agp", masks=pruner.masks,
+                                   after_step=after_step, state=pruner)
+        return build_result(self.name, model, pruner.masks, alphas, targets, accuracy_dense, ctx,
+                            history, ctx.epochs, started, exact=o.mode != "global")

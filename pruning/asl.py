@@ -20,15 +20,25 @@ Layers below `min_weights` (the code's pthres = 1000) stay dense.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
+from pruning.masks import apply_masks
+from pruning.method_support import (attach, budget_masks, build_result, detach, exclude,
+                                    fresh_copy, layer_macs, optimizer_with_thresholds,
+                                    resolve_alphas)
+from pruning.methods import register_backend
+from pruning.train import TrainContext, evaluate, train_epochs
 
 B_MAX = 5.0                      # clamp of b in sigma units (authors' code)
 SQRT2 = math.sqrt(2.0)
+B_TRAVEL = 3.0                   # Adam auto lr: b may move this many sigmas over training
 
 
 class HardShrinkSTE(torch.autograd.Function):
@@ -128,3 +138,91 @@ def budgets_from_alphas(alphas: Mapping[str, float], weights: Mapping[str, int],
     bp = sum(alphas[n] * weights[n] for n in alphas) / tw
     bf = sum(alphas[n] * macs[n] for n in alphas) / tm if tm else bp
     return bp, bf
+
+
+@register_backend
+class ASLBackend:
+    """Adaptive sparsity loss (Retsinas et al. 2020): learned sigma-unit thresholds, STE, budget loss."""
+    name: ClassVar[str] = "asl"
+
+    @dataclass(frozen=True)
+    class Options:
+        lam_p: float = field(default=10.0, metadata={
+            "help": "weight of the parameter-budget term (authors' code default 10)"})
+        lam_f: float = field(default=0.0, metadata={
+            "help": "weight of the MAC-budget term (paper: 0 in all experiments; > 0 makes the "
+                    "thresholds trade weights for MACs)"})
+        loss: str = field(default="squared", metadata={
+            "help": "budget loss: squared (eq. 10) or hinge (eq. 11)", "choices": ("squared", "hinge")})
+        min_weights: int = field(default=1000, metadata={
+            "help": "layers with fewer weights stay dense (the code's pthres)"})
+        ste: bool = field(default=True, metadata={
+            "help": "straight-through estimator (off: the paper's no-STE ablation)"})
+        b_lr_ratio: float = field(default=0.0, metadata={
+            "help": "threshold lr / weight lr; 0 = auto: 0.01 with SGD (authors' code); with "
+                    "Adam, an lr that can move b by 3 sigma over the training window"})
+        init_share: float = field(default=0.6, metadata={
+            "help": "start thresholds at this share of the target sparsity (code: 0.6)"})
+        budget_correction: bool = field(default=True, metadata={
+            "help": "if the counted kept weights exceed the budget at the end, cut them to it by "
+                    "ranking |w|/(b sigma) over all layers (ours; the erf model is approximate)"})
+        finetune_share: float = field(default=0.2, metadata={
+            "help": "share of the epoch budget for masked fine-tuning after the hard prune "
+                    "(paper: 0, single stage)"})
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or self.Options()
+
+    def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
+        started = time.perf_counter()
+        o = self.options
+        model = fresh_copy(model)
+        weights = prunable_weights(model)
+        alphas = resolve_alphas(weights, targets)
+        wrapped = exclude(model, alphas, min_weights=o.min_weights)
+        if not wrapped:
+            raise PruningError(f"ASL: every targeted layer has fewer than {o.min_weights} weights; "
+                               "lower --asl-min-weights")
+        accuracy_dense = evaluate(model, ctx.data)
+        raw = {n: weights[n] for n in wrapped}
+        numels = {n: w.numel() for n, w in raw.items()}
+        macs = layer_macs(model, torch.from_numpy(ctx.data.train_x[:1]))
+        b_p, b_f = budgets_from_alphas(wrapped, numels, macs)
+        c_p, c_f = shares([numels[n] for n in raw]), shares([macs[n] for n in raw])
+        b0 = b_for_sparsity(o.init_share * (1.0 - b_p))
+        ste = attach(model, raw, lambda n, w: STEThreshold(b0, o.ste))
+        train_share = ctx.epochs * (1.0 - o.finetune_share)
+        # auto with Adam (whose steps ignore gradient size): b may travel B_TRAVEL sigmas over
+        # the training window, so the budget balance, not the step size, decides where it stops
+        ratio = o.b_lr_ratio or (0.01 if ctx.optimizer == "sgd" else
+                                 B_TRAVEL / max(ctx.steps(train_share), 1) / ctx.lr)
+        opt = optimizer_with_thresholds(model, ctx, [p.b for p in ste.values()], ratio)
+
+        def loss_extra(_model: nn.Module) -> torch.Tensor:
+            d = torch.stack([modelled_density(p.b) for p in ste.values()])
+            loss = o.lam_p * budget_loss(d, c_p, b_p, o.loss)
+            if o.lam_f:
+                loss = loss + o.lam_f * budget_loss(d, c_f, b_f, o.loss)
+            return loss
+
+        history = train_epochs(model, ctx, train_share, phase="asl", loss_extra=loss_extra,
+                               optimizer=opt)
+        masks = {n: hard_mask(w, ste[n].b) for n, w in raw.items()}
+        kept = {n: int(m.sum()) for n, m in masks.items()}
+        budget = round(b_p * sum(numels.values()))
+        cut = o.budget_correction and sum(kept.values()) > budget
+        history.append({
+            "phase": "asl-budget", "b": {n: float(p.b.detach()) for n, p in ste.items()},
+            "modelled_density": {n: float(modelled_density(p.b.detach())) for n, p in ste.items()},
+            "counted_density": {n: kept[n] / numels[n] for n in raw},
+            "param_budget": b_p, "param_share_counted": sum(kept.values()) / sum(numels.values()),
+            "mac_budget": b_f, "mac_share_counted": sum(kept[n] / numels[n] * macs[n] for n in raw)
+            / sum(macs[n] for n in raw), "cut_to_budget": cut})
+        if cut:
+            masks = budget_masks({n: prune_score(w, ste[n].b) for n, w in raw.items()}, budget)
+        detach(model)
+        apply_masks(raw, masks)
+        history += train_epochs(model, ctx, ctx.epochs - train_share, phase="asl-finetune",
+                                masks=masks)
+        return build_result(self.name, model, masks, alphas, targets, accuracy_dense, ctx, history,
+                            ctx.epochs, started, exact=False)

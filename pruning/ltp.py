@@ -16,10 +16,19 @@ recomputed; fixed keeps the transition width from drifting as weights shrink).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
+
+from pruning.backend import CompressionResult, Targets, prunable_weights
+from pruning.masks import apply_masks, keep_count
+from pruning.method_support import (attach, budget_masks, build_result, detach, fresh_copy,
+                                    holdout, optimizer_with_thresholds, resolve_alphas)
+from pruning.methods import register_backend
+from pruning.train import TrainContext, evaluate, train_epochs
 
 
 def temperature(weight: torch.Tensor, t0: float) -> torch.Tensor:
@@ -55,19 +64,35 @@ def prune_score(weight: torch.Tensor, tau: torch.Tensor, temp: torch.Tensor) -> 
     w = weight.detach()
     return ((w * w - tau.detach()) / temp).float()
 
+TAU_TRAVEL = 10.0   # Adam auto lr: tau / mean(w^2) can move this far over the pruning window
+
 
 class SoftThreshold(nn.Module):
     """A parametrization (torch.nn.utils.parametrize) that turns a layer's weight into its
-    soft-pruned version; holds the learned tau and the fixed temperature."""
+    soft-pruned version; holds the learned threshold and the fixed temperature.
+
+    tau = tau_param * scale. scale = 1 gives the paper's raw threshold (SGD with eta_tau/eta of
+    1e-5..1e-7); for Adam, whose steps ignore gradient size, scale = mean(w^2) of the layer makes
+    the learned number dimensionless, so one learning rate suits every layer. Either way the
+    stationary point (task gradient = lambda x L0 gradient) and so the sparsity are the same.
+    `hard` switches the forward pass to eq. 1 for trail evaluations."""
 
     def __init__(self, weight: torch.Tensor, t0: float = 1e-3, tau0: float = 0.0,
-                 exact: bool = False) -> None:
+                 exact: bool = False, scale: float = 1.0) -> None:
         super().__init__()
-        self.tau = nn.Parameter(torch.tensor(float(tau0), dtype=weight.dtype))
+        self.tau_param = nn.Parameter(torch.tensor(float(tau0) / scale, dtype=weight.dtype))
         self.register_buffer("temp", temperature(weight, t0))
+        self.register_buffer("scale", torch.tensor(float(scale), dtype=weight.dtype))
         self.exact = exact
+        self.hard = False
+
+    @property
+    def tau(self) -> torch.Tensor:
+        return self.tau_param * self.scale
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if self.hard:
+            return weight * hard_mask(weight, self.tau).to(weight.dtype)
         return soft_prune(weight, self.tau, self.temp, self.exact)
 
     def l0(self, weight: torch.Tensor) -> torch.Tensor:
@@ -94,3 +119,101 @@ def pick_from_trail(trail: list[TrailPoint], budget: int) -> int | None:
     if not within:
         return None
     return max(within, key=lambda i: (trail[i].accuracy, -i))
+
+
+@register_backend
+class LTPBackend:
+    """Learned threshold pruning (Azarian et al. 2020): per-layer thresholds learned with soft L0."""
+    name: ClassVar[str] = "ltp"
+
+    @dataclass(frozen=True)
+    class Options:
+        lam_n: float = field(default=1.0, metadata={
+            "help": "lambda x N: the soft-L0 weight times the number of targeted weights "
+                    "(lambda = lam_n / N; the paper's settings give 0.2..8). Sets the sparsity"})
+        t0: float = field(default=1e-3, metadata={"help": "T0 of T_l = T0 Var(|w_l|)"})
+        tau_lr_ratio: float = field(default=0.0, metadata={
+            "help": "threshold lr / weight lr; 0 = auto: 1e-5 on raw tau with SGD (paper); "
+                    "with Adam, on tau / mean(w^2), an lr that can move it by 10 in the window"})
+        prune_share: float = field(default=0.6, metadata={
+            "help": "share of the epoch budget spent soft-pruning; the rest fine-tunes the "
+                    "hard-pruned net with frozen masks and no regulariser"})
+        trail_points: int = field(default=5, metadata={
+            "help": "hard-pruned checkpoints taken during pruning (the trail)"})
+        budget: str = field(default="trail", metadata={
+            "help": "how targets are met. trail: the most accurate trail checkpoint (on a "
+                    "validation hold-out) within the targets' total kept weights, else the last "
+                    "one cut to it; project: the last checkpoint cut to exactly that count by "
+                    "ranking (w^2 - tau_l)/T_l over all layers; free: LTP's own sparsity (alphas "
+                    "only pick the layers)", "choices": ("trail", "project", "free")})
+        exact_grad: bool = field(default=False, metadata={
+            "help": "use the exact weight gradient (eq. 3/12) instead of eq. 14 (ablation)"})
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or self.Options()
+
+    def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
+        started = time.perf_counter()
+        o = self.options
+        model = fresh_copy(model)
+        weights = prunable_weights(model)
+        alphas = resolve_alphas(weights, targets)
+        accuracy_dense = evaluate(model, ctx.data)
+        train_ctx, val = holdout(ctx)
+        raw = {n: weights[n] for n in alphas}
+        total = sum(w.numel() for w in raw.values())
+        budget = sum(keep_count(w.numel(), alphas[n]) for n, w in raw.items())
+        lam = o.lam_n / total
+        sgd = ctx.optimizer == "sgd"
+        prune_epochs = ctx.epochs * o.prune_share
+        # auto with Adam: let tau/mean(w^2) travel up to ~TAU_TRAVEL over the pruning window,
+        # so the lambda balance, not the step size, decides where the thresholds stop
+        ratio = o.tau_lr_ratio or (1e-5 if sgd else
+                                   TAU_TRAVEL / max(train_ctx.steps(prune_epochs), 1) / ctx.lr)
+        soft = attach(model, raw, lambda n, w: SoftThreshold(
+            w, o.t0, 0.0, o.exact_grad, 1.0 if sgd else float(w.detach().pow(2).mean())))
+        opt = optimizer_with_thresholds(model, train_ctx, [p.tau_param for p in soft.values()], ratio)
+
+        def loss_extra(_model: nn.Module) -> torch.Tensor:
+            return lam * sum(soft[n].l0(w) for n, w in raw.items())
+
+        points = max(1, o.trail_points)
+        history: list[dict] = []
+        trail: list[TrailPoint] = []
+        saved: list[tuple[dict, dict]] = []
+        for k in range(points):
+            history += train_epochs(model, train_ctx, prune_epochs / points, phase=f"ltp-prune{k + 1}",
+                                    loss_extra=loss_extra, optimizer=opt)
+            kept = sum(int(hard_mask(w, soft[n].tau).sum()) for n, w in raw.items())
+            for p in soft.values():
+                p.hard = True
+            accuracy = evaluate(model, val)
+            for p in soft.values():
+                p.hard = False
+            trail.append(TrailPoint(prune_epochs * (k + 1) / points, kept, total, accuracy))
+            saved.append(({n: w.detach().clone() for n, w in raw.items()},
+                          {n: p.tau_param.detach().clone() for n, p in soft.items()}))
+            history.append({"phase": "ltp-trail", "epoch": trail[-1].epoch, "kept": kept,
+                            "ratio": trail[-1].ratio, "val_accuracy": accuracy})
+
+        pick = pick_from_trail(trail, budget) if o.budget == "trail" else None
+        index = len(trail) - 1 if pick is None else pick
+        with torch.no_grad():
+            for n, w in raw.items():
+                w.copy_(saved[index][0][n])
+                soft[n].tau_param.copy_(saved[index][1][n])
+        scores = {n: prune_score(w, soft[n].tau, soft[n].temp) for n, w in raw.items()}
+        masks = {n: s > 0 for n, s in scores.items()}
+        kept = sum(int(m.sum()) for m in masks.values())
+        cut = o.budget != "free" and kept > budget
+        if cut:
+            masks = budget_masks(scores, budget)
+        history.append({"phase": "ltp-select", "trail_index": index, "kept_learned": kept,
+                        "budget": budget, "cut_to_budget": cut,
+                        "taus": {n: float(p.tau.detach()) for n, p in soft.items()}})
+        detach(model)
+        apply_masks(raw, masks)
+        history += train_epochs(model, train_ctx, ctx.epochs - prune_epochs, phase="ltp-finetune",
+                                masks=masks)
+        return build_result(self.name, model, masks, alphas, targets, accuracy_dense, ctx, history,
+                            ctx.epochs, started, exact=False)

@@ -10,12 +10,19 @@ comes back) are shared by AGP and progressive ADMM's hard-prune step.
 """
 from __future__ import annotations
 
-from typing import Mapping
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar, Mapping
 
 import torch
+from torch import nn
 
+from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
-from pruning.masks import keep_count, topk_mask
+from pruning.masks import apply_masks, keep_count, topk_mask
+from pruning.method_support import build_result, fresh_copy, resolve_alphas
+from pruning.methods import register_backend
+from pruning.train import TrainContext, evaluate, train_epochs
 
 
 def _monotone_topk(weight: torch.Tensor, mask: torch.Tensor | None, keep: int) -> torch.Tensor:
@@ -80,3 +87,49 @@ def mac_weighted_alpha(alphas: Mapping[str, float], macs: Mapping[str, int]) -> 
     total = sum(macs[n] for n in alphas)
     return sum(alphas[n] * macs[n] for n in alphas) / total if total else 1.0
 
+
+
+@register_backend
+class MagnitudeBackend:
+    """Iterative magnitude pruning (Han et al. 2015): prune-retrain cycles."""
+    name: ClassVar[str] = "magnitude"
+
+    @dataclass(frozen=True)
+    class Options:
+        cycles: int = field(default=3, metadata={
+            "help": "prune-retrain cycles; the epoch budget is split evenly over them"})
+        schedule: str = field(default="geometric", metadata={
+            "help": "keep fraction per cycle: geometric (equal ratio per cycle) or linear",
+            "choices": ("geometric", "linear")})
+        scope: str = field(default="layer", metadata={
+            "help": "layer: each layer to its own alpha; global: one |w| ranking over all "
+                    "targeted layers down to their total kept count", "choices": ("layer", "global")})
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or self.Options()
+
+    def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
+        started = time.perf_counter()
+        model = fresh_copy(model)
+        weights = prunable_weights(model)
+        alphas = resolve_alphas(weights, targets)
+        accuracy_dense = evaluate(model, ctx.data)
+        targeted = {n: weights[n] for n in alphas}
+        overall = (targets.global_alpha if targets.global_alpha is not None and not targets.alphas
+                   else sum(alphas[n] * w.numel() for n, w in targeted.items())
+                   / sum(w.numel() for w in targeted.values()))
+        steps = cycle_alphas(overall, self.options.cycles, self.options.schedule)
+        masks: dict[str, torch.Tensor] = {}
+        history: list[dict] = []
+        for k in range(self.options.cycles):
+            if self.options.scope == "global":
+                masks = global_masks(targeted, steps[k], masks)
+            else:
+                per_layer = {n: cycle_alphas(a, self.options.cycles, self.options.schedule)[k]
+                             for n, a in alphas.items()}
+                masks = layerwise_masks(targeted, per_layer, masks)
+            apply_masks(weights, masks)
+            history += train_epochs(model, ctx, ctx.epochs / self.options.cycles,
+                                    phase=f"magnitude-cycle{k + 1}", masks=masks)
+        return build_result(self.name, model, masks, alphas, targets, accuracy_dense, ctx, history,
+                            ctx.epochs, started, exact=self.options.scope == "layer")

@@ -22,13 +22,21 @@ injected, so it is tested without training and run by the backend with pruning.a
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, ClassVar, Mapping
 
 import torch
+from torch import nn
 
+from pruning.admm import AdmmPenalty, sparse_projection
+from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
-from pruning.magnitude import keep_count
+from pruning.magnitude import layerwise_masks
+from pruning.masks import apply_masks, keep_count
+from pruning.method_support import build_result, fresh_copy, holdout, resolve_alphas
+from pruning.methods import register_backend
+from pruning.train import TrainContext, evaluate, train_epochs
 
 SELECTIONS = ("try_all", "best_parent")
 
@@ -96,34 +104,37 @@ class ProgressiveLog:
                           "evicted": evicted, "path": child.path})
 
 
-def _check_fractions(pool: tuple[float, ...], steps: tuple[float, ...]) -> None:
-    chain = list(pool) + list(steps)
+def chain(pool: tuple[float, ...], steps: tuple[float, ...]) -> tuple[float, ...]:
+    """The step fractions to walk after the pool: `steps` plus a final step at 1 (the
+    targets) unless the chain already ends there. Checks that the fractions increase."""
+    pool, steps = tuple(pool), tuple(steps)
     if not pool:
         raise PruningError("progressive pruning needs at least one initial pool stage")
-    if any(not 0.0 < f <= 1.0 for f in chain) or any(
+    if max(pool + steps) < 1.0:
+        steps = steps + (1.0,)
+    if any(not 0.0 < f <= 1.0 for f in pool + steps) or any(
             b <= a for a, b in zip(pool, pool[1:])) or any(
             b <= a for a, b in zip(steps, steps[1:])) or (steps and steps[0] <= max(pool)):
         raise PruningError(f"stage fractions must lie in (0, 1] and increase: pool {pool}, "
                            f"steps {steps} (steps start above the largest pool fraction)")
+    return steps
 
 
 def run_progressive(stage: StageFn, targets: Mapping[str, float], numels: Mapping[str, int],
                     pool_fractions: tuple[float, ...], step_fractions: tuple[float, ...],
-                    rho: float, selection: str = "try_all") -> tuple[PoolModel, ProgressiveLog]:
-    """Build the pool from dense, then walk the steps; returns the model at the last step.
-    A final step at fraction 1 (the targets) is appended when the chain does not end there."""
+                    rho: float, selection: str = "try_all", rho_final: float | None = None
+                    ) -> tuple[PoolModel, ProgressiveLog]:
+    """Build the pool from dense, then walk the steps (see `chain`); returns the model at the
+    last step. The stage that reaches the targets uses rho_final (paper: 3e-3 at high rates)."""
     if selection not in SELECTIONS:
         raise PruningError(f"progressive selection {selection!r} unknown; use "
                            f"{' or '.join(SELECTIONS)}")
-    pool_fractions, steps = tuple(pool_fractions), tuple(step_fractions)
-    if max(pool_fractions + steps, default=0.0) < 1.0:
-        steps = steps + (1.0,)
-    _check_fractions(pool_fractions, steps)
+    steps = chain(pool_fractions, step_fractions)
 
     def run(parent: PoolModel | None, f: float) -> PoolModel:
         alphas = stage_alphas(targets, f)
-        r = stage(parent, alphas, stage_rhos(None if parent is None else parent.masks,
-                                             alphas, numels, rho))
+        r = stage(parent, alphas, stage_rhos(None if parent is None else parent.masks, alphas,
+                                             numels, rho_final if f == 1.0 and rho_final else rho))
         return PoolModel(f, alphas, r.state, r.masks, r.accuracy,
                          () if parent is None else parent.path)
 
@@ -142,3 +153,94 @@ def run_progressive(stage: StageFn, targets: Mapping[str, float], numels: Mappin
         pool.remove(parent)
         pool.append(best)
     return best, log
+
+
+def _fractions(text: str, flag: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise PruningError(f"{flag} {text!r}: give comma-separated fractions, e.g. 0.6,0.8") from None
+
+
+@register_backend
+class ProgressiveBackend:
+    """Progressive ADMM (Ye et al. 2019): staged partial prunings, a pool of partial models."""
+    name: ClassVar[str] = "progressive"
+
+    @dataclass(frozen=True)
+    class Options:
+        pool: str = field(default="0.6,0.8", metadata={
+            "help": "initial pool: stage fractions on the log path to the targets, each pruned "
+                    "straight from dense (paper's 15x,18x,21x of 30x: 0.80,0.85,0.90)"})
+        steps: str = field(default="", metadata={
+            "help": "further stage fractions, each reached from the pool (paper's 24x,27x of "
+                    "30x: 0.93,0.97); a final stage at 1 (the targets) is always added"})
+        selection: str = field(default="try_all", metadata={
+            "help": "try_all: run each step from every pool model, keep the best, evict its "
+                    "parent; best_parent: run it only from the most accurate pool model",
+            "choices": SELECTIONS})
+        rho: float = field(default=1.5e-3, metadata={"help": "ADMM penalty rho (paper: 1.5e-3)"})
+        rho_final: float = field(default=3e-3, metadata={
+            "help": "rho of the last stage, at the highest ratio (paper: 3e-3)"})
+        admm_iterations: int = field(default=3, metadata={
+            "help": "Z/U updates per stage (ADMM iterations)"})
+        retrain_share: float = field(default=0.4, metadata={
+            "help": "share of each stage's epochs spent on masked retraining"})
+        retrain_lr: float = field(default=0.0, metadata={
+            "help": "learning rate of masked retraining (0: the run's lr)"})
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or self.Options()
+
+    def runs(self) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+        """(pool fractions, step fractions, number of stage runs) for these options."""
+        o = self.options
+        pool = _fractions(o.pool, "--progressive-pool")
+        steps = chain(pool, _fractions(o.steps, "--progressive-steps"))
+        per_step = len(pool) if o.selection == "try_all" else 1
+        return pool, steps, len(pool) + per_step * len(steps)
+
+    def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
+        started = time.perf_counter()
+        o = self.options
+        dense = fresh_copy(model)
+        weights = prunable_weights(dense)
+        alphas = resolve_alphas(weights, targets)
+        numels = {n: w.numel() for n, w in weights.items()}
+        accuracy_dense = evaluate(dense, ctx.data)
+        train_ctx, val = holdout(ctx)
+        pool, steps, n_runs = self.runs()
+        per_run = ctx.epochs / n_runs
+        admm_epochs, retrain_epochs = per_run * (1 - o.retrain_share), per_run * o.retrain_share
+        history: list[dict] = []
+        counter = iter(range(1, n_runs + 1))
+
+        def stage(parent: PoolModel | None, stage_alphas: dict[str, float],
+                  rhos: dict[str, float]) -> StageResult:
+            run = next(counter)
+            net = fresh_copy(dense)
+            if parent is not None:
+                net.load_state_dict(parent.state)
+            w = prunable_weights(net)
+            parent_masks = None if parent is None else parent.masks
+            pruned = {n: w[n] for n, r in rhos.items() if r > 0}      # rho_i = 0: no ADMM term
+            if pruned:
+                keep = {n: keep_count(numels[n], stage_alphas[n]) for n in pruned}
+                admm = AdmmPenalty(pruned, sparse_projection(keep), max(rhos.values()))
+                every = max(1, train_ctx.steps(admm_epochs) // max(o.admm_iterations, 1))
+                history.extend(train_epochs(net, train_ctx, admm_epochs, phase=f"progressive{run}-admm",
+                                            loss_extra=admm.penalty, after_step=admm.every(every),
+                                            masks=parent_masks, state=admm))
+            masks = layerwise_masks(w, stage_alphas, parent_masks)      # hard prune, monotone
+            apply_masks(w, masks)
+            history.extend(train_epochs(net, train_ctx, retrain_epochs, phase=f"progressive{run}-retrain",
+                                        masks=masks, lr=o.retrain_lr or None))
+            return StageResult({k: v.detach().clone() for k, v in net.state_dict().items()},
+                               masks, evaluate(net, val))
+
+        best, log = run_progressive(stage, alphas, numels, pool, steps, o.rho, o.selection,
+                                    o.rho_final)
+        history.extend({"phase": "progressive-stage", **{k: v for k, v in r.items()}} for r in log.runs)
+        dense.load_state_dict(best.state)
+        return build_result(self.name, dense, best.masks, alphas, targets, accuracy_dense, ctx,
+                            history, ctx.epochs, started, exact=True)

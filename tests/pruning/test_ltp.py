@@ -72,7 +72,7 @@ def test_parametrization_carries_tau_and_fixed_temperature():
     w = torch.randn(30, 4)
     p = SoftThreshold(w, t0=1e-3, tau0=0.01)
     assert p.temp.item() == pytest.approx(1e-3 * w.abs().var().item())
-    assert [n for n, _ in p.named_parameters()] == ["tau"]
+    assert [n for n, _ in p.named_parameters()] == ["tau_param"]
     assert torch.allclose(p(w), soft_prune(w, p.tau, p.temp))
 
 
