@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from codesign.executor import EvalRequest, Evaluation, Executor, InProcessExecutor
+from codesign.executor import KINDS, EvalRequest, Evaluation, Executor
 from codesign.search.costs import (CostModel, conv_layers, effective_alphas, network_speedup)
 from codesign.search.records import (IterationHook, IterationRecord, SearchConfig, SearchError,
                                      SearchResult)
@@ -24,12 +24,25 @@ class SearchSession:
                               f"choose from {known}")
         self.layers = list(config.layers) or known
         self.conv = conv_layers(cost)
-        self.reference = self.run("reference", {})[0].accuracy
+        # Distinct requests of this search and their oracle seconds: per search even when
+        # several searches share one executor (and its cache), and the same on a resumed run.
+        self.issued: dict[str, dict[str, float]] = {}
         self.history: list[IterationRecord] = []
+        self.reference = self.run("reference", {})[0].accuracy
 
     # -- evaluations ----------------------------------------------------------------------
     def run(self, kind: str, *alpha_sets: Mapping[str, float]) -> list[Evaluation]:
-        return self.executor.run([EvalRequest.make(kind, a) for a in alpha_sets])
+        evals = self.executor.run([EvalRequest.make(kind, a) for a in alpha_sets])
+        for ev in evals:
+            self.issued.setdefault(kind, {})[ev.request.key] = ev.outcome.seconds
+        return evals
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(self.issued.get(k, {})) for k in KINDS}
+
+    def oracle_seconds(self) -> dict[str, float]:
+        """Oracle time of this search's distinct evaluations, replayed ones included."""
+        return {k: sum(self.issued.get(k, {}).values()) for k in KINDS}
 
     def drop(self, accuracy: float) -> float:
         return (self.reference - accuracy) * 100.0
@@ -61,9 +74,11 @@ class SearchSession:
         ok = self.feasible(final.accuracy)
         rec = self.record("final", deployed, final.accuracy, ok,
                           "final compression" + ("" if ok else ": drop exceeds the constraint"))
-        counts = (self.executor.counts() if isinstance(self.executor, InProcessExecutor)
-                  else {})
-        return SearchResult(algorithm=algorithm, alphas=deployed, reference_accuracy=self.reference,
+        counts = self.counts()
+        result = SearchResult(algorithm=algorithm, alphas=deployed, reference_accuracy=self.reference,
                             accuracy=final.accuracy, speedup=rec.speedup,
                             conv_speedup=rec.conv_speedup, history=list(self.history),
                             counts=counts, restored=sorted(restored), constraint_met=ok)
+        result.extras["oracle_seconds"] = self.oracle_seconds()
+        result.extras["final_extra"] = dict(final.outcome.extra)
+        return result

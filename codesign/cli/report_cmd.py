@@ -1,0 +1,20 @@
+"""`codesign report RUN_DIR`: re-render the report of a plan, search or sweep run."""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="re-render the report of a run directory",
+                       description="Re-render report.html, report.md, plan.json, layers.csv and "
+                                   "the figures from RUN_DIR/report-data.json (written by "
+                                   "`codesign search`, `codesign plan --report` or a sweep).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", help="write the report here instead of RUN_DIR")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from codesign.report import rerender
+    paths = rerender(args.run_dir, args.out)
+    for name in sorted(paths):
+        print(paths[name])
+    return 0
