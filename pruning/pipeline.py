@@ -1,0 +1,190 @@
+"""One compression run end to end: data -> ONNX model -> trainable module -> dense
+pretraining -> a method's compress() -> pruned/quantized weights written back into the same
+ONNX graph -> onnxruntime check. Used by `codesign prune` and the benchmarks; every phase
+checkpoints into the run directory, so a rerun resumes where an interrupted one stopped.
+
+Built-in torch models (lenet5, lenet300) are exported to ONNX first, so torch and ONNX models
+take exactly the same path and layers are always named by ONNX weight names.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import onnx
+import torch
+
+from pruning.backend import CompressionResult, Progress, Targets, prunable_weights
+from pruning.data import Dataset, load_dataset
+from pruning.errors import PruningError
+from pruning.methods import get_backend
+from pruning.models import MODELS, builtin_onnx
+from pruning.onnx_bridge import OnnxModule, from_onnx, verify_onnx
+from pruning.train import TrainContext, evaluate, train_epochs
+
+
+@dataclass(frozen=True)
+class PruneJob:
+    model: str                                   # lenet5 | lenet300 | path to .onnx
+    data: str = "fashion-mnist"
+    method: str = "admm"
+    method_options: Mapping[str, Any] = field(default_factory=dict)
+    alphas: Mapping[str, float] = field(default_factory=dict)
+    alpha: float | None = None                   # every prunable layer (or global, see below)
+    global_alpha: bool = False                   # rank all layers together for `alpha`
+    bits: str | Mapping[str, int] | None = None  # "conv=3,fc=2" | "4" | {name: bits}
+    epochs: float = 10.0                         # budget of the method, all phases
+    pretrain_epochs: float = 0.0                 # dense training before compression
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    seed: int = 0
+    limit: int | None = None
+    test_limit: int | None = None
+    eval_limit: int | None = 2000
+
+    def fingerprint(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class JobResult:
+    job: PruneJob
+    result: CompressionResult
+    onnx_model: onnx.ModelProto
+    accuracy_pretrained: float
+    verify_max_diff: float
+    intervals: dict[str, float]
+    seconds: float
+
+    def layer_rows(self) -> list[dict]:
+        return [{"name": l.name, "weights": l.weights, "kept": l.kept,
+                 "alpha_target": l.alpha_target, "alpha": l.alpha, "ratio": l.weights / max(l.kept, 1),
+                 "bits": l.bits, "interval": self.intervals.get(l.name)} for l in self.result.layers]
+
+    def summary(self) -> dict:
+        r = self.result
+        return {"model": self.job.model, "data": self.job.data, "method": r.method,
+                "epochs": self.job.epochs, "pretrain_epochs": self.job.pretrain_epochs,
+                "accuracy_before": r.accuracy_dense, "accuracy_after": r.accuracy,
+                "overall_ratio": r.overall_ratio, "onnxruntime_max_diff": self.verify_max_diff,
+                "seconds": self.seconds, "layers": self.layer_rows()}
+
+
+def load_module(model: str | Path | onnx.ModelProto, data: Dataset, seed: int = 0) -> OnnxModule:
+    """The trainable module for a MODEL argument, checked against the data's input shape."""
+    if isinstance(model, str) and model in MODELS and not Path(model).exists():
+        proto = builtin_onnx(model, data.input_shape, data.num_classes, seed)
+    elif isinstance(model, onnx.ModelProto):
+        proto = model
+    else:
+        path = Path(model)
+        if not path.exists():
+            raise PruningError(f"model {model!r} is neither a built-in ({', '.join(MODELS)}) nor an "
+                               "existing ONNX file")
+        proto = onnx.load(str(path))
+    module = from_onnx(proto)
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in
+            next(i for i in proto.graph.input if i.name == module.input_names[0]).type.tensor_type.shape.dim]
+    want = tuple(data.input_shape)
+    if len(dims) != len(want) + 1 or any(d is not None and d != w for d, w in zip(dims[1:], want)):
+        raise PruningError(f"the model's input is {dims} but the dataset {data.name!r} gives samples of "
+                           f"shape {want}; pick data that fits the model (or lenet5/lenet300)")
+    return module
+
+
+def resolve_bits(spec: str | Mapping[str, int] | None, weights: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    """Bits per weight name from "conv=3,fc=2", "4" (all layers), "name=5" or a mapping.
+    conv = weights with >= 3 dims (Conv/ConvTranspose), fc = 2-D weights (Gemm/MatMul)."""
+    if spec is None or spec == "":
+        return {}
+    if isinstance(spec, Mapping):
+        items = [(str(k), int(v)) for k, v in spec.items()]
+    else:
+        items = []
+        for part in str(spec).split(","):
+            key, _, value = part.strip().rpartition("=")
+            try:
+                items.append((key.strip() or "all", int(value)))
+            except ValueError:
+                raise PruningError(f"--bits {spec!r}: expected e.g. conv=3,fc=2 or 4 or <weight>=5") from None
+    out: dict[str, int] = {}
+    for key, b in items:
+        if key in ("all", "conv", "fc"):
+            for name, w in weights.items():
+                kind = "conv" if w.dim() >= 3 else "fc"
+                if key in ("all", kind):
+                    out[name] = b
+        elif key in weights:
+            out[key] = b
+        else:
+            raise PruningError(f"--bits names {key!r}, which is neither conv, fc, all nor a weight "
+                               f"name ({', '.join(weights)})")
+    return out
+
+
+def load_alphas_file(path: str | Path) -> dict[str, float]:
+    """Read {"alphas": {"<weight name>": alpha, ...}} (the file `codesign plan --sparsity` reads)."""
+    try:
+        content = json.loads(Path(path).read_text())
+        alphas = content["alphas"]
+        return {str(k): float(v) for k, v in alphas.items()}
+    except FileNotFoundError:
+        raise PruningError(f"alphas file {path} does not exist") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise PruningError(f"alphas file {path}: expected JSON {{\"alphas\": {{\"<weight name>\": 0.38, ...}}}} "
+                           f"({exc})") from None
+
+
+def targets_for(job: PruneJob, weights: Mapping[str, torch.Tensor]) -> Targets:
+    bits = resolve_bits(job.bits, weights)
+    if job.alpha is not None and job.global_alpha:
+        return Targets(alphas=dict(job.alphas), global_alpha=job.alpha, bits=bits)
+    alphas = {n: job.alpha for n in weights} if job.alpha is not None else {}
+    alphas.update(job.alphas)
+    return Targets(alphas=alphas, bits=bits)
+
+
+def run_job(job: PruneJob, run_dir: str | Path | None = None,
+            on_progress: Callable[[Progress], None] | None = None,
+            data: Dataset | None = None, initial_state: Mapping[str, torch.Tensor] | None = None) -> JobResult:
+    """Run one compression job; with `run_dir`, checkpoints go to run_dir/checkpoints and a
+    rerun with the same job resumes. `initial_state` (a module state_dict, e.g. of a model
+    pretrained once for several jobs) replaces pretraining."""
+    t0 = time.perf_counter()
+    torch.manual_seed(job.seed)
+    data = data or load_dataset(job.data, limit=job.limit, test_limit=job.test_limit, seed=job.seed)
+    module = load_module(job.model, data, job.seed)
+    weights = prunable_weights(module)
+    targets = targets_for(job, weights)
+    backend = get_backend(job.method, **dict(job.method_options))
+    ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
+    common = dict(data=data, batch_size=job.batch_size, lr=job.lr, optimizer=job.optimizer,
+                  seed=job.seed, checkpoint_dir=ckpt, on_progress=on_progress,
+                  eval_limit=job.eval_limit, fingerprint=job.fingerprint())
+    if initial_state is not None:
+        module.load_state_dict(dict(initial_state))
+    elif job.pretrain_epochs > 0:
+        train_epochs(module, TrainContext(epochs=job.pretrain_epochs, **common), job.pretrain_epochs,
+                     phase="pretrain")
+    accuracy_pretrained = evaluate(module, data)
+    result = backend.compress(module, targets, TrainContext(epochs=job.epochs, **common))
+    intervals = next((h.get("intervals") or {} for h in reversed(result.history) if "intervals" in h), {})
+    metadata = {"method": result.method, "data": data.name,
+                "layers": {l.name: {"alpha": l.alpha, "bits": l.bits, "interval": intervals.get(l.name)}
+                           for l in result.layers}}
+    exported = module.to_onnx(metadata=metadata)
+    sample = data.test_x[: min(64, len(data.test_y))]
+    masks = {n: m for n, m in result.masks.items() if not bool(m.all())}
+    diff = verify_onnx(module, exported, sample, masks=masks, atol=1e-4)
+    return JobResult(job, result, exported, accuracy_pretrained, diff, dict(intervals),
+                     time.perf_counter() - t0)
+
+
+def achieved_alphas(result: CompressionResult) -> dict[str, float]:
+    return {l.name: l.alpha for l in result.layers}

@@ -1,0 +1,69 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from codesign.cli import main
+from pruning import train as train_module
+
+ARGS = ["lenet300", "--data", "digits", "--limit", "500", "--test-limit", "200", "--alpha", "0.1",
+        "--bits", "fc=3", "--epochs", "2", "--pretrain-epochs", "2", "--batch-size", "50",
+        "--admm-update-every", "4", "--admm-update-unit", "steps", "--no-progress"]
+
+
+ORIGINAL_REPORT = train_module.TrainContext.report
+
+
+def _run(out, monkeypatch=None, interrupt_phase=None, seen=None):
+    if monkeypatch is not None:
+        original = ORIGINAL_REPORT
+
+        def report(self, phase, step, total, message=""):
+            if seen is not None:
+                seen.add(phase)
+            if phase == interrupt_phase and step >= 3:
+                raise KeyboardInterrupt
+            return original(self, phase, step, total, message)
+        monkeypatch.setattr(train_module.TrainContext, "report", report)
+    return main(["prune"] + ARGS + ["--out", str(out)])
+
+
+def test_prune_writes_model_table_alphas_and_resumes(tmp_path, monkeypatch, capsys):
+    reference = tmp_path / "uninterrupted"
+    assert _run(reference) == 0
+    table = capsys.readouterr().out
+    assert "fc1.weight" in table and "accuracy before" in table
+
+    run = tmp_path / "interrupted"
+    assert _run(run, monkeypatch, interrupt_phase="retrain-prune") == 130
+    seen: set[str] = set()
+    assert _run(run, monkeypatch, seen=seen) == 0
+    assert "pretrain" not in seen and "admm-prune" not in seen     # finished phases were loaded
+    assert "retrain-prune" in seen
+    assert "resuming" in capsys.readouterr().err
+
+    a = {t.name: numpy_helper.to_array(t) for t in onnx.load(reference / "model.onnx").graph.initializer}
+    b = {t.name: numpy_helper.to_array(t) for t in onnx.load(run / "model.onnx").graph.initializer}
+    assert all(np.allclose(a[k], b[k], atol=1e-6) for k in a)       # resume = uninterrupted run
+
+    summary = json.loads((run / "layers.json").read_text())
+    fc1 = next(r for r in summary["layers"] if r["name"] == "fc1.weight")
+    assert fc1["kept"] == round(0.1 * fc1["weights"]) and fc1["bits"] == 3
+    assert int((b["fc1.weight"] != 0).sum()) == fc1["kept"]
+    assert len(np.unique(b["fc1.weight"][b["fc1.weight"] != 0])) <= 8
+    alphas = json.loads((run / "alphas.json").read_text())["alphas"]
+    assert alphas["fc1.weight"] == pytest.approx(0.1)
+    assert (run / "layers.csv").read_text().startswith("name,weights,kept")
+
+
+def test_prune_user_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "plan.json"
+    bad.write_text('{"alphas": {"nope.weight": 0.5}}')
+    code = main(["prune", "lenet300", "--data", "digits", "--alphas", str(bad), "--epochs", "0.1",
+                 "--pretrain-epochs", "0", "--no-progress", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "nope.weight" in err and "fc1.weight" in err
+    code = main(["prune", "lenet5", "--data", "cifar", "--alpha", "0.5", "--out", str(tmp_path / "o2")])
+    assert code == 2 and "fashion-mnist" in capsys.readouterr().err
