@@ -1,0 +1,380 @@
+"""Per-layer cost of dense and sparse implementations: cycles, clock, latency, area, storage,
+energy; arrays of configs (C) x layers (L) x keep fractions alpha (A) in one numpy call.
+
+Two evaluation modes (HwConfig.mode):
+- isoarea (paper 001 section 5.1): per layer, the dense design holding that layer on chip (its
+  PE array + SRAM for all weights, input and output features and biases) fixes the area. The
+  sparse design at each alpha gets exactly that area: SRAM for stored entries + indices +
+  features, and as many (bigger, slower) sparse PEs as the rest of the area pays for. Area is
+  linear in the PE count, so the count is solved in closed form (fractional = area-equivalent).
+- fixed: one chip. The dense chip has `pes` PEs, `weight_sram_kb` + `feature_sram_kb` of SRAM
+  and a DRAM interface of `dram_gbps`; data that do not fit come from DRAM (roofline). The
+  sparse-capable chip has the same SRAM and area, hence fewer PEs, and runs each layer dense or
+  sparse, whichever is faster (Sticker-style per-layer mode).
+
+Dense cycles use the systolic closed forms (notes section 4, exact against SCALE-Sim):
+OS (T + R + C - 2) * folds - 1, WS (2R + C + T - 2) * folds - 1, per group. Sparse cycles =
+processed entries (padding included) x output pixels / (PEs x load balance x sparse_efficiency).
+Load balance: fibers (filters) run in waves on the PEs and each wave waits for its slowest
+fiber; expected from a binomial extreme value (mean + sigma sqrt(2 ln lanes)) or exact from a mask.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Sequence
+
+import numpy as np
+
+from hwmodels import arch, formats, tech
+from hwmodels.arch import ConfigArray
+from hwmodels.errors import ConfigError, FitError
+from hwmodels.formats import BITMASK, RELATIVE, MaskStats
+from hwmodels.workload import LayerShape
+
+UM2_PER_MM2 = 1e6
+
+
+@dataclass(frozen=True)
+class LayerArray:
+    """Layer dimensions as (1, L, 1) float arrays."""
+    names: tuple[str, ...]
+    weights: np.ndarray
+    fibers: np.ndarray          # filters (output channels)
+    fiber_len: np.ndarray       # reduction per output element
+    groups: np.ndarray
+    pixels: np.ndarray          # output positions per filter (batch included)
+    macs: np.ndarray
+    in_elements: np.ndarray
+    out_elements: np.ndarray
+    bias: np.ndarray            # bias values stored
+    coord_bits: np.ndarray      # COO coordinate width
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def from_shapes(cls, shapes: Sequence[LayerShape]) -> "LayerArray":
+        if not shapes:
+            raise ConfigError("no layers to evaluate")
+
+        def col(values):
+            return np.asarray(values, dtype=float).reshape(1, -1, 1)
+
+        coord = [float(np.sum(formats.ceil_log2(
+            [s.out_channels, s.in_channels // s.groups, *s.kernel]))) for s in shapes]
+        return cls(
+            names=tuple(s.name for s in shapes),
+            weights=col([s.weight_count for s in shapes]),
+            fibers=col([s.out_channels for s in shapes]),
+            fiber_len=col([s.weight_count / s.out_channels for s in shapes]),
+            groups=col([s.groups for s in shapes]),
+            pixels=col([s.macs / (s.weight_count) for s in shapes]),
+            macs=col([s.macs for s in shapes]),
+            in_elements=col([s.in_elements for s in shapes]),
+            out_elements=col([s.out_elements for s in shapes]),
+            bias=col([s.out_channels if s.has_bias else 0 for s in shapes]),
+            coord_bits=col(coord),
+        )
+
+    def take(self, index) -> "LayerArray":
+        return LayerArray(tuple(np.asarray(self.names, dtype=object)[index]),
+                          *(getattr(self, f.name)[:, index] for f in fields(self)[1:]))
+
+
+def systolic_cycles(layers: LayerArray, rows, cols, dataflow) -> np.ndarray:
+    """Dense compute cycles; `dataflow` 0 = OS, 1 = WS (codes of arch.DATAFLOWS)."""
+    filters = layers.fibers / layers.groups
+    os_sr, os_sc, os_t = layers.pixels, filters, layers.fiber_len
+    ws_sr, ws_sc, ws_t = layers.fiber_len, filters, layers.pixels
+    is_ws = dataflow == 1
+    sr = np.where(is_ws, ws_sr, os_sr)
+    sc = np.where(is_ws, ws_sc, os_sc)
+    t = np.where(is_ws, ws_t, os_t)
+    per_fold = np.where(is_ws, 2 * rows + cols + t - 2, t + rows + cols - 2)
+    folds = np.ceil(sr / rows) * np.ceil(sc / cols)
+    return (per_fold * folds - 1) * layers.groups
+
+
+@dataclass(frozen=True)
+class MaskArrays:
+    """Exact statistics of the layers that have masks, aligned with a LayerArray."""
+    stats: tuple[MaskStats | None, ...]
+
+    def entries(self, index_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(exact relative entries, has-mask flag), both broadcast to (C, L, 1)."""
+        bits = np.broadcast_to(index_bits, (index_bits.shape[0], len(self.stats), 1))
+        out = np.full(bits.shape, np.nan)
+        for j, st in enumerate(self.stats):
+            if st is None:
+                continue
+            b = bits[:, j, 0].astype(np.int64)
+            uniq, inv = np.unique(b, return_inverse=True)
+            out[:, j, 0] = st.relative_entries(uniq)[inv]
+        return out, ~np.isnan(out)
+
+    def balance(self, index_bits, fmt, lanes) -> np.ndarray:
+        out = np.full(lanes.shape, np.nan)
+        bits = np.broadcast_to(index_bits, lanes.shape)
+        fmt = np.broadcast_to(fmt, lanes.shape)
+        for j, st in enumerate(self.stats):
+            if st is None:
+                continue
+            for c in range(lanes.shape[0]):
+                work = st.fiber_entries(int(bits[c, j, 0]), int(fmt[c, j, 0]))
+                out[c, j] = formats.balance_efficiency_exact(work, lanes[c, j])
+        return out
+
+
+@dataclass(frozen=True)
+class LayerCosts:
+    """Costs per (config, layer, alpha). Times in ns, areas in um^2, energies in pJ."""
+    mode: str
+    alphas: np.ndarray
+    dense_cycles: np.ndarray
+    dense_clock_ns: np.ndarray
+    dense_time_ns: np.ndarray
+    dense_area_um2: np.ndarray
+    dense_energy_pj: np.ndarray
+    dense_storage_bits: np.ndarray
+    dense_utilization: np.ndarray
+    sparse_pes: np.ndarray
+    sparse_cycles: np.ndarray
+    sparse_clock_ns: np.ndarray
+    sparse_time_ns: np.ndarray
+    sparse_area_um2: np.ndarray
+    sparse_energy_pj: np.ndarray
+    value_bits: np.ndarray
+    index_bits: np.ndarray
+    entries: np.ndarray
+    index_width: np.ndarray
+    balance: np.ndarray
+    dense_dram_bits: np.ndarray
+    sparse_dram_bits: np.ndarray
+    chosen_time_ns: np.ndarray      # the faster implementation on the sparse-capable design
+
+    @property
+    def sparse_speedup(self) -> np.ndarray:
+        """Dense time / sparse time (0 where the sparse design does not fit the area)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(np.isfinite(self.sparse_time_ns), self.dense_time_ns / self.sparse_time_ns, 0.0)
+
+    @property
+    def speedup(self) -> np.ndarray:
+        return self.dense_time_ns / self.chosen_time_ns
+
+    @property
+    def sparse_storage_bits(self) -> np.ndarray:
+        return self.value_bits + self.index_bits
+
+
+def _sparse_workload(cfg, layers, alpha, bits, masks):
+    """Stored entries, processed entries per output pixel, storage, nnz for index width `bits`."""
+    nnz = layers.weights * alpha
+    rel_expected = formats.expected_relative_entries(layers.weights, alpha, bits)
+    if masks is not None:
+        exact, has = masks.entries(bits)
+        rel = np.where(has, exact, rel_expected)
+    else:
+        rel = rel_expected
+    fmt = cfg.index_format
+    st = formats.storage(fmt, nnz, rel, layers.weights, layers.fibers, layers.fiber_len,
+                         layers.coord_bits, cfg.weight_bits, bits)
+    # a bitmask decoder walks `decoder_window` positions per cycle
+    processed = np.where(fmt == BITMASK, np.maximum(st.entries, st.scan_positions / cfg.decoder_window),
+                         st.entries)
+    return nnz, st, processed
+
+
+def _balance(cfg, layers, alpha, processed, nnz, lanes, bits, masks):
+    """Expected load-balance efficiency: mean / (mean + sigma sqrt(2 ln lanes)) per wave."""
+    per_fiber = processed / layers.fibers
+    scale = processed / np.maximum(nnz, 1e-300)           # entries per non-zero (padding)
+    sigma = np.sqrt(layers.fiber_len * alpha * (1 - alpha)) * scale
+    waves = np.clip(np.minimum(lanes, layers.fibers), 1.0, None)
+    eff = per_fiber / (per_fiber + sigma * np.sqrt(2 * np.log(waves)))
+    if masks is not None:
+        exact = masks.balance(bits, cfg.index_format, np.broadcast_to(lanes, eff.shape))
+        eff = np.where(np.isnan(exact), eff, exact)
+    return eff
+
+
+def _energy(cfg, layers, macs_done, gated_macs, stored_bits, macro_kb, sram_bits, time_ns):
+    e_mac = arch.mac_energy_pj(cfg)
+    e_bit = arch.sram_pj_per_bit(cfg, macro_kb)
+    weight_passes = np.where(cfg.dataflow == 1, 1.0, np.ceil(layers.pixels / cfg.array_rows))
+    feature_bits = (layers.macs / (cfg.pes / cfg.array_rows) + layers.out_elements) * cfg.act_bits
+    macros = np.maximum(sram_bits / (macro_kb * 8192.0), 1.0)
+    leak_mw = tech.sram_leakage_mw(macro_kb, cfg.sram_port_bits, cfg.sram_cell) * macros
+    return (macs_done * e_mac + gated_macs * e_mac * cfg.gated_mac_energy
+            + (stored_bits * weight_passes + feature_bits) * e_bit + leak_mw * time_ns)
+
+
+def evaluate(configs: ConfigArray, layers: LayerArray, alphas,
+             masks: MaskArrays | None = None) -> LayerCosts:
+    """Evaluate configs x layers x alphas. `alphas` broadcasts to (C, L, A) (e.g. an (A,) grid,
+    or (1, L, 1) per-layer keep fractions). All configs must share one mode."""
+    cfg = configs.expanded()
+    modes = np.unique(configs.values["mode"])
+    if modes.size != 1:
+        raise ConfigError("hardware key 'mode' must be the same for all configs of one evaluation")
+    alpha = np.asarray(alphas, dtype=float)
+    if alpha.ndim <= 1:
+        alpha = alpha.reshape(1, 1, -1)
+    if np.any(alpha <= 0) or np.any(alpha > 1):
+        raise ConfigError("keep fractions alpha must be in (0, 1]")
+    if arch.MODES[int(modes[0])] == "fixed":
+        return _fixed_chip(cfg, layers, alpha, masks)
+    return _isoarea(cfg, layers, alpha, masks)
+
+
+def _isoarea(cfg, layers, alpha, masks) -> LayerCosts:
+    control = cfg.control_area_mm2 * UM2_PER_MM2
+    cols = cfg.pes / cfg.array_rows
+    feature_bits = (layers.in_elements + layers.out_elements) * cfg.act_bits
+    bias_bits = layers.bias * cfg.act_bits * 2                 # biases at accumulator width
+    # dense design
+    dense_storage = layers.weights * cfg.weight_bits
+    sram_d = dense_storage + feature_bits + bias_bits
+    macro_d = arch.sram_macro_kb(cfg, sram_d)
+    area_d = cfg.pes * arch.dense_pe_area_um2(cfg) + sram_d * arch.sram_um2_per_bit(cfg, macro_d) + control
+    clk_d = arch.clock_ns(cfg, macro_d, sparse=False)
+    cyc_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
+    time_d = cyc_d * clk_d
+    energy_d = _energy(cfg, layers, layers.macs, 0.0, dense_storage, macro_d, sram_d, time_d)
+
+    best = None
+    for bits in _index_width_candidates(cfg):
+        nnz, st, processed = _sparse_workload(cfg, layers, alpha, bits, masks)
+        sram_s = st.total_bits + feature_bits + bias_bits
+        macro_s = arch.sram_macro_kb(cfg, sram_s)
+        sram_area_s = sram_s * arch.sram_um2_per_bit(cfg, macro_s)
+        pe_area_s = arch.sparse_pe_area_um2(cfg, bits)
+        pes_s = (area_d - sram_area_s - control) / pe_area_s
+        clk_s = arch.clock_ns(cfg, macro_s, sparse=True, index_bits=bits)
+        eff = _balance(cfg, layers, alpha, processed, nnz, pes_s, bits, masks) * cfg.sparse_efficiency
+        fits = pes_s > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cyc_s = np.where(fits, processed * layers.pixels / (pes_s * eff), np.inf)
+        time_s = cyc_s * clk_s
+        cand = dict(bits=np.broadcast_to(bits, time_s.shape), pes=pes_s, cyc=cyc_s, clk=clk_s,
+                    time=time_s, st=st, eff=eff, macro=macro_s, sram=sram_s, nnz=nnz,
+                    processed=processed, area=sram_area_s + np.maximum(pes_s, 0) * pe_area_s + control)
+        best = cand if best is None else _pick_faster(best, cand)
+    b = best
+    st = b["st"]
+    energy_s = _energy(cfg, layers, b["nnz"] * layers.pixels, (b["processed"] - b["nnz"]) * layers.pixels,
+                       st.total_bits, b["macro"], b["sram"], np.where(np.isfinite(b["time"]), b["time"], 0))
+    shape = b["time"].shape
+    zeros = np.zeros(shape)
+    return LayerCosts(
+        mode="isoarea", alphas=np.broadcast_to(alpha, shape),
+        dense_cycles=cyc_d, dense_clock_ns=clk_d, dense_time_ns=time_d, dense_area_um2=area_d,
+        dense_energy_pj=energy_d, dense_storage_bits=dense_storage,
+        dense_utilization=layers.macs / (cyc_d * cfg.pes),
+        sparse_pes=b["pes"], sparse_cycles=b["cyc"], sparse_clock_ns=b["clk"], sparse_time_ns=b["time"],
+        sparse_area_um2=b["area"], sparse_energy_pj=energy_s,
+        value_bits=np.broadcast_to(st.value_bits, shape), index_bits=np.broadcast_to(st.index_bits, shape),
+        entries=np.broadcast_to(st.entries, shape), index_width=b["bits"], balance=b["eff"],
+        dense_dram_bits=np.zeros_like(time_d), sparse_dram_bits=zeros,
+        chosen_time_ns=np.minimum(time_d, b["time"]))
+
+
+def _index_width_candidates(cfg):
+    """The configured index width, or every candidate width where auto_index_bits is on
+    (relative index only: other formats have no free width)."""
+    auto = (cfg.auto_index_bits > 0) & (cfg.index_format == RELATIVE)
+    if not np.any(auto):
+        return [cfg.index_bits]
+    return [np.where(auto, float(b), cfg.index_bits) for b in formats.INDEX_BITS_CANDIDATES]
+
+
+def _pick_faster(a: dict, b: dict) -> dict:
+    better = b["time"] < a["time"]
+    out = {}
+    for k in a:
+        if k == "st":
+            out[k] = formats.Storage(*(np.where(better, getattr(b[k], f.name), getattr(a[k], f.name))
+                                       for f in fields(formats.Storage)))
+        else:
+            out[k] = np.where(better, b[k], a[k])
+    return out
+
+
+def check_fits_chip(cfg: ConfigArray, layers: LayerArray) -> None:
+    """A fixed chip must hold at least one fold's working set on chip even when streaming from
+    DRAM: one filter tile (reduction x array columns weights) and one input tile (reduction x
+    array rows) with its partial sums."""
+    c = cfg.expanded() if cfg.values["pes"].ndim == 1 else cfg
+    cols = c.pes / c.array_rows
+    weight_tile = layers.fiber_len * cols * c.weight_bits
+    feature_tile = (layers.fiber_len * c.array_rows + c.pes) * c.act_bits
+    for what, need, key in ((weight_tile, "weight", "weight_sram_kb"),
+                            (feature_tile, "feature", "feature_sram_kb")):
+        have = getattr(c, key) * 8192.0
+        bad = np.broadcast_to(what > have, np.broadcast(what, have).shape)
+        if bad.any():
+            ci, li = np.argwhere(bad)[0][:2]
+            need_kb = float(np.broadcast_to(what, bad.shape)[ci, li, 0]) / 8192.0
+            raise FitError(f"layer {layers.names[li]!r} does not fit the fixed chip even from "
+                           f"DRAM: one {need} tile needs {need_kb:.1f} KB but {key} = "
+                           f"{float(np.broadcast_to(have, bad.shape)[ci, li, 0]):g} KB; raise "
+                           f"{key} or use fewer PEs")
+
+
+def _dram_bits(cfg, layers, weight_bits, feature_bits):
+    """Weights stream in once (in tiles of the weight buffer); inputs are re-read once per
+    weight tile and outputs written once when the features do not fit the feature buffer."""
+    tiles = np.ceil(weight_bits / (cfg.weight_sram_kb * 8192.0))
+    spill = feature_bits > cfg.feature_sram_kb * 8192.0
+    feat = np.where(spill, (layers.in_elements * tiles + layers.out_elements) * cfg.act_bits, 0.0)
+    return weight_bits + feat
+
+
+def _fixed_chip(cfg, layers, alpha, masks) -> LayerCosts:
+    check_fits_chip(cfg, layers)
+    control = cfg.control_area_mm2 * UM2_PER_MM2
+    cols = cfg.pes / cfg.array_rows
+    sram_bits = (cfg.weight_sram_kb + cfg.feature_sram_kb) * 8192.0
+    macro = np.minimum(cfg.sram_macro_kb, np.minimum(cfg.weight_sram_kb, cfg.feature_sram_kb))
+    macro = np.clip(macro, 2.0, 2048.0)
+    sram_area = sram_bits * arch.sram_um2_per_bit(cfg, macro)
+    pe_area_d = arch.dense_pe_area_um2(cfg)
+    area = cfg.pes * pe_area_d + sram_area + control
+    bw_bits_per_ns = cfg.dram_gbps * 8.0                      # GB/s = bytes/ns
+    feature_bits = (layers.in_elements + layers.out_elements) * cfg.act_bits
+
+    clk_d = arch.clock_ns(cfg, macro, sparse=False)
+    cyc_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
+    dense_storage = layers.weights * cfg.weight_bits
+    dram_d = _dram_bits(cfg, layers, dense_storage, feature_bits)
+    time_d = np.maximum(cyc_d * clk_d, dram_d / bw_bits_per_ns)
+    energy_d = (_energy(cfg, layers, layers.macs, 0.0, dense_storage, macro, sram_bits, time_d)
+                + dram_d * cfg.dram_pj_per_bit)
+
+    bits = cfg.index_bits                     # the decoder is fixed in silicon on one chip
+    nnz, st, processed = _sparse_workload(cfg, layers, alpha, bits, masks)
+    pe_area_s = arch.sparse_pe_area_um2(cfg, bits)
+    pes_s = cfg.pes * pe_area_d / pe_area_s
+    clk_s = arch.clock_ns(cfg, macro, sparse=True, index_bits=bits)
+    eff = _balance(cfg, layers, alpha, processed, nnz, pes_s, bits, masks) * cfg.sparse_efficiency
+    cyc_s = processed * layers.pixels / (pes_s * eff)
+    dram_s = _dram_bits(cfg, layers, st.total_bits, feature_bits)
+    time_s = np.maximum(cyc_s * clk_s, dram_s / bw_bits_per_ns)
+    # dense mode on the sparse-capable chip: decoders bypassed, same mapping on fewer PEs
+    time_dense_mode = np.maximum(cyc_d * (cfg.pes / pes_s) * clk_s, dram_d / bw_bits_per_ns)
+    energy_s = (_energy(cfg, layers, nnz * layers.pixels, (processed - nnz) * layers.pixels,
+                        st.total_bits, macro, sram_bits, time_s) + dram_s * cfg.dram_pj_per_bit)
+    shape = time_s.shape
+    return LayerCosts(
+        mode="fixed", alphas=np.broadcast_to(alpha, shape),
+        dense_cycles=cyc_d, dense_clock_ns=clk_d, dense_time_ns=time_d,
+        dense_area_um2=np.broadcast_to(area, time_d.shape), dense_energy_pj=energy_d,
+        dense_storage_bits=dense_storage, dense_utilization=layers.macs / (cyc_d * cfg.pes),
+        sparse_pes=np.broadcast_to(pes_s, shape), sparse_cycles=cyc_s,
+        sparse_clock_ns=np.broadcast_to(clk_s, shape), sparse_time_ns=time_s,
+        sparse_area_um2=np.broadcast_to(pes_s * pe_area_s + sram_area + control, shape),
+        sparse_energy_pj=energy_s, value_bits=np.broadcast_to(st.value_bits, shape),
+        index_bits=np.broadcast_to(st.index_bits, shape), entries=np.broadcast_to(st.entries, shape),
+        index_width=np.broadcast_to(bits, shape), balance=eff,
+        dense_dram_bits=dram_d, sparse_dram_bits=dram_s,
+        chosen_time_ns=np.minimum(time_s, time_dense_mode))
