@@ -86,3 +86,16 @@ def dump_preset(cfg: HwConfig, sources: Mapping[str, str], header: str = "") -> 
     lines += ["", "[sources]"]
     lines += [f"{key} = {_toml_value(text)}" for key, text in sources.items()]
     return "\n".join(lines) + "\n"
+
+
+def add_hw_args(parser) -> None:
+    """--hw PRESET|file.toml and repeatable --set key=value (argparse only; no printing)."""
+    parser.add_argument("--hw", default=DEFAULT_PRESET, metavar="PRESET|FILE.toml",
+                        help=f"hardware preset name ({', '.join(available_presets())}) or a TOML "
+                             f"file (default {DEFAULT_PRESET})")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override one hardware key, e.g. --set weight_bits=8 (repeatable)")
+
+
+def hw_from_args(args) -> HwConfig:
+    return load_hw(args.hw, args.overrides)

@@ -14,7 +14,9 @@ Two evaluation modes (HwConfig.mode):
 
 Dense cycles use the systolic closed forms (notes section 4, exact against SCALE-Sim):
 OS (T + R + C - 2) * folds - 1, WS (2R + C + T - 2) * folds - 1, per group. Sparse cycles =
-processed entries (padding included) x output pixels / (PEs x load balance x sparse_efficiency).
+processed entries (padding included) x output pixels / (busy PEs x load balance x
+sparse_efficiency); a (filter, output pixel) task runs on one PE, so PEs beyond the number of
+tasks idle.
 Load balance: fibers (filters) run in waves on the PEs and each wave waits for its slowest
 fiber; expected from a binomial extreme value (mean + sigma sqrt(2 ln lanes)) or exact from a mask.
 """
@@ -150,7 +152,24 @@ class LayerCosts:
     balance: np.ndarray
     dense_dram_bits: np.ndarray
     sparse_dram_bits: np.ndarray
-    chosen_time_ns: np.ndarray      # the faster implementation on the sparse-capable design
+    dense_mode_time_ns: np.ndarray  # dense implementation on the sparse-capable design
+                                    # (isoarea: the dense design itself; fixed: dense mode on
+                                    # the sparse-capable chip, decoders bypassed)
+
+    def __post_init__(self) -> None:
+        # give every array its full shape: dense_* (C, L, 1), the rest (C, L, A)
+        full = np.broadcast_shapes(*(np.shape(getattr(self, f.name)) for f in fields(self)
+                                     if f.name != "mode"))
+        for f in fields(self):
+            if f.name == "mode":
+                continue
+            shape = full[:2] + (1,) if f.name.startswith("dense_") and f.name != "dense_mode_time_ns" else full
+            object.__setattr__(self, f.name, np.broadcast_to(getattr(self, f.name), shape))
+
+    @property
+    def chosen_time_ns(self) -> np.ndarray:
+        """The faster implementation on the sparse-capable design."""
+        return np.minimum(self.sparse_time_ns, self.dense_mode_time_ns)
 
     @property
     def sparse_speedup(self) -> np.ndarray:
@@ -250,11 +269,12 @@ def _isoarea(cfg, layers, alpha, masks) -> LayerCosts:
         sram_area_s = sram_s * arch.sram_um2_per_bit(cfg, macro_s)
         pe_area_s = arch.sparse_pe_area_um2(cfg, bits)
         pes_s = (area_d - sram_area_s - control) / pe_area_s
+        busy = np.minimum(pes_s, layers.fibers * layers.pixels)   # no more lanes than tasks
         clk_s = arch.clock_ns(cfg, macro_s, sparse=True, index_bits=bits)
-        eff = _balance(cfg, layers, alpha, processed, nnz, pes_s, bits, masks) * cfg.sparse_efficiency
+        eff = _balance(cfg, layers, alpha, processed, nnz, busy, bits, masks) * cfg.sparse_efficiency
         fits = pes_s > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            cyc_s = np.where(fits, processed * layers.pixels / (pes_s * eff), np.inf)
+            cyc_s = np.where(fits, processed * layers.pixels / (busy * eff), np.inf)
         time_s = cyc_s * clk_s
         cand = dict(bits=np.broadcast_to(bits, time_s.shape), pes=pes_s, cyc=cyc_s, clk=clk_s,
                     time=time_s, st=st, eff=eff, macro=macro_s, sram=sram_s, nnz=nnz,
@@ -276,7 +296,7 @@ def _isoarea(cfg, layers, alpha, masks) -> LayerCosts:
         value_bits=np.broadcast_to(st.value_bits, shape), index_bits=np.broadcast_to(st.index_bits, shape),
         entries=np.broadcast_to(st.entries, shape), index_width=b["bits"], balance=b["eff"],
         dense_dram_bits=np.zeros_like(time_d), sparse_dram_bits=zeros,
-        chosen_time_ns=np.minimum(time_d, b["time"]))
+        dense_mode_time_ns=np.broadcast_to(time_d, shape))
 
 
 def _index_width_candidates(cfg):
@@ -301,24 +321,23 @@ def _pick_faster(a: dict, b: dict) -> dict:
 
 
 def check_fits_chip(cfg: ConfigArray, layers: LayerArray) -> None:
-    """A fixed chip must hold at least one fold's working set on chip even when streaming from
-    DRAM: one filter tile (reduction x array columns weights) and one input tile (reduction x
-    array rows) with its partial sums."""
+    """A fixed chip must hold one fold's working set even when everything streams from DRAM:
+    an array's worth of weights in the weight buffer, and the partial sums of one fold plus one
+    input column in the feature buffer. Raises FitError naming the layer and the key."""
     c = cfg.expanded() if cfg.values["pes"].ndim == 1 else cfg
-    cols = c.pes / c.array_rows
-    weight_tile = layers.fiber_len * cols * c.weight_bits
-    feature_tile = (layers.fiber_len * c.array_rows + c.pes) * c.act_bits
-    for what, need, key in ((weight_tile, "weight", "weight_sram_kb"),
+    weight_tile = c.pes * c.weight_bits + 0 * layers.weights
+    feature_tile = (c.pes * 2 + c.array_rows) * c.act_bits + 0 * layers.weights
+    for tile, what, key in ((weight_tile, "weight", "weight_sram_kb"),
                             (feature_tile, "feature", "feature_sram_kb")):
         have = getattr(c, key) * 8192.0
-        bad = np.broadcast_to(what > have, np.broadcast(what, have).shape)
+        bad = np.broadcast_to(tile > have, np.broadcast(tile, have).shape)
         if bad.any():
-            ci, li = np.argwhere(bad)[0][:2]
-            need_kb = float(np.broadcast_to(what, bad.shape)[ci, li, 0]) / 8192.0
+            ci, li = (int(i) for i in np.argwhere(bad)[0][:2])
+            need_kb = float(np.broadcast_to(tile, bad.shape)[ci, li, 0]) / 8192.0
+            have_kb = float(np.broadcast_to(have, bad.shape)[ci, li, 0]) / 8192.0
             raise FitError(f"layer {layers.names[li]!r} does not fit the fixed chip even from "
-                           f"DRAM: one {need} tile needs {need_kb:.1f} KB but {key} = "
-                           f"{float(np.broadcast_to(have, bad.shape)[ci, li, 0]):g} KB; raise "
-                           f"{key} or use fewer PEs")
+                           f"DRAM: one {what} tile needs {need_kb:.3g} KB but {key} = "
+                           f"{have_kb:.3g} KB; raise {key} or use fewer PEs")
 
 
 def _dram_bits(cfg, layers, weight_bits, feature_bits):
@@ -356,8 +375,9 @@ def _fixed_chip(cfg, layers, alpha, masks) -> LayerCosts:
     pe_area_s = arch.sparse_pe_area_um2(cfg, bits)
     pes_s = cfg.pes * pe_area_d / pe_area_s
     clk_s = arch.clock_ns(cfg, macro, sparse=True, index_bits=bits)
-    eff = _balance(cfg, layers, alpha, processed, nnz, pes_s, bits, masks) * cfg.sparse_efficiency
-    cyc_s = processed * layers.pixels / (pes_s * eff)
+    busy = np.minimum(pes_s, layers.fibers * layers.pixels)       # no more lanes than tasks
+    eff = _balance(cfg, layers, alpha, processed, nnz, busy, bits, masks) * cfg.sparse_efficiency
+    cyc_s = processed * layers.pixels / (busy * eff)
     dram_s = _dram_bits(cfg, layers, st.total_bits, feature_bits)
     time_s = np.maximum(cyc_s * clk_s, dram_s / bw_bits_per_ns)
     # dense mode on the sparse-capable chip: decoders bypassed, same mapping on fewer PEs
@@ -377,4 +397,4 @@ def _fixed_chip(cfg, layers, alpha, masks) -> LayerCosts:
         index_bits=np.broadcast_to(st.index_bits, shape), entries=np.broadcast_to(st.entries, shape),
         index_width=np.broadcast_to(bits, shape), balance=eff,
         dense_dram_bits=dram_d, sparse_dram_bits=dram_s,
-        chosen_time_ns=np.minimum(time_s, time_dense_mode))
+        dense_mode_time_ns=np.broadcast_to(time_dense_mode, shape))
