@@ -30,9 +30,9 @@ from torch import nn
 from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
 from pruning.masks import apply_masks
-from pruning.method_support import (attach, budget_masks, build_result, detach, exclude,
-                                    fresh_copy, layer_macs, optimizer_with_thresholds,
-                                    resolve_alphas)
+from pruning.method_support import (attach, build_result, detach, exclude, fresh_copy,
+                                    layer_macs, optimizer_with_thresholds, resolve_alphas,
+                                    shrink_to_budget)
 from pruning.methods import register_backend
 from pruning.train import TrainContext, evaluate, train_epochs
 
@@ -94,8 +94,7 @@ def hard_mask(weight: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def prune_score(weight: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """|w| / (b sigma): >= 1 means kept. Global top-K on it meets an exact weight budget while
-    keeping the per-layer allocation the thresholds learned."""
+    """|w| / (b sigma): >= 1 means kept; the order in which to cut a layer further."""
     w = weight.detach()
     return (w.abs() / threshold(w, b.detach())).float()
 
@@ -164,8 +163,8 @@ class ASLBackend:
         init_share: float = field(default=0.6, metadata={
             "help": "start thresholds at this share of the target sparsity (code: 0.6)"})
         budget_correction: bool = field(default=True, metadata={
-            "help": "if the counted kept weights exceed the budget at the end, cut them to it by "
-                    "ranking |w|/(b sigma) over all layers (ours; the erf model is approximate)"})
+            "help": "if the counted kept weights exceed the budget at the end, cut every layer "
+                    "by the same factor to meet it (ours; the erf model is approximate)"})
         finetune_share: float = field(default=0.2, metadata={
             "help": "share of the epoch budget for masked fine-tuning after the hard prune "
                     "(paper: 0, single stage)"})
@@ -219,7 +218,8 @@ class ASLBackend:
             "mac_budget": b_f, "mac_share_counted": sum(kept[n] / numels[n] * macs[n] for n in raw)
             / sum(macs[n] for n in raw), "cut_to_budget": cut})
         if cut:
-            masks = budget_masks({n: prune_score(w, ste[n].b) for n, w in raw.items()}, budget)
+            masks = shrink_to_budget({n: prune_score(w, ste[n].b) for n, w in raw.items()},
+                                     masks, budget)
         detach(model)
         apply_masks(raw, masks)
         history += train_epochs(model, ctx, ctx.epochs - train_share, phase="asl-finetune",

@@ -25,8 +25,8 @@ from torch import nn
 
 from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.masks import apply_masks, keep_count
-from pruning.method_support import (attach, budget_masks, build_result, detach, fresh_copy,
-                                    holdout, optimizer_with_thresholds, resolve_alphas)
+from pruning.method_support import (attach, build_result, detach, fresh_copy, holdout,
+                                    optimizer_with_thresholds, resolve_alphas, shrink_to_budget)
 from pruning.methods import register_backend
 from pruning.train import TrainContext, evaluate, train_epochs
 
@@ -59,10 +59,10 @@ def hard_mask(weight: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
 
 def prune_score(weight: torch.Tensor, tau: torch.Tensor, temp: torch.Tensor) -> torch.Tensor:
     """(w^2 - tau)/T: how far above its layer's threshold a weight sits, in units of the layer's
-    transition width. Positive = kept by eq. 1. Ranking all layers by it and keeping the top K
-    meets an exact weight budget while keeping the per-layer allocation LTP learned."""
+    transition width. Positive = kept by eq. 1; the order in which to cut a layer further."""
     w = weight.detach()
     return ((w * w - tau.detach()) / temp).float()
+
 
 TAU_TRAVEL = 10.0   # Adam auto lr: tau / mean(w^2) can move this far over the pruning window
 
@@ -143,9 +143,9 @@ class LTPBackend:
         budget: str = field(default="trail", metadata={
             "help": "how targets are met. trail: the most accurate trail checkpoint (on a "
                     "validation hold-out) within the targets' total kept weights, else the last "
-                    "one cut to it; project: the last checkpoint cut to exactly that count by "
-                    "ranking (w^2 - tau_l)/T_l over all layers; free: LTP's own sparsity (alphas "
-                    "only pick the layers)", "choices": ("trail", "project", "free")})
+                    "one cut to it; project: the last checkpoint cut to that count (every layer "
+                    "by the same factor, keeping its largest (w^2 - tau_l)); free: LTP's own "
+                    "sparsity (alphas only pick the layers)", "choices": ("trail", "project", "free")})
         exact_grad: bool = field(default=False, metadata={
             "help": "use the exact weight gradient (eq. 3/12) instead of eq. 14 (ablation)"})
 
@@ -207,7 +207,7 @@ class LTPBackend:
         kept = sum(int(m.sum()) for m in masks.values())
         cut = o.budget != "free" and kept > budget
         if cut:
-            masks = budget_masks(scores, budget)
+            masks = shrink_to_budget(scores, masks, budget)
         history.append({"phase": "ltp-select", "trail_index": index, "kept_learned": kept,
                         "budget": budget, "cut_to_budget": cut,
                         "taus": {n: float(p.tau.detach()) for n, p in soft.items()}})

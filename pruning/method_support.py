@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from typing import Iterable, Mapping
 
@@ -148,21 +149,21 @@ def build_result(method: str, model: nn.Module, masks: Masks, alphas: Mapping[st
                              layers, history, epochs_used, time.perf_counter() - started)
 
 
-def budget_masks(scores: Mapping[str, torch.Tensor], keep: int) -> Masks:
-    """Keep the `keep` highest scores over all layers together (scores may be negative), and
-    at least the best weight of every layer so no layer is cut off entirely."""
-    names = list(scores)
-    flat = torch.cat([scores[n].detach().reshape(-1).double() for n in names])
-    shifted = flat - flat.min()                      # topk_mask ranks |x|: make scores >= 0
-    chosen = topk_mask(shifted, min(keep, flat.numel()))
-    out, start = {}, 0
-    for name in names:
-        size = scores[name].numel()
-        mask = chosen[start:start + size].clone()
-        if not mask.any():
-            mask[scores[name].reshape(-1).argmax()] = True
-        out[name] = mask.view_as(scores[name])
-        start += size
+def shrink_to_budget(scores: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor],
+                     keep: int) -> Masks:
+    """Cut learned masks down to `keep` weights in total, every layer by the same factor (its
+    highest-scoring kept weights stay, at least one): the per-layer allocation the method
+    learned keeps its shape. (One global ranking of the scores instead can empty whole layers
+    whose thresholds are far from converged.) Masks already within budget are returned as is."""
+    kept = {n: int(m.sum()) for n, m in masks.items()}
+    total = sum(kept.values())
+    if total <= keep:
+        return dict(masks)
+    out = {}
+    for name, mask in masks.items():
+        score = torch.where(mask, scores[name].detach().double() - scores[name].min().item() + 1.0,
+                            torch.zeros_like(scores[name], dtype=torch.float64))
+        out[name] = topk_mask(score, max(1, math.floor(kept[name] * keep / total)))
     return out
 
 

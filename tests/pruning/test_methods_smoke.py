@@ -8,6 +8,7 @@ import torch
 from pruning.backend import Targets, prunable_weights
 from pruning.data import load_dataset
 from pruning.masks import keep_count
+from pruning.method_support import layer_macs, shrink_to_budget
 from pruning.methods import get_backend, load_backends
 from pruning.models import build_model
 from pruning.train import TrainContext, evaluate, train_epochs
@@ -89,3 +90,19 @@ def test_asl_mac_budget_term_runs_and_reports_both_budgets(dense):
     record = next(h for h in result.history if h["phase"] == "asl-budget")
     assert 0 < record["mac_budget"] < 1 and 0 < record["param_budget"] < 1
     assert "conv1.weight" not in result.masks              # 500 weights < min_weights: dense
+
+
+def test_layer_macs_of_lenet5_on_28x28():
+    model = build_model("lenet5", (1, 28, 28), 10)
+    macs = layer_macs(model, torch.zeros(1, 1, 28, 28))
+    assert macs == {"conv1.weight": 24 * 24 * 20 * 25, "conv2.weight": 8 * 8 * 50 * 500,
+                    "fc1.weight": 400_000, "fc2.weight": 5_000}
+
+
+def test_shrink_to_budget_cuts_every_layer_by_the_same_factor():
+    scores = {"a": torch.arange(100.0), "b": -torch.arange(10.0)}       # b's scores all lower
+    masks = {"a": scores["a"] >= 50, "b": torch.ones(10, dtype=torch.bool)}
+    out = shrink_to_budget(scores, masks, 30)
+    assert int(out["a"].sum()) == 25 and int(out["b"].sum()) == 5
+    assert out["a"][75:].all() and out["b"][:5].all() and not (out["a"] & ~masks["a"]).any()
+    assert shrink_to_budget(scores, masks, 100) == masks
