@@ -268,16 +268,24 @@ def sram_macro_kb(cfg: ConfigArray, total_bits) -> np.ndarray:
     return np.clip(np.minimum(cfg.sram_macro_kb, total_kb), 2.0, 2048.0)
 
 
-def clock_ns(cfg: ConfigArray, macro_kb, sparse: bool, index_bits=None) -> np.ndarray:
+def clock_ns(cfg: ConfigArray, macro_kb, sparse: bool, index_bits=None, access_ns=None) -> np.ndarray:
+    """Clock period: max(logic path, SRAM macro access) + setup. Pass `access_ns` when the
+    caller already looked it up (see sram_macro)."""
     logic = mac_stage_ns(cfg)
     if sparse:
         logic = logic + decoder_delay_ns(cfg, index_bits)
-    memory = tech.sram_access_ns(macro_kb, cfg.sram_port_bits, cfg.sram_cell)
-    return np.maximum(logic, memory) + cfg.clock_setup_ns
+    if access_ns is None:
+        access_ns = tech.sram_access_ns(macro_kb, cfg.sram_port_bits, cfg.sram_cell)
+    return np.maximum(logic, access_ns) + cfg.clock_setup_ns
 
 
 def sram_um2_per_bit(cfg: ConfigArray, macro_kb) -> np.ndarray:
     return tech.sram_um2_per_bit(macro_kb, cfg.sram_port_bits, cfg.sram_cell)
+
+
+def sram_macro(cfg: ConfigArray, macro_kb) -> tuple[np.ndarray, np.ndarray]:
+    """(um^2 per bit, access ns) of the SRAM macros, from one table lookup."""
+    return tech.sram_area_and_access(macro_kb, cfg.sram_port_bits, cfg.sram_cell)
 
 
 def sram_pj_per_bit(cfg: ConfigArray, macro_kb) -> np.ndarray:

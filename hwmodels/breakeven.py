@@ -3,7 +3,7 @@
 r* is the smallest pruning ratio r = 1/alpha at which the sparse implementation is no slower
 than the dense one (paper 001 section 5.1). Speedup need not be monotone in r (padding entries
 and load imbalance grow at extreme sparsity), so the solver scans a log grid for the first
-crossing and then bisects inside that grid cell. r* = 1 means "always" (sparse wins even
+crossing and then refines inside that grid cell (Illinois regula falsi, bracket kept). r* = 1 means "always" (sparse wins even
 unpruned); r* = inf means "never" (sparse loses at every r up to R_MAX).
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from hwmodels.arch import ConfigArray
 from hwmodels.cost import LayerArray, evaluate
 
 R_MAX = 1000.0
-GRID_POINTS = 48
-BISECT_STEPS = 30
+GRID_POINTS = 32
+ROOT_STEPS = 14     # Illinois steps inside one grid cell (width 0.22 in log r)
 CHUNK_ELEMENTS = 1_500_000       # configs x layers x grid points per evaluation (memory bound)
 
 
@@ -42,14 +42,17 @@ def ratio_grid(r_max: float = R_MAX, points: int = GRID_POINTS) -> np.ndarray:
     return np.geomspace(1.0, r_max, points)
 
 
-def speedup_curves(configs: ConfigArray, layers: LayerArray, ratios) -> np.ndarray:
+def speedup_curves(configs: ConfigArray, layers: LayerArray, ratios, cache: dict | None = None) -> np.ndarray:
     """Sparse-over-dense speedup for every (config, layer, ratio): shape (C, L, R)."""
     ratios = np.asarray(ratios, dtype=float)
-    return evaluate(configs, layers, 1.0 / ratios).sparse_speedup
+    return evaluate(configs, layers, 1.0 / ratios, energy=False, cache=cache).sparse_speedup
 
 
-def _speedup_at(configs, layers, ratio_cl):
-    return evaluate(configs, layers, 1.0 / ratio_cl[..., None]).sparse_speedup[..., 0]
+def _log_excess(configs, layers, log_r, cache):
+    """log(speedup) at r = exp(log_r), shape (C, L); -inf where the sparse design does not fit."""
+    s = evaluate(configs, layers, np.exp(-log_r)[..., None], energy=False, cache=cache).sparse_speedup
+    with np.errstate(divide="ignore"):
+        return np.log(s[..., 0])
 
 
 def break_even(configs: ConfigArray, layers: LayerArray, r_max: float = R_MAX,
@@ -69,15 +72,29 @@ def break_even(configs: ConfigArray, layers: LayerArray, r_max: float = R_MAX,
 
 
 def _solve(configs, layers, grid) -> np.ndarray:
-    s = speedup_curves(configs, layers, grid)                      # (C, L, G)
+    cache: dict = {}
+    s = speedup_curves(configs, layers, grid, cache)                # (C, L, G)
     wins = s >= 1.0
     first = np.argmax(wins, axis=-1)
     any_win = wins.any(axis=-1)
     lo = np.log(grid[np.maximum(first - 1, 0)])
     hi = np.log(grid[first])
-    for _ in range(BISECT_STEPS):
-        mid = 0.5 * (lo + hi)
-        ok = _speedup_at(configs, layers, np.exp(mid)) >= 1.0
+    idx = np.indices(first.shape)
+    with np.errstate(divide="ignore"):
+        f_lo = np.log(s[idx[0], idx[1], np.maximum(first - 1, 0)])
+        f_hi = np.log(s[idx[0], idx[1], first])
+    # Illinois regula falsi on log(speedup) vs log(r): superlinear on smooth curves, and it
+    # keeps the bracket, so it is safe where the curve has kinks or -inf (no fit).
+    for _ in range(ROOT_STEPS):
+        finite = np.isfinite(f_lo) & np.isfinite(f_hi) & (f_hi > f_lo)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            secant = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        mid = np.where(finite, np.clip(secant, lo, hi), 0.5 * (lo + hi))
+        f_mid = _log_excess(configs, layers, mid, cache)
+        ok = f_mid >= 0
+        # Illinois: halve the stale end's value so the bracket shrinks from both sides
+        f_lo = np.where(ok, f_lo * 0.5, f_mid)
+        f_hi = np.where(ok, f_mid, f_hi * 0.5)
         hi = np.where(ok, mid, hi)
         lo = np.where(ok, lo, mid)
     r = np.exp(hi)

@@ -217,7 +217,10 @@ def _balance(cfg, layers, alpha, processed, nnz, lanes, bits, masks):
     return eff
 
 
-def _energy(cfg, layers, macs_done, gated_macs, stored_bits, macro_kb, sram_bits, time_ns):
+def _energy(cfg, layers, macs_done, gated_macs, stored_bits, macro_kb, sram_bits, time_ns,
+            enabled: bool = True):
+    if not enabled:
+        return np.float64(np.nan)
     e_mac = arch.mac_energy_pj(cfg)
     e_bit = arch.sram_pj_per_bit(cfg, macro_kb)
     weight_passes = np.where(cfg.dataflow == 1, 1.0, np.ceil(layers.pixels / cfg.array_rows))
@@ -229,9 +232,13 @@ def _energy(cfg, layers, macs_done, gated_macs, stored_bits, macro_kb, sram_bits
 
 
 def evaluate(configs: ConfigArray, layers: LayerArray, alphas,
-             masks: MaskArrays | None = None) -> LayerCosts:
+             masks: MaskArrays | None = None, energy: bool = True,
+             cache: dict | None = None) -> LayerCosts:
     """Evaluate configs x layers x alphas. `alphas` broadcasts to (C, L, A) (e.g. an (A,) grid,
-    or (1, L, 1) per-layer keep fractions). All configs must share one mode."""
+    or (1, L, 1) per-layer keep fractions). All configs must share one mode. energy=False skips
+    the energy terms (NaN), which the break-even solver does not need. `cache`: a dict kept
+    by a caller that evaluates the same configs and layers at many alphas (alpha-independent
+    parts are computed once)."""
     cfg = configs.expanded()
     modes = np.unique(configs.values["mode"])
     if modes.size != 1:
@@ -242,35 +249,54 @@ def evaluate(configs: ConfigArray, layers: LayerArray, alphas,
     if np.any(alpha <= 0) or np.any(alpha > 1):
         raise ConfigError("keep fractions alpha must be in (0, 1]")
     if arch.MODES[int(modes[0])] == "fixed":
-        return _fixed_chip(cfg, layers, alpha, masks)
-    return _isoarea(cfg, layers, alpha, masks)
+        return _fixed_chip(cfg, layers, alpha, masks, energy)
+    return _isoarea(cfg, layers, alpha, masks, energy, cache)
 
 
-def _isoarea(cfg, layers, alpha, masks) -> LayerCosts:
+def _dense_isoarea(cfg, layers) -> dict:
+    """The dense design of each layer: independent of alpha, so the solver computes it once."""
     control = cfg.control_area_mm2 * UM2_PER_MM2
     cols = cfg.pes / cfg.array_rows
     feature_bits = (layers.in_elements + layers.out_elements) * cfg.act_bits
     bias_bits = layers.bias * cfg.act_bits * 2                 # biases at accumulator width
-    # dense design
     dense_storage = layers.weights * cfg.weight_bits
     sram_d = dense_storage + feature_bits + bias_bits
     macro_d = arch.sram_macro_kb(cfg, sram_d)
-    area_d = cfg.pes * arch.dense_pe_area_um2(cfg) + sram_d * arch.sram_um2_per_bit(cfg, macro_d) + control
-    clk_d = arch.clock_ns(cfg, macro_d, sparse=False)
+    per_bit_d, access_d = arch.sram_macro(cfg, macro_d)
+    area_d = cfg.pes * arch.dense_pe_area_um2(cfg) + sram_d * per_bit_d + control
+    clk_d = arch.clock_ns(cfg, macro_d, sparse=False, access_ns=access_d)
     cyc_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
-    time_d = cyc_d * clk_d
-    energy_d = _energy(cfg, layers, layers.macs, 0.0, dense_storage, macro_d, sram_d, time_d)
+    return dict(control=control, feature_bits=feature_bits, bias_bits=bias_bits,
+                dense_storage=dense_storage, sram_d=sram_d, macro_d=macro_d, area_d=area_d,
+                clk_d=clk_d, cyc_d=cyc_d, time_d=cyc_d * clk_d)
+
+
+def _cached(cache, key, make):
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def _isoarea(cfg, layers, alpha, masks, energy, cache=None) -> LayerCosts:
+    d = _cached(cache, "isoarea", lambda: _dense_isoarea(cfg, layers))
+    control, feature_bits, bias_bits = d["control"], d["feature_bits"], d["bias_bits"]
+    dense_storage, sram_d, macro_d, area_d = d["dense_storage"], d["sram_d"], d["macro_d"], d["area_d"]
+    clk_d, cyc_d, time_d = d["clk_d"], d["cyc_d"], d["time_d"]
+    energy_d = _energy(cfg, layers, layers.macs, 0.0, dense_storage, macro_d, sram_d, time_d, energy)
 
     best = None
     for bits in _index_width_candidates(cfg):
         nnz, st, processed = _sparse_workload(cfg, layers, alpha, bits, masks)
         sram_s = st.total_bits + feature_bits + bias_bits
         macro_s = arch.sram_macro_kb(cfg, sram_s)
-        sram_area_s = sram_s * arch.sram_um2_per_bit(cfg, macro_s)
+        per_bit_s, access_s = arch.sram_macro(cfg, macro_s)
+        sram_area_s = sram_s * per_bit_s
         pe_area_s = arch.sparse_pe_area_um2(cfg, bits)
         pes_s = (area_d - sram_area_s - control) / pe_area_s
         busy = np.minimum(pes_s, layers.fibers * layers.pixels)   # no more lanes than tasks
-        clk_s = arch.clock_ns(cfg, macro_s, sparse=True, index_bits=bits)
+        clk_s = arch.clock_ns(cfg, macro_s, sparse=True, index_bits=bits, access_ns=access_s)
         eff = _balance(cfg, layers, alpha, processed, nnz, busy, bits, masks) * cfg.sparse_efficiency
         fits = pes_s > 0
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -283,7 +309,8 @@ def _isoarea(cfg, layers, alpha, masks) -> LayerCosts:
     b = best
     st = b["st"]
     energy_s = _energy(cfg, layers, b["nnz"] * layers.pixels, (b["processed"] - b["nnz"]) * layers.pixels,
-                       st.total_bits, b["macro"], b["sram"], np.where(np.isfinite(b["time"]), b["time"], 0))
+                       st.total_bits, b["macro"], b["sram"], np.where(np.isfinite(b["time"]), b["time"], 0),
+                       energy)
     shape = b["time"].shape
     zeros = np.zeros(shape)
     return LayerCosts(
@@ -349,7 +376,7 @@ def _dram_bits(cfg, layers, weight_bits, feature_bits):
     return weight_bits + feat
 
 
-def _fixed_chip(cfg, layers, alpha, masks) -> LayerCosts:
+def _fixed_chip(cfg, layers, alpha, masks, energy) -> LayerCosts:
     check_fits_chip(cfg, layers)
     control = cfg.control_area_mm2 * UM2_PER_MM2
     cols = cfg.pes / cfg.array_rows
@@ -367,7 +394,7 @@ def _fixed_chip(cfg, layers, alpha, masks) -> LayerCosts:
     dense_storage = layers.weights * cfg.weight_bits
     dram_d = _dram_bits(cfg, layers, dense_storage, feature_bits)
     time_d = np.maximum(cyc_d * clk_d, dram_d / bw_bits_per_ns)
-    energy_d = (_energy(cfg, layers, layers.macs, 0.0, dense_storage, macro, sram_bits, time_d)
+    energy_d = (_energy(cfg, layers, layers.macs, 0.0, dense_storage, macro, sram_bits, time_d, energy)
                 + dram_d * cfg.dram_pj_per_bit)
 
     bits = cfg.index_bits                     # the decoder is fixed in silicon on one chip
@@ -383,7 +410,7 @@ def _fixed_chip(cfg, layers, alpha, masks) -> LayerCosts:
     # dense mode on the sparse-capable chip: decoders bypassed, same mapping on fewer PEs
     time_dense_mode = np.maximum(cyc_d * (cfg.pes / pes_s) * clk_s, dram_d / bw_bits_per_ns)
     energy_s = (_energy(cfg, layers, nnz * layers.pixels, (processed - nnz) * layers.pixels,
-                        st.total_bits, macro, sram_bits, time_s) + dram_s * cfg.dram_pj_per_bit)
+                        st.total_bits, macro, sram_bits, time_s, energy) + dram_s * cfg.dram_pj_per_bit)
     shape = time_s.shape
     return LayerCosts(
         mode="fixed", alphas=np.broadcast_to(alpha, shape),

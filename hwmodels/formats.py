@@ -70,13 +70,18 @@ def storage(fmt, nnz, entries_relative, n_weights, n_fibers, fiber_len, coord_bi
     is_rel = fmt == RELATIVE
     entries = np.where(is_rel, entries_relative, nnz)
     ptr_bits = ceil_log2(entries + 1)
-    rel_idx = entries * index_bits + n_fibers * ptr_bits
-    bitmask_idx = n_weights + n_fibers * ptr_bits
-    csr_idx = nnz * ceil_log2(fiber_len) + (n_fibers + 1) * ptr_bits
-    csc_idx = nnz * ceil_log2(n_fibers) + (fiber_len + 1) * ptr_bits
-    coo_idx = nnz * coord_bits
-    idx = np.select([fmt == RELATIVE, fmt == BITMASK, fmt == CSR, fmt == CSC],
-                    [rel_idx, bitmask_idx, csr_idx, csc_idx], coo_idx)
+    index_of = {   # only the formats present are computed (sweeps are mostly one format)
+        RELATIVE: lambda: entries * index_bits + n_fibers * ptr_bits,
+        BITMASK: lambda: n_weights + n_fibers * ptr_bits,
+        CSR: lambda: nnz * ceil_log2(fiber_len) + (n_fibers + 1) * ptr_bits,
+        CSC: lambda: nnz * ceil_log2(n_fibers) + (fiber_len + 1) * ptr_bits,
+        COO: lambda: nnz * coord_bits,
+    }
+    present = [int(f) for f in np.unique(fmt)]
+    idx = index_of[present[0]]()
+    for f in present[1:]:
+        idx = np.where(fmt == f, index_of[f](), idx)
+    idx = np.broadcast_to(idx, np.broadcast(entries, fmt).shape)
     scan = np.where(fmt == BITMASK, n_weights * np.ones_like(nnz), 0.0)
     return Storage(entries=np.asarray(entries, dtype=float),
                    value_bits=entries * weight_bits,

@@ -116,47 +116,74 @@ def cacti_table() -> CactiTable:
     return CactiTable(sizes, ports, values)
 
 
-def _interp_loglog(table: CactiTable, cell: str, column: str, size_kb, port_bits):
-    """Log-log interpolation in macro size, then in port width; clamped to the table's range."""
-    grid = table.values[cell][column]
-    lx = np.log(np.clip(np.asarray(size_kb, dtype=float), table.size_kb[0], table.size_kb[-1]))
-    lsz = np.log(table.size_kb)
-    per_port = [np.interp(lx, lsz, np.log(grid[i])) for i in range(len(table.ports))]
-    lp = np.log(np.clip(np.asarray(port_bits, dtype=float), table.ports[0], table.ports[-1]))
-    lports = np.log(table.ports)
-    # linear blend between the two bracketing port widths (the table has two)
-    w = (lp - lports[0]) / (lports[-1] - lports[0])
-    return np.exp(per_port[0] * (1 - w) + per_port[-1] * w)
-
-
-def _by_cell(column: str, size_kb, port_bits, cell_code):
-    """cell_code: 0 = hp, 1 = lstp (array or scalar)."""
+@lru_cache(maxsize=1)
+def _log_grid():
+    """log of every CACTI column as an array [cell, port, size], for gathers."""
     t = cacti_table()
-    hp = _interp_loglog(t, "hp", column, size_kb, port_bits)
-    lstp = _interp_loglog(t, "lstp", column, size_kb, port_bits)
-    return np.where(np.asarray(cell_code) == 1, lstp, hp)
+    columns = ("access_ns", "cycle_ns", "read_pj", "write_pj", "leakage_mw", "area_mm2")
+    return {c: np.log(np.stack([t.values[cell][c] for cell in SRAM_CELLS])) for c in columns}
+
+
+def sram_lookup(size_kb, port_bits, cell_code, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """CACTI columns at arbitrary macro sizes: piecewise-linear in log(size) and log(port width)
+    between table points, clamped to the table (2 KB-2 MB, 64-256 bit). cell_code 0 = hp,
+    1 = lstp. Port width and cell are per config, so each config's table row is blended first
+    and the big (configs x layers x alphas) arrays only need one flat gather per column."""
+    t = cacti_table()
+    lsz = np.log(t.size_kb)
+    n = lsz.size
+    size = np.asarray(size_kb, dtype=float)
+    lx = np.log(np.clip(size, t.size_kb[0], t.size_kb[-1]))
+    j = np.clip(np.searchsorted(lsz, lx) - 1, 0, n - 2)
+    frac = (lx - lsz[j]) / (lsz[j + 1] - lsz[j])
+    lports = np.log(t.ports)
+    port = np.asarray(port_bits, dtype=float)
+    cell = np.asarray(cell_code).astype(np.intp)
+    lead = np.broadcast_shapes(port.shape, cell.shape)
+    lp = np.log(np.clip(np.broadcast_to(port, lead), t.ports[0], t.ports[-1])).reshape(-1)
+    wp = ((lp - lports[0]) / (lports[-1] - lports[0]))[:, None]
+    cells = np.broadcast_to(cell, lead).reshape(-1)
+    # flat position of (config row, size bracket): row index broadcast like `lead`
+    rows = np.arange(cells.size).reshape(lead) if lead else np.int64(0)
+    flat = rows * n + j
+    grid = _log_grid()
+    out = {}
+    for c in columns:
+        g = grid[c]
+        table = (g[cells, 0, :] * (1 - wp) + g[cells, -1, :] * wp).reshape(-1)   # (rows * n,)
+        out[c] = np.exp(table[flat] * (1 - frac) + table[flat + 1] * frac)
+    return out
+
+
+def _one(column, size_kb, port_bits, cell_code):
+    return sram_lookup(size_kb, port_bits, cell_code, (column,))[column]
 
 
 def sram_access_ns(size_kb, port_bits, cell_code):
-    return _by_cell("access_ns", size_kb, port_bits, cell_code)
+    return _one("access_ns", size_kb, port_bits, cell_code)
 
 
 def sram_read_pj(size_kb, port_bits, cell_code):
     """Dynamic energy of one read access of `port_bits` bits."""
-    return _by_cell("read_pj", size_kb, port_bits, cell_code)
+    return _one("read_pj", size_kb, port_bits, cell_code)
 
 
 def sram_write_pj(size_kb, port_bits, cell_code):
-    return _by_cell("write_pj", size_kb, port_bits, cell_code)
+    return _one("write_pj", size_kb, port_bits, cell_code)
 
 
 def sram_leakage_mw(size_kb, port_bits, cell_code):
-    return _by_cell("leakage_mw", size_kb, port_bits, cell_code)
+    return _one("leakage_mw", size_kb, port_bits, cell_code)
 
 
 def sram_um2_per_bit(size_kb, port_bits, cell_code):
     """Macro area per stored bit (periphery included), um^2."""
+    return sram_area_and_access(size_kb, port_bits, cell_code)[0]
+
+
+def sram_area_and_access(size_kb, port_bits, cell_code):
+    """(um^2 per bit, access ns) from one table lookup."""
     t = cacti_table()
     size = np.clip(np.asarray(size_kb, dtype=float), t.size_kb[0], t.size_kb[-1])
-    area = _by_cell("area_mm2", size, port_bits, cell_code)
-    return area * 1e6 / (size * 8192.0)
+    v = sram_lookup(size, port_bits, cell_code, ("area_mm2", "access_ns"))
+    return v["area_mm2"] * 1e6 / (size * 8192.0), v["access_ns"]
