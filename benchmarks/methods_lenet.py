@@ -113,7 +113,8 @@ def result_row(name: str, variant: str, target_ratio: float, result: Compression
            "per_layer": {l.name: [l.kept, l.weights, l.alpha_target] for l in result.layers}}
     for h in result.history:
         if h.get("phase") == "asl-budget":
-            row["asl"] = {k: h[k] for k in ("param_budget", "param_share_counted", "mac_budget",
+            row["asl"] = {k: h[k] for k in ("param_budget", "param_share_counted",
+                                           "param_share_modelled", "mac_budget",
                                            "mac_share_counted", "cut_to_budget")}
         if h.get("phase") == "ltp-select":
             row["ltp"] = {k: h[k] for k in ("kept_learned", "budget", "cut_to_budget", "trail_index")}
@@ -200,7 +201,8 @@ def claims(rows: list[dict], ratios: list[float]) -> list[str]:
         if r["method"] == "asl" and "asl" in r:
             s = r["asl"]
             out.append(f"- ASL budget at {r['target_ratio']:g}x ({r['variant']}): kept weight share "
-                       f"{s['param_share_counted']:.4f} (counted, before any cut) vs budget "
+                       f"{s['param_share_counted']:.4f} counted before any cut ("
+                       f"{s['param_share_modelled']:.4f} by the erf model) vs budget "
                        f"{s['param_budget']:.4f}; kept MAC share {s['mac_share_counted']:.4f} vs "
                        f"MAC budget {s['mac_budget']:.4f}; "
                        f"{'hit within 10%' if abs(s['param_share_counted'] / s['param_budget'] - 1) <= 0.1 else 'missed'}"

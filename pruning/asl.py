@@ -38,7 +38,7 @@ from pruning.train import TrainContext, evaluate, train_epochs
 
 B_MAX = 5.0                      # clamp of b in sigma units (authors' code)
 SQRT2 = math.sqrt(2.0)
-B_TRAVEL = 3.0                   # Adam auto lr: b may move this many sigmas over training
+B_TRAVEL = 10.0                  # Adam auto lr: b may move this many sigmas over training
 
 
 class HardShrinkSTE(torch.autograd.Function):
@@ -159,7 +159,7 @@ class ASLBackend:
             "help": "straight-through estimator (off: the paper's no-STE ablation)"})
         b_lr_ratio: float = field(default=0.0, metadata={
             "help": "threshold lr / weight lr; 0 = auto: 0.01 with SGD (authors' code); with "
-                    "Adam, an lr that can move b by 3 sigma over the training window"})
+                    "Adam, an lr that can move b by 10 sigma over the training window"})
         init_share: float = field(default=0.6, metadata={
             "help": "start thresholds at this share of the target sparsity (code: 0.6)"})
         budget_correction: bool = field(default=True, metadata={
@@ -215,6 +215,8 @@ class ASLBackend:
             "modelled_density": {n: float(modelled_density(p.b.detach())) for n, p in ste.items()},
             "counted_density": {n: kept[n] / numels[n] for n in raw},
             "param_budget": b_p, "param_share_counted": sum(kept.values()) / sum(numels.values()),
+            "param_share_modelled": float((c_p * torch.stack(
+                [modelled_density(p.b.detach()) for p in ste.values()]).double()).sum()),
             "mac_budget": b_f, "mac_share_counted": sum(kept[n] / numels[n] * macs[n] for n in raw)
             / sum(macs[n] for n in raw), "cut_to_budget": cut})
         if cut:

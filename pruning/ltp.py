@@ -64,7 +64,8 @@ def prune_score(weight: torch.Tensor, tau: torch.Tensor, temp: torch.Tensor) -> 
     return ((w * w - tau.detach()) / temp).float()
 
 
-TAU_TRAVEL = 10.0   # Adam auto lr: tau / mean(w^2) can move this far over the pruning window
+TAU_TRAVEL = 50.0   # Adam auto lr: tau / mean(w^2) can move this far over the pruning window,
+TAU_STEP_MAX = 0.3  # but at most this far per step (short runs would otherwise overshoot)
 
 
 class SoftThreshold(nn.Module):
@@ -134,7 +135,7 @@ class LTPBackend:
         t0: float = field(default=1e-3, metadata={"help": "T0 of T_l = T0 Var(|w_l|)"})
         tau_lr_ratio: float = field(default=0.0, metadata={
             "help": "threshold lr / weight lr; 0 = auto: 1e-5 on raw tau with SGD (paper); "
-                    "with Adam, on tau / mean(w^2), an lr that can move it by 10 in the window"})
+                    "with Adam, on tau / mean(w^2), an lr that can move it by 50 in the window"})
         prune_share: float = field(default=0.6, metadata={
             "help": "share of the epoch budget spent soft-pruning; the rest fine-tunes the "
                     "hard-pruned net with frozen masks and no regulariser"})
@@ -168,8 +169,8 @@ class LTPBackend:
         prune_epochs = ctx.epochs * o.prune_share
         # auto with Adam: let tau/mean(w^2) travel up to ~TAU_TRAVEL over the pruning window,
         # so the lambda balance, not the step size, decides where the thresholds stop
-        ratio = o.tau_lr_ratio or (1e-5 if sgd else
-                                   TAU_TRAVEL / max(train_ctx.steps(prune_epochs), 1) / ctx.lr)
+        ratio = o.tau_lr_ratio or (1e-5 if sgd else min(
+            TAU_TRAVEL / max(train_ctx.steps(prune_epochs), 1), TAU_STEP_MAX) / ctx.lr)
         soft = attach(model, raw, lambda n, w: SoftThreshold(
             w, o.t0, 0.0, o.exact_grad, 1.0 if sgd else float(w.detach().pow(2).mean())))
         opt = optimizer_with_thresholds(model, train_ctx, [p.tau_param for p in soft.values()], ratio)
