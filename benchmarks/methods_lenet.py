@@ -222,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test", type=int, default=2000, help="Fashion-MNIST test subset")
     p.add_argument("--pretrain-epochs", type=float, default=6.0)
     p.add_argument("--epochs", type=float, default=3.0, help="budget of every method")
-    p.add_argument("--ratios", default="5,20,60")
+    p.add_argument("--ratios", default="5,10,20,60")
+    p.add_argument("--small-dense", default="5,20",
+                   help="ratios at which a small dense LeNet-5 is trained for the AGP claim")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="digits, tiny budget, nothing recorded")
     args = p.parse_args(argv)
@@ -262,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                     "seconds": ref["seconds"], "epochs": args.epochs}
         rows.append(cache.get(f"torch-global@{r:g}", reference))
 
-    # AGP claim: large-sparse beats small-dense at the same weight count (the two lower ratios)
-    for r in ratios[:2]:
+    # AGP claim: large-sparse beats small-dense at the same weight count
+    for r in [float(x) for x in args.small_dense.split(",") if x]:
         def small() -> dict:
             t0 = time.perf_counter()
             torch.manual_seed(args.seed)
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(cache.get(f"ltp-free@{lam_n:g}", ltp_free))
 
     # ASL with the MAC term of eq. 10 switched on, at the middle ratio
-    r_mid = ratios[len(ratios) // 2]
+    r_mid = 20.0 if 20.0 in ratios else ratios[len(ratios) // 2]
     rows.append(cache.get(f"asl-mac@{r_mid:g}", lambda: result_row(
         "asl", "mac term", r_mid, get_backend("asl", lam_f=10.0).compress(
             copy.deepcopy(dense), Targets(alphas=profile_alphas(weights, r_mid)), ctx),
