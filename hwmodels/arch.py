@@ -122,7 +122,8 @@ def coerce(key: str, value: Any, where: str = "config") -> Any:
             return float(value)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: key {key!r} needs a {kind.__name__}, got {value!r}") from None
+        wanted = {int: "an integer", float: "a number", bool: "true or false"}.get(kind, "a string")
+        raise ConfigError(f"{where}: key {key!r} needs {wanted}, got {value!r}") from None
 
 
 def validate(cfg: HwConfig) -> None:
