@@ -139,7 +139,10 @@ class AGPPruner:
 
 @register_backend
 class AGPBackend:
-    """Automated gradual pruning (Zhu & Gupta 2017): cubic sparsity schedule, magnitude masks."""
+    """Automated gradual pruning (Zhu & Gupta 2017): cubic sparsity schedule, magnitude masks.
+
+    Targets: s_f = 1 - alpha per layer, reached exactly at t0 + n dt (mode global: one
+    s_f = 1 - total kept / total over the targeted layers). Excluded layers stay dense."""
     name: ClassVar[str] = "agp"
 
     @dataclass(frozen=True)

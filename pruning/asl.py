@@ -16,6 +16,11 @@ Gaussian weights, which makes the budget differentiable:
 with c_p = weights share and c_f = MAC share of each pruned layer. The MAC term is what ties the
 method to hardware cost (the paper defines it, never runs it: any MAC-budget result is ours).
 Layers below `min_weights` (the code's pthres = 1000) stay dense.
+
+The erf model assumes Gaussian weights; trained layers are heavier-tailed, so the counted
+sparsity can miss the budget (the digest measured ~88% for an 85% target). The backend reports
+counted and modelled shares and, by default, cuts the learned masks to the weight budget.
+With Adam the threshold lr is sized to the training window (SGD: lr/100, the authors' code).
 """
 from __future__ import annotations
 
@@ -141,7 +146,11 @@ def budgets_from_alphas(alphas: Mapping[str, float], weights: Mapping[str, int],
 
 @register_backend
 class ASLBackend:
-    """Adaptive sparsity loss (Retsinas et al. 2020): learned sigma-unit thresholds, STE, budget loss."""
+    """Adaptive sparsity loss (Retsinas et al. 2020): learned sigma-unit thresholds, STE, budget loss.
+
+    Targets: B_p = the plan's kept-weight share and B_f = its kept-MAC share over the layers
+    ASL prunes (those with >= min_weights); the thresholds learn their own per-layer split.
+    budget_correction then cuts to the weight budget if the counted sparsity fell short."""
     name: ClassVar[str] = "asl"
 
     @dataclass(frozen=True)

@@ -13,6 +13,12 @@ evaluations form the "trail" of progressively sparser checkpoints to pick from.
 
 T_l is computed once when a layer is wrapped and kept fixed (the paper leaves open whether it is
 recomputed; fixed keeps the transition width from drifting as weights shrink).
+
+Optimizers: with SGD, tau is the raw threshold with lr = eta * 1e-5 (paper: 1e-5..1e-7). Adam
+ignores gradient size, so there tau is learned in units of the layer's mean w^2 with an lr sized
+to the pruning window (ours, not the paper's); the balance point, hence the sparsity, is the same.
+LTP has no budget; to meet a plan's weight count the backend picks a trail checkpoint within it
+(on a validation hold-out) or cuts the learned masks down to it (see Options.budget).
 """
 from __future__ import annotations
 
@@ -124,7 +130,11 @@ def pick_from_trail(trail: list[TrailPoint], budget: int) -> int | None:
 
 @register_backend
 class LTPBackend:
-    """Learned threshold pruning (Azarian et al. 2020): per-layer thresholds learned with soft L0."""
+    """Learned threshold pruning (Azarian et al. 2020): per-layer thresholds learned with soft L0.
+
+    Targets: the alphas pick the layers and a total weight budget sum(round(alpha_i n_i));
+    LTP learns its own per-layer split. lam_n sets how far it prunes by itself; `budget`
+    says how the budget is then met (trail checkpoint, cut, or not at all)."""
     name: ClassVar[str] = "ltp"
 
     @dataclass(frozen=True)

@@ -91,7 +91,10 @@ def mac_weighted_alpha(alphas: Mapping[str, float], macs: Mapping[str, int]) -> 
 
 @register_backend
 class MagnitudeBackend:
-    """Iterative magnitude pruning (Han et al. 2015): prune-retrain cycles."""
+    """Iterative magnitude pruning (Han et al. 2015): prune-retrain cycles.
+
+    Targets: every layer reaches its alpha exactly (top-|w| per layer); scope=global ranks all
+    targeted layers together down to their total kept count instead."""
     name: ClassVar[str] = "magnitude"
 
     @dataclass(frozen=True)

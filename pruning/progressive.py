@@ -164,7 +164,10 @@ def _fractions(text: str, flag: str) -> tuple[float, ...]:
 
 @register_backend
 class ProgressiveBackend:
-    """Progressive ADMM (Ye et al. 2019): staged partial prunings, a pool of partial models."""
+    """Progressive ADMM (Ye et al. 2019): staged partial prunings, a pool of partial models.
+
+    Targets: the last stage reaches every layer's alpha exactly; a stage at fraction f of the
+    way keeps alpha^f. The epoch budget is split evenly over all stage runs."""
     name: ClassVar[str] = "progressive"
 
     @dataclass(frozen=True)

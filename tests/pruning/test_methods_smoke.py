@@ -8,7 +8,7 @@ import torch
 from pruning.backend import Targets, prunable_weights
 from pruning.data import load_dataset
 from pruning.masks import keep_count
-from pruning.method_support import layer_macs, shrink_to_budget
+from pruning.method_support import exclude, layer_macs, shrink_to_budget
 from pruning.methods import get_backend, load_backends
 from pruning.models import build_model
 from pruning.train import TrainContext, evaluate, train_epochs
@@ -106,3 +106,22 @@ def test_shrink_to_budget_cuts_every_layer_by_the_same_factor():
     assert int(out["a"].sum()) == 25 and int(out["b"].sum()) == 5
     assert out["a"][75:].all() and out["b"][:5].all() and not (out["a"] & ~masks["a"]).any()
     assert shrink_to_budget(scores, masks, 100) == masks
+
+
+def test_exclusions_first_depthwise_small_and_named():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 8, 3, groups=8),
+                                torch.nn.Conv2d(8, 16, 1), torch.nn.Flatten(), torch.nn.Linear(16, 4))
+    alphas = {n: 0.5 for n in prunable_weights(model)}
+    assert list(exclude(model, alphas, first=True, depthwise=True)) == ["2.weight", "4.weight"]
+    assert list(exclude(model, alphas, names=["4.weight"], min_weights=100)) == ["0.weight", "2.weight"]
+
+
+@pytest.mark.parametrize("method", ["agp", "ltp"])
+def test_rerun_with_the_same_checkpoint_dir_resumes_to_the_same_model(dense, method, tmp_path):
+    model, data = dense
+    ctx = dataclasses.replace(_ctx(data, 1.0), checkpoint_dir=tmp_path)
+    first = get_backend(method).compress(model, Targets(alphas=ALPHAS), ctx)
+    again = get_backend(method).compress(model, Targets(alphas=ALPHAS), ctx)
+    assert all(torch.equal(first.masks[n], again.masks[n]) for n in first.masks)
+    w1, w2 = prunable_weights(first.model), prunable_weights(again.model)
+    assert all(torch.equal(w1[n], w2[n]) for n in w1)

@@ -97,3 +97,17 @@ def test_fractions_must_increase():
         run_progressive(stage, TARGETS, NUMELS, (0.6, 0.5), (), 1e-3)
     with pytest.raises(PruningError, match="selection"):
         run_progressive(stage, TARGETS, NUMELS, (0.5,), (), 1e-3, "random")
+
+
+def test_the_stage_that_reaches_the_targets_uses_rho_final():
+    stage, calls = _scripted(lambda pf, f: 0.5)
+    run_progressive(stage, TARGETS, NUMELS, (0.5, 0.8), (), 1.5e-3, "best_parent", rho_final=3e-3)
+    assert [max(c[2].values()) for c in calls] == [1.5e-3, 1.5e-3, 3e-3]
+
+
+def test_backend_counts_stage_runs_for_the_epoch_split():
+    from pruning.methods import get_backend
+    assert get_backend("progressive", pool="0.8,0.85,0.9", steps="0.93,0.97").runs()[2] == 3 + 3 * 3
+    assert get_backend("progressive", pool="0.5", selection="best_parent").runs()[2] == 2
+    with pytest.raises(PruningError, match="comma-separated"):
+        get_backend("progressive", pool="half").runs()
