@@ -118,8 +118,7 @@ class MagnitudeBackend:
         alphas = resolve_alphas(weights, targets)
         accuracy_dense = evaluate(model, ctx.data)
         targeted = {n: weights[n] for n in alphas}
-        overall = (targets.global_alpha if targets.global_alpha is not None and not targets.alphas
-                   else sum(alphas[n] * w.numel() for n, w in targeted.items())
+        overall = (sum(alphas[n] * w.numel() for n, w in targeted.items())
                    / sum(w.numel() for w in targeted.values()))
         steps = cycle_alphas(overall, self.options.cycles, self.options.schedule)
         masks: dict[str, torch.Tensor] = {}

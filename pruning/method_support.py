@@ -14,15 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+from torch.overrides import TorchFunctionMode
 
 from pruning.backend import CompressionResult, LayerResult, Targets, prunable_weights
 from pruning.data import Dataset
 from pruning.errors import PruningError
 from pruning.masks import Masks, check_sparsity, topk_mask
 from pruning.train import TrainContext, evaluate
-
-CONV_LIKE = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-
 
 def resolve_alphas(weights: Mapping[str, torch.Tensor], targets: Targets) -> dict[str, float]:
     """Per-layer keep fractions to reach, resolved as the ADMM backend does (explicit alphas
@@ -71,30 +69,56 @@ def exclude(model: nn.Module, alphas: Mapping[str, float], *, first: bool = Fals
             and not (depthwise and is_depthwise(model, weights[n]))}
 
 
+class _MacCounter(TorchFunctionMode):
+    """Counts, per weight, the MACs of every conv / linear / matmul call that reads it. Weights
+    are recognised by storage, so transposed views (ONNX Gemm with transB) still count."""
+
+    def __init__(self, weights: Mapping[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.by_storage = {w.untyped_storage().data_ptr(): n for n, w in weights.items()}
+        self.counts: dict[str, int] = {}
+
+    def _name(self, t) -> str | None:
+        if isinstance(t, torch.Tensor):
+            return self.by_storage.get(t.untyped_storage().data_ptr())
+        return None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        kind = getattr(func, "__name__", "")
+        if kind.startswith(("conv", "linear", "matmul", "__matmul__", "mm", "addmm")):
+            operands = args[1:3] if kind == "addmm" else args[:2]
+            for pos, t in enumerate(operands):
+                name = self._name(t)
+                if name is None:
+                    continue
+                if kind.startswith("conv_transpose"):
+                    macs = args[0].numel() * (t.numel() // t.shape[0])   # per input element
+                elif kind.startswith("conv"):
+                    macs = out.numel() * (t.numel() // t.shape[0])       # per output element
+                else:                                                   # contraction length
+                    macs = out.numel() * operands[0].shape[-1]
+                self.counts[name] = self.counts.get(name, 0) + int(macs)
+                break
+        return out
+
+
 @torch.no_grad()
 def layer_macs(model: nn.Module, example: torch.Tensor) -> dict[str, int]:
-    """MACs per prunable weight for one sample, from a traced forward pass: output elements x
-    (weight numel / dim 0) for conv/linear, input elements x the same for transposed convs."""
+    """MACs per prunable weight for one sample (one multiply-add = one MAC), from a traced
+    forward pass: conv output elements x (weight numel / dim 0), transposed conv likewise per
+    input element, linear / matmul output elements x contraction length. Works for torch
+    modules and the ONNX bridge alike; a weight no op reads counts one MAC per weight."""
     weights = prunable_weights(model)
-    counts: dict[str, int] = {}
-    hooks = []
-    for name, w in weights.items():
-        module, _ = owner_of(model, w)
-        per_elem = w.numel() // max(w.shape[0], 1)
-
-        def hook(mod, inputs, output, name=name, per_elem=per_elem):
-            ref = inputs[0] if isinstance(mod, CONV_LIKE) else output
-            counts[name] = counts.get(name, 0) + int(ref[0].numel()) * per_elem
-        hooks.append(module.register_forward_hook(hook))
+    counter = _MacCounter(weights)
     was_training = model.training
     try:
         model.eval()
-        model(example[:1])
+        with counter:
+            model(example[:1])
     finally:
         model.train(was_training)
-        for h in hooks:
-            h.remove()
-    return {n: counts.get(n, weights[n].numel()) for n in weights}
+    return {n: counter.counts.get(n, weights[n].numel()) for n in weights}
 
 
 def holdout(ctx: TrainContext, fraction: float = 0.1, limit: int = 2000

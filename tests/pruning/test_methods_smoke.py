@@ -125,3 +125,12 @@ def test_rerun_with_the_same_checkpoint_dir_resumes_to_the_same_model(dense, met
     assert all(torch.equal(first.masks[n], again.masks[n]) for n in first.masks)
     w1, w2 = prunable_weights(first.model), prunable_weights(again.model)
     assert all(torch.equal(w1[n], w2[n]) for n in w1)
+
+
+def test_layer_macs_through_the_onnx_bridge_and_transposed_convs():
+    from pruning.onnx_bridge import export_torch, from_onnx
+    model = build_model("lenet5", (1, 28, 28), 10)
+    example = torch.zeros(1, 1, 28, 28)
+    assert layer_macs(from_onnx(export_torch(model, (1, 28, 28))), example) == layer_macs(model, example)
+    up = torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 6, 3, stride=2))
+    assert layer_macs(up, torch.zeros(1, 4, 5, 5)) == {"0.weight": 5 * 5 * 4 * 6 * 9}
