@@ -65,17 +65,18 @@ def main() -> int:
     t0 = time.perf_counter()
     configs = ConfigArray.from_base(hw, varied)
     t_build = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     be = break_even(configs, layers)
-    t_solve = time.perf_counter() - t0
+    t_solve, cpu_solve = time.perf_counter() - t0, time.process_time() - c0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     finite = np.isfinite(be.ratio)
     rows.append(f"| {len(configs):,} configs x {len(shapes)} ResNet-50 layers, break-even | "
-                f"{be.ratio.size:,} solves | {t_solve:.2f} s (+{t_build:.2f} s building configs) | - | "
+                f"{be.ratio.size:,} solves | {t_solve:.2f} s wall, {cpu_solve:.2f} s CPU (+{t_build:.2f} s building configs) | - | "
                 f"< 10 s |")
     rows.append(f"| peak RSS of this process (after all of the above) | - | {peak_mb:,.0f} MB | - | < 2048 MB |")
-    notes = (f"Preset smic40-admmnn (isoarea mode). Sweep grid: {', '.join(f'{k} x{len(v)}' for k, v in grid.items())}. "
-             f"Break-even: 32-point log grid on r in [1, 1000] + 24 bisection steps per (config, layer), "
+    load = open("/proc/loadavg").read().split()[0]
+    notes = (f"Load average at the end: {load} (2 cores shared with other jobs). Preset smic40-admmnn (isoarea mode). Sweep grid: {', '.join(f'{k} x{len(v)}' for k, v in grid.items())}. "
+             f"Break-even: 24-point log grid on r in [1, 1000] + 14 Illinois (regula falsi) steps per (config, layer), "
              f"chunked over configs. {finite.mean():.1%} of the {be.ratio.size:,} (config, layer) pairs "
              f"have a finite r*; median r* {np.median(be.ratio[finite]):.2f}.")
     record("hw_speed.py", "Hardware model speed (issue 3)", "\n".join(rows), notes)

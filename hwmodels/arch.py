@@ -289,6 +289,23 @@ def sram_macro(cfg: ConfigArray, macro_kb) -> tuple[np.ndarray, np.ndarray]:
     return tech.sram_area_and_access(macro_kb, cfg.sram_port_bits, cfg.sram_cell)
 
 
+def sram_for_buffer(cfg: ConfigArray, total_bits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(macro KB, um^2 per bit, access ns) for buffers of `total_bits`. Most buffers are larger
+    than one macro and use the configured macro size, so the table lookup runs per config and
+    only the buffers smaller than a macro get their own (hot path of sweeps)."""
+    macro = sram_macro_kb(cfg, total_bits)
+    full_kb = np.clip(cfg.sram_macro_kb, 2.0, 2048.0)
+    per_bit0, access0 = sram_macro(cfg, full_kb)
+    per_bit = np.array(np.broadcast_to(per_bit0, macro.shape))
+    access = np.array(np.broadcast_to(access0, macro.shape))
+    small = macro < full_kb
+    if small.any():
+        ports = np.broadcast_to(cfg.sram_port_bits, macro.shape)[small]
+        cells = np.broadcast_to(cfg.sram_cell, macro.shape)[small]
+        per_bit[small], access[small] = tech.sram_area_and_access(macro[small], ports, cells)
+    return macro, per_bit, access
+
+
 def sram_pj_per_bit(cfg: ConfigArray, macro_kb) -> np.ndarray:
     return tech.sram_read_pj(macro_kb, cfg.sram_port_bits, cfg.sram_cell) / cfg.sram_port_bits
 

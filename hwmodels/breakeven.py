@@ -16,8 +16,8 @@ from hwmodels.arch import ConfigArray
 from hwmodels.cost import LayerArray, evaluate
 
 R_MAX = 1000.0
-GRID_POINTS = 32
-ROOT_STEPS = 14     # Illinois steps inside one grid cell (width 0.22 in log r)
+GRID_POINTS = 24
+ROOT_STEPS = 14     # Illinois steps inside one grid cell (width 0.30 in log r)
 CHUNK_ELEMENTS = 1_500_000       # configs x layers x grid points per evaluation (memory bound)
 
 

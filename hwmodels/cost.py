@@ -221,8 +221,16 @@ def _balance(cfg, layers, alpha, processed, nnz, lanes, bits, masks):
     per_fiber = processed / layers.fibers
     scale = processed / np.maximum(nnz, 1e-300)           # entries per non-zero (padding)
     sigma = np.sqrt(layers.fiber_len * alpha * (1 - alpha)) * scale
-    waves = np.minimum(lanes, layers.fibers)
-    eff = per_fiber / (per_fiber + sigma * expected_max_normal(waves))
+    # waves hold min(lanes, fibers) fibers; lanes >= fibers is the common case, so the
+    # elementwise expected maximum is only computed where the PEs are fewer than the fibers
+    shape = np.broadcast_shapes(np.shape(per_fiber), np.shape(lanes))
+    lanes = np.broadcast_to(lanes, shape)
+    fibers = np.broadcast_to(layers.fibers, shape)
+    few = lanes < fibers
+    emax = np.array(np.broadcast_to(expected_max_normal(layers.fibers), shape))
+    if few.any():
+        emax[few] = expected_max_normal(lanes[few])
+    eff = per_fiber / (per_fiber + sigma * emax)
     if masks is not None:
         exact = masks.balance(bits, cfg.index_format, np.broadcast_to(lanes, eff.shape))
         eff = np.where(np.isnan(exact), eff, exact)
@@ -273,8 +281,7 @@ def _dense_isoarea(cfg, layers) -> dict:
     bias_bits = layers.bias * cfg.act_bits * 2                 # biases at accumulator width
     dense_storage = layers.weights * cfg.weight_bits
     sram_d = dense_storage + feature_bits + bias_bits
-    macro_d = arch.sram_macro_kb(cfg, sram_d)
-    per_bit_d, access_d = arch.sram_macro(cfg, macro_d)
+    macro_d, per_bit_d, access_d = arch.sram_for_buffer(cfg, sram_d)
     area_d = cfg.pes * arch.dense_pe_area_um2(cfg) + sram_d * per_bit_d + control
     clk_d = arch.clock_ns(cfg, macro_d, sparse=False, access_ns=access_d)
     cyc_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
@@ -302,8 +309,7 @@ def _isoarea(cfg, layers, alpha, masks, energy, cache=None) -> LayerCosts:
     for bits in _index_width_candidates(cfg):
         nnz, st, processed = _sparse_workload(cfg, layers, alpha, bits, masks)
         sram_s = st.total_bits + feature_bits + bias_bits
-        macro_s = arch.sram_macro_kb(cfg, sram_s)
-        per_bit_s, access_s = arch.sram_macro(cfg, macro_s)
+        macro_s, per_bit_s, access_s = arch.sram_for_buffer(cfg, sram_s)
         sram_area_s = sram_s * per_bit_s
         pe_area_s = arch.sparse_pe_area_um2(cfg, bits)
         pes_s = (area_d - sram_area_s - control) / pe_area_s
