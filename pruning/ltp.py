@@ -191,7 +191,7 @@ class LTPBackend:
         points = max(1, o.trail_points)
         history: list[dict] = []
         trail: list[TrailPoint] = []
-        saved: list[tuple[dict, dict]] = []
+        picked: tuple[int, dict, dict] | None = None      # only the pick is kept: memory
         for k in range(points):
             history += train_epochs(model, train_ctx, prune_epochs / points, phase=f"ltp-prune{k + 1}",
                                     loss_extra=loss_extra, optimizer=opt)
@@ -202,17 +202,19 @@ class LTPBackend:
             for p in soft.values():
                 p.hard = False
             trail.append(TrailPoint(prune_epochs * (k + 1) / points, kept, total, accuracy))
-            saved.append(({n: w.detach().clone() for n, w in raw.items()},
-                          {n: p.tau_param.detach().clone() for n, p in soft.items()}))
             history.append({"phase": "ltp-trail", "epoch": trail[-1].epoch, "kept": kept,
                             "ratio": trail[-1].ratio, "val_accuracy": accuracy})
+            if o.budget == "trail" and pick_from_trail(trail, budget) == k:
+                picked = (k, {n: w.detach().clone() for n, w in raw.items()},
+                          {n: p.tau_param.detach().clone() for n, p in soft.items()})
 
-        pick = pick_from_trail(trail, budget) if o.budget == "trail" else None
-        index = len(trail) - 1 if pick is None else pick
-        with torch.no_grad():
-            for n, w in raw.items():
-                w.copy_(saved[index][0][n])
-                soft[n].tau_param.copy_(saved[index][1][n])
+        index = len(trail) - 1
+        if picked is not None and picked[0] != index:      # go back to the picked checkpoint
+            index = picked[0]
+            with torch.no_grad():
+                for n, w in raw.items():
+                    w.copy_(picked[1][n])
+                    soft[n].tau_param.copy_(picked[2][n])
         scores = {n: prune_score(w, soft[n].tau, soft[n].temp) for n, w in raw.items()}
         masks = {n: s > 0 for n, s in scores.items()}
         kept = sum(int(m.sum()) for m in masks.values())

@@ -134,3 +134,14 @@ def test_layer_macs_through_the_onnx_bridge_and_transposed_convs():
     assert layer_macs(from_onnx(export_torch(model, (1, 28, 28))), example) == layer_macs(model, example)
     up = torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 6, 3, stride=2))
     assert layer_macs(up, torch.zeros(1, 4, 5, 5)) == {"0.weight": 5 * 5 * 4 * 6 * 9}
+
+
+def test_ltp_trail_keeps_the_most_accurate_checkpoint_within_budget(dense):
+    model, data = dense
+    result = get_backend("ltp", lam_n=3.0).compress(model, Targets(global_alpha=0.99), _ctx(data, 2.0))
+    trail = [h for h in result.history if h["phase"] == "ltp-trail"]
+    select = next(h for h in result.history if h["phase"] == "ltp-select")
+    best = max(range(len(trail)), key=lambda i: (trail[i]["val_accuracy"], -i))
+    assert select["trail_index"] == best and not select["cut_to_budget"]
+    assert select["kept_learned"] == trail[best]["kept"]          # that checkpoint's masks
+    assert sum(int(m.sum()) for m in result.masks.values()) == trail[best]["kept"]
