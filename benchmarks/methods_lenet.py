@@ -153,10 +153,11 @@ def pretrained(data: Dataset, epochs: float, seed: int, path: Path) -> nn.Module
     return model
 
 
-def figure(rows: list[dict], dense_acc: float, path: Path) -> None:
+def figure(rows: list[dict], dense_acc: float, path: Path, data_name: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method in list(METHODS) + ["torch-global"]:
         pts = sorted((r["ratio"], 100 * r["accuracy"]) for r in rows
@@ -168,9 +169,12 @@ def figure(rows: list[dict], dense_acc: float, path: Path) -> None:
         ax.scatter(*zip(*small), marker="s", color="k", label="small dense (same #weights)")
     ax.axhline(100 * dense_acc, color="gray", ls="--", label="dense LeNet-5")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%gx"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xticks(sorted({r["target_ratio"] for r in rows if r["target_ratio"] == r["target_ratio"]}))
     ax.set_xlabel("overall pruning ratio (prunable weights / kept)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("LeNet-5 on Fashion-MNIST, same epoch budget per method")
+    ax.set_title(f"LeNet-5 on {data_name}, same epoch budget per method")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -227,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="ratios at which a small dense LeNet-5 is trained for the AGP claim")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="digits, tiny budget, nothing recorded")
+    p.add_argument("--no-record", action="store_true",
+                   help="print the table (and redraw the figure from the cache) without "
+                        "appending to RESULTS.md")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -237,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pretrain_epochs, args.epochs = 4.0, 1.0
     else:
         data = load_dataset("fashion-mnist", limit=args.train, test_limit=args.test, seed=args.seed)
-    settings = {k: v for k, v in vars(args).items()}
+    settings = {k: v for k, v in vars(args).items() if k != "no_record"}
     tag = "quick" if args.quick else "full"
     cache = Cache(HERE / ".cache" / f"methods_lenet_{tag}.json", settings)
     dense = pretrained(data, args.pretrain_epochs, args.seed,
@@ -304,10 +311,10 @@ def main(argv: list[str] | None = None) -> int:
                      f"{100 * r['accuracy']:.2f}% | {100 * (r['accuracy'] - dense_acc):+.2f} | "
                      f"{r['seconds']:.0f} |")
     png = HERE / ("methods_lenet_quick.png" if args.quick else "methods_lenet.png")
-    figure(rows, dense_acc, png)
+    figure(rows, dense_acc, png, data.name)
     found = claims(rows, ratios)
     alphas = profile_alphas(weights, ratios[-1])
-    notes = (f"Data: Fashion-MNIST subset, {len(data.train_y)} train / {len(data.test_y)} test images "
+    notes = (f"Data: {data.name} subset, {len(data.train_y)} train / {len(data.test_y)} test images "
              f"(class-stratified, seed {args.seed}); dense LeNet-5 (430,500 prunable weights) "
              f"pretrained {args.pretrain_epochs:g} epochs with Adam 1e-3, test accuracy "
              f"{100 * dense_acc:.2f}%. Every method: {args.epochs:g} epochs on the same data, Adam "
@@ -323,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{load_at_start:.1f} at start; total wall time "
              f"{time.perf_counter() - started:.0f} s (cached runs count 0). Figure: "
              f"`benchmarks/{png.name}`.\n\nClaims checked on these numbers:\n" + "\n".join(found))
-    if args.quick:
+    if args.quick or args.no_record:
         print("\n".join(table) + "\n\n" + notes)
     else:
         record("methods_lenet.py", "Pruning methods on LeNet-5 / Fashion-MNIST (issue 5)",
