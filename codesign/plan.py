@@ -174,6 +174,12 @@ class Plan:
 # --- inputs -------------------------------------------------------------------------------
 def read_sparsity_file(path: str | Path) -> dict[str, float]:
     """`{"alphas": {"<layer name>": keep fraction, ...}}`."""
+    return load_sparsity(path)[0]
+
+
+def load_sparsity(path: str | Path) -> tuple[dict[str, float], dict[str, int]]:
+    """(alphas, weight bits) of `{"alphas": {...}, "bits": {...}}`; "bits" (bits per stored
+    weight of quantized layers) is optional."""
     path = Path(path)
     if not path.is_file():
         raise PlanError(f"sparsity file {str(path)!r} does not exist")
@@ -185,10 +191,18 @@ def read_sparsity_file(path: str | Path) -> dict[str, float]:
     if not isinstance(alphas, dict):
         raise PlanError(f"sparsity file {str(path)!r} needs an object "
                         '{"alphas": {"<layer name>": 0.38, ...}}')
+    bits = data.get("bits", {})
+    if not isinstance(bits, dict):
+        raise PlanError(f'sparsity file {str(path)!r}: "bits" must be an object {{"<layer>": 8, ...}}')
     try:
-        return {str(k): float(v) for k, v in alphas.items()}
+        parsed_alphas = {str(k): float(v) for k, v in alphas.items()}
     except (TypeError, ValueError):
         raise PlanError(f"sparsity file {str(path)!r}: every alpha must be a number in (0, 1]") from None
+    try:
+        parsed_bits = {str(k): int(v) for k, v in bits.items()}
+    except (TypeError, ValueError):
+        raise PlanError(f"sparsity file {str(path)!r}: every weight bit width must be an integer") from None
+    return parsed_alphas, parsed_bits
 
 
 def check_alphas(alphas: Mapping[str, float], shapes: Sequence[LayerShape]) -> None:
@@ -199,6 +213,15 @@ def check_alphas(alphas: Mapping[str, float], shapes: Sequence[LayerShape]) -> N
                             f"{', '.join(s.name for s in shapes[:10])}{' ...' if len(shapes) > 10 else ''}")
         if not 0 < a <= 1:
             raise PlanError(f"alpha of layer {name!r} is {a}; keep fractions must be in (0, 1]")
+
+
+def check_weight_bits(bits: Mapping[str, int], shapes: Sequence[LayerShape]) -> None:
+    names = {s.name for s in shapes}
+    for name, b in bits.items():
+        if name not in names:
+            raise PlanError(f"layer {name!r} of the weight bits is not in the model")
+        if not 1 <= b <= 32:
+            raise PlanError(f"weight bits of layer {name!r} is {b}; use 1..32")
 
 
 def mask_rows_by_output(mask: np.ndarray, shape: LayerShape, outputs_first: bool = False) -> np.ndarray:
@@ -229,8 +252,9 @@ def evaluate_plan(layers: Sequence[LayerPlan], shapes: Sequence[LayerShape], hw:
     alphas = np.array([lp.alpha for lp in layers]).reshape(1, -1, 1)
     masks = masks or {}
     mask_arrays = MaskArrays(tuple(masks.get(lp.name) for lp in layers)) if masks else None
-    res = evaluate(cfgs, arr, alphas, mask_arrays)
-    r_star = break_even(cfgs, arr).ratio[0]
+    bits = [lp.weight_bits for lp in layers]
+    res = evaluate(cfgs, arr, alphas, mask_arrays, weight_bits=bits)
+    r_star = break_even(cfgs, arr, weight_bits=bits).ratio[0]
     sparse_s = res.sparse_speedup[0, :, 0]
     out = []
     for j, lp in enumerate(layers):
@@ -262,9 +286,11 @@ def evaluate_plan(layers: Sequence[LayerPlan], shapes: Sequence[LayerShape], hw:
 
 def build_plan(shapes: Sequence[LayerShape], hw: HwConfig, alphas: Mapping[str, float] | float,
                model: str = "model", source: str = "alpha", masks: Mapping[str, MaskStats] | None = None,
-               input_shape: tuple[int, ...] | None = None) -> Plan:
+               input_shape: tuple[int, ...] | None = None,
+               weight_bits: Mapping[str, int] | None = None) -> Plan:
     """Decide dense/sparse per layer (sparse iff alpha < 1 and the sparse design is no slower)
-    and evaluate. `alphas`: one keep fraction for every layer, or a mapping (others stay 1)."""
+    and evaluate. `alphas`: one keep fraction for every layer, or a mapping (others stay 1).
+    `weight_bits`: bits per stored weight of quantized layers (others: the config's)."""
     if source not in SOURCES:
         raise PlanError(f"plan source {source!r} is not one of {SOURCES}")
     if isinstance(alphas, (int, float)):
@@ -272,9 +298,11 @@ def build_plan(shapes: Sequence[LayerShape], hw: HwConfig, alphas: Mapping[str, 
             raise PlanError(f"--alpha {alphas}: a keep fraction must be in (0, 1]")
         alphas = {s.name: float(alphas) for s in shapes}
     check_alphas(alphas, shapes)
+    weight_bits = dict(weight_bits or {})
+    check_weight_bits(weight_bits, shapes)
     masks = dict(masks or {})
-    draft = [LayerPlan(s.name, float(alphas.get(s.name, 1.0)), hw.weight_bits, "sparse",
-                       hw.index_format, hw.index_bits) for s in shapes]
+    draft = [LayerPlan(s.name, float(alphas.get(s.name, 1.0)), int(weight_bits.get(s.name, hw.weight_bits)),
+                       "sparse", hw.index_format, hw.index_bits) for s in shapes]
     widths, sparse_wins = _sparse_decision(shapes, hw, draft, masks)
     final = [LayerPlan(lp.name, lp.alpha, lp.weight_bits, "sparse" if sparse else "dense",
                        hw.index_format, int(width) if sparse else 0)
@@ -290,7 +318,8 @@ def _sparse_decision(shapes, hw, layers, masks) -> tuple[np.ndarray, np.ndarray]
     arr = LayerArray.from_shapes([{s.name: s for s in shapes}[lp.name] for lp in layers])
     alphas = np.array([lp.alpha for lp in layers]).reshape(1, -1, 1)
     mask_arrays = MaskArrays(tuple(masks.get(lp.name) for lp in layers)) if masks else None
-    res = evaluate(ConfigArray.from_configs([hw]), arr, alphas, mask_arrays)
+    res = evaluate(ConfigArray.from_configs([hw]), arr, alphas, mask_arrays,
+                   weight_bits=[lp.weight_bits for lp in layers])
     wins = (res.sparse_time_ns <= res.dense_mode_time_ns)[0, :, 0] & (alphas[0, :, 0] < 1.0)
     return res.index_width[0, :, 0], wins
 

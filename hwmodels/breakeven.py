@@ -42,38 +42,43 @@ def ratio_grid(r_max: float = R_MAX, points: int = GRID_POINTS) -> np.ndarray:
     return np.geomspace(1.0, r_max, points)
 
 
-def speedup_curves(configs: ConfigArray, layers: LayerArray, ratios, cache: dict | None = None) -> np.ndarray:
-    """Sparse-over-dense speedup for every (config, layer, ratio): shape (C, L, R)."""
+def speedup_curves(configs: ConfigArray, layers: LayerArray, ratios, cache: dict | None = None,
+                   weight_bits=None) -> np.ndarray:
+    """Sparse-over-dense speedup for every (config, layer, ratio): shape (C, L, R).
+    `weight_bits`: optional bits per stored weight, one per layer."""
     ratios = np.asarray(ratios, dtype=float)
-    return evaluate(configs, layers, 1.0 / ratios, energy=False, cache=cache).sparse_speedup
+    return evaluate(configs, layers, 1.0 / ratios, energy=False, cache=cache,
+                    weight_bits=weight_bits).sparse_speedup
 
 
-def _log_excess(configs, layers, log_r, cache):
+def _log_excess(configs, layers, log_r, cache, weight_bits):
     """log(speedup) at r = exp(log_r), shape (C, L); -inf where the sparse design does not fit."""
-    s = evaluate(configs, layers, np.exp(-log_r)[..., None], energy=False, cache=cache).sparse_speedup
+    s = evaluate(configs, layers, np.exp(-log_r)[..., None], energy=False, cache=cache,
+                 weight_bits=weight_bits).sparse_speedup
     with np.errstate(divide="ignore"):
         return np.log(s[..., 0])
 
 
 def break_even(configs: ConfigArray, layers: LayerArray, r_max: float = R_MAX,
-               progress=None) -> BreakEven:
+               progress=None, weight_bits=None) -> BreakEven:
     """r* for every config x layer; evaluated in config chunks so memory stays bounded.
-    `progress(done, total)` is called after each chunk when given."""
+    `progress(done, total)` is called after each chunk when given; `weight_bits`: optional
+    bits per stored weight, one per layer (quantized plans)."""
     grid = ratio_grid(r_max)
     n = len(configs)
     per_chunk = max(1, CHUNK_ELEMENTS // (len(layers) * grid.size))
     out = np.empty((n, len(layers)))
     for start in range(0, n, per_chunk):
         idx = slice(start, min(n, start + per_chunk))
-        out[idx] = _solve(configs.take(idx), layers, grid)
+        out[idx] = _solve(configs.take(idx), layers, grid, weight_bits)
         if progress is not None:
             progress(idx.stop, n)
     return BreakEven(out)
 
 
-def _solve(configs, layers, grid) -> np.ndarray:
+def _solve(configs, layers, grid, weight_bits=None) -> np.ndarray:
     cache: dict = {}
-    s = speedup_curves(configs, layers, grid, cache)                # (C, L, G)
+    s = speedup_curves(configs, layers, grid, cache, weight_bits)   # (C, L, G)
     wins = s >= 1.0
     first = np.argmax(wins, axis=-1)
     any_win = wins.any(axis=-1)
@@ -90,7 +95,7 @@ def _solve(configs, layers, grid) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             secant = hi - f_hi * (hi - lo) / (f_hi - f_lo)
         mid = np.where(finite, np.clip(secant, lo, hi), 0.5 * (lo + hi))
-        f_mid = _log_excess(configs, layers, mid, cache)
+        f_mid = _log_excess(configs, layers, mid, cache, weight_bits)
         ok = f_mid >= 0
         # Illinois: halve the stale end's value so the bracket shrinks from both sides
         f_lo = np.where(ok, f_lo * 0.5, f_mid)

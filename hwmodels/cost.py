@@ -186,6 +186,33 @@ class LayerCosts:
         return self.value_bits + self.index_bits
 
 
+def _stored_bits(cfg):
+    """Bits per stored weight: per layer when the plan quantizes layers differently."""
+    return cfg.values.get("layer_weight_bits", cfg.weight_bits)
+
+
+def with_layer_weight_bits(cfg: ConfigArray, weight_bits, n_layers: int) -> ConfigArray:
+    """Configs whose layers store `weight_bits` (one per layer). In isoarea mode each layer has
+    its own design, so its MACs are that wide too; on a fixed chip the MACs keep the chip's
+    width and a layer may not need wider weights than the chip computes."""
+    wb = np.asarray(weight_bits, dtype=float).reshape(1, -1, 1)
+    if wb.shape[1] != n_layers:
+        raise ConfigError(f"per-layer weight bits: got {wb.shape[1]} values for {n_layers} layers")
+    if np.any(wb <= 0) or np.any(wb != np.round(wb)):
+        raise ConfigError("per-layer weight bits must be positive integers")
+    values = dict(cfg.values)
+    fixed = cfg.values["mode"].reshape(-1)[0] == arch.MODES.index("fixed")
+    if fixed:
+        too_wide = wb > cfg.weight_bits
+        if np.any(too_wide):
+            raise ConfigError(f"a layer stores {int(wb.max())}-bit weights but the fixed chip's MACs "
+                              f"are {int(np.min(cfg.weight_bits))}-bit (hardware key 'weight_bits')")
+        values["layer_weight_bits"] = np.broadcast_to(wb, (cfg.weight_bits.shape[0], n_layers, 1))
+    else:
+        values["weight_bits"] = np.broadcast_to(wb, (cfg.weight_bits.shape[0], n_layers, 1))
+    return ConfigArray(cfg.names, values)
+
+
 def _sparse_workload(cfg, layers, alpha, bits, masks):
     """Stored entries, processed entries per output pixel, storage, nnz for index width `bits`."""
     nnz = layers.weights * alpha
@@ -197,7 +224,7 @@ def _sparse_workload(cfg, layers, alpha, bits, masks):
         rel = rel_expected
     fmt = cfg.index_format
     st = formats.storage(fmt, nnz, rel, layers.weights, layers.fibers, layers.fiber_len,
-                         layers.coord_bits, cfg.weight_bits, bits)
+                         layers.coord_bits, _stored_bits(cfg), bits)
     # a bitmask decoder walks `decoder_window` positions per cycle
     processed = np.where(fmt == BITMASK, np.maximum(st.entries, st.scan_positions / cfg.decoder_window),
                          st.entries)
@@ -253,12 +280,13 @@ def _energy(cfg, layers, macs_done, gated_macs, stored_bits, macro_kb, sram_bits
 
 def evaluate(configs: ConfigArray, layers: LayerArray, alphas,
              masks: MaskArrays | None = None, energy: bool = True,
-             cache: dict | None = None) -> LayerCosts:
+             cache: dict | None = None, weight_bits=None) -> LayerCosts:
     """Evaluate configs x layers x alphas. `alphas` broadcasts to (C, L, A) (e.g. an (A,) grid,
     or (1, L, 1) per-layer keep fractions). All configs must share one mode. energy=False skips
     the energy terms (NaN), which the break-even solver does not need. `cache`: a dict kept
     by a caller that evaluates the same configs and layers at many alphas (alpha-independent
-    parts are computed once)."""
+    parts are computed once). `weight_bits`: optional bits per stored weight, one per layer
+    (quantized plans); default the config's weight_bits."""
     cfg = configs.expanded()
     modes = np.unique(configs.values["mode"])
     if modes.size != 1:
@@ -268,6 +296,8 @@ def evaluate(configs: ConfigArray, layers: LayerArray, alphas,
         alpha = alpha.reshape(1, 1, -1)
     if np.any(alpha <= 0) or np.any(alpha > 1):
         raise ConfigError("keep fractions alpha must be in (0, 1]")
+    if weight_bits is not None:
+        cfg = with_layer_weight_bits(cfg, weight_bits, len(layers))
     if arch.MODES[int(modes[0])] == "fixed":
         return _fixed_chip(cfg, layers, alpha, masks, energy)
     return _isoarea(cfg, layers, alpha, masks, energy, cache)
@@ -279,7 +309,7 @@ def _dense_isoarea(cfg, layers) -> dict:
     cols = cfg.pes / cfg.array_rows
     feature_bits = (layers.in_elements + layers.out_elements) * cfg.act_bits
     bias_bits = layers.bias * cfg.act_bits * 2                 # biases at accumulator width
-    dense_storage = layers.weights * cfg.weight_bits
+    dense_storage = layers.weights * _stored_bits(cfg)
     sram_d = dense_storage + feature_bits + bias_bits
     macro_d, per_bit_d, access_d = arch.sram_for_buffer(cfg, sram_d)
     area_d = cfg.pes * arch.dense_pe_area_um2(cfg) + sram_d * per_bit_d + control
@@ -409,7 +439,7 @@ def _fixed_chip(cfg, layers, alpha, masks, energy) -> LayerCosts:
 
     clk_d = arch.clock_ns(cfg, macro, sparse=False)
     cyc_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
-    dense_storage = layers.weights * cfg.weight_bits
+    dense_storage = layers.weights * _stored_bits(cfg)
     dram_d = _dram_bits(cfg, layers, dense_storage, feature_bits)
     time_d = np.maximum(cyc_d * clk_d, dram_d / bw_bits_per_ns)
     energy_d = (_energy(cfg, layers, layers.macs, 0.0, dense_storage, macro, sram_bits, time_d, energy)

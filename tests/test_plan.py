@@ -116,3 +116,29 @@ def test_layer_curves_for_reports():
     ratios, curves = layer_curves(ALEXNET_CONV, HW, [1.5, 3.0, 10.0])
     assert list(curves) == [s.name for s in ALEXNET_CONV]
     assert all(c.shape == (3,) and np.all(np.diff(c) > 0) for c in curves.values())
+
+
+def test_per_layer_weight_bits(tmp_path):
+    from hwmodels.arch import ConfigArray
+    from hwmodels.breakeven import break_even
+    from hwmodels.cost import LayerArray
+    from hwmodels.errors import ConfigError
+    from codesign.plan import load_sparsity
+
+    sp = tmp_path / "sp.json"
+    sp.write_text(json.dumps({"alphas": {"conv2": 0.3, "conv3": 0.3}, "bits": {"conv2": 8}}))
+    alphas, bits = load_sparsity(sp)
+    plan = build_plan(ALEXNET_CONV, HW, alphas, weight_bits=bits)
+    ev = {l.name: l for l in plan.evaluation.layers}
+    assert plan.layer("conv2").weight_bits == 8 and plan.layer("conv3").weight_bits == 16
+    assert ev["conv2"].dense_storage_bits == ALEXNET_CONV[1].weight_count * 8
+    # in isoarea mode conv2 gets the same r* as on an 8-bit design
+    r8 = break_even(ConfigArray.from_configs([HW.replace(weight_bits=8)]),
+                    LayerArray.from_shapes([ALEXNET_CONV[1]])).ratio[0, 0]
+    assert ev["conv2"].break_even == pytest.approx(r8, rel=1e-9)
+    assert ev["conv2"].break_even > ev["conv3"].break_even      # fewer bits, dearer index
+    with pytest.raises(PlanError, match="weight bits of layer 'conv2'"):
+        build_plan(ALEXNET_CONV, HW, alphas, weight_bits={"conv2": 0})
+    with pytest.raises(ConfigError, match="fixed chip"):
+        build_plan(ALEXNET_CONV, HW.replace(mode="fixed", weight_bits=8), alphas,
+                   weight_bits={"conv3": 16})

@@ -13,6 +13,7 @@ from hwmodels.breakeven import break_even, speedup_curves
 from hwmodels.cost import LayerArray
 
 TABLE_RATIOS = (2.0, 4.0, 10.0)
+CURVE_RATIOS = np.geomspace(1.0, 100.0, 31)       # the speedup-vs-r curve in --json
 
 
 def register(sub) -> None:
@@ -37,6 +38,7 @@ def run(args) -> int:
     layers = LayerArray.from_shapes(shapes)
     be = break_even(cfgs, layers)
     table_s = speedup_curves(cfgs, layers, TABLE_RATIOS)[0]
+    curves = speedup_curves(cfgs, layers, CURVE_RATIOS)[0]
     if args.plot:
         write_plot(args.plot, network.name, hw.name, shapes, cfgs, layers, be.ratio[0])
     records = []
@@ -44,7 +46,8 @@ def run(args) -> int:
         r = float(be.ratio[0, j])
         records.append({"name": s.name, "op": s.op, "macs": s.macs, "weights": s.weight_count,
                         "break_even": r if np.isfinite(r) else None, "label": be.label(0, j),
-                        "speedup_at": {f"{k:g}": float(v) for k, v in zip(TABLE_RATIOS, table_s[j])}})
+                        "speedup_at": {f"{k:g}": float(v) for k, v in zip(TABLE_RATIOS, table_s[j])},
+                        "curve": {"ratio": CURVE_RATIOS.round(4).tolist(), "speedup": curves[j].tolist()}})
     if args.json:
         print(json.dumps({"model": network.name, "hw": hw.to_dict(), "layers": records}, indent=1))
         return 0

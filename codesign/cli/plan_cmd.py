@@ -7,7 +7,7 @@ from codesign.cli.common import add_model_args, format_table
 from codesign.errors import CodesignError
 from codesign.graph import load_network
 from codesign.hwconfig import add_hw_args, hw_from_args
-from codesign.plan import PlanError, build_plan, masks_from_network, read_sparsity_file
+from codesign.plan import PlanError, build_plan, load_sparsity, masks_from_network
 
 
 def register(sub) -> None:
@@ -20,8 +20,9 @@ def register(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--alpha", type=float, metavar="A", help="one keep fraction for every layer")
     src.add_argument("--sparsity", metavar="PLAN.json",
-                     help='per-layer keep fractions: {"alphas": {"<layer>": 0.38, ...}}; '
-                          "layers not named stay dense")
+                     help='per-layer keep fractions: {"alphas": {"<layer>": 0.38, ...}}, '
+                          'optionally "bits": {"<layer>": 8, ...} for quantized layers; '
+                          "layers not named stay dense at the preset's weight_bits")
     src.add_argument("--from-pruned", metavar="PRUNED.onnx",
                      help="read the exact masks (weights != 0) of a pruned ONNX model")
     p.add_argument("--json", action="store_true", help="print the plan as JSON instead of the table")
@@ -32,15 +33,15 @@ def register(sub) -> None:
 def run(args) -> int:
     network = load_network(args.model, args.input_shape)
     hw = hw_from_args(args)
-    masks = None
+    masks, bits = None, None
     if args.alpha is not None:
         alphas, source = args.alpha, "alpha"
     elif args.sparsity:
-        alphas, source = read_sparsity_file(args.sparsity), "sparsity"
+        (alphas, bits), source = load_sparsity(args.sparsity), "sparsity"
     else:
         (alphas, masks), source = _pruned(args.from_pruned, network), "pruned"
     plan = build_plan(network.shapes, hw, alphas, model=network.name, source=source, masks=masks,
-                      input_shape=network.input_shape)
+                      input_shape=network.input_shape, weight_bits=bits)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         plan.save(args.out)
