@@ -7,12 +7,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from codesign.report.model import Curve, LayerRow, Report, SearchTrace
-from codesign.search.hwcost import HwCostModel
 from codesign.search.records import SearchResult
 
 CURVE_RATIOS = np.geomspace(1.0, 100.0, 41)
 CURVE_LAYERS = 6
-PLAN_SCHEMA = 1
+NS, PJ = 1e-9, 1e-12
 
 
 def plan_totals(rows: Sequence[LayerRow]) -> dict[str, float]:
@@ -44,26 +43,44 @@ def plan_totals(rows: Sequence[LayerRow]) -> dict[str, float]:
     return out
 
 
-def plan_dict(rows: Sequence[LayerRow], meta: Mapping[str, str], totals: Mapping) -> dict:
-    """plan.json: `alphas` is the sparsity-file format `codesign plan --sparsity` reads."""
-    return {"schema_version": PLAN_SCHEMA, "kind": "codesign-plan", **dict(meta),
-            "alphas": {r.name: r.alpha for r in rows if r.implementation == "sparse"},
-            "layers": [{"name": r.name, "alpha": r.alpha, "implementation": r.implementation,
-                        "break_even": r.r_star, "speedup": r.speedup,
-                        "sparse_speedup": r.sparse_speedup,
-                        "storage_bits": r.weight_bits_after + r.index_bits_after,
-                        "index_bits": r.index_bits_after} for r in rows],
-            "totals": dict(totals)}
+def layer_rows(plan, shapes, hw) -> list[LayerRow]:
+    """Report rows from a codesign.plan.Plan (its evaluation) and the layers' shapes."""
+    by_name = {s.name: s for s in shapes}
+    rows = []
+    for lp, ev in zip(plan.layers, plan.evaluation.layers):
+        s = by_name[lp.name]
+        sparse = ev.implementation == "sparse"
+        rows.append(LayerRow(
+            name=ev.name, op=s.op, macs=int(ev.macs), weights=int(ev.weights),
+            alpha=ev.alpha if sparse else 1.0,
+            r_star=float("inf") if ev.break_even is None else float(ev.break_even),
+            implementation=ev.implementation, speedup=ev.speedup,
+            sparse_speedup=ev.sparse_speedup, latency_dense=ev.dense_latency_ns * NS,
+            latency=ev.latency_ns * NS, weight_bits_before=int(round(ev.dense_storage_bits)),
+            # the same on-chip feature buffer the iso-area design holds: input + output maps
+            feature_bits=int((s.in_elements + s.out_elements) * hw.act_bits),
+            weight_bits_after=int(round(ev.storage_bits - ev.index_bits)),
+            index_bits_after=int(round(ev.index_bits)),
+            energy_dense=ev.dense_energy_pj * PJ, energy=ev.energy_pj * PJ,
+            alpha_planned=lp.alpha))
+    return rows
 
 
-def plan_report(cost: HwCostModel, alphas: Mapping[str, float], *, title: str,
-                meta: Mapping[str, str], notes: Iterable[str] = ()) -> Report:
-    rows = [LayerRow(**r) for r in cost.layer_table(dict(alphas))]
+def plan_report(shapes, hw, alphas: Mapping[str, float], *, title: str,
+                meta: Mapping[str, str], model: str = "model",
+                input_shape: tuple[int, ...] | None = None, notes: Iterable[str] = ()) -> Report:
+    """Cost-only report of per-layer keep fractions on a hardware config, evaluated by
+    codesign.plan (the same numbers `codesign plan` prints)."""
+    from codesign.plan import build_plan, layer_curves
+    plan = build_plan(shapes, hw, dict(alphas), model=model, source="sparsity",
+                      input_shape=input_shape)
+    rows = layer_rows(plan, shapes, hw)
     totals = plan_totals(rows)
     slow = sorted(rows, key=lambda r: -r.latency_dense)[:CURVE_LAYERS]
-    curves = [Curve(r.name, CURVE_RATIOS.tolist(),
-                    cost.speedup_curve(r.name, CURVE_RATIOS).tolist(), r.r_star,
-                    r.ratio if r.implementation == "sparse" else None) for r in slow]
+    slow_names = {r.name for r in slow}
+    ratios, speedups = layer_curves([s for s in shapes if s.name in slow_names], hw, CURVE_RATIOS)
+    curves = [Curve(r.name, ratios.tolist(), speedups[r.name].tolist(), r.r_star,
+                    1.0 / r.alpha_planned if r.alpha_planned else None) for r in slow]
     meta = {**dict(meta), "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     summary = {"whole-network speedup": totals["whole-network speedup"],
                "conv-only speedup": totals["conv-only speedup"],
@@ -74,8 +91,11 @@ def plan_report(cost: HwCostModel, alphas: Mapping[str, float], *, title: str,
     if "energy dense (J)" in totals:
         summary["energy dense (J)"] = totals["energy dense (J)"]
         summary["energy planned (J)"] = totals["energy planned (J)"]
+    plan_json = plan.to_dict()
+    # `alphas` of the layers that run sparse: the file doubles as `codesign plan --sparsity`
+    plan_json["alphas"] = {r.name: r.alpha for r in rows if r.implementation == "sparse"}
     return Report(title=title, meta=meta, summary=summary, layers=rows, curves=curves,
-                  plan=plan_dict(rows, meta, totals), notes=list(notes))
+                  plan=plan_json, notes=list(notes))
 
 
 def search_trace(result: SearchResult, wall_seconds: float | None = None) -> SearchTrace:
@@ -91,10 +111,12 @@ def search_trace(result: SearchResult, wall_seconds: float | None = None) -> Sea
                        [r.speedup for r in h], [r.accepted for r in h], summary)
 
 
-def search_report(cost: HwCostModel, chosen: SearchResult, traces: Sequence[SearchTrace], *,
-                  title: str, meta: Mapping[str, str], extra_summary: Mapping | None = None,
-                  notes: Iterable[str] = ()) -> Report:
-    rep = plan_report(cost, chosen.alphas, title=title, meta=meta, notes=notes)
+def search_report(shapes, hw, chosen: SearchResult, traces: Sequence[SearchTrace], *,
+                  title: str, meta: Mapping[str, str], model: str = "model",
+                  input_shape: tuple[int, ...] | None = None,
+                  extra_summary: Mapping | None = None, notes: Iterable[str] = ()) -> Report:
+    rep = plan_report(shapes, hw, chosen.alphas, title=title, meta=meta, model=model,
+                      input_shape=input_shape, notes=notes)
     head = {"algorithm": chosen.algorithm,
             "accuracy (search split)": f"{100 * chosen.accuracy:.2f}%",
             "dense accuracy (search split)": f"{100 * chosen.reference_accuracy:.2f}%",

@@ -27,6 +27,12 @@ def _short(names: list[str], width: int = 14) -> list[str]:
     return [n if len(n) <= width else "…" + n[-(width - 1):] for n in names]
 
 
+def _wide(values) -> bool:
+    """Values spanning more than ~1.5 decades read better on a log axis."""
+    v = np.array([x for x in values if x and x > 0 and np.isfinite(x)], float)
+    return v.size > 1 and v.max() / v.min() > 30
+
+
 def _width(n: int) -> float:
     return min(16.0, max(6.0, 0.35 * n + 2))
 
@@ -39,16 +45,19 @@ def speedup_bars(layers: list[LayerRow]) -> bytes:
     colors = [SPARSE if l.implementation == "sparse" else DENSE for l in layers]
     ax1.bar(x, [l.speedup for l in layers], color=colors)
     ax1.axhline(1.0, color="k", lw=0.8)
+    if _wide([l.speedup for l in layers]):
+        ax1.set_yscale("log")
     ax1.set_ylabel("speedup ×")
     ax1.set_title("per-layer speedup (blue: sparse, grey: dense)")
-    ax2.bar(x, [l.ratio for l in layers], color=colors, alpha=0.8, label="pruning ratio 1/α")
+    planned = [1.0 / (l.alpha if l.alpha_planned is None else l.alpha_planned) for l in layers]
+    ax2.bar(x, planned, color=colors, alpha=0.8, label="planned pruning ratio 1/α")
     finite = [(i, l.r_star) for i, l in enumerate(layers) if math.isfinite(l.r_star)]
     if finite:
         ax2.scatter([i for i, _ in finite], [r for _, r in finite], marker="D", color="#d62728",
                     zorder=3, label="break-even r*")
     never = [i for i, l in enumerate(layers) if not math.isfinite(l.r_star)]
     if never:
-        top = max([l.ratio for l in layers] + [r for _, r in finite] + [1.0])
+        top = max(planned + [r for _, r in finite] + [1.0])
         ax2.scatter(never, [top] * len(never), marker="^", color="#d62728", zorder=3,
                     label="r* never (sparse never wins)")
     ax2.set_yscale("log")
@@ -97,6 +106,8 @@ def speedup_curves(curves: list[Curve]) -> bytes:
                        color=color, zorder=3)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xscale("log")
+    if _wide([v for c in curves for v in c.speedups]):
+        ax.set_yscale("log")
     ax.set_xlabel("pruning ratio r = 1/α (dotted: r*, dot: planned)")
     ax.set_ylabel("sparse speedup over dense ×")
     ax.set_title("speedup vs pruning ratio, layers with the most latency")

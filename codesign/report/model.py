@@ -32,6 +32,7 @@ class LayerRow:
     index_bits_after: int
     energy_dense: float | None = None  # joules
     energy: float | None = None
+    alpha_planned: float | None = None # the α asked for, before a dense fallback (None: = alpha)
 
     @property
     def ratio(self) -> float:

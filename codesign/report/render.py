@@ -40,7 +40,8 @@ def summary_rows(report: Report) -> list[tuple[str, str]]:
     return [(k, fmt.num(v) if not isinstance(v, str) else v) for k, v in report.summary.items()]
 
 
-LAYER_HEADERS = ["layer", "op", "MACs", "weights", "α", "ratio 1/α", "r*", "impl.", "speedup",
+LAYER_HEADERS = ["layer", "op", "MACs", "weights", "planned α", "ratio 1/α", "r*", "impl.",
+                 "deployed α", "speedup",
                  "sparse speedup", "latency", "storage before", "storage after", "indices"]
 
 
@@ -49,9 +50,10 @@ def layer_rows(report: Report) -> list[list[str]]:
     for l in report.layers:
         before = l.weight_bits_before + l.feature_bits
         after = l.weight_bits_after + l.index_bits_after + l.feature_bits
-        rows.append([l.name, l.op, fmt.num(l.macs), fmt.num(l.weights), fmt.num(l.alpha),
-                     fmt.num(l.ratio), fmt.ratio(l.r_star), l.implementation,
-                     fmt.num(l.speedup), fmt.num(l.sparse_speedup), fmt.seconds(l.latency),
+        planned = l.alpha if l.alpha_planned is None else l.alpha_planned
+        rows.append([l.name, l.op, fmt.num(l.macs), fmt.num(l.weights), fmt.num(planned),
+                     fmt.num(1.0 / planned), fmt.ratio(l.r_star), l.implementation,
+                     fmt.num(l.alpha), fmt.num(l.speedup), fmt.num(l.sparse_speedup), fmt.seconds(l.latency),
                      fmt.bits(before), fmt.bits(after), fmt.bits(l.index_bits_after)])
     return rows
 

@@ -58,37 +58,3 @@ class HwCostModel:
         one = self._layers.take([self._index[name]])
         costs = evaluate(self._configs, one, np.array([alpha]))
         return float(costs.sparse_time_ns[0, 0, 0]) * NS
-
-    def speedup_curve(self, name: str, ratios: np.ndarray) -> np.ndarray:
-        """Sparse speedup over dense at each pruning ratio (for the report's curves)."""
-        one = self._layers.take([self._index[name]])
-        costs = evaluate(self._configs, one, 1.0 / np.asarray(ratios, float))
-        return costs.sparse_speedup[0, 0, :]
-
-    def layer_table(self, alphas: dict[str, float]) -> list[dict]:
-        """Per-layer costs of a plan (all layers; names absent from `alphas` stay dense):
-        the implementation is sparse where 1/α ≥ r*, and then the weights are stored pruned."""
-        from codesign.search.costs import runs_sparse
-        a = np.array([alphas.get(n, 1.0) for n in self._order], float).reshape(1, -1, 1)
-        c = evaluate(self._configs, self._layers, a)
-        rows = []
-        for i, n in enumerate(self._order):
-            s, alpha = self.shapes[n], float(a[0, i, 0])
-            sparse = runs_sparse(self, n, alpha)
-            dense_t = float(c.dense_time_ns[0, i, 0]) * NS
-            sparse_t = float(c.sparse_time_ns[0, i, 0]) * NS
-            rows.append(dict(
-                name=n, op=s.op, macs=int(s.macs), weights=int(s.weight_count),
-                alpha=alpha if sparse else 1.0, r_star=self.breakeven(n),
-                implementation="sparse" if sparse else "dense",
-                speedup=dense_t / sparse_t if sparse else 1.0,
-                sparse_speedup=dense_t / sparse_t if np.isfinite(sparse_t) and sparse_t > 0 else 0.0,
-                latency_dense=dense_t, latency=sparse_t if sparse else dense_t,
-                weight_bits_before=int(s.weight_count * self.config.weight_bits),
-                feature_bits=int((s.in_elements + s.out_elements) * self.config.act_bits),
-                weight_bits_after=int(round(float(c.value_bits[0, i, 0]))) if sparse
-                else int(s.weight_count * self.config.weight_bits),
-                index_bits_after=int(round(float(c.index_bits[0, i, 0]))) if sparse else 0,
-                energy_dense=float(c.dense_energy_pj[0, i, 0]) * 1e-12,
-                energy=float((c.sparse_energy_pj if sparse else c.dense_energy_pj)[0, i, 0]) * 1e-12))
-        return rows

@@ -127,11 +127,11 @@ def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = No
     best = results[chosen]
     status(f"exporting the compressed model of the {chosen} search and checking it in onnxruntime")
     final_req = EvalRequest.make("final", best.alphas)
-    final_model = oracle.load_final(final_req)
-    if final_model is None:           # final outcome replayed from the cache, model file lost
+    final = oracle.load_final(final_req)
+    if final is None:                 # final outcome replayed from the cache, model file lost
         oracle.evaluate(final_req)
-        final_model = oracle.final_model
-    files, verification = _export(final_model, oracle.final_masks, test_data, out, best, hw.name)
+        final = oracle.load_final(final_req)
+    files, verification = _export(final[0], final[1], test_data, out, best, hw.name)
     ref = executor.cached(EvalRequest.make("reference"))
     dense_test = float(ref.extra.get("test_accuracy", float("nan"))) if ref else float("nan")
     final_test = best.extras.get("final_extra", {}).get("test_accuracy")
@@ -140,8 +140,8 @@ def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = No
          "wall_seconds": wall, "results": {k: r.to_dict() for k, r in results.items()}},
         indent=1, default=str))
     files["search-history.json"] = out / "search-history.json"
-    files.update(write_search_report(job, cost, results, chosen, wall, dense_test, final_test,
-                                     verification, out))
+    files.update(write_search_report(job, network, hw, results, chosen, wall, dense_test,
+                                     final_test, verification, out))
     return JobResult(results, chosen, wall, files, verification, dense_test, final_test)
 
 
@@ -211,7 +211,7 @@ def _export(model, masks, test_data, out: Path, result: SearchResult, hw_name: s
     return {"compressed.onnx": path}, {"max_abs_diff": diff, "onnxruntime_test_accuracy": ort_acc}
 
 
-def write_search_report(job: SearchJob, cost, results: Mapping[str, SearchResult], chosen: str,
+def write_search_report(job: SearchJob, network, hw, results: Mapping[str, SearchResult], chosen: str,
                         wall: Mapping[str, float], dense_test: float, final_test: float | None,
                         verification: Mapping[str, float], out: Path) -> dict[str, Path]:
     from codesign.report import render
@@ -230,6 +230,7 @@ def write_search_report(job: SearchJob, cost, results: Mapping[str, SearchResult
              f"{job.final_epochs:g} epoch(s); probes: one layer pruned by magnitude, "
              f"{job.probe_epochs:g} epoch(s) of retraining.",
              "Speedups are simulated by hwmodels on the hardware preset, not measured on silicon."]
-    rep = search_report(cost, best, traces, title=f"Search: {job.model} on {job.hw}", meta=meta,
+    rep = search_report(network.shapes, hw, best, traces, title=f"Search: {job.model} on {job.hw}",
+                        meta=meta, model=job.model, input_shape=tuple(network.input_shape),
                         extra_summary=extra, notes=notes)
     return dict(render(rep, out))

@@ -1,13 +1,14 @@
 """The real accuracy oracle: a pruning backend (pruning.methods) trained on real data.
 
 Request kinds (see codesign.executor):
-- reference: the trained dense model's accuracy on the search split;
+- reference: the trained dense model's accuracy on the search split, or that of a dense control
+  fine-tuned with one candidate's budget if higher (so extra training is not taken as margin);
 - probe: one layer pruned to α by magnitude, optionally `probe_epochs` of masked retraining,
   evaluated on (a prefix of) the search split: cheap sensitivity;
 - train: the backend's full method (e.g. ADMM + masked retraining) at the candidate α vector,
   with the short `train_epochs` budget: one "training run";
 - final: the same at the found α with the longer `final_epochs` budget (and quantization bits if
-  given); its model is kept (`final_model`) and saved, so a resumed run can export it.
+  given); its model is kept and saved (`load_final`), so a resumed run can export it.
 
 Search decisions use a validation split carved out of the training data (`search_split`), never
 the test split; the test accuracy of the dense and the final model is reported beside it.
@@ -57,6 +58,7 @@ class OracleSettings:
     batch_size: int = 128
     lr: float = 1e-3
     seed: int = 0
+    control: bool = True             # reference = max(dense, dense fine-tuned like a candidate)
 
 
 class TorchOracle:
@@ -68,8 +70,8 @@ class TorchOracle:
         self.run_dir = Path(run_dir) if run_dir else None
         self.on_progress = on_progress
         self.backend = get_backend(settings.method, **dict(settings.method_options))
-        self.final_model: nn.Module | None = None
-        self.final_masks: dict[str, torch.Tensor] | None = None
+        # final models by request key: several searches may each end in a final run
+        self._finals: dict[str, tuple[nn.Module, dict[str, torch.Tensor]]] = {}
 
     def _ctx(self, epochs: float, checkpoint: Path | None = None) -> TrainContext:
         s = self.settings
@@ -81,9 +83,7 @@ class TorchOracle:
         t0 = time.perf_counter()
         alphas = request.alpha_dict()
         if request.kind == "reference":
-            acc = evaluate(self.model, self.data)
-            test = evaluate(self.model, self.test)
-            return Outcome(acc, time.perf_counter() - t0, 0.0, {}, {"test_accuracy": test})
+            return self._reference(t0)
         if request.kind == "probe":
             return self._probe(alphas, t0)
         final = request.kind == "final"
@@ -91,18 +91,36 @@ class TorchOracle:
         model = copy.deepcopy(self.model)
         ckpt = self._final_dir(request) / "train" if final and self.run_dir else None
         targets = Targets(alphas=alphas, bits=dict(s.bits) if final else {})
-        result = self.backend.compress(model, targets, self._ctx(
-            s.final_epochs if final else s.train_epochs, ckpt))
+        epochs = s.final_epochs if final else s.train_epochs
+        if not alphas and not targets.bits and s.control:
+            # Nothing to compress: train like the control, so that an all-dense outcome is
+            # measured the way the reference was, not as the untouched pretrained model.
+            train_epochs(model, self._ctx(epochs, ckpt), epochs, phase="control")
+        result = self.backend.compress(model, targets, self._ctx(epochs, ckpt))
         achieved = {l.name: l.alpha for l in result.layers if l.alpha < 1.0}
         extra = {}
         if final:
-            self.final_model, self.final_masks = result.model, result.masks
+            self._finals[request.key] = (result.model, result.masks)
             extra["test_accuracy"] = evaluate(result.model, self.test)
             if self.run_dir:
                 torch.save({"state_dict": result.model.state_dict(), "masks": result.masks},
                            self._final_dir(request) / "model.pt")
         return Outcome(result.accuracy, time.perf_counter() - t0, result.epochs_used, achieved,
                        extra)
+
+    def _reference(self, t0: float) -> Outcome:
+        """The bar a candidate must clear: the dense model's accuracy, or, if higher, that of
+        a dense control fine-tuned with the same budget as one candidate run. Without the
+        control, a candidate's extra training would count as room for pruning."""
+        acc = evaluate(self.model, self.data)
+        extra = {"pretrained_accuracy": acc, "test_accuracy": evaluate(self.model, self.test)}
+        epochs = self.settings.train_epochs
+        if self.settings.control and epochs > 0:
+            control = copy.deepcopy(self.model)
+            train_epochs(control, self._ctx(epochs), epochs, phase="control")
+            extra["control_accuracy"] = evaluate(control, self.data)
+            acc = max(acc, extra["control_accuracy"])
+        return Outcome(acc, time.perf_counter() - t0, epochs, {}, extra)
 
     def _probe(self, alphas: dict[str, float], t0: float) -> Outcome:
         model = copy.deepcopy(self.model)
@@ -123,10 +141,10 @@ class TorchOracle:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def load_final(self, request: EvalRequest) -> nn.Module | None:
-        """The final model of a finished (possibly earlier, interrupted-then-resumed) run."""
-        if self.final_model is not None:
-            return self.final_model
+    def load_final(self, request: EvalRequest) -> tuple[nn.Module, dict] | None:
+        """(model, masks) of a finished final run, also one of an earlier, interrupted session."""
+        if request.key in self._finals:
+            return self._finals[request.key]
         if self.run_dir is None:
             return None
         p = self._final_dir(request) / "model.pt"
@@ -135,8 +153,8 @@ class TorchOracle:
         saved = torch.load(p, weights_only=False)
         model = copy.deepcopy(self.model)
         model.load_state_dict(saved["state_dict"])
-        self.final_model, self.final_masks = model, saved["masks"]
-        return model
+        self._finals[request.key] = (model, saved["masks"])
+        return self._finals[request.key]
 
 
 def pretrain(model: nn.Module, data: Dataset, epochs: float, *, batch_size: int = 128,

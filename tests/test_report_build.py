@@ -1,0 +1,63 @@
+"""Cost-only plan reports on the real hardware model: paper 001 Table 8 'Ours' on AlexNet."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from codesign.errors import CodesignError
+from codesign.graph import load_network
+from codesign.hwconfig import load_hw
+from codesign.report.hooks import write_plan_report
+
+TABLE8 = Path(__file__).resolve().parent.parent / "reports" / "alexnet-smic40" / "table8-ours.json"
+
+
+@pytest.fixture(scope="module")
+def alexnet_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("alexnet")
+    net = load_network("alexnet", (1, 3, 227, 227))
+    alphas = json.loads(TABLE8.read_text())["alphas"]
+    paths = write_plan_report(net, load_hw("smic40-admmnn"), alphas, out)
+    return alphas, out, paths
+
+
+def _csv(out: Path) -> list[dict]:
+    with (out / "layers.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_table8_ratios_keep_conv1_dense(alexnet_report):
+    alphas, out, _ = alexnet_report
+    rows = {r["name"]: r for r in _csv(out)}
+    conv1 = rows["conv1_w_0"]
+    assert 1 / alphas["conv1_w_0"] < float(conv1["r_star"])       # r = 1.59 below r*
+    assert conv1["implementation"] == "dense" and float(conv1["alpha"]) == 1.0
+    assert float(conv1["alpha_planned"]) == alphas["conv1_w_0"]
+    for n in ("conv2_w_0", "conv3_w_0", "conv4_w_0", "conv5_w_0"):
+        assert rows[n]["implementation"] == "sparse" and float(rows[n]["speedup"]) > 1
+
+
+def test_plan_json_totals_match_the_layer_rows(alexnet_report):
+    _, out, _ = alexnet_report
+    plan = json.loads((out / "plan.json").read_text())
+    rows = _csv(out)
+    dense = sum(float(r["latency_dense"]) for r in rows)
+    planned = sum(float(r["latency"]) for r in rows)
+    assert plan["totals"]["speedup"] == pytest.approx(dense / planned, rel=1e-9)
+    data = json.loads((out / "report-data.json").read_text())
+    assert data["summary"]["whole-network speedup"] == pytest.approx(plan["totals"]["speedup"],
+                                                                     rel=1e-9)
+    assert "conv1_w_0" not in plan["alphas"]                      # dense layers are not pruned
+    assert {l["name"] for l in plan["layers"]} == {r["name"] for r in rows}
+    for l, r in zip(plan["layers"], rows):
+        assert l["storage_bits"] == pytest.approx(
+            int(r["weight_bits_after"]) + int(r["index_bits_after"]), abs=1)
+
+
+def test_plan_report_rejects_unknown_layers(tmp_path):
+    net = load_network("alexnet", (1, 3, 227, 227))
+    with pytest.raises(CodesignError, match="not in the model"):
+        write_plan_report(net, load_hw("smic40-admmnn"), {"conv9": 0.5}, tmp_path)
