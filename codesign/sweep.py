@@ -96,26 +96,31 @@ def run_sweep(shapes: Sequence[LayerShape], base: HwConfig, varied: Mapping[str,
 
 
 def write_csv(result: SweepResult, out_dir: Path) -> tuple[Path, Path]:
-    """configs.csv: one row per config; layers.csv: one row per (config, layer)."""
+    """configs.csv: one row per config with the network totals; break_even.csv: one row per
+    config, one r* column per layer ("never" when sparse never wins)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg_path, layer_path = out_dir / "configs.csv", out_dir / "layers.csv"
+    cfg_path, be_path = out_dir / "configs.csv", out_dir / "break_even.csv"
+    keys = [np.asarray(result.grid[k]).astype(str) for k in result.keys]
     with cfg_path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["config", *result.keys, "median_break_even", "dense_latency_us",
                     f"speedup_at_alpha_{result.alpha:g}", "dense_area_mm2"])
-        for c in range(len(result.dense_latency_ns)):
-            w.writerow([c, *(result.grid[k][c] for k in result.keys),
-                        f"{result.median_break_even[c]:.4g}", f"{result.dense_latency_ns[c] / 1e3:.4g}",
-                        f"{result.plan_speedup[c]:.4g}", f"{result.dense_area_mm2[c]:.4g}"])
-    with layer_path.open("w", newline="") as fh:
+        columns = [np.arange(len(result.dense_latency_ns)).astype(str), *keys,
+                   _fmt(result.median_break_even), _fmt(result.dense_latency_ns / 1e3),
+                   _fmt(result.plan_speedup), _fmt(result.dense_area_mm2)]
+        w.writerows(zip(*columns))
+    with be_path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["config", *result.keys, "layer", "break_even"])
-        for c in range(len(result.dense_latency_ns)):
-            vals = [result.grid[k][c] for k in result.keys]
-            for j, name in enumerate(result.layer_names):
-                r = result.break_even[c, j]
-                w.writerow([c, *vals, name, f"{r:.4g}" if np.isfinite(r) else "never"])
-    return cfg_path, layer_path
+        w.writerow(["config", *result.keys, *result.layer_names])
+        per_layer = [_fmt(result.break_even[:, j]) for j in range(len(result.layer_names))]
+        w.writerows(zip(np.arange(len(result.dense_latency_ns)).astype(str), *keys, *per_layer))
+    return cfg_path, be_path
+
+
+def _fmt(values: np.ndarray) -> np.ndarray:
+    """4 significant digits; "never" for an infinite break-even."""
+    out = np.char.mod("%.4g", np.where(np.isfinite(values), values, 0.0))
+    return np.where(np.isfinite(values), out, "never")
 
 
 def plot_heatmaps(result: SweepResult, path: Path) -> Path:

@@ -39,7 +39,8 @@ def test_sweep_writes_csv_and_heatmap(capsys, tmp_path):
     assert code == 0
     rows = (tmp_path / "configs.csv").read_text().splitlines()
     assert len(rows) == 1 + 6 and rows[0].startswith("config,pes,index_bits")
-    assert len((tmp_path / "layers.csv").read_text().splitlines()) == 1 + 6 * 8
+    be = (tmp_path / "break_even.csv").read_text().splitlines()
+    assert len(be) == 1 + 6 and be[0].split(",")[3:] == [f"{n}_w_0" for n in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")]
     assert (tmp_path / "heatmaps.png").stat().st_size > 10_000
 
 

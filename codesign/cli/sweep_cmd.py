@@ -14,7 +14,7 @@ def register(sub) -> None:
                        description="Evaluate every combination of the --vary values (any preset "
                                    "key): per-layer break-even ratios, total dense latency, network "
                                    "speedup at --alpha and design area. Writes configs.csv, "
-                                   "layers.csv and heatmaps.png to --out.")
+                                   "break_even.csv (r* per config and layer) and heatmaps.png to --out.")
     add_model_args(p)
     add_hw_args(p)
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...", required=True,
