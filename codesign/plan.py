@@ -264,6 +264,11 @@ def evaluate_plan(layers: Sequence[LayerPlan], shapes: Sequence[LayerShape], hw:
         sp_time = float(res.sparse_time_ns[0, j, 0])
         index_bits = float(res.index_bits[0, j, 0])
         latency = pick(res.dense_mode_time_ns[0, j, 0], sp_time)
+        dense_cycles, dense_clock = res.dense_cycles[0, j, 0], res.dense_clock_ns[0, j, 0]
+        if res.mode == "fixed":
+            # dense mode on the sparse-capable chip: the same mapping on its fewer, slower PEs
+            dense_cycles = dense_cycles * hw.pes / res.sparse_pes[0, j, 0]
+            dense_clock = res.sparse_clock_ns[0, j, 0]
         out.append(LayerEvaluation(
             name=lp.name, alpha=lp.alpha, implementation=lp.implementation,
             break_even=float(r_star[j]) if np.isfinite(r_star[j]) else None,
@@ -274,8 +279,8 @@ def evaluate_plan(layers: Sequence[LayerPlan], shapes: Sequence[LayerShape], hw:
             dense_storage_bits=float(res.dense_storage_bits[0, j, 0]),
             latency_ns=latency, dense_latency_ns=float(res.dense_time_ns[0, j, 0]),
             sparse_latency_ns=sp_time if np.isfinite(sp_time) else None,
-            cycles=pick(res.dense_cycles[0, j, 0], res.sparse_cycles[0, j, 0]),
-            clock_ns=pick(res.dense_clock_ns[0, j, 0], res.sparse_clock_ns[0, j, 0]),
+            cycles=pick(dense_cycles, res.sparse_cycles[0, j, 0]),
+            clock_ns=pick(dense_clock, res.sparse_clock_ns[0, j, 0]),
             energy_pj=pick(res.dense_energy_pj[0, j, 0], res.sparse_energy_pj[0, j, 0]),
             dense_energy_pj=float(res.dense_energy_pj[0, j, 0]),
             area_um2=float(res.dense_area_um2[0, j, 0]),
