@@ -33,7 +33,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 def progress_bar(desc: str, total: int | None = None, enabled: bool = True) -> Iterator:
     """A tqdm bar on stderr; yields a callable update(done, total=None, message="")."""
     from tqdm import tqdm
-    bar = tqdm(total=total, desc=desc, disable=not enabled or not sys.stderr.isatty() and False,
+    # a bar only on a terminal: logs and CI output stay free of carriage-return noise
+    bar = tqdm(total=total, desc=desc, disable=not (enabled and sys.stderr.isatty()),
                file=sys.stderr, leave=False, dynamic_ncols=True)
 
     def update(done: int, total: int | None = None, message: str = "") -> None:
