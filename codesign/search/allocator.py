@@ -15,8 +15,8 @@ surrogate and costs O(layers · choices · bins), microseconds to milliseconds.
 The probes' drops are not calibrated (a one-layer probe with little retraining overstates what a
 full compression run loses, and drops do not add exactly), but they order the plans well. So the
 DP returns the whole Pareto frontier (one plan per budget B, least aggressive first), and real
-training runs binary-search that frontier for the most aggressive plan that meets the accuracy
-constraint: about log2(frontier size) training runs, capped by `max_confirm`.
+training runs bisect it in speedup for the most aggressive plan that meets the accuracy
+constraint: at most max_confirm training runs, each halving the uncertain speedup range.
 """
 from __future__ import annotations
 
@@ -95,24 +95,14 @@ def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan
     return plans
 
 
-def next_guess(frontier: list[FrontierPlan], lo: int, hi: int,
-               tried: dict[int, float], max_drop: float) -> int:
-    """Index strictly between lo and hi to evaluate next: regula falsi on (probe-predicted drop
-    -> measured drop), which the frontier orders monotonically; bisection when the measured
-    points do not bracket the target usefully."""
-    pred = np.array([p.predicted_drop for p in frontier])
-    known = [(pred[i], tried[i]) for i in (lo, hi) if i in tried]
-    if len(known) == 2 and known[1][1] > known[0][1]:
-        (p0, d0), (p1, d1) = known
-        target = p0 + (max_drop - d0) * (p1 - p0) / (d1 - d0)
-    elif len(known) == 1 and known[0][1] > 0.05 * max(max_drop, 1e-6):
-        target = known[0][0] * max_drop / known[0][1]      # measured drop ∝ predicted drop
-    elif not known:
-        target = max_drop                                    # first guess: trust the probes
-    else:
-        return (lo + hi) // 2
-    inside = np.arange(lo + 1, hi)
-    return int(inside[np.argmin(np.abs(pred[inside] - target))])
+def pivot(frontier: list[FrontierPlan], lo: int, hi: int) -> int:
+    """The plan strictly between lo and hi whose speed (1/latency) is closest to the middle of
+    theirs: bisection in speedup, so each training run halves the uncertain speedup range."""
+    speed = [1.0 / p.latency for p in frontier]
+    s_lo = speed[lo] if lo >= 0 else speed[0]
+    s_hi = speed[hi] if hi < len(frontier) else speed[-1] * (1 + 1e-9)
+    target = (s_lo + s_hi) / 2
+    return min(range(lo + 1, hi), key=lambda i: abs(speed[i] - target))
 
 
 def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
@@ -122,17 +112,16 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
     curves = probe_curves(s, tuple(grid_desc))
     choices = [layer_choices(cost, n, grid_desc, curves[n], config.alpha_min) for n in s.layers]
     frontier = pareto_frontier(choices, config.drop_bins)
-    # Search the frontier (ordered by aggressiveness) with real training runs.
+    # Bisection in speedup along the frontier (ordered by aggressiveness) with real training
+    # runs: the measured drop is flat and then falls off a cliff, which defeats interpolation.
     lo, hi = -1, len(frontier)          # lo: known feasible (-1: dense), hi: known infeasible
-    tried: dict[int, float] = {}        # frontier index -> measured drop
     best = {n: 1.0 for n in s.layers}
-    evals = 0
-    while hi - lo > 1 and evals < config.max_confirm:
-        mid = next_guess(frontier, lo, hi, tried, config.max_drop)
+    for _ in range(config.max_confirm):
+        if hi - lo <= 1:
+            break
+        mid = pivot(frontier, lo, hi)
         plan = frontier[mid]
         ev = s.run("train", plan.alphas)[0]
-        evals += 1
-        tried[mid] = s.drop(ev.accuracy)
         ok = s.feasible(ev.accuracy)
         s.record("confirm", plan.alphas, ev.accuracy, ok,
                  f"frontier plan {mid + 1}/{len(frontier)}, probe-predicted drop "

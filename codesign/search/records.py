@@ -23,7 +23,7 @@ class SearchConfig:
     alpha_grid: tuple[float, ...] = (0.8, 0.6, 0.45, 0.35, 0.27, 0.2, 0.15, 0.11, 0.08,
                                      0.06, 0.045, 0.035, 0.025)
     drop_bins: int = 4000               # resolution of the allocator's drop budget
-    max_confirm: int = 6                # real training runs the allocator may spend confirming
+    max_confirm: int = 4                # real training runs the allocator spends confirming
 
     def __post_init__(self) -> None:
         if self.max_drop < 0:
