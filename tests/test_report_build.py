@@ -10,6 +10,8 @@ import pytest
 from codesign.errors import CodesignError
 from codesign.graph import load_network
 from codesign.hwconfig import load_hw
+from codesign.plan import build_plan
+from codesign.report.build import plan_report
 from codesign.report.hooks import write_plan_report
 
 TABLE8 = Path(__file__).resolve().parent.parent / "reports" / "alexnet-smic40" / "table8-ours.json"
@@ -20,7 +22,9 @@ def alexnet_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("alexnet")
     net = load_network("alexnet", (1, 3, 227, 227))
     alphas = json.loads(TABLE8.read_text())["alphas"]
-    paths = write_plan_report(net, load_hw("smic40-admmnn"), alphas, out)
+    hw = load_hw("smic40-admmnn")
+    plan = build_plan(net.shapes, hw, alphas, model=net.name, source="sparsity")
+    paths = write_plan_report(plan, net, hw, out)
     return alphas, out, paths
 
 
@@ -57,7 +61,17 @@ def test_plan_json_totals_match_the_layer_rows(alexnet_report):
             int(r["weight_bits_after"]) + int(r["index_bits_after"]), abs=1)
 
 
-def test_plan_report_rejects_unknown_layers(tmp_path):
+def test_plan_report_rejects_unknown_layers():
     net = load_network("alexnet", (1, 3, 227, 227))
     with pytest.raises(CodesignError, match="not in the model"):
-        write_plan_report(net, load_hw("smic40-admmnn"), {"conv9": 0.5}, tmp_path)
+        plan_report(net.shapes, load_hw("smic40-admmnn"), {"conv9": 0.5}, title="t", meta={})
+
+
+def test_plan_command_writes_the_report(tmp_path, capsys):
+    from codesign.cli import main
+    rc = main(["plan", "alexnet", "--input-shape", "1x3x227x227", "--hw", "smic40-admmnn",
+               "--sparsity", str(TABLE8), "--report", str(tmp_path)])
+    assert rc == 0
+    rows = {r["name"]: r for r in _csv(tmp_path)}
+    assert rows["conv1_w_0"]["implementation"] == "dense"
+    assert json.loads((tmp_path / "plan.json").read_text())["source"] == "sparsity"

@@ -13,7 +13,7 @@ import pytest
 from codesign.report import (Curve, Heatmap, LayerRow, Report, ReportError, SearchTrace, load,
                              render, rerender)
 from codesign.report import fmt
-from codesign.report.render import LAYER_HEADERS, layer_rows
+from codesign.report.renderer import LAYER_HEADERS, layer_rows
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

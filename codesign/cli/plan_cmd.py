@@ -27,6 +27,8 @@ def register(sub) -> None:
                      help="read the exact masks (weights != 0) of a pruned ONNX model")
     p.add_argument("--json", action="store_true", help="print the plan as JSON instead of the table")
     p.add_argument("--out", metavar="PATH", help="also write the plan JSON to PATH")
+    from codesign.report.hooks import add_report_arg   # the report is issue 6's (codesign.report)
+    add_report_arg(p)
     p.set_defaults(func=run)
 
 
@@ -45,6 +47,9 @@ def run(args) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         plan.save(args.out)
+    if args.report:
+        from codesign.report.hooks import write_plan_report
+        write_plan_report(plan, network, hw, args.report)
     if args.json:
         print(plan.to_json())
         return 0

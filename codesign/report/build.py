@@ -71,9 +71,16 @@ def plan_report(shapes, hw, alphas: Mapping[str, float], *, title: str,
                 input_shape: tuple[int, ...] | None = None, notes: Iterable[str] = ()) -> Report:
     """Cost-only report of per-layer keep fractions on a hardware config, evaluated by
     codesign.plan (the same numbers `codesign plan` prints)."""
-    from codesign.plan import build_plan, layer_curves
+    from codesign.plan import build_plan
     plan = build_plan(shapes, hw, dict(alphas), model=model, source="sparsity",
                       input_shape=input_shape)
+    return report_from_plan(plan, shapes, hw, title=title, meta=meta, notes=notes)
+
+
+def report_from_plan(plan, shapes, hw, *, title: str, meta: Mapping[str, str],
+                     notes: Iterable[str] = ()) -> Report:
+    """A Report of an evaluated codesign.plan.Plan (from α, a sparsity file or exact masks)."""
+    from codesign.plan import layer_curves
     rows = layer_rows(plan, shapes, hw)
     totals = plan_totals(rows)
     slow = sorted(rows, key=lambda r: -r.latency_dense)[:CURVE_LAYERS]
