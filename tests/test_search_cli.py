@@ -14,7 +14,10 @@ from codesign.cli import main
 
 ARGS = ["search", "lenet5", "--data", "synthetic", "--allocator", "fig5,dp", "--train-limit", "400",
         "--test-limit", "100", "--validation", "100", "--pretrain-epochs", "2",
-        "--train-epochs", "0.2", "--final-epochs", "0.2", "--max-drop", "2", "--quiet"]
+        "--train-epochs", "0.2", "--final-epochs", "0.2", "--max-drop", "100", "--quiet"]
+# max drop 100 points: every candidate passes, so the run surely prunes and the mechanics
+# (plan, export, sparsity in the ONNX file, resume) are tested independently of training noise;
+# the searches' decisions are tested on synthetic oracles in test_search_algorithms.py.
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,7 @@ def test_search_writes_plan_model_history_and_report(run_dir):
 
 def test_compressed_onnx_holds_the_planned_sparsity(run_dir):
     plan = json.loads((run_dir / "plan.json").read_text())
-    assert plan["alphas"], "the tiny run should prune something (synthetic data is easy)"
+    assert plan["alphas"], "an unconstrained run must prune"
     model = onnx.load(str(run_dir / "compressed.onnx"))
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     for layer in plan["layers"]:
@@ -61,7 +64,7 @@ def test_rerun_resumes_without_new_evaluations(run_dir, capsys):
 
 
 def test_other_settings_in_the_same_run_dir_are_refused(run_dir, capsys):
-    assert main(ARGS[:-1] + ["--max-drop", "1", "--out", str(run_dir)]) == 2
+    assert main(ARGS[:-3] + ["--max-drop", "1", "--quiet", "--out", str(run_dir)]) == 2
     assert "holds a run with other settings (max_drop)" in capsys.readouterr().err
 
 

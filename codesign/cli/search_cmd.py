@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from codesign.cli.common import add_model_args, format_table
+from codesign.cli.common import add_model_args, format_table, progress_bar
 from codesign.errors import CodesignError
 
 
@@ -115,7 +115,12 @@ def run(args) -> int:
         if not args.quiet:
             print(f"codesign search: {message}", file=sys.stderr, flush=True)
 
-    result = run_job(job, on_iteration=on_iteration, on_status=on_status)
+    with progress_bar("training", enabled=not args.quiet) as update:
+        def on_progress(p) -> None:
+            update(p.step, p.total, f"{p.phase} {p.message}".strip())
+
+        result = run_job(job, on_iteration=on_iteration, on_status=on_status,
+                         on_progress=on_progress)
     rows = []
     for name, r in result.results.items():
         rows.append([name + (" *" if name == result.chosen else ""), f"{r.speedup:.2f}x",

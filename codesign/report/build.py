@@ -105,7 +105,8 @@ def report_from_plan(plan, shapes, hw, *, title: str, meta: Mapping[str, str],
                   plan=plan_json, notes=list(notes))
 
 
-def search_trace(result: SearchResult, wall_seconds: float | None = None) -> SearchTrace:
+def search_trace(result: SearchResult, wall_seconds: float | None = None,
+                 max_drop: float | None = None) -> SearchTrace:
     h = result.history
     summary = {"speedup": result.speedup, "conv-only speedup": result.conv_speedup,
                "accuracy %": 100 * result.accuracy, "drop (points)": result.drop,
@@ -115,7 +116,9 @@ def search_trace(result: SearchResult, wall_seconds: float | None = None) -> Sea
         summary["wall time (s)"] = wall_seconds
     return SearchTrace(result.algorithm, [r.iteration for r in h], [r.phase for r in h],
                        [None if r.accuracy is None else 100 * r.accuracy for r in h],
-                       [r.speedup for r in h], [r.accepted for r in h], summary)
+                       [r.speedup for r in h], [r.accepted for r in h], summary,
+                       accuracy_floor=None if max_drop is None else
+                       100 * result.reference_accuracy - max_drop)
 
 
 def search_report(shapes, hw, chosen: SearchResult, traces: Sequence[SearchTrace], *,

@@ -129,6 +129,12 @@ def search_progress(searches: list[SearchTrace]) -> bytes:
         ax2.plot(it, s.speedup, color=color, lw=0.8, alpha=0.6)
         ax2.scatter(it[ok], np.array(s.speedup)[ok], color=color, s=18, label=s.algorithm)
         ax2.scatter(it[~ok], np.array(s.speedup)[~ok], color=color, marker="x", s=18)
+    floors = {s.accuracy_floor for s in searches if s.accuracy_floor is not None}
+    for f in floors:
+        ax1.axhline(f, color="#d62728", ls="--", lw=0.8)
+    if floors:
+        ax1.text(0.01, 0.02, "dashed: lowest accuracy the constraint allows",
+                 transform=ax1.transAxes, fontsize=7, color="#d62728")
     ax1.set_ylabel("accuracy %")
     ax1.set_title("search: accuracy and simulated speedup per evaluated candidate")
     ax1.legend(fontsize=7)

@@ -59,6 +59,7 @@ class SearchTrace:
     speedup: list[float]
     accepted: list[bool]
     summary: dict[str, Any] = field(default_factory=dict)
+    accuracy_floor: float | None = None   # percent: reference minus the allowed drop
 
 
 @dataclass(frozen=True)
