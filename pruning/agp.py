@@ -24,7 +24,7 @@ from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
 from pruning.magnitude import global_masks, layerwise_masks
 from pruning.masks import apply_masks
-from pruning.method_support import build_result, exclude, fresh_copy, resolve_alphas
+from pruning.method_support import build_result, exclude, resolve_alphas
 from pruning.methods import register_backend
 from pruning.train import TrainContext, evaluate, train_epochs
 
@@ -179,7 +179,6 @@ class AGPBackend:
     def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
         started = time.perf_counter()
         o = self.options
-        model = fresh_copy(model)
         weights = prunable_weights(model)
         alphas = exclude(model, resolve_alphas(weights, targets), first=o.exclude_first,
                          depthwise=o.exclude_depthwise,

@@ -35,7 +35,7 @@ from torch import nn
 from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
 from pruning.masks import apply_masks
-from pruning.method_support import (attach, build_result, detach, exclude, fresh_copy,
+from pruning.method_support import (attach, build_result, detach, exclude, keep_at_least_one,
                                     layer_macs, optimizer_with_thresholds, resolve_alphas,
                                     shrink_to_budget)
 from pruning.methods import register_backend
@@ -43,7 +43,8 @@ from pruning.train import TrainContext, evaluate, train_epochs
 
 B_MAX = 5.0                      # clamp of b in sigma units (authors' code)
 SQRT2 = math.sqrt(2.0)
-B_TRAVEL = 10.0                  # Adam auto lr: b may move this many sigmas over training
+B_TRAVEL = 10.0                  # Adam auto lr: b may move this many sigmas over training,
+B_STEP_MAX = 0.05                # but at most this many per step (short runs overshoot)
 
 
 class HardShrinkSTE(torch.autograd.Function):
@@ -91,11 +92,6 @@ def counted_density(weight: torch.Tensor, b: torch.Tensor) -> float:
     """Kept fraction actually counted (|w| >= b*sigma), the number to report."""
     w = weight.detach()
     return (w.abs() >= threshold(w, b.detach())).float().mean().item()
-
-
-def hard_mask(weight: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    w = weight.detach()
-    return w.abs() >= threshold(w, b.detach())
 
 
 def prune_score(weight: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -184,7 +180,6 @@ class ASLBackend:
     def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
         started = time.perf_counter()
         o = self.options
-        model = fresh_copy(model)
         weights = prunable_weights(model)
         alphas = resolve_alphas(weights, targets)
         wrapped = exclude(model, alphas, min_weights=o.min_weights)
@@ -202,8 +197,8 @@ class ASLBackend:
         train_share = ctx.epochs * (1.0 - o.finetune_share)
         # auto with Adam (whose steps ignore gradient size): b may travel B_TRAVEL sigmas over
         # the training window, so the budget balance, not the step size, decides where it stops
-        ratio = o.b_lr_ratio or (0.01 if ctx.optimizer == "sgd" else
-                                 B_TRAVEL / max(ctx.steps(train_share), 1) / ctx.lr)
+        ratio = o.b_lr_ratio or (0.01 if ctx.optimizer == "sgd" else min(
+            B_TRAVEL / max(ctx.steps(train_share), 1), B_STEP_MAX) / ctx.lr)
         opt = optimizer_with_thresholds(model, ctx, [p.b for p in ste.values()], ratio)
 
         def loss_extra(_model: nn.Module) -> torch.Tensor:
@@ -215,7 +210,8 @@ class ASLBackend:
 
         history = train_epochs(model, ctx, train_share, phase="asl", loss_extra=loss_extra,
                                optimizer=opt)
-        masks = {n: hard_mask(w, ste[n].b) for n, w in raw.items()}
+        scores = {n: prune_score(w, ste[n].b) for n, w in raw.items()}
+        masks = keep_at_least_one({n: s >= 1 for n, s in scores.items()}, scores)
         kept = {n: int(m.sum()) for n, m in masks.items()}
         budget = round(b_p * sum(numels.values()))
         cut = o.budget_correction and sum(kept.values()) > budget
@@ -229,8 +225,7 @@ class ASLBackend:
             "mac_budget": b_f, "mac_share_counted": sum(kept[n] / numels[n] * macs[n] for n in raw)
             / sum(macs[n] for n in raw), "cut_to_budget": cut})
         if cut:
-            masks = shrink_to_budget({n: prune_score(w, ste[n].b) for n, w in raw.items()},
-                                     masks, budget)
+            masks = shrink_to_budget(scores, masks, budget)
         detach(model)
         apply_masks(raw, masks)
         history += train_epochs(model, ctx, ctx.epochs - train_share, phase="asl-finetune",

@@ -31,7 +31,7 @@ from torch import nn
 
 from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.masks import apply_masks, keep_count
-from pruning.method_support import (attach, build_result, detach, fresh_copy, holdout,
+from pruning.method_support import (attach, build_result, detach, holdout, keep_at_least_one,
                                     optimizer_with_thresholds, resolve_alphas, shrink_to_budget)
 from pruning.methods import register_backend
 from pruning.train import TrainContext, evaluate, train_epochs
@@ -166,7 +166,6 @@ class LTPBackend:
     def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
         started = time.perf_counter()
         o = self.options
-        model = fresh_copy(model)
         weights = prunable_weights(model)
         alphas = resolve_alphas(weights, targets)
         accuracy_dense = evaluate(model, ctx.data)
@@ -216,7 +215,7 @@ class LTPBackend:
                     w.copy_(picked[1][n])
                     soft[n].tau_param.copy_(picked[2][n])
         scores = {n: prune_score(w, soft[n].tau, soft[n].temp) for n, w in raw.items()}
-        masks = {n: s > 0 for n, s in scores.items()}
+        masks = keep_at_least_one({n: s > 0 for n, s in scores.items()}, scores)
         kept = sum(int(m.sum()) for m in masks.values())
         cut = o.budget != "free" and kept > budget
         if cut:

@@ -20,7 +20,7 @@ from torch import nn
 from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
 from pruning.masks import apply_masks, keep_count, topk_mask
-from pruning.method_support import build_result, fresh_copy, resolve_alphas
+from pruning.method_support import build_result, resolve_alphas
 from pruning.methods import register_backend
 from pruning.train import TrainContext, evaluate, train_epochs
 
@@ -113,7 +113,6 @@ class MagnitudeBackend:
 
     def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
         started = time.perf_counter()
-        model = fresh_copy(model)
         weights = prunable_weights(model)
         alphas = resolve_alphas(weights, targets)
         accuracy_dense = evaluate(model, ctx.data)

@@ -1,10 +1,10 @@
-"""Plumbing shared by the method backends (magnitude, AGP, progressive ADMM, LTP, ASL):
+"""Plumbing shared by the method backends (magnitude, AGP, progressive ADMM, LTP, ASL), which
+all train the given model in place (as the ADMM backend does) and return it in the result:
 turning Targets into per-layer keep fractions, per-layer MAC counts, a validation hold-out,
 re-parametrizing weights in place, and assembling the one per-layer result table.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
@@ -153,11 +153,6 @@ def detach(model: nn.Module) -> None:
                 parametrize.remove_parametrizations(module, attr, leave_parametrized=False)
 
 
-def fresh_copy(model: nn.Module) -> nn.Module:
-    """Methods work on a copy: the caller's (dense) model is left untouched."""
-    return copy.deepcopy(model)
-
-
 def build_result(method: str, model: nn.Module, masks: Masks, alphas: Mapping[str, float],
                  targets: Targets, accuracy_dense: float, ctx: TrainContext, history: list[dict],
                  epochs_used: float, started: float, exact: bool) -> CompressionResult:
@@ -171,6 +166,17 @@ def build_result(method: str, model: nn.Module, masks: Masks, alphas: Mapping[st
               for name, w in weights.items()]
     return CompressionResult(method, model, dict(masks), accuracy_dense, evaluate(model, ctx.data),
                              layers, history, epochs_used, time.perf_counter() - started)
+
+
+def keep_at_least_one(masks: Mapping[str, torch.Tensor], scores: Mapping[str, torch.Tensor]) -> Masks:
+    """A learned threshold can empty a layer, which disconnects the network: keep its best."""
+    out = {}
+    for name, mask in masks.items():
+        out[name] = mask
+        if not mask.any():
+            out[name] = mask.clone()
+            out[name].view(-1)[scores[name].reshape(-1).argmax()] = True
+    return out
 
 
 def shrink_to_budget(scores: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor],

@@ -21,6 +21,7 @@ injected, so it is tested without training and run by the backend with pruning.a
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
 from pruning.magnitude import layerwise_masks
 from pruning.masks import apply_masks, keep_count
-from pruning.method_support import build_result, fresh_copy, holdout, resolve_alphas
+from pruning.method_support import build_result, holdout, resolve_alphas
 from pruning.methods import register_backend
 from pruning.train import TrainContext, evaluate, train_epochs
 
@@ -206,7 +207,7 @@ class ProgressiveBackend:
     def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
         started = time.perf_counter()
         o = self.options
-        dense = fresh_copy(model)
+        dense = copy.deepcopy(model)                      # every pool stage starts from it
         weights = prunable_weights(dense)
         alphas = resolve_alphas(weights, targets)
         numels = {n: w.numel() for n, w in weights.items()}
@@ -221,7 +222,7 @@ class ProgressiveBackend:
         def stage(parent: PoolModel | None, stage_alphas: dict[str, float],
                   rhos: dict[str, float]) -> StageResult:
             run = next(counter)
-            net = fresh_copy(dense)
+            net = copy.deepcopy(dense)
             if parent is not None:
                 net.load_state_dict(parent.state)
             w = prunable_weights(net)
@@ -244,6 +245,6 @@ class ProgressiveBackend:
         best, log = run_progressive(stage, alphas, numels, pool, steps, o.rho, o.selection,
                                     o.rho_final)
         history.extend({"phase": "progressive-stage", **{k: v for k, v in r.items()}} for r in log.runs)
-        dense.load_state_dict(best.state)
-        return build_result(self.name, dense, best.masks, alphas, targets, accuracy_dense, ctx,
+        model.load_state_dict(best.state)                 # in place, like every backend
+        return build_result(self.name, model, best.masks, alphas, targets, accuracy_dense, ctx,
                             history, ctx.epochs, started, exact=True)
