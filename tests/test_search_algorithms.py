@@ -154,6 +154,24 @@ def test_requests_are_keyed_by_rounded_alpha_vector():
         EvalRequest.make("bogus", {})
 
 
+def _storage(alphas) -> float:
+    return sum(COST.storage_bits(n, np.array([alphas.get(n, 1.0)]))[0] for n in NAMES)
+
+
+def test_dp_respects_a_storage_budget():
+    free = dp_search(InProcessExecutor(oracle()), COST, CFG)
+    budget = _storage(free.alphas)
+    fits = dp_search(InProcessExecutor(oracle()), COST,
+                     SearchConfig(max_drop=0.5, storage_budget_bits=budget))
+    assert _storage(fits.alphas) <= budget and fits.constraint_met
+    # a budget that only plans too aggressive for the accuracy constraint meet: reported, not hidden
+    none = dp_search(InProcessExecutor(oracle()), COST,
+                     SearchConfig(max_drop=0.5, storage_budget_bits=0.5 * budget))
+    assert not none.constraint_met and none.speedup == 1.0
+    with pytest.raises(SearchError, match="storage budget"):
+        dp_search(InProcessExecutor(oracle()), COST, SearchConfig(storage_budget_bits=1.0))
+
+
 def test_shared_executor_counts_each_search_separately():
     ex = InProcessExecutor(oracle())
     a = fig5_search(ex, COST, CFG)

@@ -27,6 +27,13 @@ def _short(names: list[str], width: int = 14) -> list[str]:
     return [n if len(n) <= width else "…" + n[-(width - 1):] for n in names]
 
 
+def _plain_log_ticks(ax) -> None:
+    """Log axis labelled 2, 5, 10 rather than 2×10^0."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _wide(values) -> bool:
     """Values spanning more than ~1.5 decades read better on a log axis."""
     v = np.array([x for x in values if x and x > 0 and np.isfinite(x)], float)
@@ -61,8 +68,9 @@ def speedup_bars(layers: list[LayerRow]) -> bytes:
         ax2.scatter(never, [top] * len(never), marker="^", color="#d62728", zorder=3,
                     label="r* never (sparse never wins)")
     ax2.set_yscale("log")
+    _plain_log_ticks(ax2)
     ax2.set_ylabel("pruning ratio")
-    ax2.legend(fontsize=8, loc="upper left")
+    ax2.legend(fontsize=7, loc="best", framealpha=0.8)
     ax2.set_xticks(x, _short([l.name for l in layers]), rotation=60, ha="right", fontsize=7)
     fig.tight_layout()
     return _png(fig)

@@ -26,7 +26,7 @@ import numpy as np
 
 from codesign.executor import Executor
 from codesign.search.costs import CostModel
-from codesign.search.records import IterationHook, SearchConfig, SearchResult
+from codesign.search.records import IterationHook, SearchConfig, SearchError, SearchResult
 from codesign.search.sensitivity import probe_curves
 from codesign.search.session import SearchSession
 
@@ -38,6 +38,7 @@ class FrontierPlan:
     alphas: dict[str, float]
     predicted_drop: float       # sum of probe drops (points, uncalibrated)
     latency: float              # simulated seconds
+    storage_bits: float = 0.0   # weights + indices of the searched layers
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class LayerChoices:
     alphas: np.ndarray          # candidate α, 1.0 (dense) first
     drops: np.ndarray           # probe drop at each α
     latency: np.ndarray         # simulated latency at each α (dense latency at 1.0)
+    storage: np.ndarray         # weight + index bits at each α (zeros if the model has none)
 
 
 def layer_choices(cost: CostModel, name: str, grid_desc: np.ndarray, drops: np.ndarray,
@@ -54,9 +56,12 @@ def layer_choices(cost: CostModel, name: str, grid_desc: np.ndarray, drops: np.n
     r_star = cost.breakeven(name)
     usable = (grid_desc >= alpha_min) & (1.0 / grid_desc >= r_star)
     a = grid_desc[usable]
+    alphas = np.concatenate([[1.0], a])
     lat = cost.sparse_latency(name, a) if a.size else np.zeros(0)
-    return LayerChoices(name, np.concatenate([[1.0], a]), np.concatenate([[0.0], drops[usable]]),
-                        np.concatenate([[cost.dense_latency(name)], lat]))
+    storage_fn = getattr(cost, "storage_bits", None)
+    storage = storage_fn(name, alphas) if storage_fn else np.zeros(len(alphas))
+    return LayerChoices(name, alphas, np.concatenate([[0.0], drops[usable]]),
+                        np.concatenate([[cost.dense_latency(name)], lat]), storage)
 
 
 def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan]:
@@ -66,9 +71,10 @@ def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan
     budget. Returns the distinct optimal plans for budgets 0..bins, least aggressive first."""
     total = sum(float(c.drops.max()) for c in choices)
     if total <= 0:                      # nothing costs accuracy: take the fastest of each layer
-        best = {c.name: float(c.alphas[np.argmin(c.latency)]) for c in choices}
-        lat = sum(float(c.latency.min()) for c in choices)
-        return [FrontierPlan(best, 0.0, lat)]
+        ks = [int(np.argmin(c.latency)) for c in choices]
+        best = {c.name: float(c.alphas[k]) for c, k in zip(choices, ks)}
+        return [FrontierPlan(best, 0.0, sum(float(c.latency[k]) for c, k in zip(choices, ks)),
+                             sum(float(c.storage[k]) for c, k in zip(choices, ks)))]
     step = total / bins
     f = np.zeros(bins + 1)             # best latency of the layers so far, per budget
     picks = []                         # per layer: argmin choice per budget
@@ -85,14 +91,32 @@ def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan
     for b in range(bins + 1):
         if plans and f[b] >= plans[-1].latency - 1e-15:
             continue                   # the same (or no better) plan as a smaller budget
-        budget, alphas, drop = b, {}, 0.0
+        budget, alphas, drop, bits = b, {}, 0.0, 0.0
         for c, pick in zip(reversed(choices), reversed(picks)):
             k = int(pick[budget])
             alphas[c.name] = float(c.alphas[k])
             drop += float(c.drops[k])
+            bits += float(c.storage[k])
             budget -= int(np.ceil(c.drops[k] / step - 1e-9))
-        plans.append(FrontierPlan(dict(reversed(list(alphas.items()))), drop, float(f[b])))
+        plans.append(FrontierPlan(dict(reversed(list(alphas.items()))), drop, float(f[b]), bits))
     return plans
+
+
+def within_storage(frontier: list[FrontierPlan], cost: CostModel, searched: list[str],
+                   budget_bits: float) -> list[FrontierPlan]:
+    """Secondary constraint: weights + indices of the whole model within an on-chip budget.
+    Pruning shrinks storage along the frontier, so the budget cuts off its cautious end."""
+    if not hasattr(cost, "storage_bits"):
+        raise SearchError("this cost model has no storage figures; drop the storage budget")
+    fixed = sum(float(cost.storage_bits(n, np.array([1.0]))[0]) for n in cost.layer_names()
+                if n not in searched)
+    kept = [p for p in frontier if p.storage_bits + fixed <= budget_bits]
+    if not kept:
+        least = min(p.storage_bits for p in frontier) + fixed
+        raise SearchError(f"no plan fits the storage budget of {budget_bits:,.0f} bits; the "
+                          f"smallest on the frontier needs {least:,.0f} bits: raise the budget "
+                          f"or lower alpha_min")
+    return kept
 
 
 def pivot(frontier: list[FrontierPlan], lo: int, hi: int) -> int:
@@ -112,14 +136,17 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
     curves = probe_curves(s, tuple(grid_desc))
     choices = [layer_choices(cost, n, grid_desc, curves[n], config.alpha_min) for n in s.layers]
     frontier = pareto_frontier(choices, config.drop_bins)
+    if config.storage_budget_bits is not None:
+        frontier = within_storage(frontier, cost, s.layers, config.storage_budget_bits)
     # Bisection in speedup along the frontier (ordered by aggressiveness) with real training
     # runs: the measured drop is flat and then falls off a cliff, which defeats interpolation.
     lo, hi = -1, len(frontier)          # lo: known feasible (-1: dense), hi: known infeasible
     best = {n: 1.0 for n in s.layers}
-    for _ in range(config.max_confirm):
+    for i in range(config.max_confirm):
         if hi - lo <= 1:
             break
-        mid = pivot(frontier, lo, hi)
+        # With a storage budget dense is no fallback: try the most cautious plan that fits first.
+        mid = 0 if i == 0 and config.storage_budget_bits is not None else pivot(frontier, lo, hi)
         plan = frontier[mid]
         ev = s.run("train", plan.alphas)[0]
         ok = s.feasible(ev.accuracy)
@@ -130,10 +157,18 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
             lo, best = mid, plan.alphas
         else:
             hi = mid
+            if mid == 0:
+                break                   # the most cautious plan fails: none will pass
+    if lo < 0 and config.storage_budget_bits is not None:
+        s.record("confirm", best, None, False, "no plan meets both the accuracy constraint and "
+                 "the storage budget; falling back to dense")
     result = s.finish(ALGORITHM, best, restored=[])
+    if lo < 0 and config.storage_budget_bits is not None:
+        result.constraint_met = False       # dense does not fit the storage budget
     dense = sum(cost.dense_latency(n) for n in cost.layer_names())
     fixed = dense - sum(cost.dense_latency(n) for n in s.layers)   # layers the search may not touch
     result.extras["frontier"] = [
         {"alphas": p.alphas, "predicted_drop": p.predicted_drop,
-         "speedup": dense / (p.latency + fixed)} for p in frontier]
+         "speedup": dense / (p.latency + fixed), "storage_bits": p.storage_bits}
+        for p in frontier]
     return result

@@ -39,6 +39,9 @@ class CostModel(Protocol):
         """Seconds for the layer on the sparse implementation at each keep fraction (vectorized)."""
         ...
 
+    # Optional, for a storage budget: weight + index bits at each α (α = 1: dense weights).
+    # def storage_bits(self, name: str, alphas: np.ndarray) -> np.ndarray: ...
+
 
 def runs_sparse(cost: CostModel, name: str, alpha: float) -> bool:
     """Paper 001 §5.1: a layer whose pruning ratio 1/α is below r* runs dense (weights restored)."""

@@ -58,3 +58,12 @@ class HwCostModel:
         one = self._layers.take([self._index[name]])
         costs = evaluate(self._configs, one, np.array([alpha]))
         return float(costs.sparse_time_ns[0, 0, 0]) * NS
+
+    def storage_bits(self, name: str, alphas: np.ndarray) -> np.ndarray:
+        """Weight + index bits at each α (the dense weights at α = 1)."""
+        a = np.atleast_1d(np.asarray(alphas, float))
+        one = self._layers.take([self._index[name]])
+        costs = evaluate(self._configs, one, np.where(a < 1.0, a, 0.5))
+        sparse = (costs.value_bits + costs.index_bits)[0, 0, :]
+        dense = self.shapes[name].weight_count * self.config.weight_bits
+        return np.where(a < 1.0, sparse, dense)

@@ -49,6 +49,7 @@ class SearchJob:
     bits: Mapping[str, int] = field(default_factory=dict)
     alpha_min: float = 0.02
     lr: float = 5e-4                            # fine-tuning lr of the compression runs
+    storage_budget_kib: float | None = None     # dp: weights + indices must fit (KiB)
     seed: int = 0
 
     def fingerprint(self) -> dict:
@@ -111,7 +112,9 @@ def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = No
                               seed=job.seed)
     oracle = TorchOracle(module, search_data, test_data, settings, out, on_progress)
     executor = InProcessExecutor(oracle, out / EVALUATIONS)
-    config = SearchConfig(max_drop=job.max_drop, alpha_min=job.alpha_min)
+    config = SearchConfig(max_drop=job.max_drop, alpha_min=job.alpha_min,
+                          storage_budget_bits=None if job.storage_budget_kib is None
+                          else job.storage_budget_kib * 8192)
 
     results: dict[str, SearchResult] = {}
     wall: dict[str, float] = {}

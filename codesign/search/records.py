@@ -24,6 +24,7 @@ class SearchConfig:
                                      0.06, 0.045, 0.035, 0.025)
     drop_bins: int = 4000               # resolution of the allocator's drop budget
     max_confirm: int = 4                # real training runs the allocator spends confirming
+    storage_budget_bits: float | None = None   # allocator: weights + indices must fit on chip
 
     def __post_init__(self) -> None:
         if self.max_drop < 0:

@@ -67,3 +67,8 @@ class ProportionalCostModel:
 
     def sparse_latency(self, name: str, alphas: np.ndarray) -> np.ndarray:
         return self.dense_latency(name) * np.asarray(alphas, float) * self.r_star[name]
+
+    def storage_bits(self, name: str, alphas: np.ndarray) -> np.ndarray:
+        """16-bit weights (one per MAC of the layer, a stand-in); sparse: + a 4-bit index each."""
+        a = np.asarray(alphas, float)
+        return np.where(a < 1.0, self.macs_[name] * a * 20.0, self.macs_[name] * 16.0)
