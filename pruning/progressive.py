@@ -17,11 +17,14 @@ The pool rule is ambiguous in the paper ("check which gives the highest accuracy
 A pool of one is a plain linear chain (the cheap mode).
 
 The driver here is bookkeeping only; the stage itself (ADMM + hard prune + masked retraining) is
-injected, so it is tested without training and run by the backend with pruning.admm.
+injected, so it is tested without training. The backend runs each stage's ADMM with the ADMM
+backend's W-step (pruning.admm: its optimizer settings, this stage's rho, the parent's masks held),
+so the two ADMM methods differ only in staging.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from typing import Callable, ClassVar, Mapping
 import torch
 from torch import nn
 
-from pruning.admm import AdmmPenalty, sparse_projection
+from pruning.admm import AdmmBackend, sparse_projection
 from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
 from pruning.magnitude import layerwise_masks
@@ -230,11 +233,17 @@ class ProgressiveBackend:
             pruned = {n: w[n] for n, r in rhos.items() if r > 0}      # rho_i = 0: no ADMM term
             if pruned:
                 keep = {n: keep_count(numels[n], stage_alphas[n]) for n in pruned}
-                admm = AdmmPenalty(pruned, sparse_projection(keep), max(rhos.values()))
                 every = max(1, train_ctx.steps(admm_epochs) // max(o.admm_iterations, 1))
-                history.extend(train_epochs(net, train_ctx, admm_epochs, phase=f"progressive{run}-admm",
-                                            loss_extra=admm.penalty, after_step=admm.every(every),
-                                            masks=parent_masks, state=admm))
+                # the ADMM backend's W-step (its optimizer settings), with this stage's rho,
+                # only the layers pruned further, and the parent's masks held (masked ADMM)
+                admm = AdmmBackend(dataclasses.replace(
+                    AdmmBackend.Options(), rho=max(rhos.values()), update_every=every,
+                    update_unit="steps"))
+                penalty = admm._admm(net, train_ctx, admm_epochs, f"progressive{run}-admm", pruned,
+                                     sparse_projection(keep), masks=parent_masks)
+                history.append({"phase": f"progressive{run}-admm", "rho": admm.options.rho,
+                                "admm_iterations": penalty.iterations,
+                                "residuals": penalty.residuals})
             masks = layerwise_masks(w, stage_alphas, parent_masks)      # hard prune, monotone
             apply_masks(w, masks)
             history.extend(train_epochs(net, train_ctx, retrain_epochs, phase=f"progressive{run}-retrain",
