@@ -54,7 +54,7 @@ class SearchJob:
 
     def fingerprint(self) -> dict:
         """Settings that change results: a run directory only resumes a run with the same ones."""
-        d = asdict(self)
+        d = {k: v for k, v in asdict(self).items() if v is not None}   # unset options: absent
         for k in ("out", "allocators"):
             d.pop(k)
         return json.loads(json.dumps(d, sort_keys=True, default=str))
@@ -158,7 +158,7 @@ def _check_same_job(out: Path, job: SearchJob) -> None:
     p = out / "job.json"
     fp = job.fingerprint()
     if p.exists():
-        old = json.loads(p.read_text())
+        old = {k: v for k, v in json.loads(p.read_text()).items() if v is not None}
         if old != fp:
             diff = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
             raise SearchError(f"{out} holds a run with other settings ({', '.join(diff)}); "
