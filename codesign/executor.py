@@ -108,8 +108,6 @@ class InProcessExecutor:
         self.on_result = on_result
         self._cache: dict[str, Outcome] = {}
         self.computed: dict[str, int] = defaultdict(int)    # evaluations run in this session
-        self.issued: dict[str, set[str]] = defaultdict(set)  # distinct requests asked for
-        self.seconds: dict[str, float] = defaultdict(float)  # oracle time per kind (incl. replayed)
         if self.checkpoint and self.checkpoint.exists():
             self._load()
 
@@ -155,7 +153,6 @@ class InProcessExecutor:
     def run(self, requests: Sequence[EvalRequest]) -> list[Evaluation]:
         out = []
         for req in requests:
-            self.issued[req.kind].add(req.key)
             hit = self._cache.get(req.key)
             if hit is not None:
                 ev = Evaluation(req, hit, cached=True)
@@ -165,7 +162,6 @@ class InProcessExecutor:
                 self._append(req, outcome)
                 self.computed[req.kind] += 1
                 ev = Evaluation(req, outcome, cached=False)
-            self.seconds[req.kind] += ev.outcome.seconds
             if self.on_result:
                 self.on_result(ev)
             out.append(ev)
@@ -173,7 +169,3 @@ class InProcessExecutor:
 
     def evaluate(self, kind: str, alphas: Mapping[str, float] | None = None) -> Evaluation:
         return self.run([EvalRequest.make(kind, alphas)])[0]
-
-    def counts(self) -> dict[str, int]:
-        """Distinct evaluations the search asked for, per kind (the same on a resumed run)."""
-        return {k: len(self.issued.get(k, ())) for k in KINDS}
