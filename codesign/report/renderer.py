@@ -26,7 +26,7 @@ table{border-collapse:collapse;font-size:.85em;margin:.6em 0}
 th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 tr.dense td{color:#666}.meta{color:#555;font-size:.9em}
-img{max-width:100%;height:auto;border:1px solid #eee;margin:.4em 0}
+img{max-width:100%;height:auto;border:1px solid #eee;margin:.4em 0}.scroll{overflow-x:auto}
 .summary td:first-child{font-weight:600}.note{color:#555;font-size:.9em}
 """
 
@@ -102,7 +102,8 @@ def _html_table(headers: list[str], rows: list[list[str]], row_classes: list[str
         rc = f' class="{row_classes[i]}"' if row_classes else ""
         body.append(f"<tr{rc}>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>")
     c = f' class="{cls}"' if cls else ""
-    return f"<table{c}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f"<div class=\"scroll\"><table{c}><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
 def to_html(report: Report, figs: dict[str, tuple[str, bytes]]) -> str:

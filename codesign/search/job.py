@@ -221,7 +221,7 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
     from codesign.report.build import search_report, search_trace
     best = results[chosen]
     traces = [search_trace(r, wall.get(k), job.max_drop) for k, r in results.items()]
-    extra = {"dense accuracy (test)": f"{100 * dense_test:.2f}%",
+    extra = {"pretrained dense accuracy (test)": f"{100 * dense_test:.2f}%",
              "final accuracy (test)": "–" if final_test is None else f"{100 * final_test:.2f}%",
              "onnxruntime accuracy (test)": f"{100 * verification['onnxruntime_test_accuracy']:.2f}%",
              "onnxruntime max |diff|": verification["max_abs_diff"]}
