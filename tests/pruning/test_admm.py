@@ -90,7 +90,9 @@ def test_backend_prunes_exactly_and_keeps_accuracy(digits):
     assert res.accuracy > res.accuracy_dense - 0.1 and res.accuracy > 0.8
     admm_record = next(h for h in res.history if h["phase"] == "admm-prune")
     residuals = admm_record["residuals"]          # ||W - Z|| / ||W|| shrinks: W approaches the sparse set
-    assert admm_record["admm_iterations"] == 9 and residuals[-1] < 0.7 * residuals[0]
+    assert admm_record["admm_iterations"] == ctx.steps(8 * (1 - backend.options.retrain_share)) // 10
+    assert residuals[-1] < 0.7 * residuals[0]
+    assert admm_record["accuracy_hard_pruned"] > 0.5          # ADMM made W nearly sparse already
 
 
 def test_global_alpha_is_resolved_per_layer(digits):
