@@ -357,6 +357,13 @@ class OnnxModule(nn.Module):
         self.static_batch = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
         self.output_names = [o.name for o in graph.output]
         self.nodes = [(n, _attrs(n)) for n in graph.node]
+        # Training needs logits: a final Softmax is skipped by forward() (argmax is unchanged)
+        # and stays in the exported graph; `output_activation` tells verify_onnx to apply it.
+        self.output_activation = None
+        last = self.nodes[-1][0] if self.nodes else None
+        if last is not None and last.op_type == "Softmax" and last.output[0] == self.output_names[0]:
+            self.output_activation = self.nodes.pop()
+            self.output_names[0] = last.input[0]
         stats = {n.input[i] for n in graph.node if n.op_type == "BatchNormalization" for i in (3, 4)
                  if len(n.input) > i}
         self.params = nn.ParameterDict()
@@ -519,7 +526,11 @@ def verify_onnx(module: OnnxModule, exported: onnx.ModelProto, x: np.ndarray,
     was_training = module.training
     module.eval()
     with torch.no_grad():
-        expected = module(torch.from_numpy(x.astype(np.float32))).numpy()
+        expected = module(torch.from_numpy(x.astype(np.float32)))
+        if module.output_activation is not None:
+            node, a = module.output_activation
+            expected = OPS[node.op_type](module, node, a, [expected])
+        expected = expected.numpy()
     module.train(was_training)
     got = onnxruntime_outputs(exported, x)
     diff = float(np.max(np.abs(got - expected))) if got.size else 0.0

@@ -120,3 +120,15 @@ def test_lenet_round_trip_pruned_weights_exact_zeros():
     assert dict((p.key, p.value) for p in exported.metadata_props)[METADATA_KEY] == '{"method": "test"}'
     ort = onnxruntime_outputs(exported, ds.test_x[:3])        # dynamic batch axis works in ORT
     assert ort.shape == (3, 10)
+
+
+def test_final_softmax_is_skipped_for_training_but_kept_in_the_export():
+    model = materialize(onnx.load(os.path.join(LIGHT, "light_squeezenet.onnx")), seed=2)
+    module = OnnxModule(model)
+    assert model.graph.node[-1].op_type == "Softmax" and module.output_activation is not None
+    x = _f(1, 3, 224, 224)
+    logits = module(torch.from_numpy(x)).detach()
+    assert float(logits.abs().max()) > 1.0                     # logits, not probabilities
+    exported = module.to_onnx()
+    assert exported.graph.node[-1].op_type == "Softmax"
+    verify_onnx(module, exported, x)

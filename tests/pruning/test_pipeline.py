@@ -1,0 +1,55 @@
+import json
+
+import pytest
+import torch
+
+from pruning.data import load_dataset
+from pruning.errors import PruningError
+from pruning.models import lenet5
+from pruning.backend import prunable_weights
+from pruning.pipeline import PruneJob, load_alphas_file, load_module, resolve_bits, targets_for
+
+
+def test_bits_spec_by_kind_name_and_all():
+    w = prunable_weights(lenet5())
+    assert resolve_bits("conv=3,fc=2", w) == {"conv1.weight": 3, "conv2.weight": 3, "fc1.weight": 2, "fc2.weight": 2}
+    assert resolve_bits("4", w) == dict.fromkeys(w, 4)
+    assert resolve_bits("fc=2,fc1.weight=5", w)["fc1.weight"] == 5
+    with pytest.raises(PruningError, match="neither conv, fc"):
+        resolve_bits("dense=3", w)
+    with pytest.raises(PruningError, match="expected e.g."):
+        resolve_bits("conv=three", w)
+
+
+def test_alphas_file_format(tmp_path):
+    good = tmp_path / "plan.json"
+    good.write_text(json.dumps({"alphas": {"fc1.weight": 0.38}}))
+    assert load_alphas_file(good) == {"fc1.weight": 0.38}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"fc1.weight": 0.38}))
+    with pytest.raises(PruningError, match='"alphas"'):
+        load_alphas_file(bad)
+    with pytest.raises(PruningError, match="does not exist"):
+        load_alphas_file(tmp_path / "missing.json")
+
+
+def test_targets_uniform_and_global():
+    w = prunable_weights(lenet5())
+    t = targets_for(PruneJob("lenet5", alpha=0.2, alphas={"conv1.weight": 1.0}), w)
+    assert t.alphas == {"conv1.weight": 1.0, "conv2.weight": 0.2, "fc1.weight": 0.2, "fc2.weight": 0.2}
+    g = targets_for(PruneJob("lenet5", alpha=0.2, global_alpha=True), w)
+    assert g.global_alpha == 0.2 and not g.alphas
+
+
+def test_model_must_fit_the_data(tmp_path):
+    digits = load_dataset("digits")
+    module = load_module("lenet5", digits)
+    assert module(torch.from_numpy(digits.test_x[:2])).shape == (2, 10)
+    import onnx
+    from pruning.models import builtin_onnx
+    path = tmp_path / "m.onnx"
+    onnx.save(builtin_onnx("lenet5", (1, 28, 28)), str(path))
+    with pytest.raises(PruningError, match="input"):
+        load_module(str(path), digits)
+    with pytest.raises(PruningError, match="neither a built-in"):
+        load_module("resnet9000", digits)
