@@ -42,14 +42,8 @@ from pruning.models import build_model  # noqa: E402
 from pruning.train import TrainContext, evaluate, train_epochs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-METHODS = {                       # method -> options (defaults unless the budget needs more)
-    "magnitude": {},
-    "agp": {},
-    "admm": {"update_every": 0.25},
-    "progressive": {"admm_iterations": 3},
-    "ltp": {},
-    "asl": {},
-}
+METHODS = {"magnitude": {}, "agp": {}, "admm": {}, "progressive": {}, "ltp": {}, "asl": {}}
+# method -> options; all defaults
 
 
 # Per-layer keep fractions of the ADMM predecessor's LeNet-5 result at 71x (digest A.5 [ext]):
@@ -318,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
              f"(class-stratified, seed {args.seed}); dense LeNet-5 (430,500 prunable weights) "
              f"pretrained {args.pretrain_epochs:g} epochs with Adam 1e-3, test accuracy "
              f"{100 * dense_acc:.2f}%. Every method: {args.epochs:g} epochs on the same data, Adam "
-             f"1e-3, batch 128, default options except ADMM update_every 0.25 epoch; targets = "
+             f"1e-3, batch 128, default options of every method (ADMM and progressive ADMM: SGD W-step); targets = "
              f"per-layer alphas shaped like the ADMM predecessor's LeNet-5 split (conv1 20%, "
              f"conv2 8%, fc1 0.9%, fc2 7% at 71x) scaled to total/kept = r (at {ratios[-1]:g}x: "
              + ", ".join(f"{n} {a:.4f}" for n, a in alphas.items())
