@@ -42,8 +42,8 @@ from pruning.models import build_model  # noqa: E402
 from pruning.train import TrainContext, evaluate, train_epochs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+# method -> options passed to get_backend (all defaults: the comparison is of the methods as shipped)
 METHODS = {"magnitude": {}, "agp": {}, "admm": {}, "progressive": {}, "ltp": {}, "asl": {}}
-# method -> options; all defaults
 
 
 # Per-layer keep fractions of the ADMM predecessor's LeNet-5 result at 71x (digest A.5 [ext]):
