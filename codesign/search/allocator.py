@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.executor import Executor
-from codesign.search.costs import CostModel
+from codesign.search.costs import CostModel, fallback_latency
 from codesign.search.records import IterationHook, SearchConfig, SearchError, SearchResult
 from codesign.search.sensitivity import probe_curves
 from codesign.search.session import SearchSession
@@ -61,7 +61,7 @@ def layer_choices(cost: CostModel, name: str, grid_desc: np.ndarray, drops: np.n
     storage_fn = getattr(cost, "storage_bits", None)
     storage = storage_fn(name, alphas) if storage_fn else np.zeros(len(alphas))
     return LayerChoices(name, alphas, np.concatenate([[0.0], drops[usable]]),
-                        np.concatenate([[cost.dense_latency(name)], lat]), storage)
+                        np.concatenate([[fallback_latency(cost, name)], lat]), storage)
 
 
 def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan]:
@@ -166,7 +166,8 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
     if lo < 0 and config.storage_budget_bits is not None:
         result.constraint_met = False       # dense does not fit the storage budget
     dense = sum(cost.dense_latency(n) for n in cost.layer_names())
-    fixed = dense - sum(cost.dense_latency(n) for n in s.layers)   # layers the search may not touch
+    # layers the search may not touch run dense
+    fixed = sum(fallback_latency(cost, n) for n in cost.layer_names() if n not in s.layers)
     result.extras["frontier"] = [
         {"alphas": p.alphas, "predicted_drop": p.predicted_drop,
          "speedup": dense / (p.latency + fixed), "storage_bits": p.storage_bits}

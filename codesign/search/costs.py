@@ -51,7 +51,14 @@ def runs_sparse(cost: CostModel, name: str, alpha: float) -> bool:
 def layer_latency(cost: CostModel, name: str, alpha: float) -> float:
     if runs_sparse(cost, name, alpha):
         return float(cost.sparse_latency(name, np.array([alpha]))[0])
-    return float(cost.dense_latency(name))
+    return fallback_latency(cost, name)
+
+
+def fallback_latency(cost: CostModel, name: str) -> float:
+    """Latency of a layer planned dense. Optional `fallback_latency` on the cost model: on a
+    fixed chip that can also run sparse, the dense mode is slower than the pure dense chip."""
+    fallback = getattr(cost, "fallback_latency", None)
+    return float(fallback(name) if fallback else cost.dense_latency(name))
 
 
 def network_latency(cost: CostModel, alphas: Mapping[str, float],

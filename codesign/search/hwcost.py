@@ -31,6 +31,9 @@ class HwCostModel:
         self._index = {n: i for i, n in enumerate(self._order)}
         dense = evaluate(self._configs, self._layers, np.array([1.0]))
         self._dense = dense.dense_time_ns[0, :, 0] * NS
+        # A layer planned dense runs in the dense mode of the design that can also run sparse
+        # (fixed chip: fewer PEs than the pure dense chip; iso-area: the dense design itself).
+        self._fallback = dense.dense_mode_time_ns[0, :, 0] * NS
         self._r_star = break_even(self._configs, self._layers).ratio[0]
         self._sparse = lru_cache(maxsize=None)(self._sparse_one)
 
@@ -49,6 +52,9 @@ class HwCostModel:
 
     def dense_latency(self, name: str) -> float:
         return float(self._dense[self._index[name]])
+
+    def fallback_latency(self, name: str) -> float:
+        return float(self._fallback[self._index[name]])
 
     def sparse_latency(self, name: str, alphas: np.ndarray) -> np.ndarray:
         return np.array([self._sparse(name, round(float(a), 6)) for a in np.atleast_1d(alphas)])
