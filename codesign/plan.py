@@ -267,7 +267,7 @@ def evaluate_plan(layers: Sequence[LayerPlan], shapes: Sequence[LayerShape], hw:
         dense_cycles, dense_clock = res.dense_cycles[0, j, 0], res.dense_clock_ns[0, j, 0]
         if res.mode == "fixed":
             # dense mode on the sparse-capable chip: the same mapping on its fewer, slower PEs
-            dense_cycles = dense_cycles * hw.pes / res.sparse_pes[0, j, 0]
+            dense_cycles = res.dense_mode_cycles[0, j, 0]
             dense_clock = res.sparse_clock_ns[0, j, 0]
         out.append(LayerEvaluation(
             name=lp.name, alpha=lp.alpha, implementation=lp.implementation,

@@ -25,7 +25,7 @@ from hwmodels import tech
 from hwmodels.errors import ConfigError
 from hwmodels.formats import FORMATS, RELATIVE, format_code
 
-DATAFLOWS = ("os", "ws")
+DATAFLOWS = ("os", "ws", "auto")      # auto: the faster of os and ws per layer and design
 MODES = ("isoarea", "fixed")
 CHOICE_KEYS = {"dataflow": DATAFLOWS, "sram_cell": tech.SRAM_CELLS, "index_format": FORMATS,
                "mac_kind": tech.MAC_KINDS, "mode": MODES}
@@ -61,6 +61,8 @@ class HwConfig:
     decoder_area_scale: float = 1.0
     sparse_efficiency: float = 1.0
     gated_mac_energy: float = 0.1
+    # isoarea: weight SRAM of one layer's designs; larger layers stream weights from DRAM
+    onchip_weight_kb: float = 2048.0   # 0 = every layer's weights on chip
     # fixed chip
     weight_sram_kb: float = 512.0
     feature_sram_kb: float = 256.0
@@ -95,7 +97,7 @@ POSITIVE_KEYS = ("weight_bits", "act_bits", "mac_pipeline_stages", "pes", "array
                  "sram_macro_kb", "sram_port_bits", "fo4_ps", "index_bits", "decoder_window",
                  "decoder_area_scale", "sparse_efficiency", "weight_sram_kb", "feature_sram_kb",
                  "dram_gbps", "dram_pj_per_bit")
-NON_NEGATIVE_KEYS = ("pe_overhead", "clock_setup_ns", "decoder_fo4_per_level",
+NON_NEGATIVE_KEYS = ("pe_overhead", "clock_setup_ns", "decoder_fo4_per_level", "onchip_weight_kb",
                      "gated_mac_energy", "control_area_mm2")
 
 

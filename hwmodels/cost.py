@@ -7,18 +7,26 @@ Two evaluation modes (HwConfig.mode):
   sparse design at each alpha gets exactly that area: SRAM for stored entries + indices +
   features, and as many (bigger, slower) sparse PEs as the rest of the area pays for. Area is
   linear in the PE count, so the count is solved in closed form (fractional = area-equivalent).
+  Weights larger than `onchip_weight_kb` (FC layers: paper 001 section 5 keeps them off chip)
+  get a buffer of that size and stream from DRAM once (roofline at `dram_gbps`), so a sparse
+  design cannot turn hundreds of MB of freed SRAM into PEs.
 - fixed: one chip. The dense chip has `pes` PEs, `weight_sram_kb` + `feature_sram_kb` of SRAM
   and a DRAM interface of `dram_gbps`; data that do not fit come from DRAM (roofline). The
   sparse-capable chip has the same SRAM and area, hence fewer PEs, and runs each layer dense or
   sparse, whichever is faster (Sticker-style per-layer mode).
 
-Dense cycles use the systolic closed forms (notes section 4, exact against SCALE-Sim):
-OS (T + R + C - 2) * folds - 1, WS (2R + C + T - 2) * folds - 1, per group. Sparse cycles =
-processed entries (padding included) x output pixels / (busy PEs x load balance x
-sparse_efficiency); a (filter, output pixel) task runs on one PE, so PEs beyond the number of
-tasks idle.
-Load balance: fibers (filters) run in waves on the PEs and each wave waits for its slowest
-fiber; expected from a binomial extreme value (mean + sigma sqrt(2 ln lanes)) or exact from a mask.
+Both designs are the same kind of array (notes section 4): `array_rows` rows x pes/array_rows
+columns, filters of a group across the columns; OS puts output pixels across the rows and walks
+the reduction in each PE, WS puts reduction positions across the rows and streams the pixels.
+Folds and fill/drain follow the SCALE-Sim closed forms: OS (T + R + C - 2) * folds - 1,
+WS (2R + C + T - 2) * folds - 1, per group, where R and C count the rows and columns a fold
+uses (a layer narrower than the array does not pay skew across idle PEs). The dense design
+walks every weight; the sparse design is the same array with an index decoder in each PE,
+fewer or more columns (what its area buys), and each fold walks the stored entries (padding
+included) of its slowest fiber, divided by sparse_efficiency. dataflow "auto" gives each
+design the faster of OS and WS per layer (a compiler's choice).
+Load balance: the fibers of one column fold wait for the slowest; its expected length comes
+from a binomial extreme value (mean + sigma E[max of lanes normals]) or exactly from a mask.
 """
 from __future__ import annotations
 
@@ -83,18 +91,35 @@ class LayerArray:
                           *(getattr(self, f.name)[:, index] for f in fields(self)[1:]))
 
 
-def systolic_cycles(layers: LayerArray, rows, cols, dataflow) -> np.ndarray:
-    """Dense compute cycles; `dataflow` 0 = OS, 1 = WS (codes of arch.DATAFLOWS)."""
-    filters = layers.fibers / layers.groups
-    os_sr, os_sc, os_t = layers.pixels, filters, layers.fiber_len
-    ws_sr, ws_sc, ws_t = layers.fiber_len, filters, layers.pixels
-    is_ws = dataflow == 1
-    sr = np.where(is_ws, ws_sr, os_sr)
-    sc = np.where(is_ws, ws_sc, os_sc)
-    t = np.where(is_ws, ws_t, os_t)
-    per_fold = np.where(is_ws, 2 * rows + cols + t - 2, t + rows + cols - 2)
-    folds = np.ceil(sr / rows) * np.ceil(sc / cols)
-    return (per_fold * folds - 1) * layers.groups
+def array_cycles(rows, cols, pixels, filters, walk, groups, dataflow, dense_cols, dense_walk):
+    """(cycles, chose WS) of a layer on a rows x cols array. `filters` per group; `walk` =
+    reduction positions a PE walks per output (dense: fiber_len; sparse: the slowest fiber's
+    stored entries); `dataflow` codes of arch.DATAFLOWS: 0 OS, 1 WS, 2 the faster of both.
+    Folds keep the dense mapping's rounding (`dense_cols` x `dense_walk`): exactly ceil for the
+    dense design; the sparse design's column count is an area-equivalent real number, so its
+    folds are the dense design's padded extent over its own width (continuous, >= 1)."""
+    def folds(extent, width, dense_extent, dense_width):
+        padded = np.where(dense_extent > dense_width,
+                          np.ceil(dense_extent / dense_width) * dense_width / dense_extent, 1.0)
+        return np.maximum(extent * padded / width, 1.0)
+
+    def cycles(sr, sc, t, row_folds, ws):
+        fill = (2 if ws else 1) * np.minimum(rows, sr) + np.minimum(cols, sc) - 2
+        return (t + fill) * row_folds * folds(filters, cols, filters, dense_cols) - 1
+
+    dataflow = np.asarray(dataflow)
+    os_ = (cycles(pixels, filters, walk, np.ceil(pixels / rows), False)
+           if np.any(dataflow != 1) else np.inf)
+    ws = (cycles(walk, filters, pixels, folds(walk, rows, dense_walk, rows), True)
+          if np.any(dataflow != 0) else np.inf)
+    use_ws = np.where(dataflow == 2, ws < os_, dataflow == 1)
+    return np.where(use_ws, ws, os_) * groups, use_ws
+
+
+def systolic_cycles(layers: LayerArray, rows, cols, dataflow):
+    """(cycles, chose WS) of the dense design: every weight walked."""
+    return array_cycles(rows, cols, layers.pixels, layers.fibers / layers.groups,
+                        layers.fiber_len, layers.groups, dataflow, cols, layers.fiber_len)
 
 
 @dataclass(frozen=True)
@@ -155,6 +180,7 @@ class LayerCosts:
     dense_mode_time_ns: np.ndarray  # dense implementation on the sparse-capable design
                                     # (isoarea: the dense design itself; fixed: dense mode on
                                     # the sparse-capable chip, decoders bypassed)
+    dense_mode_cycles: np.ndarray
 
     def __post_init__(self) -> None:
         # give every array its full shape: dense_* (C, L, 1), the rest (C, L, A)
@@ -163,7 +189,8 @@ class LayerCosts:
         for f in fields(self):
             if f.name == "mode":
                 continue
-            shape = full[:2] + (1,) if f.name.startswith("dense_") and f.name != "dense_mode_time_ns" else full
+            dense_only = f.name.startswith("dense_") and not f.name.startswith("dense_mode_")
+            shape = full[:2] + (1,) if dense_only else full
             object.__setattr__(self, f.name, np.broadcast_to(getattr(self, f.name), shape))
 
     @property
@@ -243,35 +270,50 @@ def expected_max_normal(n):
 
 
 def _balance(cfg, layers, alpha, processed, nnz, lanes, bits, masks):
-    """Expected load-balance efficiency per wave of fibers: mean / E[max], with the per-fiber
-    entry counts binomial(fiber_len, alpha) (scaled by padding) and E[max] of `lanes` draws."""
+    """Expected load-balance efficiency of a column fold: mean / E[max] over its `lanes` fibers,
+    with the per-fiber entry counts binomial(fiber_len, alpha) (scaled by padding)."""
     per_fiber = processed / layers.fibers
     scale = processed / np.maximum(nnz, 1e-300)           # entries per non-zero (padding)
     sigma = np.sqrt(layers.fiber_len * alpha * (1 - alpha)) * scale
-    # waves hold min(lanes, fibers) fibers; lanes >= fibers is the common case, so the
-    # elementwise expected maximum is only computed where the PEs are fewer than the fibers
+    # a fold holds min(columns, filters per group) fibers; columns >= filters is the common
+    # case, so the elementwise expected maximum is only computed where the columns are fewer
+    filters = layers.fibers / layers.groups
     shape = np.broadcast_shapes(np.shape(per_fiber), np.shape(lanes))
     lanes = np.broadcast_to(lanes, shape)
-    fibers = np.broadcast_to(layers.fibers, shape)
-    few = lanes < fibers
-    emax = np.array(np.broadcast_to(expected_max_normal(layers.fibers), shape))
+    few = lanes < np.broadcast_to(filters, shape)
+    emax = np.array(np.broadcast_to(expected_max_normal(filters), shape))
     if few.any():
         emax[few] = expected_max_normal(lanes[few])
     eff = per_fiber / (per_fiber + sigma * emax)
     if masks is not None:
-        exact = masks.balance(bits, cfg.index_format, np.broadcast_to(lanes, eff.shape))
+        exact = masks.balance(bits, cfg.index_format, lanes)
         eff = np.where(np.isnan(exact), eff, exact)
     return eff
 
 
+def _sparse_cycles(cfg, layers, alpha, processed, nnz, pes_s, bits, masks):
+    """(cycles, chose WS, balance x sparse_efficiency) of the sparse array of `pes_s` PEs:
+    array_rows rows, each column fold walking the stored entries of its slowest fiber."""
+    cols = pes_s / cfg.array_rows
+    filters = layers.fibers / layers.groups
+    eff = _balance(cfg, layers, alpha, processed, nnz, np.minimum(cols, filters), bits, masks)
+    eff = eff * cfg.sparse_efficiency
+    walk = processed / layers.fibers / eff
+    cycles, ws = array_cycles(cfg.array_rows, cols, layers.pixels, filters, walk, layers.groups,
+                              cfg.dataflow, cfg.pes / cfg.array_rows, layers.fiber_len)
+    return cycles, ws, eff
+
+
 def _energy(cfg, layers, macs_done, gated_macs, stored_bits, macro_kb, sram_bits, time_ns,
-            enabled: bool = True):
+            ws, pes, enabled: bool = True):
+    """SRAM reads: weights once (WS) or once per row fold (OS); inputs once per column."""
     if not enabled:
         return np.float64(np.nan)
     e_mac = arch.mac_energy_pj(cfg)
     e_bit = arch.sram_pj_per_bit(cfg, macro_kb)
-    weight_passes = np.where(cfg.dataflow == 1, 1.0, np.ceil(layers.pixels / cfg.array_rows))
-    feature_bits = (layers.macs / (cfg.pes / cfg.array_rows) + layers.out_elements) * cfg.act_bits
+    weight_passes = np.where(ws, 1.0, np.ceil(layers.pixels / cfg.array_rows))
+    cols = np.maximum(pes / cfg.array_rows, 1.0)
+    feature_bits = (macs_done / cols + layers.out_elements) * cfg.act_bits
     macros = np.maximum(sram_bits / (macro_kb * 8192.0), 1.0)
     leak_mw = tech.sram_leakage_mw(macro_kb, cfg.sram_port_bits, cfg.sram_cell) * macros
     return (macs_done * e_mac + gated_macs * e_mac * cfg.gated_mac_energy
@@ -310,14 +352,24 @@ def _dense_isoarea(cfg, layers) -> dict:
     feature_bits = (layers.in_elements + layers.out_elements) * cfg.act_bits
     bias_bits = layers.bias * cfg.act_bits * 2                 # biases at accumulator width
     dense_storage = layers.weights * _stored_bits(cfg)
-    sram_d = dense_storage + feature_bits + bias_bits
+    onchip_d, dram_d = _weight_buffer(cfg, dense_storage)
+    sram_d = onchip_d + feature_bits + bias_bits
     macro_d, per_bit_d, access_d = arch.sram_for_buffer(cfg, sram_d)
     area_d = cfg.pes * arch.dense_pe_area_um2(cfg) + sram_d * per_bit_d + control
     clk_d = arch.clock_ns(cfg, macro_d, sparse=False, access_ns=access_d)
-    cyc_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
+    cyc_d, ws_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
     return dict(control=control, feature_bits=feature_bits, bias_bits=bias_bits,
                 dense_storage=dense_storage, sram_d=sram_d, macro_d=macro_d, area_d=area_d,
-                clk_d=clk_d, cyc_d=cyc_d, time_d=cyc_d * clk_d)
+                clk_d=clk_d, cyc_d=cyc_d, ws_d=ws_d, dram_d=dram_d,
+                time_d=np.maximum(cyc_d * clk_d, dram_d / (cfg.dram_gbps * 8.0)))
+
+
+def _weight_buffer(cfg, weight_bits):
+    """(on-chip weight SRAM bits, DRAM bits streamed) of an isoarea design: weights above
+    onchip_weight_kb get a buffer of that size and stream in once."""
+    cap = np.where(cfg.onchip_weight_kb > 0, cfg.onchip_weight_kb * 8192.0, np.inf)
+    stream = weight_bits > cap
+    return np.where(stream, cap, weight_bits), np.where(stream, weight_bits, 0.0)
 
 
 def _cached(cache, key, make):
@@ -333,24 +385,24 @@ def _isoarea(cfg, layers, alpha, masks, energy, cache=None) -> LayerCosts:
     control, feature_bits, bias_bits = d["control"], d["feature_bits"], d["bias_bits"]
     dense_storage, sram_d, macro_d, area_d = d["dense_storage"], d["sram_d"], d["macro_d"], d["area_d"]
     clk_d, cyc_d, time_d = d["clk_d"], d["cyc_d"], d["time_d"]
-    energy_d = _energy(cfg, layers, layers.macs, 0.0, dense_storage, macro_d, sram_d, time_d, energy)
+    energy_d = (_energy(cfg, layers, layers.macs, 0.0, dense_storage, macro_d, sram_d, time_d,
+                        d["ws_d"], cfg.pes, energy) + d["dram_d"] * cfg.dram_pj_per_bit)
 
     best = None
     for bits in _index_width_candidates(cfg):
         nnz, st, processed = _sparse_workload(cfg, layers, alpha, bits, masks)
-        sram_s = st.total_bits + feature_bits + bias_bits
+        onchip_s, dram_s = _weight_buffer(cfg, st.total_bits)
+        sram_s = onchip_s + feature_bits + bias_bits
         macro_s, per_bit_s, access_s = arch.sram_for_buffer(cfg, sram_s)
         sram_area_s = sram_s * per_bit_s
         pe_area_s = arch.sparse_pe_area_um2(cfg, bits)
         pes_s = (area_d - sram_area_s - control) / pe_area_s
-        busy = np.minimum(pes_s, layers.fibers * layers.pixels)   # no more lanes than tasks
         clk_s = arch.clock_ns(cfg, macro_s, sparse=True, index_bits=bits, access_ns=access_s)
-        eff = _balance(cfg, layers, alpha, processed, nnz, busy, bits, masks) * cfg.sparse_efficiency
-        fits = pes_s > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            cyc_s = np.where(fits, processed * layers.pixels / (busy * eff), np.inf)
-        time_s = cyc_s * clk_s
-        cand = dict(bits=np.broadcast_to(bits, time_s.shape), pes=pes_s, cyc=cyc_s, clk=clk_s,
+            cyc_s, ws_s, eff = _sparse_cycles(cfg, layers, alpha, processed, nnz, pes_s, bits, masks)
+            cyc_s = np.where(pes_s > 0, cyc_s, np.inf)
+        time_s = np.maximum(cyc_s * clk_s, dram_s / (cfg.dram_gbps * 8.0))
+        cand = dict(dram=np.broadcast_to(dram_s, time_s.shape), bits=np.broadcast_to(bits, time_s.shape), pes=pes_s, cyc=cyc_s, ws=ws_s, clk=clk_s,
                     time=time_s, st=st, eff=eff, macro=macro_s, sram=sram_s, nnz=nnz,
                     processed=processed, area=sram_area_s + np.maximum(pes_s, 0) * pe_area_s + control)
         best = cand if best is None else _pick_faster(best, cand)
@@ -358,7 +410,7 @@ def _isoarea(cfg, layers, alpha, masks, energy, cache=None) -> LayerCosts:
     st = b["st"]
     energy_s = _energy(cfg, layers, b["nnz"] * layers.pixels, (b["processed"] - b["nnz"]) * layers.pixels,
                        st.total_bits, b["macro"], b["sram"], np.where(np.isfinite(b["time"]), b["time"], 0),
-                       energy)
+                       b["ws"], b["pes"], energy) + b["dram"] * cfg.dram_pj_per_bit
     shape = b["time"].shape
     zeros = np.zeros(shape)
     return LayerCosts(
@@ -370,8 +422,8 @@ def _isoarea(cfg, layers, alpha, masks, energy, cache=None) -> LayerCosts:
         sparse_area_um2=b["area"], sparse_energy_pj=energy_s,
         value_bits=np.broadcast_to(st.value_bits, shape), index_bits=np.broadcast_to(st.index_bits, shape),
         entries=np.broadcast_to(st.entries, shape), index_width=b["bits"], balance=b["eff"],
-        dense_dram_bits=np.zeros_like(time_d), sparse_dram_bits=zeros,
-        dense_mode_time_ns=np.broadcast_to(time_d, shape))
+        dense_dram_bits=d["dram_d"], sparse_dram_bits=b["dram"],
+        dense_mode_time_ns=np.broadcast_to(time_d, shape), dense_mode_cycles=np.broadcast_to(cyc_d, shape))
 
 
 def _index_width_candidates(cfg):
@@ -438,27 +490,27 @@ def _fixed_chip(cfg, layers, alpha, masks, energy) -> LayerCosts:
     feature_bits = (layers.in_elements + layers.out_elements) * cfg.act_bits
 
     clk_d = arch.clock_ns(cfg, macro, sparse=False)
-    cyc_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
+    cyc_d, ws_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
     dense_storage = layers.weights * _stored_bits(cfg)
     dram_d = _dram_bits(cfg, layers, dense_storage, feature_bits)
     time_d = np.maximum(cyc_d * clk_d, dram_d / bw_bits_per_ns)
-    energy_d = (_energy(cfg, layers, layers.macs, 0.0, dense_storage, macro, sram_bits, time_d, energy)
-                + dram_d * cfg.dram_pj_per_bit)
+    energy_d = (_energy(cfg, layers, layers.macs, 0.0, dense_storage, macro, sram_bits, time_d,
+                        ws_d, cfg.pes, energy) + dram_d * cfg.dram_pj_per_bit)
 
     bits = cfg.index_bits                     # the decoder is fixed in silicon on one chip
     nnz, st, processed = _sparse_workload(cfg, layers, alpha, bits, masks)
     pe_area_s = arch.sparse_pe_area_um2(cfg, bits)
     pes_s = cfg.pes * pe_area_d / pe_area_s
     clk_s = arch.clock_ns(cfg, macro, sparse=True, index_bits=bits)
-    busy = np.minimum(pes_s, layers.fibers * layers.pixels)       # no more lanes than tasks
-    eff = _balance(cfg, layers, alpha, processed, nnz, busy, bits, masks) * cfg.sparse_efficiency
-    cyc_s = processed * layers.pixels / (busy * eff)
+    cyc_s, ws_s, eff = _sparse_cycles(cfg, layers, alpha, processed, nnz, pes_s, bits, masks)
     dram_s = _dram_bits(cfg, layers, st.total_bits, feature_bits)
     time_s = np.maximum(cyc_s * clk_s, dram_s / bw_bits_per_ns)
-    # dense mode on the sparse-capable chip: decoders bypassed, same mapping on fewer PEs
-    time_dense_mode = np.maximum(cyc_d * (cfg.pes / pes_s) * clk_s, dram_d / bw_bits_per_ns)
+    # dense mode on the sparse-capable chip: decoders bypassed, the dense mapping on its array
+    cyc_dense_mode = systolic_cycles(layers, cfg.array_rows, pes_s / cfg.array_rows, cfg.dataflow)[0]
+    time_dense_mode = np.maximum(cyc_dense_mode * clk_s, dram_d / bw_bits_per_ns)
     energy_s = (_energy(cfg, layers, nnz * layers.pixels, (processed - nnz) * layers.pixels,
-                        st.total_bits, macro, sram_bits, time_s, energy) + dram_s * cfg.dram_pj_per_bit)
+                        st.total_bits, macro, sram_bits, time_s, ws_s, pes_s, energy)
+                + dram_s * cfg.dram_pj_per_bit)
     shape = time_s.shape
     return LayerCosts(
         mode="fixed", alphas=np.broadcast_to(alpha, shape),
@@ -472,4 +524,5 @@ def _fixed_chip(cfg, layers, alpha, masks, energy) -> LayerCosts:
         index_bits=np.broadcast_to(st.index_bits, shape), entries=np.broadcast_to(st.entries, shape),
         index_width=np.broadcast_to(bits, shape), balance=eff,
         dense_dram_bits=dram_d, sparse_dram_bits=dram_s,
-        dense_mode_time_ns=np.broadcast_to(time_dense_mode, shape))
+        dense_mode_time_ns=np.broadcast_to(time_dense_mode, shape),
+        dense_mode_cycles=np.broadcast_to(cyc_dense_mode, shape))

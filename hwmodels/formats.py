@@ -153,17 +153,17 @@ class MaskStats:
 
 
 def balance_efficiency_exact(fiber_work: np.ndarray, lanes) -> np.ndarray:
-    """mean/max work when fibers run in waves of `lanes` in parallel, each wave waiting for its
-    slowest fiber. `lanes` may be an array (one per config)."""
+    """mean work / mean wave time when fibers run in waves of `lanes` consecutive fibers, each
+    wave waiting for its slowest fiber. A partial last wave is one wave: its idle lanes are
+    counted by the array's fold count, not as imbalance. `lanes` may be an array."""
     lanes = np.atleast_1d(np.asarray(lanes, dtype=float))
     work = np.asarray(fiber_work, dtype=float)
     out = np.ones(lanes.shape)
     if work.size == 0 or work.sum() == 0:
         return out
-    for w in np.unique(np.clip(np.floor(lanes), 1, work.size)):
+    width = np.clip(np.floor(lanes), 1, work.size)
+    for w in np.unique(width):
         w = int(w)
-        pad = (-work.size) % w
-        waves = np.concatenate([work, np.zeros(pad)]).reshape(-1, w)
-        eff = work.sum() / (waves.max(axis=1).sum() * w)
-        out[np.clip(np.floor(lanes), 1, work.size) == w] = eff
+        waves = np.concatenate([work, np.zeros((-work.size) % w)]).reshape(-1, w)
+        out[width == w] = work.mean() / waves.max(axis=1).mean()
     return out

@@ -77,3 +77,5 @@ def test_exact_balance_efficiency():
     work = np.array([4.0, 2.0, 2.0, 4.0])
     # one wave of 4 lanes: mean/max = 3/4; waves of 2: (4 + 4) * 2 lanes = 16 vs 12 of work
     assert formats.balance_efficiency_exact(work, [4, 2, 1]).tolist() == [0.75, 0.75, 1.0]
+    # a partial last wave waits only for its own fibers: waves [4, 2] and [2] take 4 and 2
+    assert formats.balance_efficiency_exact(work[:3], [2])[0] == pytest.approx((8 / 3) / 3)
