@@ -506,14 +506,31 @@ def export_torch(model: nn.Module, input_shape: tuple[int, ...], opset: int = 13
     return onnx.load_from_string(buf.getvalue())
 
 
+def with_static_batch(model: onnx.ModelProto, batch: int = 1) -> onnx.ModelProto:
+    """A copy whose graph input and outputs have a fixed batch dimension (shape tools such as
+    codesign.graph need static shapes; the weights and nodes are unchanged)."""
+    out = copy.deepcopy(model)
+    inits = {t.name for t in out.graph.initializer}
+    for value in [i for i in out.graph.input if i.name not in inits] + list(out.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].Clear()
+            dims[0].dim_value = batch
+    return out
+
+
 def onnxruntime_outputs(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """Run with onnxruntime (one thread); a graph with a static batch runs in chunks of it."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
+    inp = session.get_inputs()[0]
+    step = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else len(x)
+    x = x.astype(np.float32)
+    return np.concatenate([session.run(None, {inp.name: x[i:i + step]})[0] for i in range(0, len(x), max(step, 1))])
 
 
 def verify_onnx(module: OnnxModule, exported: onnx.ModelProto, x: np.ndarray,

@@ -23,7 +23,7 @@ from pruning.data import Dataset, load_dataset
 from pruning.errors import PruningError
 from pruning.methods import get_backend
 from pruning.models import MODELS, builtin_onnx
-from pruning.onnx_bridge import OnnxModule, from_onnx, verify_onnx
+from pruning.onnx_bridge import OnnxModule, from_onnx, verify_onnx, with_static_batch
 from pruning.train import TrainContext, evaluate, train_epochs
 
 
@@ -178,7 +178,8 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     metadata = {"method": result.method, "data": data.name,
                 "layers": {l.name: {"alpha": l.alpha, "bits": l.bits, "interval": intervals.get(l.name)}
                            for l in result.layers}}
-    exported = module.to_onnx(metadata=metadata)
+    # Batch 1 in the written file: codesign plan/inspect read static shapes directly.
+    exported = with_static_batch(module.to_onnx(metadata=metadata), 1)
     sample = data.test_x[: min(64, len(data.test_y))]
     masks = {n: m for n, m in result.masks.items() if not bool(m.all())}
     diff = verify_onnx(module, exported, sample, masks=masks, atol=1e-4)

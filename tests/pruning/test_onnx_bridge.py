@@ -132,3 +132,11 @@ def test_final_softmax_is_skipped_for_training_but_kept_in_the_export():
     exported = module.to_onnx()
     assert exported.graph.node[-1].op_type == "Softmax"
     verify_onnx(module, exported, x)
+
+
+def test_static_batch_copy_runs_in_chunks():
+    from pruning.onnx_bridge import with_static_batch
+    module = OnnxModule(builtin_onnx("lenet300"))
+    fixed = with_static_batch(module.to_onnx(), 1)
+    assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    verify_onnx(module, fixed, _f(5, 1, 28, 28))
