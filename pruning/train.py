@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Protocol
 
@@ -23,7 +23,7 @@ from pruning.backend import Progress, prunable_weights
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import Dataset
 from pruning.errors import PruningError
-from pruning.masks import Masks, MaskEnforcer, apply_masks
+from pruning.masks import Masks, MaskEnforcer
 
 OPTIMIZERS = ("adam", "sgd")
 
