@@ -75,3 +75,20 @@ def test_plan_command_writes_the_report(tmp_path, capsys):
     rows = {r["name"]: r for r in _csv(tmp_path)}
     assert rows["conv1_w_0"]["implementation"] == "dense"
     assert json.loads((tmp_path / "plan.json").read_text())["source"] == "sparsity"
+
+
+def test_sweep_report_heatmaps_hold_the_sweep_numbers(tmp_path, capsys):
+    from codesign.cli import main
+    assert main(["sweep", "alexnet", "--hw", "smic40-admmnn", "--vary", "pes=256,512",
+                 "--vary", "index_bits=3,4,5", "--out", str(tmp_path / "sweep"),
+                 "--report", str(tmp_path / "rep")]) == 0
+    data = json.loads((tmp_path / "rep" / "report-data.json").read_text())
+    with (tmp_path / "sweep" / "configs.csv").open() as fh:
+        configs = list(csv.DictReader(fh))
+    speed = next(h for h in data["heatmaps"] if h["title"].startswith("network speedup"))
+    col = next(k for k in configs[0] if "speedup" in k)
+    for cfg in configs:
+        x = speed["x_values"].index(int(cfg["pes"]))
+        y = speed["y_values"].index(int(cfg["index_bits"]))
+        assert speed["z"][y][x] == pytest.approx(float(cfg[col]), abs=6e-4)   # csv: 3 decimals
+    assert "## network speedup" in (tmp_path / "rep" / "report.md").read_text()

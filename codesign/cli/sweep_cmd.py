@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK,
                    help=f"configs per vectorized chunk (memory bound; default {DEFAULT_CHUNK})")
+    from codesign.report.hooks import add_report_arg   # the report is issue 6's (codesign.report)
+    add_report_arg(p)
     p.set_defaults(func=run)
 
 
@@ -47,4 +49,7 @@ def run(args) -> int:
         args.alpha, result.plan_speedup[best],
         ", ".join(f"{k}={result.grid[k][best]}" for k in result.keys)))
     print(f"wrote {cfg_csv}, {layer_csv}, {png}")
+    if args.report:
+        from codesign.report.hooks import write_sweep_report
+        print(f"report: {write_sweep_report(result, network, base, args.report)['report.html']}")
     return 0

@@ -32,3 +32,52 @@ def write_plan_report(plan, network, hw_config, out_dir: str | Path, *,
                                "hardware preset; a layer runs sparse only where its sparse "
                                "design is no slower than the dense one (pruning ratio ≥ r*)."])
     return render(rep, out_dir)
+
+
+def sweep_heatmap(result, title: str, values, z_label: str):
+    """A Heatmap of one per-config metric of a codesign.sweep.SweepResult over its first two
+    varied keys (mean over any further keys; NaN where a cell has no finite value)."""
+    import numpy as np
+
+    from codesign.report.model import Heatmap
+    kx = result.keys[0]
+    ky = result.keys[1] if len(result.keys) > 1 else None
+    xs = list(dict.fromkeys(result.grid[kx].tolist()))
+    ys = list(dict.fromkeys(result.grid[ky].tolist())) if ky else [""]
+    values = np.asarray(values, float)
+    z = []
+    for y in ys:
+        row = []
+        for x in xs:
+            sel = (result.grid[kx] == x) & ((result.grid[ky] == y) if ky else True)
+            v = values[sel]
+            v = v[np.isfinite(v)]
+            row.append(float(v.mean()) if v.size else float("nan"))
+        z.append(row)
+    return Heatmap(title, kx, xs, ky or "", ys, z, z_label)
+
+
+def write_sweep_report(result, network, base_hw, out_dir: str | Path, *,
+                       title: str | None = None) -> dict[str, Path]:
+    """Report of a hardware sweep (codesign.sweep.SweepResult): heatmaps of median r* and of
+    the network speedup at the sweep's α, the best configs as a table in the summary."""
+    import numpy as np
+
+    from codesign.report.model import Report
+    from codesign.report.renderer import render
+    r_star = np.where(np.isfinite(result.median_break_even), result.median_break_even, np.nan)
+    maps = [sweep_heatmap(result, "median break-even ratio r*", r_star, "r*"),
+            sweep_heatmap(result, f"network speedup at α = {result.alpha:g}",
+                          result.plan_speedup, "speedup ×")]
+    best = int(np.argmax(result.plan_speedup))
+    summary = {"configurations": len(result.plan_speedup), "layers": len(result.layer_names),
+               "best speedup": float(result.plan_speedup[best]),
+               "best config": ", ".join(f"{k}={result.grid[k][best]}" for k in result.keys),
+               "median r* at the best config": float(r_star[best])}
+    shape = "x".join(str(d) for d in network.input_shape)
+    rep = Report(title=title or f"Sweep: {network.name} around {base_hw.name}",
+                 meta={"model": network.name, "input": shape, "base hardware": base_hw.name,
+                       "varied": ", ".join(result.keys)},
+                 summary=summary, heatmaps=maps,
+                 notes=["Simulated by hwmodels; cells average over keys beyond the first two."])
+    return render(rep, out_dir)

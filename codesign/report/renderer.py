@@ -70,6 +70,13 @@ def search_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     return SEARCH_HEADERS + keys, rows
 
 
+def heatmap_rows(h) -> tuple[list[str], list[list[str]]]:
+    corner = f"{h.y_label} \\ {h.x_label}" if h.y_label else h.x_label
+    headers = [corner] + [str(x) for x in h.x_values]
+    rows = [[str(y)] + [fmt.num(v) for v in row] for y, row in zip(h.y_values, h.z)]
+    return headers, rows
+
+
 # -- figures -----------------------------------------------------------------------------------
 def build_figures(report: Report) -> dict[str, tuple[str, bytes]]:
     """file name -> (caption, PNG bytes)."""
@@ -123,6 +130,9 @@ def to_html(report: Report, figs: dict[str, tuple[str, bytes]]) -> str:
         parts += ["<h2>Layers</h2>",
                   _html_table(LAYER_HEADERS, layer_rows(report),
                               [l.implementation for l in report.layers])]
+    for h in report.heatmaps:
+        headers, rows = heatmap_rows(h)
+        parts += [f"<h2>{e(h.title)}</h2>", _html_table(headers, rows)]
     if figs:
         parts.append("<h2>Figures</h2>")
         for name, (caption, png) in figs.items():
@@ -155,6 +165,9 @@ def to_markdown(report: Report, figs: dict[str, tuple[str, bytes]]) -> str:
         parts += ["", "## Search", "", _md_table(headers, rows)]
     if report.layers:
         parts += ["", "## Layers", "", _md_table(LAYER_HEADERS, layer_rows(report))]
+    for h in report.heatmaps:
+        headers, rows = heatmap_rows(h)
+        parts += ["", f"## {h.title}", "", _md_table(headers, rows)]
     if figs:
         parts += ["", "## Figures", ""]
         parts += [f"![{caption}](figures/{name})\n" for name, (caption, _) in figs.items()]
