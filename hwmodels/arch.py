@@ -6,7 +6,8 @@ the same keys as a struct of numpy arrays, so thousands of configs are evaluated
 Designs (paper 001 section 5.1; notes/hardware.md sections 2.4 and 6):
 - dense: a systolic array of `pes` MACs (`array_rows` x pes/array_rows), each PE = MAC +
   `pe_overhead` (control, pipeline registers, local storage);
-- sparse: PEs that also hold an index decoder: an activation window of N_dec entries, an
+- sparse: the same array organisation (`array_rows` rows, as many columns as its area pays
+  for; hwmodels/cost.py) of PEs that also hold an index decoder: an activation window of N_dec entries, an
   N_dec:1 operand-select mux and an index adder. N_dec = 2^index_bits for the relative index
   (a b-bit gap reaches 2^b positions ahead) and `decoder_window` for bitmask/CSR/CSC/COO.
   Decoder area scales with `decoder_area_scale` (fitted);

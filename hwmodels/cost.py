@@ -22,9 +22,12 @@ Folds and fill/drain follow the SCALE-Sim closed forms: OS (T + R + C - 2) * fol
 WS (2R + C + T - 2) * folds - 1, per group, where R and C count the rows and columns a fold
 uses (a layer narrower than the array does not pay skew across idle PEs). The dense design
 walks every weight; the sparse design is the same array with an index decoder in each PE,
-fewer or more columns (what its area buys), and each fold walks the stored entries (padding
-included) of its slowest fiber, divided by sparse_efficiency. dataflow "auto" gives each
-design the faster of OS and WS per layer (a compiler's choice).
+fewer or more columns (what its area buys; a real number, so its folds are the dense
+mapping's padded extent over its width, continuous and never below one), and each fold walks
+the stored entries (padding included) of its slowest fiber, divided by sparse_efficiency.
+So a mapping that wastes the dense array (FC at batch 1: one row; depthwise: one column)
+wastes the sparse one alike. dataflow "auto" gives each design the faster of OS and WS per
+layer (a compiler's choice); "os"/"ws" are honoured as set.
 Load balance: the fibers of one column fold wait for the slowest; its expected length comes
 from a binomial extreme value (mean + sigma E[max of lanes normals]) or exactly from a mask.
 """
@@ -269,24 +272,24 @@ def expected_max_normal(n):
     return np.maximum(z, 0.0)
 
 
+_LOG2_LANES = np.linspace(0.0, 24.0, 2401)
+_EMAX_TABLE = expected_max_normal(np.exp2(_LOG2_LANES))
+
+
+def _expected_max_lookup(n):
+    """expected_max_normal by table interpolation in log2(n) (error < 1e-5; hot path)."""
+    return np.interp(np.log2(np.maximum(n, 1.0)), _LOG2_LANES, _EMAX_TABLE)
+
+
 def _balance(cfg, layers, alpha, processed, nnz, lanes, bits, masks):
     """Expected load-balance efficiency of a column fold: mean / E[max] over its `lanes` fibers,
     with the per-fiber entry counts binomial(fiber_len, alpha) (scaled by padding)."""
     per_fiber = processed / layers.fibers
     scale = processed / np.maximum(nnz, 1e-300)           # entries per non-zero (padding)
     sigma = np.sqrt(layers.fiber_len * alpha * (1 - alpha)) * scale
-    # a fold holds min(columns, filters per group) fibers; columns >= filters is the common
-    # case, so the elementwise expected maximum is only computed where the columns are fewer
-    filters = layers.fibers / layers.groups
-    shape = np.broadcast_shapes(np.shape(per_fiber), np.shape(lanes))
-    lanes = np.broadcast_to(lanes, shape)
-    few = lanes < np.broadcast_to(filters, shape)
-    emax = np.array(np.broadcast_to(expected_max_normal(filters), shape))
-    if few.any():
-        emax[few] = expected_max_normal(lanes[few])
-    eff = per_fiber / (per_fiber + sigma * emax)
+    eff = per_fiber / (per_fiber + sigma * _expected_max_lookup(lanes))
     if masks is not None:
-        exact = masks.balance(bits, cfg.index_format, lanes)
+        exact = masks.balance(bits, cfg.index_format, np.broadcast_to(lanes, eff.shape))
         eff = np.where(np.isnan(exact), eff, exact)
     return eff
 

