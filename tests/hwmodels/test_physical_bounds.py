@@ -54,3 +54,17 @@ def test_other_dataflows_keep_unpruned_layers_slower(dataflow):
         layers = LayerArray.from_shapes(load_network(network).shapes)
         res = evaluate(ConfigArray.from_configs([hw]), layers, np.array([1.0]))
         assert np.all(res.sparse_speedup < 1.0), network
+
+
+def test_fixed_chip_sparse_speedup_is_bounded_by_work_and_clock():
+    """On one fixed chip the sparse-capable array has fewer PEs (decoders take area) and the
+    same SRAM, so with the same argument its speedup over the dense chip is at most
+    r x max(1, f_d / f_s); a DRAM-bound layer gains at most its storage ratio (< r)."""
+    hw = load_hw("smic40-admmnn").replace(mode="fixed")
+    for network in ("alexnet", "shufflenet"):
+        res = evaluate(ConfigArray.from_configs([hw]),
+                       LayerArray.from_shapes(load_network(network).shapes), ALPHAS)
+        assert np.all(res.sparse_pes < hw.pes)
+        clock = np.maximum(1.0, res.dense_clock_ns / res.sparse_clock_ns)
+        assert np.all(res.sparse_speedup <= clock / ALPHAS * (1 + 1e-9)), network
+        assert np.all(res.sparse_speedup[..., -1] < 1.0), network
