@@ -23,12 +23,14 @@ def alexnet():
 
 @pytest.mark.parametrize("preset", ["smic40-admmnn", "smic40"])
 @pytest.mark.parametrize("which", ["table8", "uniform"])
-def test_search_speedup_equals_the_plan_speedup(alexnet, preset, which):
+@pytest.mark.parametrize("quantized", [False, True])
+def test_search_speedup_equals_the_plan_speedup(alexnet, preset, which, quantized):
     hw = load_hw(preset)
-    cost = HwCostModel(alexnet.shapes, hw)
+    bits = {l.name: (4 if l.op == "conv" else 3) for l in alexnet.layers} if quantized else None
+    cost = HwCostModel(alexnet.shapes, hw, weight_bits=bits)
     alphas = (json.loads(TABLE8.read_text())["alphas"] if which == "table8"
               else {l.name: 0.15 for l in alexnet.layers})
-    plan = build_plan(alexnet.shapes, hw, alphas)
+    plan = build_plan(alexnet.shapes, hw, alphas, weight_bits=bits)
     deployed = effective_alphas(cost, alphas)
     decided = {l.name: l.implementation for l in plan.layers}
     assert {n: ("sparse" if a < 1 else "dense") for n, a in deployed.items()} == decided

@@ -32,6 +32,8 @@ def register(sub) -> None:
                    help="fig5 (paper 001 Fig. 5), dp (probe curves + DP), or a comma list to run "
                         "several and keep the fastest that meets the constraint (default dp)")
     p.add_argument("--out", help="run directory (default reports/<model>-search)")
+    p.add_argument("--bits", help="quantize in the final compression: conv=3,fc=2 | 4 (all "
+                                  "layers) | <weight name>=5 (default: float weights)")
     p.add_argument("--storage-budget", type=float, metavar="KIB",
                    help="dp allocator: weights + indices of the whole model must fit in KIB "
                         "(on-chip storage budget)")
@@ -100,7 +102,7 @@ def run(args) -> int:
                     pretrain_epochs=args.pretrain_epochs, train_epochs=args.train_epochs,
                     final_epochs=args.final_epochs, probe_epochs=args.probe_epochs,
                     initial_alphas=_initial(args.initial), alpha_min=args.alpha_min, lr=args.lr,
-                    storage_budget_kib=args.storage_budget,
+                    storage_budget_kib=args.storage_budget, bits=args.bits,
                     seed=args.seed)
     best: dict[str, float] = {}
 

@@ -68,12 +68,13 @@ def layer_rows(plan, shapes, hw) -> list[LayerRow]:
 
 def plan_report(shapes, hw, alphas: Mapping[str, float], *, title: str,
                 meta: Mapping[str, str], model: str = "model",
-                input_shape: tuple[int, ...] | None = None, notes: Iterable[str] = ()) -> Report:
+                input_shape: tuple[int, ...] | None = None, notes: Iterable[str] = (),
+                weight_bits: Mapping[str, int] | None = None) -> Report:
     """Cost-only report of per-layer keep fractions on a hardware config, evaluated by
     codesign.plan (the same numbers `codesign plan` prints)."""
     from codesign.plan import build_plan
     plan = build_plan(shapes, hw, dict(alphas), model=model, source="sparsity",
-                      input_shape=input_shape)
+                      input_shape=input_shape, weight_bits=dict(weight_bits or {}))
     return report_from_plan(plan, shapes, hw, title=title, meta=meta, notes=notes)
 
 
@@ -124,9 +125,10 @@ def search_trace(result: SearchResult, wall_seconds: float | None = None,
 def search_report(shapes, hw, chosen: SearchResult, traces: Sequence[SearchTrace], *,
                   title: str, meta: Mapping[str, str], model: str = "model",
                   input_shape: tuple[int, ...] | None = None,
-                  extra_summary: Mapping | None = None, notes: Iterable[str] = ()) -> Report:
+                  extra_summary: Mapping | None = None, notes: Iterable[str] = (),
+                  weight_bits: Mapping[str, int] | None = None) -> Report:
     rep = plan_report(shapes, hw, chosen.alphas, title=title, meta=meta, model=model,
-                      input_shape=input_shape, notes=notes)
+                      input_shape=input_shape, notes=notes, weight_bits=weight_bits)
     head = {"algorithm": chosen.algorithm,
             "accuracy (search split)": f"{100 * chosen.accuracy:.2f}%",
             "dense accuracy (search split)": f"{100 * chosen.reference_accuracy:.2f}%",

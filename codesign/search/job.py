@@ -46,7 +46,7 @@ class SearchJob:
     final_epochs: float = 3.0
     probe_epochs: float = 0.0
     initial_alphas: Mapping[str, float] | None = None   # Fig. 5 start (default: sensitivity scan)
-    bits: Mapping[str, int] = field(default_factory=dict)
+    bits: str | None = None                     # final quantization: "conv=3,fc=2", "4", ...
     alpha_min: float = 0.02
     lr: float = 5e-4                            # fine-tuning lr of the compression runs
     storage_budget_kib: float | None = None     # dp: weights + indices must fit (KiB)
@@ -102,13 +102,15 @@ def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = No
                  checkpoint_dir=out / "pretrain", on_progress=on_progress)
 
     from pruning.backend import prunable_weights
+    from pruning.pipeline import resolve_bits
+    bits = resolve_bits(job.bits, prunable_weights(module))
     network = _network(module, data.input_shape)
     prunable = [n for n in prunable_weights(module) if n in {l.name for l in network.layers}]
     hw = load_hardware(job.hw, job.hw_overrides)
-    cost = HwCostModel(network.shapes, hw, prunable)
+    cost = HwCostModel(network.shapes, hw, prunable, weight_bits=bits)
     settings = OracleSettings(method=job.method, method_options=dict(job.method_options),
                               train_epochs=job.train_epochs, final_epochs=job.final_epochs,
-                              probe_epochs=job.probe_epochs, bits=dict(job.bits), lr=job.lr,
+                              probe_epochs=job.probe_epochs, bits=bits, lr=job.lr,
                               seed=job.seed)
     oracle = TorchOracle(module, search_data, test_data, settings, out, on_progress)
     executor = InProcessExecutor(oracle, out / EVALUATIONS)
@@ -144,7 +146,7 @@ def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = No
         indent=1, default=str))
     files["search-history.json"] = out / "search-history.json"
     files.update(write_search_report(job, network, hw, results, chosen, wall, dense_test,
-                                     final_test, verification, out))
+                                     final_test, verification, out, bits))
     return JobResult(results, chosen, wall, files, verification, dense_test, final_test)
 
 
@@ -216,7 +218,8 @@ def _export(model, masks, test_data, out: Path, result: SearchResult, hw_name: s
 
 def write_search_report(job: SearchJob, network, hw, results: Mapping[str, SearchResult], chosen: str,
                         wall: Mapping[str, float], dense_test: float, final_test: float | None,
-                        verification: Mapping[str, float], out: Path) -> dict[str, Path]:
+                        verification: Mapping[str, float], out: Path,
+                        bits: Mapping[str, int] | None = None) -> dict[str, Path]:
     from codesign.report import render
     from codesign.report.build import search_report, search_trace
     best = results[chosen]
@@ -226,7 +229,8 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
              "onnxruntime accuracy (test)": f"{100 * verification['onnxruntime_test_accuracy']:.2f}%",
              "onnxruntime max |diff|": verification["max_abs_diff"]}
     meta = {"model": job.model, "data": job.data, "hardware": job.hw, "method": job.method,
-            "max drop": f"{job.max_drop} points", "allocators": ", ".join(results)}
+            "max drop": f"{job.max_drop} points", "allocators": ", ".join(results),
+            **({"final quantization": job.bits} if job.bits else {})}
     notes = [f"Accuracy constraint checked on a {job.validation}-sample validation split carved "
              f"out of the training data; test accuracy reported separately.",
              f"Each training run: {job.train_epochs:g} epoch(s) of {job.method}; final run "
@@ -235,5 +239,5 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
              "Speedups are simulated by hwmodels on the hardware preset, not measured on silicon."]
     rep = search_report(network.shapes, hw, best, traces, title=f"Search: {job.model} on {job.hw}",
                         meta=meta, model=job.model, input_shape=tuple(network.input_shape),
-                        extra_summary=extra, notes=notes)
+                        extra_summary=extra, notes=notes, weight_bits=bits)
     return dict(render(rep, out))
