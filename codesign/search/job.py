@@ -44,7 +44,7 @@ class SearchJob:
     pretrain_epochs: float = 8.0
     train_epochs: float = 1.0
     final_epochs: float = 3.0
-    probe_epochs: float = 0.0
+    probe_epochs: float = 0.1
     initial_alphas: Mapping[str, float] | None = None   # Fig. 5 start (default: sensitivity scan)
     bits: str | None = None                     # final quantization: "conv=3,fc=2", "4", ...
     alpha_min: float = 0.02
