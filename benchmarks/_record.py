@@ -7,6 +7,8 @@ import platform
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+# the load when the benchmark starts (importing this module), not when it writes its table
+_START_LOAD = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def machine() -> str:
@@ -18,9 +20,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
-            f"load average {load:.1f} at start")
+            f"load average {_START_LOAD:.1f} at start")
 
 
 def record(script: str, title: str, table: str, notes: str = "") -> None:
