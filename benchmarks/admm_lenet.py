@@ -20,14 +20,12 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import os
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
