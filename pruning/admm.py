@@ -100,17 +100,18 @@ class AdmmBackend:
 
     @dataclass(frozen=True)
     class Options:
-        rho: float = field(default=0.1, metadata={
+        rho: float = field(default=0.03, metadata={
             "help": "ADMM penalty rho_i for every layer, on the mean cross-entropy loss (paper "
-                    "001 §3.4.1 uses 3e-3 with Caffe's loss scaling; 0.1 measured best on LeNet-5)"})
+                    "001 §3.4.1 uses 3e-3 with Caffe's loss scaling; see benchmarks/RESULTS.md "
+                    "admm_lenet.py for how 0.03 was chosen)"})
         rho_growth: float = field(default=1.0, metadata={
             "help": "multiply rho by this after every ADMM iteration (1 = constant)"})
         rho_max: float = field(default=1.0, metadata={"help": "upper bound of the rho schedule"})
-        update_every: float = field(default=0.5, metadata={
+        update_every: float = field(default=0.25, metadata={
             "help": "length of one ADMM iteration (one Z/U update), in update-unit"})
         update_unit: str = field(default="epochs", metadata={
             "help": "unit of update-every", "choices": ("epochs", "steps")})
-        retrain_share: float = field(default=0.3, metadata={
+        retrain_share: float = field(default=0.5, metadata={
             "help": "share of the pruning budget spent on masked retraining after ADMM"})
         quant_share: float = field(default=0.3, metadata={
             "help": "share of the total budget spent on quantization when bits are given"})
