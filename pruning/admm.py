@@ -117,12 +117,14 @@ class AdmmBackend:
             "help": "share of the total budget spent on quantization when bits are given"})
         retrain_lr: float | None = field(default=None, metadata={
             "help": "learning rate of the retraining phases (default: the run's lr)"})
-        admm_optimizer: str = field(default="sgd", metadata={
+        w_step_optimizer: str = field(default="sgd", metadata={
             "help": "optimizer of the ADMM W-step: sgd (momentum from the run) or run (the run's "
                     "optimizer). Adam's per-weight step normalization keeps every pruned weight "
                     "jittering at ~lr, so W never gets close to the sparse Z in big layers",
             "choices": ("sgd", "run")})
-        admm_lr: float = field(default=0.05, metadata={"help": "learning rate of the ADMM W-step with sgd"})
+        w_step_lr: float = field(default=0.05, metadata={"help": "learning rate of the ADMM W-step with sgd"})
+        w_step_clip: float | None = field(default=None, metadata={
+            "help": "clip the gradient norm in the ADMM W-step to this (default: no clipping)"})
         mask_source: str = field(default="w", metadata={
             "help": "hard prune keeps the largest |W| (w, paper 000 §2.3) or the support of the "
                     "last Z = Proj(W + U) (z)", "choices": ("w", "z")})
@@ -143,10 +145,11 @@ class AdmmBackend:
         o = self.options
         admm = AdmmPenalty(weights, project, o.rho, o.rho_growth, o.rho_max)
         optimizer = None
-        if o.admm_optimizer == "sgd":
+        if o.w_step_optimizer == "sgd":
             optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
-                                        lr=o.admm_lr, momentum=ctx.momentum)
+                                        lr=o.w_step_lr, momentum=ctx.momentum)
         train_epochs(model, ctx, epochs, phase=phase, loss_extra=admm.penalty, optimizer=optimizer,
+                     clip_grad_norm=o.w_step_clip,
                      after_step=admm.every(self._iteration_steps(ctx)), masks=masks, state=admm)
         return admm
 

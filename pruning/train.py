@@ -28,6 +28,10 @@ from pruning.masks import Masks, MaskEnforcer
 OPTIMIZERS = ("adam", "sgd")
 
 
+class TrainingDivergedError(PruningError):
+    """The loss became NaN or infinite."""
+
+
 @dataclass
 class TrainContext:
     """Everything a method needs to train: data, the epoch budget (total over all of the
@@ -109,7 +113,7 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
                  after_step: Callable[[int], None] | None = None,
                  masks: Masks | None = None, lr: float | None = None,
                  optimizer: torch.optim.Optimizer | None = None,
-                 state: Stateful | None = None) -> list[dict]:
+                 state: Stateful | None = None, clip_grad_norm: float | None = None) -> list[dict]:
     """Train `model` in place for `epochs` (may be fractional) and return one history record
     per (possibly partial) epoch: {phase, epoch, steps, loss, accuracy, seconds}.
 
@@ -117,7 +121,8 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
     optimizer step with the 1-based step count of this phase (after masks are re-applied);
     `masks` are enforced on gradients, weights and optimizer state. `phase` names the
     checkpoint: it must be unique within a run. `state` (e.g. ADMM's Z and U) is saved and
-    restored with the model. A fresh optimizer is made unless one is passed."""
+    restored with the model. A fresh optimizer is made unless one is passed. `clip_grad_norm`
+    bounds the global gradient norm (keeps large-step SGD phases from diverging)."""
     total = ctx.steps(epochs)
     opt = optimizer or make_optimizer(model, ctx, lr)
     enforcer = MaskEnforcer(prunable_weights(model), masks) if masks else None
@@ -149,8 +154,14 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
             loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
             if loss_extra is not None:
                 loss = loss + loss_extra(model)
+            if not torch.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"phase {phase!r}: the loss became {float(loss)} at step {done + 1}; lower the "
+                    "learning rate (or the method's penalty) and run again")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
             if enforcer:
                 enforcer.before_step()
             opt.step()

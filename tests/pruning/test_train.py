@@ -84,3 +84,21 @@ def test_bad_settings_and_budget_split(digits):
     with pytest.raises(PruningError, match="optimizer"):
         TrainContext(digits, optimizer="rmsprop")
     assert split_budget(10, {"admm": 3, "retrain": 2}) == {"admm": 6.0, "retrain": 4.0}
+
+
+def test_nonfinite_loss_stops_with_a_clear_error(digits):
+    from pruning.train import TrainingDivergedError
+    model = _fresh(digits)
+    with pytest.raises(TrainingDivergedError, match="lower the learning rate"):
+        train_epochs(model, TrainContext(digits, batch_size=32), 0.2,
+                     loss_extra=lambda m: torch.tensor(float("nan")))
+
+
+def test_clip_grad_norm_bounds_the_update(digits):
+    model = _fresh(digits)
+    before = [p.detach().clone() for p in model.parameters()]
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    train_epochs(model, TrainContext(digits, batch_size=400), 0.01, optimizer=opt, clip_grad_norm=1e-3,
+                 loss_extra=lambda m: 1e3 * m.fc1.weight.sum())
+    moved = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
+    assert float(moved) <= 1e-3 * 1.0001
