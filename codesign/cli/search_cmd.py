@@ -56,6 +56,9 @@ def register(sub) -> None:
                    help="learning rate of the compression runs (pretraining uses 1e-3; a fresh "
                         "Adam at 1e-3 perturbs a trained model more than a short run repairs)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: reproducible results, and faster than 2 "
+                        "when the machine is shared)")
     p.add_argument("--quiet", action="store_true", help="print the summary only")
     from pruning.methods import add_backend_options
     add_backend_options(p)
@@ -89,9 +92,14 @@ def _methods() -> set[str]:
 
 
 def run(args) -> int:
+    import torch
+
     from codesign.search.job import SearchJob, run_job
     from pruning.methods import options_from_args
 
+    if args.threads < 1:
+        raise CodesignError("--threads must be at least 1")
+    torch.set_num_threads(args.threads)
     allocators = tuple(a.strip() for a in args.allocator.split(",") if a.strip())
     out = args.out or str(Path("reports") / f"{Path(args.model).stem}-search")
     job = SearchJob(model=args.model, data=args.data, out=out, hw=args.hw,

@@ -133,7 +133,9 @@ def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = No
     status(f"exporting the compressed model of the {chosen} search and checking it in onnxruntime")
     final_req = EvalRequest.make("final", best.alphas)
     final = oracle.load_final(final_req)
-    if final is None:                 # final outcome replayed from the cache, model file lost
+    recomputed = final is None
+    if recomputed:                    # final outcome replayed from the cache, model file lost
+        status("the final model's checkpoint is missing: recomputing the final compression")
         oracle.evaluate(final_req)
         final = oracle.load_final(final_req)
     files, verification = _export(final[0], final[1], test_data, out, best, hw.name)
@@ -146,7 +148,7 @@ def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = No
         indent=1, default=str))
     files["search-history.json"] = out / "search-history.json"
     files.update(write_search_report(job, network, hw, results, chosen, wall, dense_test,
-                                     final_test, verification, out, bits))
+                                     final_test, verification, out, bits, recomputed))
     return JobResult(results, chosen, wall, files, verification, dense_test, final_test)
 
 
@@ -219,7 +221,8 @@ def _export(model, masks, test_data, out: Path, result: SearchResult, hw_name: s
 def write_search_report(job: SearchJob, network, hw, results: Mapping[str, SearchResult], chosen: str,
                         wall: Mapping[str, float], dense_test: float, final_test: float | None,
                         verification: Mapping[str, float], out: Path,
-                        bits: Mapping[str, int] | None = None) -> dict[str, Path]:
+                        bits: Mapping[str, int] | None = None,
+                        recomputed: bool = False) -> dict[str, Path]:
     from codesign.report import render
     from codesign.report.build import search_report, search_trace
     best = results[chosen]
@@ -237,6 +240,10 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
              f"{job.final_epochs:g} epoch(s); probes: one layer pruned by magnitude, "
              f"{job.probe_epochs:g} epoch(s) of retraining.",
              "Speedups are simulated by hwmodels on the hardware preset, not measured on silicon."]
+    if recomputed:
+        notes.append("The final model was recomputed in this session (its checkpoint was "
+                     "missing); the search's recorded final accuracy is the original run's, the "
+                     "onnxruntime accuracy is the recomputed model's.")
     rep = search_report(network.shapes, hw, best, traces, title=f"Search: {job.model} on {job.hw}",
                         meta=meta, model=job.model, input_shape=tuple(network.input_shape),
                         extra_summary=extra, notes=notes, weight_bits=bits)
