@@ -14,7 +14,8 @@ def probe_curves(session: SearchSession, grid: tuple[float, ...]) -> dict[str, n
     grid = tuple(sorted(grid, reverse=True))
     reqs = [{name: a} for name in session.layers for a in grid]
     evals = session.run("probe", *reqs)
-    drops = np.array([max(0.0, session.drop(e.accuracy)) for e in evals]).reshape(
+    drops = np.array([max(0.0, 100.0 * (session.probe_reference - e.accuracy))
+                      for e in evals]).reshape(
         len(session.layers), len(grid))
     drops = np.maximum.accumulate(drops, axis=1)
     return dict(zip(session.layers, drops))

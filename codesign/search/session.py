@@ -28,7 +28,11 @@ class SearchSession:
         # several searches share one executor (and its cache), and the same on a resumed run.
         self.issued: dict[str, dict[str, float]] = {}
         self.history: list[IterationRecord] = []
-        self.reference = self.run("reference", {})[0].accuracy
+        ref = self.run("reference", {})[0]
+        self.reference = ref.accuracy
+        # Probes barely retrain, so they are measured against the untouched dense model when
+        # the oracle reports it, not against a fine-tuned control (that would bias them).
+        self.probe_reference = float(ref.outcome.extra.get("pretrained_accuracy", ref.accuracy))
 
     # -- evaluations ----------------------------------------------------------------------
     def run(self, kind: str, *alpha_sets: Mapping[str, float]) -> list[Evaluation]:
