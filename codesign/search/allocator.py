@@ -14,9 +14,10 @@ surrogate and costs O(layers · choices · bins), microseconds to milliseconds.
 
 The probes' drops are not calibrated (a one-layer probe with little retraining overstates what a
 full compression run loses, and drops do not add exactly), but they order the plans well. So the
-DP returns the whole Pareto frontier (one plan per budget B, least aggressive first), and real
-training runs bisect it in speedup for the most aggressive plan that meets the accuracy
-constraint: at most max_confirm training runs, each halving the uncertain speedup range.
+DP returns the whole Pareto frontier (one plan per budget B, least aggressive first), and at
+most max_confirm real training runs search it for the most aggressive plan that meets the
+accuracy constraint: bisection in speedup until two feasible plans are measured, then secant
+steps on (probe-predicted drop -> measured drop), which calibrate the probes' scale.
 """
 from __future__ import annotations
 
@@ -119,14 +120,28 @@ def within_storage(frontier: list[FrontierPlan], cost: CostModel, searched: list
     return kept
 
 
-def pivot(frontier: list[FrontierPlan], lo: int, hi: int) -> int:
-    """The plan strictly between lo and hi whose speed (1/latency) is closest to the middle of
-    theirs: bisection in speedup, so each training run halves the uncertain speedup range."""
+def pivot(frontier: list[FrontierPlan], lo: int, hi: int, measured: dict[int, float],
+          max_drop: float) -> int:
+    """The next frontier plan to train, strictly between lo (feasible) and hi (infeasible).
+
+    Once two feasible plans are measured, the probes are calibrated on them: a line through
+    (probe-predicted drop, measured drop) is extended to the allowed drop (a secant step),
+    so the probes' scale error (they prune one layer with little retraining) cancels.
+    Before that, and when the line does not rise, bisect in speedup."""
+    inside = range(lo + 1, hi)
+    pred = [p.predicted_drop for p in frontier]
+    ok = sorted(i for i in measured if i <= lo)
+    if len(ok) >= 2:
+        (i0, i1) = ok[-2:]
+        slope = (measured[i1] - measured[i0]) / max(pred[i1] - pred[i0], 1e-12)
+        if slope > 0:
+            target = pred[i1] + (max_drop - measured[i1]) / slope
+            return min(inside, key=lambda i: abs(pred[i] - target))
     speed = [1.0 / p.latency for p in frontier]
     s_lo = speed[lo] if lo >= 0 else speed[0]
     s_hi = speed[hi] if hi < len(frontier) else speed[-1] * (1 + 1e-9)
     target = (s_lo + s_hi) / 2
-    return min(range(lo + 1, hi), key=lambda i: abs(speed[i] - target))
+    return min(inside, key=lambda i: abs(speed[i] - target))
 
 
 def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
@@ -138,17 +153,19 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
     frontier = pareto_frontier(choices, config.drop_bins)
     if config.storage_budget_bits is not None:
         frontier = within_storage(frontier, cost, s.layers, config.storage_budget_bits)
-    # Bisection in speedup along the frontier (ordered by aggressiveness) with real training
-    # runs: the measured drop is flat and then falls off a cliff, which defeats interpolation.
+    # Search the frontier (ordered by aggressiveness) with real training runs.
     lo, hi = -1, len(frontier)          # lo: known feasible (-1: dense), hi: known infeasible
     best = {n: 1.0 for n in s.layers}
+    measured: dict[int, float] = {}     # frontier index -> measured drop
     for i in range(config.max_confirm):
         if hi - lo <= 1:
             break
         # With a storage budget dense is no fallback: try the most cautious plan that fits first.
-        mid = 0 if i == 0 and config.storage_budget_bits is not None else pivot(frontier, lo, hi)
+        mid = (0 if i == 0 and config.storage_budget_bits is not None
+               else pivot(frontier, lo, hi, measured, config.max_drop))
         plan = frontier[mid]
         ev = s.run("train", plan.alphas)[0]
+        measured[mid] = s.drop(ev.accuracy)
         ok = s.feasible(ev.accuracy)
         s.record("confirm", plan.alphas, ev.accuracy, ok,
                  f"frontier plan {mid + 1}/{len(frontier)}, probe-predicted drop "
