@@ -156,7 +156,7 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
                 loss = loss + loss_extra(model)
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
-                    f"phase {phase!r}: the loss became {float(loss)} at step {done + 1}; lower the "
+                    f"phase {phase!r}: the loss became {float(loss.detach())} at step {done + 1}; lower the "
                     "learning rate (or the method's penalty) and run again")
             opt.zero_grad(set_to_none=True)
             loss.backward()
