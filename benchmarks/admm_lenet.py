@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +27,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _record import record  # noqa: E402
 
 from hwmodels.formats import MaskStats  # noqa: E402  (benchmarks may join pruning and hwmodels)
 from pruning.backend import Targets, prunable_weights  # noqa: E402
@@ -200,13 +200,6 @@ def tables(out: dict) -> str:
     return "\n".join(lines)
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    return f"nproc {nproc}, {cpu}"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run; nothing is appended")
@@ -222,14 +215,13 @@ def main() -> int:
         print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", file=sys.stderr, flush=True)
     outputs = [run_dataset(name, cfg, log) for name, cfg in settings.items()]
     body = "\n".join(tables(o) for o in outputs)
-    head = (f"\n## admm_lenet.py\n\nMachine: {machine()}; date {datetime.date.today().isoformat()}; "
-            f"torch {torch.__version__}, 1 thread; total {(time.perf_counter() - t0) / 60:.1f} min. "
-            f"ADMM defaults: {get_backend('admm').options}.\n\n")
-    text = head + body
-    print(text)
-    if not args.quick:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as fh:
-            fh.write(text)
+    notes = (f"torch {torch.__version__}, 1 thread; total {(time.perf_counter() - t0) / 60:.1f} min. "
+             f"ADMM defaults: {get_backend('admm').options}.")
+    if args.quick:
+        print(body + "\n" + notes)
+    else:
+        record("admm_lenet.py", "ADMM pruning and quantization of LeNet-5 vs magnitude pruning (issue 4)",
+               body, notes)
     return 0
 
 
