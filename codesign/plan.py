@@ -337,6 +337,35 @@ def layer_curves(shapes: Sequence[LayerShape], hw: HwConfig,
     return r, {shape.name: s[j] for j, shape in enumerate(shapes)}
 
 
+def quantized_bits_from_network(network, max_bits: int = 8) -> dict[str, int]:
+    """Bits per stored weight of layers whose non-zero weights are quantized.
+
+    On a uniform grid without a zero level (as pruning.quantize writes them: +-q .. +-(M/2)q,
+    M = 2^n) the width is n = log2(2 k_max), k_max the largest level index used; q is the
+    largest interval that puts every magnitude on the grid (the level q itself may be unused);
+    otherwise a layer with at most 2^max_bits distinct values is read as a
+    codebook of that many entries. Other layers keep the config's float width."""
+    out = {}
+    for layer in network.layers:
+        if layer.weight_source == "constant_of_shape":
+            continue                                 # placeholder fill: one value, not a grid
+        w = network.weight(layer.name)
+        if w is None:
+            continue
+        nonzero = np.abs(np.asarray(w, dtype=np.float64)[np.asarray(w) != 0])
+        levels = np.unique(nonzero).size
+        if nonzero.size < 4 or nonzero.size < 4 * levels:
+            continue                                 # as many values as weights: float
+        ratio = nonzero / nonzero.min()
+        k_max = next((np.round(ratio * m).max() for m in range(1, 2 ** (max_bits - 1) + 1)
+                      if np.allclose(ratio * m, np.round(ratio * m), rtol=0, atol=1e-3 * m)), None)
+        if k_max is not None and 2 * k_max <= 2 ** max_bits:
+            out[layer.name] = max(1, int(np.ceil(np.log2(2 * k_max))))
+        elif 2 * levels <= 2 ** max_bits:
+            out[layer.name] = max(1, int(np.ceil(np.log2(2 * levels))))
+    return out
+
+
 def masks_from_network(network) -> dict[str, MaskStats]:
     """Exact mask statistics of every layer whose weights hold zeros (weights != 0)."""
     out = {}

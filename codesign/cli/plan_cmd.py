@@ -7,7 +7,8 @@ from codesign.cli.common import add_model_args, format_table
 from codesign.errors import CodesignError
 from codesign.graph import load_network
 from codesign.hwconfig import add_hw_args, hw_from_args
-from codesign.plan import PlanError, build_plan, load_sparsity, masks_from_network
+from codesign.plan import (PlanError, build_plan, load_sparsity, masks_from_network,
+                           quantized_bits_from_network)
 
 
 def register(sub) -> None:
@@ -41,7 +42,7 @@ def run(args) -> int:
     elif args.sparsity:
         (alphas, bits), source = load_sparsity(args.sparsity), "sparsity"
     else:
-        (alphas, masks), source = _pruned(args.from_pruned, network), "pruned"
+        (alphas, masks, bits), source = _pruned(args.from_pruned, network), "pruned"
     plan = build_plan(network.shapes, hw, alphas, model=network.name, source=source, masks=masks,
                       input_shape=network.input_shape, weight_bits=bits)
     if args.out:
@@ -88,4 +89,4 @@ def _pruned(path: str, network):
                             "same model the pruned file was made from")
     masks = masks_from_network(pruned)
     alphas = {name: st.density for name, st in masks.items()}
-    return alphas, masks
+    return alphas, masks, quantized_bits_from_network(pruned)
