@@ -25,7 +25,8 @@ def register(sub) -> None:
                           'optionally "bits": {"<layer>": 8, ...} for quantized layers; '
                           "layers not named stay dense at the preset's weight_bits")
     src.add_argument("--from-pruned", metavar="PRUNED.onnx",
-                     help="read the exact masks (weights != 0) of a pruned ONNX model")
+                     help="read the exact masks (weights != 0) of a pruned ONNX model, and the "
+                          "weight width of its quantized layers (from their values)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON instead of the table")
     p.add_argument("--out", metavar="PATH", help="also write the plan JSON to PATH")
     from codesign.report.hooks import add_report_arg   # the report is issue 6's (codesign.report)
