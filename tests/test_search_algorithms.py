@@ -10,6 +10,7 @@ import pytest
 from codesign.executor import EvalRequest, ExecutorError, InProcessExecutor
 from codesign.search import SearchConfig, SearchError, dp_search, fig5_search, network_speedup
 from codesign.search.allocator import layer_choices, pareto_frontier
+from codesign.search.refine import Refiner, Trial, probe_drop
 from codesign.search.synthetic import ProportionalCostModel, SyntheticOracle
 
 NAMES = ("conv1", "conv2", "fc1", "fc2")
@@ -59,8 +60,8 @@ def test_dp_frontier_holds_the_brute_force_optimum():
 
 
 def test_dp_search_meets_the_constraint_within_its_bisection_resolution():
-    ex = InProcessExecutor(oracle())
-    res = dp_search(ex, COST, CFG)
+    frontier_only = SearchConfig(max_drop=0.5, max_refine=0)    # spends all 4 runs confirming
+    res = dp_search(InProcessExecutor(oracle()), COST, frontier_only)
     assert res.constraint_met and res.drop <= 0.5 + 1e-9
     speeds = [p["speedup"] for p in res.extras["frontier"]]
     resolution = (max(speeds) - 1.0) / 2 ** CFG.max_confirm
@@ -68,7 +69,30 @@ def test_dp_search_meets_the_constraint_within_its_bisection_resolution():
     assert res.training_runs <= CFG.max_confirm + 1
     assert res.extras["frontier"][0]["predicted_drop"] == 0.0
     more = dp_search(InProcessExecutor(oracle()), COST, SearchConfig(max_drop=0.5, max_confirm=8))
-    assert more.speedup == pytest.approx(brute_force_best(CFG), rel=1e-9)
+    assert more.constraint_met and more.speedup >= brute_force_best(CFG) * (1 - 1e-9)
+
+
+def test_refinement_reaches_the_grid_optimum_the_frontier_bisection_missed():
+    frontier_only = dp_search(InProcessExecutor(oracle()), COST,
+                              SearchConfig(max_drop=0.5, max_refine=0))
+    refined = dp_search(InProcessExecutor(oracle()), COST, CFG)
+    assert frontier_only.speedup < brute_force_best(CFG) * (1 - 1e-3)
+    assert refined.constraint_met and refined.speedup >= brute_force_best(CFG) * (1 - 1e-9)
+    assert refined.training_runs <= CFG.max_confirm + CFG.max_refine + 1
+    assert any(r.phase == "refine" for r in refined.history)
+
+
+def test_refinement_finds_the_continuous_optimum_of_one_layer_off_the_grid():
+    # Only conv2 may be pruned: drop = 0.5 ln(0.15/α)² <= 0.5 gives α* = 0.15/e = 0.0552,
+    # between the grid points 0.06 and 0.045; latency falls with α, so α* is the optimum.
+    cfg = SearchConfig(max_drop=0.5, layers=("conv2",))
+    res = dp_search(InProcessExecutor(oracle()), COST, cfg)
+    a_star = FREE["conv2"] / np.e
+    assert res.constraint_met and res.drop <= 0.5 + 1e-9
+    assert a_star <= res.alphas["conv2"] <= a_star * 1.01       # within 1% of α*, feasible side
+    assert res.training_runs <= cfg.max_confirm + cfg.max_refine + 1
+    moves = [r for r in res.history if r.phase == "refine"]
+    assert moves and all(set(r.alphas) == {"conv2"} for r in moves)
 
 
 def test_fig5_restores_a_layer_that_cannot_pass_break_even():
@@ -189,3 +213,19 @@ def test_frontier_plans_are_pareto_ordered():
     assert plans[0].predicted_drop == 0.0 and plans[-1].predicted_drop > CFG.max_drop
     for p in plans:        # the knapsack's surrogate drop matches the oracle (additive, exact)
         assert orc.drop(p.alphas) == pytest.approx(p.predicted_drop, abs=1e-9)
+
+
+def test_refiner_does_not_train_a_move_as_aggressive_as_a_measured_failure():
+    grid = np.array(sorted(CFG.alpha_grid, reverse=True))
+    orc = oracle()
+    curves = {n: np.array([orc.drop({n: a}) for a in grid]) for n in NAMES}
+    ref = Refiner(COST, ["conv2"], grid, curves, CFG.alpha_min, CFG.max_drop)
+    base = Trial({"conv2": 0.06}, 0.4, True)
+    assert ref.propose(base) == ("conv2", {"conv2": 0.045})      # expansion: next grid α
+    ref.learn(Trial({"conv2": 0.045}, 0.9, False))
+    name, alphas = ref.propose(base)                              # now bracketed: secant in ln α
+    # (0.5 - 0.4) / (0.9 - 0.4) = 0.2 of the ln α bracket, raised to the 0.25 safeguard
+    assert alphas["conv2"] == pytest.approx(0.06 * (0.045 / 0.06) ** 0.25, abs=1e-4)
+    assert probe_drop(grid, curves["conv2"], 0.06) == pytest.approx(orc.drop({"conv2": 0.06}))
+    with pytest.raises(SearchError, match="max_refine"):
+        SearchConfig(max_refine=-1)

@@ -18,6 +18,10 @@ DP returns the whole Pareto frontier (one plan per budget B, least aggressive fi
 most max_confirm real training runs search it for the most aggressive plan that meets the
 accuracy constraint: bisection in speedup until two feasible plans are measured, then secant
 steps on (probe-predicted drop -> measured drop), which calibrate the probes' scale.
+Then at most max_refine more runs (plus confirm runs left unused) refine the best confirmed
+plan one layer at a time, off the grid (codesign.search.refine): plans past it on the frontier
+often move several layers at once and fail on the probes' errors about one of them. So the
+allocator trains at most max_confirm + max_refine times, plus the final compression run.
 """
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ from codesign.executor import Executor
 from codesign.search.costs import CostModel, fallback_latency
 from codesign.search.records import IterationHook, SearchConfig, SearchError, SearchResult
 from codesign.search.sensitivity import probe_curves
-from codesign.search.session import SearchSession
+from codesign.search.refine import Refiner, Trial
+from codesign.search.session import DROP_EPS, SearchSession
 
 ALGORITHM = "dp"
 
@@ -157,6 +162,7 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
     lo, hi = -1, len(frontier)          # lo: known feasible (-1: dense), hi: known infeasible
     best = {n: 1.0 for n in s.layers}
     measured: dict[int, float] = {}     # frontier index -> measured drop
+    confirm_runs = 0
     for i in range(config.max_confirm):
         if hi - lo <= 1:
             break
@@ -165,6 +171,7 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
                else pivot(frontier, lo, hi, measured, config.max_drop))
         plan = frontier[mid]
         ev = s.run("train", plan.alphas)[0]
+        confirm_runs += 1
         measured[mid] = s.drop(ev.accuracy)
         ok = s.feasible(ev.accuracy)
         s.record("confirm", plan.alphas, ev.accuracy, ok,
@@ -179,6 +186,9 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
     if lo < 0 and config.storage_budget_bits is not None:
         s.record("confirm", best, None, False, "no plan meets both the accuracy constraint and "
                  "the storage budget; falling back to dense")
+    else:
+        best = _refine(s, grid_desc, curves, frontier, measured, lo,
+                       config.max_refine + config.max_confirm - confirm_runs)
     result = s.finish(ALGORITHM, best, restored=[])
     if lo < 0 and config.storage_budget_bits is not None:
         result.constraint_met = False       # dense does not fit the storage budget
@@ -190,3 +200,33 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
          "speedup": dense / (p.latency + fixed), "storage_bits": p.storage_bits}
         for p in frontier]
     return result
+
+
+def _refine(s: SearchSession, grid_desc: np.ndarray,
+            curves: dict[str, np.ndarray], frontier: list[FrontierPlan],
+            measured: dict[int, float], lo: int, runs: int) -> dict[str, float]:
+    """Single-layer moves from the best confirmed plan (see codesign.search.refine)."""
+    base_alphas = frontier[lo].alphas if lo >= 0 else {n: 1.0 for n in s.layers}
+    base = Trial(dict(base_alphas), measured.get(lo, 0.0), True)
+    fits = (lambda a: True)
+    if s.config.storage_budget_bits is not None:
+        budget, names = s.config.storage_budget_bits, s.cost.layer_names()
+        fits = (lambda a: sum(float(s.cost.storage_bits(n, np.array([a.get(n, 1.0)]))[0])
+                              for n in names) <= budget)
+    refiner = Refiner(s.cost, s.layers, grid_desc, curves, s.config.alpha_min,
+                      s.config.max_drop, fits)
+    for i, d in measured.items():
+        refiner.learn(Trial(frontier[i].alphas, d, d <= s.config.max_drop + DROP_EPS))
+    for _ in range(runs):
+        move = refiner.propose(base)
+        if move is None:
+            break
+        name, alphas = move
+        ev = s.run("train", alphas)[0]
+        trial = Trial(alphas, s.drop(ev.accuracy), s.feasible(ev.accuracy))
+        s.record("refine", alphas, ev.accuracy, trial.feasible,
+                 f"{name} {base.alphas[name]:.4g} -> {alphas[name]:.4g} from the best plan")
+        refiner.observe(name, trial)
+        if trial.feasible:
+            base = trial
+    return base.alphas

@@ -24,6 +24,9 @@ class SearchConfig:
                                      0.06, 0.045, 0.035, 0.025)
     drop_bins: int = 4000               # resolution of the allocator's drop budget
     max_confirm: int = 4                # real training runs the allocator spends confirming
+    # then at most this many runs refining the best confirmed plan one layer at a time (plus
+    # the confirm runs left unused): the allocator trains <= max_confirm + max_refine + 1 times
+    max_refine: int = 3
     storage_budget_bits: float | None = None   # allocator: weights + indices must fit on chip
 
     def __post_init__(self) -> None:
@@ -31,6 +34,9 @@ class SearchConfig:
             raise SearchError(f"max drop {self.max_drop} must be >= 0 (percentage points)")
         if not 0 < self.alpha_min < 1:
             raise SearchError(f"alpha_min {self.alpha_min} must be in (0, 1)")
+        if self.max_confirm < 0 or self.max_refine < 0:
+            raise SearchError(f"max_confirm {self.max_confirm} and max_refine "
+                              f"{self.max_refine} must be >= 0 (training runs)")
         if any(not 0 < a < 1 for a in self.alpha_grid):
             raise SearchError("every alpha_grid value must be in (0, 1)")
 
@@ -38,7 +44,7 @@ class SearchConfig:
 @dataclass(frozen=True)
 class IterationRecord:
     iteration: int
-    phase: str                          # init | reduce | restore | probe | confirm | final
+    phase: str                          # init | reduce | restore | probe | confirm | refine | final
     alphas: Mapping[str, float]
     accuracy: float | None              # fraction; None when not evaluated
     drop: float | None                  # percentage points below the reference
