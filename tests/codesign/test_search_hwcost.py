@@ -13,7 +13,7 @@ from codesign.plan import build_plan
 from codesign.search import effective_alphas, network_speedup
 from codesign.search.hwcost import HwCostModel
 
-TABLE8 = Path(__file__).resolve().parent.parent / "reports" / "alexnet-smic40" / "table8-ours.json"
+TABLE8 = Path(__file__).resolve().parents[2] / "reports" / "alexnet-smic40" / "table8-ours.json"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from codesign.plan import build_plan
 from codesign.report.build import plan_report
 from codesign.report.hooks import write_plan_report
 
-TABLE8 = Path(__file__).resolve().parent.parent / "reports" / "alexnet-smic40" / "table8-ours.json"
+TABLE8 = Path(__file__).resolve().parents[2] / "reports" / "alexnet-smic40" / "table8-ours.json"
 
 
 @pytest.fixture(scope="module")
