@@ -4,8 +4,9 @@ The physically sourced numbers stay fixed; only `params` (default: the dense PE 
 sets the PE-to-SRAM area share, and the decoder area scale, which lumps the sparse PE's
 area x clock x efficiency penalty) are fitted, in log space, by least squares on log(speedup)
 errors plus optional break-even targets. In the per-layer iso-area model the decoder area,
-decoder delay and sparse efficiency enter the speedup only through one product, so fitting
-more than one of them is degenerate; that is why one stands for all three by default.
+decoder delay and sparse efficiency act on the speedup almost only through their product
+(efficiency scales the entry walk but not the fill/drain), so fitting more than one of them is
+close to degenerate; that is why one stands for all three by default.
 """
 from __future__ import annotations
 
