@@ -58,6 +58,24 @@ class SweepResult:
     def median_break_even(self) -> np.ndarray:
         return np.median(self.break_even, axis=1)
 
+    def grid_mean(self, values) -> tuple[list, list, np.ndarray]:
+        """A per-config metric over the first two varied keys: (x values, y values, (Y, X) means
+        over any further keys, NaN where a cell has no finite value)."""
+        kx = self.keys[0]
+        ky = self.keys[1] if len(self.keys) > 1 else None
+        xs = list(dict.fromkeys(self.grid[kx].tolist()))
+        ys = list(dict.fromkeys(self.grid[ky].tolist())) if ky else [""]
+        values = np.asarray(values, dtype=float)
+        img = np.full((len(ys), len(xs)), np.nan)
+        for i, y in enumerate(ys):
+            for j, x in enumerate(xs):
+                sel = (self.grid[kx] == x) & ((self.grid[ky] == y) if ky else True)
+                v = values[sel]
+                v = v[np.isfinite(v)]
+                if v.size:
+                    img[i, j] = v.mean()
+        return xs, ys, img
+
 
 def config_grid(base: HwConfig, varied: Mapping[str, list]) -> tuple[ConfigArray, dict[str, np.ndarray]]:
     keys = list(varied)
@@ -131,21 +149,11 @@ def plot_heatmaps(result: SweepResult, path: Path) -> Path:
 
     kx = result.keys[0]
     ky = result.keys[1] if len(result.keys) > 1 else None
-    xs = list(dict.fromkeys(result.grid[kx].tolist()))
-    ys = list(dict.fromkeys(result.grid[ky].tolist())) if ky else [""]
-    metrics = (("median break-even r*", np.where(np.isfinite(result.median_break_even),
-                                                 result.median_break_even, np.nan)),
+    metrics = (("median break-even r*", result.median_break_even),
                (f"network speedup at alpha={result.alpha:g}", result.plan_speedup))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, (title, values) in zip(axes, metrics):
-        img = np.full((len(ys), len(xs)), np.nan)
-        for i, y in enumerate(ys):
-            for j, x in enumerate(xs):
-                sel = result.grid[kx] == x
-                if ky:
-                    sel &= result.grid[ky] == y
-                v = values[sel]
-                img[i, j] = np.nanmean(v) if np.isfinite(v).any() else np.nan
+        xs, ys, img = result.grid_mean(values)
         im = ax.imshow(img, origin="lower", aspect="auto", cmap="viridis")
         ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=45, fontsize=7)
         ax.set_yticks(range(len(ys)), [str(y) for y in ys], fontsize=7)

@@ -37,24 +37,10 @@ def write_plan_report(plan, network, hw_config, out_dir: str | Path, *,
 def sweep_heatmap(result, title: str, values, z_label: str):
     """A Heatmap of one per-config metric of a codesign.sweep.SweepResult over its first two
     varied keys (mean over any further keys; NaN where a cell has no finite value)."""
-    import numpy as np
-
     from codesign.report.model import Heatmap
-    kx = result.keys[0]
-    ky = result.keys[1] if len(result.keys) > 1 else None
-    xs = list(dict.fromkeys(result.grid[kx].tolist()))
-    ys = list(dict.fromkeys(result.grid[ky].tolist())) if ky else [""]
-    values = np.asarray(values, float)
-    z = []
-    for y in ys:
-        row = []
-        for x in xs:
-            sel = (result.grid[kx] == x) & ((result.grid[ky] == y) if ky else True)
-            v = values[sel]
-            v = v[np.isfinite(v)]
-            row.append(float(v.mean()) if v.size else float("nan"))
-        z.append(row)
-    return Heatmap(title, kx, xs, ky or "", ys, z, z_label)
+    xs, ys, img = result.grid_mean(values)
+    ky = result.keys[1] if len(result.keys) > 1 else ""
+    return Heatmap(title, result.keys[0], xs, ky, ys, img.tolist(), z_label)
 
 
 def write_sweep_report(result, network, base_hw, out_dir: str | Path, *,
