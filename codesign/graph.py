@@ -210,10 +210,15 @@ def _fix_input_shape(model: onnx.ModelProto, input_shape: tuple[int, ...] | None
     if input_shape is None:
         for vi in inputs:
             dims = _dims(vi)
+            if len(dims) > 1 and not isinstance(dims[0], int) and all(isinstance(d, int) for d in dims[1:]):
+                if vi is first:                      # only the batch is dynamic: batch 1
+                    return _fix_input_shape(model, (1,) + tuple(dims[1:]), name)
             if not dims or any(not isinstance(d, int) for d in dims):
                 shown = "x".join(str(d) if d is not None else "?" for d in dims) or "unknown rank"
+                example = "x".join(str(d) if isinstance(d, int) else "1" if i == 0 else "224"
+                                   for i, d in enumerate(dims)) or "1x3x224x224"
                 raise InputShapeError(f"input '{vi.name}' of model '{name}' has dynamic dimensions "
-                                      f"({shown}); give them with --input-shape, e.g. 1x3x224x224")
+                                      f"({shown}); give them with --input-shape, e.g. {example}")
         return model, tuple(int(d) for d in declared)
     if len(inputs) > 1:
         others = [vi.name for vi in inputs[1:] if any(not isinstance(d, int) for d in _dims(vi))]
@@ -412,7 +417,8 @@ def _make_layer(node_name: str, node: onnx.NodeProto, consts: dict, shapes: dict
 def _require_shape(shapes: dict, tensor: str, node_name: str, what: str) -> tuple[int, ...]:
     if tensor not in shapes:
         raise ModelImportError(f"node '{node_name}': the shape of its {what} '{tensor}' could not be "
-                               "inferred; give a static input shape with --input-shape")
+                               "inferred; give a static input shape with --input-shape (if you gave "
+                               "one, it may be too small for this network)")
     return shapes[tensor]
 
 
@@ -482,7 +488,7 @@ def _matrix_layer(node_name, node, op, attrs, consts, shapes, producers) -> Laye
         batch = prod(a[:-1]) if len(a) > 1 else 1
     else:                                            # Y[M, ...] = W[M, K] @ X[K, ...]
         out_f, in_f = w_eff
-        batch = prod(b[1:]) * prod(b[:-2]) if len(b) > 1 else 1
+        batch = b[-1] * prod(b[:-2]) if len(b) > 1 else 1
     bias = None
     if op == "gemm" and len(node.input) > 2 and node.input[2] and attrs.get("beta", 1.0) != 0:
         bias = node.input[2]

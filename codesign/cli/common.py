@@ -11,7 +11,8 @@ from hwmodels.errors import HardwareModelError
 from pruning.errors import PruningError
 
 # Exceptions that are the user's to fix: printed as one line, exit code 2, no traceback.
-USER_ERRORS = (CodesignError, HardwareModelError, PruningError, FileNotFoundError)
+# OSError covers paths given on the command line (missing, a directory, an existing file).
+USER_ERRORS = (CodesignError, HardwareModelError, PruningError, OSError)
 
 
 def fail(message: str, code: int = 2) -> int:

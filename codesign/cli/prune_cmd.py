@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from codesign.cli.common import add_model_args, progress_bar
+from codesign.errors import CodesignError
 from pruning.data import BUILTIN_DATASETS
 
 
@@ -111,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from pruning.pipeline import run_job
     torch.set_num_threads(max(1, args.threads))
+    if args.alpha is None and not args.alphas and not args.bits:
+        raise CodesignError("nothing to do: give --alpha A or --alphas PLAN.json (what to prune), "
+                            "or --bits to quantize only")
     job = _job(args)
     out = Path(args.out)
     if (out / "checkpoints").exists():

@@ -27,7 +27,9 @@ def register(sub) -> None:
                    help="override one hardware key (repeatable)")
     p.add_argument("--max-drop", type=float, default=0.5,
                    help="allowed accuracy drop in percentage points (default 0.5)")
-    p.add_argument("--method", default="admm", help="compression method (default admm)")
+    from pruning.methods import load_backends
+    p.add_argument("--method", default="admm", choices=sorted(load_backends()),
+                   help="compression method (default admm)")
     p.add_argument("--allocator", default="dp",
                    help="fig5 (paper 001 Fig. 5), dp (probe curves + DP), or a comma list to run "
                         "several and keep the fastest that meets the constraint (default dp)")

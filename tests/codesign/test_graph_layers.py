@@ -151,3 +151,24 @@ def test_conv_transpose_macs():
     layer = load_network(model).layers[0]
     assert layer.output_shape == run_ort_shape(model, (1, 4, 5, 5)) == (1, 3, 11, 11)
     assert layer.macs == 25 * 4 * 3 * 9
+
+
+def test_matmul_with_weight_on_the_left_matches_onnxruntime_shape():
+    """Y[2, 8, 5] = W[8, 16] @ X[2, 16, 5]: 2 x 5 output columns, each 8 x 16 MACs."""
+    w = numpy_helper.from_array(np.ones((8, 16), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["w", "x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    layer = load_network(model).layers[0]
+    assert layer.output_shape == run_ort_shape(model, (2, 16, 5)) == (2, 8, 5)
+    assert layer.macs == 2 * 5 * 8 * 16
+
+
+def test_dynamic_batch_alone_defaults_to_one():
+    dyn = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "g", [dyn],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    network = load_network(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8))
+    assert network.input_shape == (1, 3, 8, 8) and network.layers[0].macs == 36 * 4 * 27
