@@ -162,7 +162,7 @@ def read_points(path: str | Path, shapes: Sequence[LayerShape]) -> list[Calibrat
                                     f"{', '.join(list(by_name)[:8])}...")
             try:
                 ratio, speed = float(row["pruning_ratio"]), float(row["speedup"])
-            except ValueError:
+            except (TypeError, ValueError):      # TypeError: a short row leaves the field None
                 raise CodesignError(f"{path}:{line}: pruning_ratio and speedup must be numbers") from None
             points.append(CalibrationPoint(by_name[name], ratio, speed, f"line {line}"))
     if not points:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
 from codesign.cli.common import add_model_args, format_table
+from codesign.errors import CodesignError
 from codesign.graph import load_network
 from codesign.hwconfig import add_hw_args, hw_from_args
 from hwmodels.arch import ConfigArray
@@ -67,6 +69,8 @@ def run(args) -> int:
 
 
 def write_plot(path, model, hw_name, shapes, cfgs, layers, r_star) -> None:
+    if Path(path).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise CodesignError(f"--plot {path}: give a .png, .svg or .pdf file name")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -17,3 +17,14 @@ def test_prune_without_targets_refuses_instead_of_training(capsys, tmp_path):
 
 def test_output_path_that_is_a_directory(capsys, tmp_path):
     assert str(tmp_path) in one_line_error(capsys, ["plan", "alexnet", "--alpha", "0.3", "--out", str(tmp_path)])
+
+
+def test_breakeven_plot_with_unknown_extension(capsys, tmp_path):
+    assert ".png" in one_line_error(capsys, ["breakeven", "alexnet", "--plot", str(tmp_path / "x.foo")])
+
+
+def test_calibrate_row_missing_its_speedup(capsys, tmp_path):
+    points = tmp_path / "points.csv"
+    points.write_text("layer,pruning_ratio,speedup\nconv4_w_0,3\n")
+    err = one_line_error(capsys, ["calibrate", str(points), "--model", "alexnet"])
+    assert "points.csv:2" in err
