@@ -40,12 +40,14 @@ def register(subparsers) -> None:
                    help="training budget of the method, all phases together (default: 10)")
     p.add_argument("--pretrain-epochs", type=float, default=None,
                    help="dense training before compression (default: 10 for lenet5/lenet300, 0 for files)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="use a class-balanced subset of this many training samples")
-    p.add_argument("--test-limit", type=int, help="... and of this many test samples")
+    p.add_argument("--batch-size", type=int, default=128, help="training batch size (default 128)")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                   help="optimizer of the training runs (default adam)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    p.add_argument("--limit", type=int,
+                   help="use a class-balanced subset of this many training samples (default: all)")
+    p.add_argument("--test-limit", type=int, help="... and of this many test samples (default: all)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (also the checkpoint directory)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: two threads collapse when anything else runs)")

@@ -22,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--data", default="fashion-mnist",
                    help="fashion-mnist, mnist5k, digits, synthetic, or an IDX dir / .npz file "
                         "(default: fashion-mnist)")
-    p.add_argument("--hw", default="smic40-admmnn", help="hardware preset or TOML file")
+    p.add_argument("--hw", default="smic40-admmnn",
+                   help="hardware preset or TOML file (default smic40-admmnn)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one hardware key (repeatable)")
     p.add_argument("--max-drop", type=float, default=0.5,
@@ -42,22 +43,26 @@ def register(sub) -> None:
     p.add_argument("--initial", metavar="FILE",
                    help="Fig. 5 start: JSON {\"alphas\": {layer: α}} (default: sensitivity scan)")
     g = p.add_argument_group("training budget")
-    g.add_argument("--train-limit", type=int, help="training samples to use (stratified subset)")
-    g.add_argument("--test-limit", type=int, help="test samples to use")
+    g.add_argument("--train-limit", type=int,
+                   help="training samples to use (stratified subset; default: all)")
+    g.add_argument("--test-limit", type=int, help="test samples to use (default: all)")
     g.add_argument("--validation", type=int, default=2000,
                    help="search split carved out of the training data (default 2000)")
-    g.add_argument("--pretrain-epochs", type=float, default=8.0)
+    g.add_argument("--pretrain-epochs", type=float, default=8.0,
+                   help="epochs of dense pretraining of a built-in model (default 8)")
     g.add_argument("--train-epochs", type=float, default=1.0,
                    help="epochs of one candidate's compression run (default 1)")
-    g.add_argument("--final-epochs", type=float, default=3.0)
+    g.add_argument("--final-epochs", type=float, default=3.0,
+                   help="epochs of the final compression at the chosen alphas (default 3)")
     g.add_argument("--probe-epochs", type=float, default=0.1,
                    help="masked retraining in each sensitivity probe (default 0.1; 0: one-shot "
                         "magnitude pruning, which overstates the drop of large layers)")
-    g.add_argument("--alpha-min", type=float, default=0.02)
+    g.add_argument("--alpha-min", type=float, default=0.02,
+                   help="smallest keep fraction the search may give a layer (default 0.02)")
     g.add_argument("--lr", type=float, default=5e-4,
                    help="learning rate of the compression runs (pretraining uses 1e-3; a fresh "
                         "Adam at 1e-3 perturbs a trained model more than a short run repairs)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     g.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: reproducible results, and faster than 2 "
                         "when the machine is shared)")
