@@ -341,26 +341,23 @@ def _attrs(node: onnx.NodeProto) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _root_constant(tensor: str, consumer: str, consts: dict, producers: dict) -> tuple[str | None, list[str]]:
+def _root_constant(tensor: str, consumer: str, consts: dict, producers: dict) -> str | None:
     """Follow `tensor` back through value-preserving ops to a constant.
 
-    Returns (constant name, ops passed) or (None, path) when the tensor is computed at run time
-    (an activation). Raises when an op the importer cannot see through sits on a constant's path."""
-    path = []
+    Returns the constant's name, or None when the tensor is computed at run time (an activation). Raises when an op the importer cannot see through sits on a constant's path."""
     while tensor not in consts:
         node = producers.get(tensor)
         if node is None:
-            return None, path                         # a graph input: not a constant weight
+            return None                               # a graph input: not a constant weight
         if node.op_type not in WEIGHT_PATH_OPS:
             if _only_constants_upstream(node, consts, producers):
                 raise ModelImportError(
                     f"node '{consumer}': its weight passes through '{node.name or node.op_type}' "
                     f"(op {node.op_type}), which the importer cannot resolve; fold constants first "
                     "(e.g. onnxruntime's offline optimizer or onnx-simplifier) and import the result")
-            return None, path
-        path.append(node.op_type)
+            return None
         tensor = node.input[0]
-    return tensor, path
+    return tensor
 
 
 def _only_constants_upstream(node: onnx.NodeProto, consts: dict, producers: dict, depth: int = 0) -> bool:
@@ -423,7 +420,7 @@ def _require_shape(shapes: dict, tensor: str, node_name: str, what: str) -> tupl
 
 
 def _conv_layer(node_name, node, op, attrs, consts, shapes, producers) -> Layer:
-    root, _ = _root_constant(node.input[1], node_name, consts, producers)
+    root = _root_constant(node.input[1], node_name, consts, producers)
     if root is None:
         raise ModelImportError(f"node '{node_name}' ({node.op_type}) takes its weight '{node.input[1]}' "
                                "from a run-time tensor; only constant weights can be simulated or pruned")
@@ -465,8 +462,8 @@ def _conv_layer(node_name, node, op, attrs, consts, shapes, producers) -> Layer:
 
 def _matrix_layer(node_name, node, op, attrs, consts, shapes, producers) -> Layer | None:
     a_name, b_name = node.input[0], node.input[1]
-    a_root, _ = _root_constant(a_name, node_name, consts, producers)
-    b_root, _ = _root_constant(b_name, node_name, consts, producers)
+    a_root = _root_constant(a_name, node_name, consts, producers)
+    b_root = _root_constant(b_name, node_name, consts, producers)
     if b_root is None and a_root is None:
         return None                                  # activation x activation: no weight to prune
     a = _require_shape(shapes, a_name, node_name, "first operand")
