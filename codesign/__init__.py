@@ -1,1 +1,25 @@
-"""codesign."""
+"""codesign: hardware-aware DNN compression co-design.
+
+The Python API (see codesign.api and the README): load, hardware, breakeven, plan, sweep,
+prune, search. Names are resolved lazily, so `import codesign` costs no torch, onnx or
+matplotlib until a function that needs them runs.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {"load": "codesign.api", "hardware": "codesign.hardware", "breakeven": "codesign.api",
+            "plan": "codesign.api", "sweep": "codesign.api", "prune": "codesign.api",
+            "search": "codesign.api", "HardwareSpec": "hwmodels.spec", "CodesignError": "codesign.errors"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'codesign' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -80,6 +80,16 @@ class Network:
         const = self._constants.get(name)
         return None if const is None else const.values()
 
+    def coverage_dict(self) -> dict:
+        return {"macs_modeled": self.total_macs, "share": 1.0, "unmodeled": []}
+
+    def weight_bits(self) -> dict[str, int]:
+        """Bits per stored weight of each layer as the model holds it (float32: 32)."""
+        return {l.name: 32 for l in self.layers}
+
+    def input_shapes_text(self) -> list[str]:
+        return ["x".join(str(d) for d in self.input_shape)]
+
     @property
     def total_params(self) -> int:
         return sum(l.params for l in self.layers)
@@ -146,6 +156,8 @@ def load_model(source: str | Path | onnx.ModelProto) -> tuple[onnx.ModelProto, s
 def load_network(source: str | Path | onnx.ModelProto,
                  input_shape: tuple[int, ...] | str | None = None) -> Network:
     model, name = load_model(source)
+    if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], str):
+        input_shape = input_shape[-1].split("=")[-1]
     if isinstance(input_shape, str):
         input_shape = parse_input_shape(input_shape)
     model, resolved_input = _fix_input_shape(model, input_shape, name)

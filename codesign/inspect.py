@@ -25,9 +25,23 @@ def layer_records(network: Network) -> list[dict]:
     return records
 
 
+def write_csv(path, records: list[dict]) -> None:
+    import csv
+    from pathlib import Path
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = ["name", "op", "weight_shape", "groups", "input_shape", "output_shape", "params",
+              "macs", "mac_share", "input_elements", "output_elements"]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+
+
 def network_summary(network: Network) -> dict:
     return {
         "model": network.name,
+        "inputs": {"input": list(network.input_shape)},
         "input_shape": list(network.input_shape),
         "mac_convention": MAC_CONVENTION,
         "layers": layer_records(network),

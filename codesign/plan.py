@@ -1,109 +1,247 @@
-"""Plans: per-layer keep fraction, weight bits, dense/sparse implementation and index format,
-with the predicted cost on one hardware config. Plain dataclasses with a JSON round trip.
+"""Plans: per layer the keep fraction alpha, the sparsity pattern and the stored weight width,
+the implementation the hardware chooses (hwmodels.decide: sparse exactly when it is no slower
+than the dense implementation on the same hardware) and its predicted cost.
 
-Build a plan from one global alpha, from a sparsity file `{"alphas": {"<layer>": 0.38, ...}}`
-(layers not named stay dense), or from a pruned ONNX model's exact masks (weights != 0). A layer
-runs sparse when its sparse implementation is no slower than the dense one of the same area,
-i.e. when its pruning ratio reaches the break-even ratio (paper 001 section 5.1); otherwise its
-weights are restored and it runs dense.
+Sparsity files are read here and nowhere else (`read_sparsity`): a JSON object
 
-JSON: `break_even` is a number, 1.0 when sparse wins even unpruned ("always"), or null when it
-never wins below r = 1000 ("never"); `index_bits` is the index storage of the layer in bits
-(0 when dense), `index_width` the bits per index entry.
+    {"schema_version": 2, "alphas": {"<layer>": 0.38, ...},
+     "patterns": {"<layer>": "2:4", ...}, "bits": {"<layer>": 8, ...}}
+
+where every part is optional and layers not named stay dense at the hardware's weight width
+(an N:M layer's alpha defaults to N/M). `codesign plan --json` writes the same keys (for the
+layers that run sparse), so a plan feeds back as --sparsity, --alphas or --initial.
+
+JSON names: a width is `*_width_bits` or `weight_bits` (bits per stored weight); a total is
+`*_bits_total`. `break_even` is a number, 1.0 when sparse wins even unpruned ("always"), or
+null when it never wins below r = 1000 ("never").
 """
 from __future__ import annotations
 
+import csv
 import json
-from dataclasses import asdict, dataclass, field, fields
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from codesign.errors import CodesignError
-from hwmodels.arch import ConfigArray, HwConfig
-from hwmodels.breakeven import break_even, speedup_curves
-from hwmodels.cost import LayerArray, MaskArrays, evaluate
+from hwmodels import decide, formats, uncertainty
+from hwmodels.configs import ConfigArray, single
+from hwmodels.cost import MaskArrays, baseline, evaluate
 from hwmodels.formats import MaskStats
-from hwmodels.workload import LayerShape
+from hwmodels.spec import HardwareSpec
+from hwmodels.workload import UNSTRUCTURED, LayerArray, LayerShape, Structure
+from pruning.errors import PruningError
+from pruning.patterns import Pattern, parse_pattern
 
-SCHEMA_VERSION = 1
-SOURCES = ("alpha", "sparsity", "pruned")
+SCHEMA_VERSION = 2
+SOURCES = ("alpha", "sparsity", "pruned", "search")
+MAX_FILE_BYTES = 32 << 20
+ALPHA_TOLERANCE = 0.02           # an N:M layer's alpha may differ from N/M by this much
 
 
 class PlanError(CodesignError):
     """A plan, sparsity file or pruned model does not match the network."""
 
 
+def structure_of(pattern: Pattern) -> Structure:
+    """The hardware's view of a pattern (channel pruning: blocks as long as any reduction)."""
+    if pattern.kind == "nm":
+        return Structure(nm_keep=pattern.n, nm_group=pattern.m)
+    if pattern.kind == "block":
+        return Structure(block_out=pattern.k, block_in=pattern.l)
+    if pattern.kind == "channel":
+        return Structure(block_in=1 << 40)
+    return UNSTRUCTURED
+
+
+# --- sparsity files -----------------------------------------------------------------------
+def _name_list(names: Sequence[str], limit: int = 8) -> str:
+    shown = [n if len(n) <= 40 else n[:37] + "..." for n in names[:limit]]
+    return ", ".join(shown) + (" ..." if len(names) > limit else "")
+
+
+@dataclass(frozen=True)
+class Sparsity:
+    """What is asked of each layer: keep fraction, pattern and stored weight width."""
+    alphas: Mapping[str, float] = field(default_factory=dict)
+    patterns: Mapping[str, Pattern] = field(default_factory=dict)
+    bits: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "sparsity") -> "Sparsity":
+        if not isinstance(data, dict):
+            raise PlanError(f"{where}: expected a JSON object {{\"alphas\": {{...}}, \"patterns\": "
+                            "{...}, \"bits\": {...}}")
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version not in (1, SCHEMA_VERSION):
+            raise PlanError(f"{where}: schema_version {version!r} is not supported (expected "
+                            f"{SCHEMA_VERSION}); re-create it with `codesign plan --json`")
+        parts = {}
+        for part in ("alphas", "patterns", "bits"):
+            value = data.get(part, {})
+            if not isinstance(value, dict):
+                raise PlanError(f"{where}: \"{part}\" must be an object {{\"<layer>\": ...}}")
+            parts[part] = value
+        if not any(parts.values()):
+            raise PlanError(f"{where}: names no layer; give \"alphas\", \"patterns\" or \"bits\" as "
+                            '{"<layer>": value}')
+        alphas = {}
+        for name, value in parts["alphas"].items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or not 0 < value <= 1:
+                raise PlanError(f"{where}: alpha of layer {str(name)[:60]!r} is {str(value)[:20]}; a "
+                                "keep fraction is a number in (0, 1]")
+            alphas[str(name)] = float(value)
+        patterns = {}
+        for name, value in parts["patterns"].items():
+            try:
+                patterns[str(name)] = parse_pattern(value)
+            except PruningError as exc:
+                raise PlanError(f"{where}: layer {str(name)[:60]!r}: {exc}") from None
+        bits = {}
+        for name, value in parts["bits"].items():
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
+                raise PlanError(f"{where}: weight bits of layer {str(name)[:60]!r} is "
+                                f"{str(value)[:20]}; use an integer 1..32")
+            bits[str(name)] = int(value)
+        for name, p in patterns.items():
+            if p.kind == "nm" and name in alphas and abs(alphas[name] - p.n / p.m) > ALPHA_TOLERANCE:
+                raise PlanError(f"{where}: layer {name[:60]!r} has pattern {p} (alpha {p.n / p.m:g}) "
+                                f"but alpha {alphas[name]:g}; drop the alpha or make them agree")
+        return cls(alphas, patterns, bits)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "alphas": dict(self.alphas),
+                "patterns": {k: str(v) for k, v in self.patterns.items()}, "bits": dict(self.bits)}
+
+    def check(self, shapes: Sequence[LayerShape]) -> None:
+        known = {s.name: s for s in shapes}
+        for part in (self.alphas, self.patterns, self.bits):
+            for name in part:
+                if name not in known:
+                    raise PlanError(f"layer {name[:60]!r} of the sparsity plan is not in the model; "
+                                    f"layers: {_name_list([s.name for s in shapes])}")
+                if not known[name].prunable and (name in self.alphas or name in self.patterns):
+                    raise PlanError(f"layer {name[:60]!r} multiplies two activations: it has no "
+                                    "weight to prune")
+
+    def alpha_of(self, name: str) -> float:
+        if name in self.alphas:
+            return self.alphas[name]
+        p = self.patterns.get(name)
+        return p.n / p.m if p is not None and p.kind == "nm" else 1.0
+
+    def pattern_of(self, name: str) -> Pattern:
+        return self.patterns.get(name, Pattern())
+
+
+def read_sparsity(source: str | Path | Mapping) -> Sparsity:
+    """The one reader of sparsity and plan files (a path, or an already parsed mapping)."""
+    if isinstance(source, Mapping):
+        return Sparsity.from_dict(dict(source))
+    path = Path(source)
+    where = f"sparsity file {str(path)[:200]!r}"
+    if not path.is_file():
+        raise PlanError(f"{where} does not exist (or is not a file)")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise PlanError(f"{where} is larger than {MAX_FILE_BYTES >> 20} MB; a sparsity plan is small")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PlanError(f"{where} is not UTF-8 JSON text") from None
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"{where} is not valid JSON: {exc}") from None
+    except (RecursionError, ValueError) as exc:        # deep nesting; integers of > 4,300 digits
+        raise PlanError(f"{where} cannot be read as a sparsity plan ({type(exc).__name__})") from None
+    return Sparsity.from_dict(data, where)
+
+
+def uniform_sparsity(shapes: Sequence[LayerShape], alpha: float, pattern: Pattern | None = None) -> Sparsity:
+    """One keep fraction (and pattern) for every prunable layer."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) \
+            or not 0 < alpha <= 1:
+        raise PlanError(f"--alpha {alpha}: a keep fraction must be in (0, 1]")
+    names = [s.name for s in shapes if s.prunable]
+    patterns = {n: pattern for n in names} if pattern is not None and pattern.kind != "unstructured" else {}
+    return Sparsity({n: float(alpha) for n in names}, patterns, {})
+
+
+# --- plans ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Design:
+    """What an architect asks of one design: its PE count, PE area, clock and total area."""
+    pes: float
+    pe_area_um2: float
+    clock_ns: float
+    area_um2: float
+
+
 @dataclass(frozen=True)
 class LayerPlan:
     name: str
-    alpha: float
-    weight_bits: int
-    implementation: str          # "dense" | "sparse"
-    index_format: str
-    index_width: int             # bits per index entry (0 when dense)
-
-
-@dataclass(frozen=True)
-class LayerEvaluation:
-    name: str
-    alpha: float
-    implementation: str
-    break_even: float | None     # None = never; 1.0 = always
-    speedup: float               # of the chosen implementation over dense
-    sparse_speedup: float        # of the sparse implementation at this alpha
-    storage_bits: float          # chosen implementation: weights (+ indices)
-    index_bits: float            # chosen implementation's index storage
-    dense_storage_bits: float
+    op: str
+    prunable: bool
+    alpha: float                    # planned keep fraction
+    pattern: str
+    weight_bits: int                # bits per stored weight
+    implementation: str             # "dense" | "sparse"
+    deployed_alpha: float           # 1.0 when the layer runs dense (weights restored)
+    break_even: float | None        # r*; None = never, 1.0 = always
+    speedup: float                  # of the chosen implementation over the dense baseline
+    sparse_speedup: float           # dense-mode time / sparse time on the same hardware
     latency_ns: float
     dense_latency_ns: float
     sparse_latency_ns: float | None
     cycles: float
     clock_ns: float
+    weight_bits_total: float        # the chosen implementation's stored weights (padding incl.)
+    index_bits_total: float         # its indices / metadata / pointers
+    feature_bits_total: float       # input + output features (+ biases)
+    dense_weight_bits_total: float  # all weights at the stored width
+    index_format: str
+    index_width_bits: int           # of the chosen implementation (0 when dense)
+    smallest_index_width_bits: int | None    # relative format: the width of least storage
+    smallest_index_bits_total: float | None
+    huffman_index_bits_total: float | None   # storage only: Huffman-coded relative index
     energy_pj: float
     dense_energy_pj: float
-    area_um2: float
-    sparse_pes: float
     balance: float
     macs: int
     weights: int
     exact_mask: bool
-
-
-@dataclass(frozen=True)
-class PlanEvaluation:
-    hw: dict[str, Any]
-    layers: list[LayerEvaluation]
+    designs: dict[str, dict[str, float]]
+    note: str = ""
+    break_even_range: list[float | None] | None = None
+    speedup_range: list[float] | None = None
+    decision_agreement: float | None = None
 
     @property
-    def totals(self) -> dict[str, float]:
-        lat = sum(l.latency_ns for l in self.layers)
-        dense_lat = sum(l.dense_latency_ns for l in self.layers)
-        storage = sum(l.storage_bits for l in self.layers)
-        dense_storage = sum(l.dense_storage_bits for l in self.layers)
-        return {
-            "latency_ns": lat, "dense_latency_ns": dense_lat,
-            "speedup": dense_lat / lat if lat else 1.0,
-            "storage_bits": storage, "dense_storage_bits": dense_storage,
-            "index_bits": sum(l.index_bits for l in self.layers),
-            "compression": dense_storage / storage if storage else 1.0,
-            "energy_pj": sum(l.energy_pj for l in self.layers),
-            "dense_energy_pj": sum(l.dense_energy_pj for l in self.layers),
-            "sparse_layers": sum(l.implementation == "sparse" for l in self.layers),
-            "layers": len(self.layers),
-        }
+    def sparse(self) -> bool:
+        return self.implementation == "sparse"
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
 
 
 @dataclass(frozen=True)
 class Plan:
     model: str
-    hw_name: str
+    hardware: dict[str, Any]
     source: str
     layers: tuple[LayerPlan, ...]
-    evaluation: PlanEvaluation | None = None
+    totals: dict[str, Any]
     input_shape: tuple[int, ...] | None = None
-    schema_version: int = field(default=SCHEMA_VERSION)
+    coverage: dict[str, Any] | None = None
+    uncertainty: dict[str, Any] | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def hw_name(self) -> str:
+        return str(self.hardware.get("name", "custom"))
 
     def layer(self, name: str) -> LayerPlan:
         for lp in self.layers:
@@ -112,273 +250,229 @@ class Plan:
         raise PlanError(f"plan has no layer {name!r}")
 
     @property
+    def sparsity(self) -> Sparsity:
+        """The deployed plan as a sparsity file: alphas and patterns of the layers that run
+        sparse, bits of the quantized ones."""
+        sparse = [lp for lp in self.layers if lp.sparse]
+        return Sparsity({lp.name: lp.deployed_alpha for lp in sparse},
+                        {lp.name: parse_pattern(lp.pattern) for lp in sparse if lp.pattern != "unstructured"},
+                        {lp.name: lp.weight_bits for lp in self.layers
+                         if lp.weight_bits != self.hardware["architecture"]["weight_bits"]})
+
+    @property
     def alphas(self) -> dict[str, float]:
-        return {lp.name: lp.alpha for lp in self.layers}
+        return {lp.name: lp.deployed_alpha for lp in self.layers}
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"schema_version": self.schema_version, "model": self.model,
-                               "input_shape": list(self.input_shape) if self.input_shape else None,
-                               "hw_name": self.hw_name, "source": self.source}
-        evals = {e.name: e for e in self.evaluation.layers} if self.evaluation else {}
-        out["layers"] = [{**asdict(lp), **({k: v for k, v in asdict(evals[lp.name]).items()
-                                            if k not in asdict(lp)} if lp.name in evals else {})}
-                         for lp in self.layers]
-        if self.evaluation is not None:
-            out["hw"] = self.evaluation.hw
-            out["totals"] = self.evaluation.totals
+        out = {"schema_version": self.schema_version, "model": self.model,
+               "input_shape": list(self.input_shape) if self.input_shape else None,
+               "hardware": self.hardware, "source": self.source}
+        out.update({k: v for k, v in self.sparsity.to_dict().items() if k != "schema_version"})
+        out["layers"] = [asdict(lp) for lp in self.layers]
+        out["totals"] = self.totals
+        if self.coverage is not None:
+            out["coverage"] = self.coverage
+        if self.uncertainty is not None:
+            out["uncertainty"] = self.uncertainty
         return out
 
     def to_json(self, indent: int | None = 1) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False, default=_json_default)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Plan":
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise PlanError(f"plan schema_version {version!r} is not supported (expected "
-                            f"{SCHEMA_VERSION}); re-create the plan with `codesign plan`")
-        try:
-            plan_keys = [f.name for f in fields(LayerPlan)]
-            eval_keys = [f.name for f in fields(LayerEvaluation)]
-            layers = tuple(LayerPlan(**{k: row[k] for k in plan_keys}) for row in data["layers"])
-            evaluation = None
-            if "hw" in data and all(k in row for row in data["layers"] for k in eval_keys):
-                evaluation = PlanEvaluation(
-                    hw=dict(data["hw"]),
-                    layers=[LayerEvaluation(**{k: row[k] for k in eval_keys}) for row in data["layers"]])
-            shape = data.get("input_shape")
-            return cls(model=data["model"], hw_name=data["hw_name"], source=data["source"],
-                       layers=layers, evaluation=evaluation,
-                       input_shape=tuple(shape) if shape else None)
-        except (KeyError, TypeError) as exc:
-            raise PlanError(f"plan JSON is missing or has a malformed field: {exc}") from None
-
-    @classmethod
-    def from_json(cls, text: str) -> "Plan":
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise PlanError(f"plan is not valid JSON: {exc}") from None
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json())
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Plan":
+    def save(self, path: str | Path) -> Path:
         path = Path(path)
-        if not path.is_file():
-            raise PlanError(f"plan file {str(path)!r} does not exist")
-        return cls.from_json(path.read_text())
+        path.write_text(self.to_json())
+        return path
+
+    def to_csv(self, path: str | Path) -> Path:
+        path = Path(path)
+        rows = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in asdict(lp).items()}
+                for lp in self.layers]
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
 
 
-# --- inputs -------------------------------------------------------------------------------
-def read_sparsity_file(path: str | Path) -> dict[str, float]:
-    """`{"alphas": {"<layer name>": keep fraction, ...}}`."""
-    return load_sparsity(path)[0]
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(type(x).__name__)
 
 
-def load_sparsity(path: str | Path) -> tuple[dict[str, float], dict[str, int]]:
-    """(alphas, weight bits) of `{"alphas": {...}, "bits": {...}}`; "bits" (bits per stored
-    weight of quantized layers) is optional."""
-    path = Path(path)
-    if not path.is_file():
-        raise PlanError(f"sparsity file {str(path)!r} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PlanError(f"sparsity file {str(path)!r} is not valid JSON: {exc}") from None
-    alphas = data.get("alphas") if isinstance(data, dict) else None
-    if not isinstance(alphas, dict):
-        raise PlanError(f"sparsity file {str(path)!r} needs an object "
-                        '{"alphas": {"<layer name>": 0.38, ...}}')
-    bits = data.get("bits", {})
-    if not isinstance(bits, dict):
-        raise PlanError(f'sparsity file {str(path)!r}: "bits" must be an object {{"<layer>": 8, ...}}')
-    try:
-        parsed_alphas = {str(k): float(v) for k, v in alphas.items()}
-    except (TypeError, ValueError):
-        raise PlanError(f"sparsity file {str(path)!r}: every alpha must be a number in (0, 1]") from None
-    try:
-        parsed_bits = {str(k): int(v) for k, v in bits.items()}
-    except (TypeError, ValueError):
-        raise PlanError(f"sparsity file {str(path)!r}: every weight bit width must be an integer") from None
-    return parsed_alphas, parsed_bits
+def _design(d, c: int, j: int, a: int) -> dict[str, float]:
+    pick = lambda arr: float(np.broadcast_to(arr, d.time_ns.shape)[c, j, a])   # noqa: E731
+    return asdict(Design(pick(d.pes), pick(d.pe_area_um2), pick(d.clock_ns), pick(d.area_um2)))
 
 
-def check_alphas(alphas: Mapping[str, float], shapes: Sequence[LayerShape]) -> None:
-    names = {s.name for s in shapes}
-    for name, a in alphas.items():
-        if name not in names:
-            raise PlanError(f"layer {name!r} of the sparsity plan is not in the model; layers: "
-                            f"{', '.join(s.name for s in shapes[:10])}{' ...' if len(shapes) > 10 else ''}")
-        if not 0 < a <= 1:
-            raise PlanError(f"alpha of layer {name!r} is {a}; keep fractions must be in (0, 1]")
+def _masks(layers: Sequence[str], masks: Mapping[str, MaskStats]) -> MaskArrays | None:
+    return MaskArrays(tuple(masks.get(n) for n in layers)) if masks else None
 
 
-def check_weight_bits(bits: Mapping[str, int], shapes: Sequence[LayerShape]) -> None:
-    names = {s.name for s in shapes}
-    for name, b in bits.items():
-        if name not in names:
-            raise PlanError(f"layer {name!r} of the weight bits is not in the model")
-        if not 1 <= b <= 32:
-            raise PlanError(f"weight bits of layer {name!r} is {b}; use 1..32")
+def _smallest_width(hw: HardwareSpec, layers: LayerArray, alphas, masks) -> tuple[np.ndarray, np.ndarray]:
+    """Per layer, the relative index width of least storage (weights + indices) and its index
+    bits, with the plan's structure and masks (other formats have no free width)."""
+    widths = list(formats.WIDTH_CANDIDATES)
+    cfgs = ConfigArray.from_base(hw.replace(index_width_policy="fixed"),
+                                 {"index_width_bits": widths}, where="smallest width")
+    costs = evaluate(cfgs, layers, alphas, masks, energy=False)
+    total = costs.storage.total_bits[:, :, 0]
+    best = np.argmin(total, axis=0)
+    cols = np.arange(total.shape[1])
+    return np.asarray(widths)[best], costs.storage.index_bits_total[best, cols, 0]
 
 
-def mask_rows_by_output(mask: np.ndarray, shape: LayerShape, outputs_first: bool = False) -> np.ndarray:
-    """The mask as (fibers, positions) with one fiber per output channel/feature.
-    Conv weights are (K, C/g, ...); ConvTranspose (C, K/g, ...); Gemm with transB=1 (out, in);
-    MatMul and Gemm without transB (in, out)."""
-    m = np.asarray(mask)
-    if shape.op == "conv":
-        return m.reshape(m.shape[0], -1)
-    if shape.op == "conv_transpose":
-        return np.moveaxis(m, 1, 0).reshape(m.shape[1], -1)
-    m = m.reshape(m.shape[0], -1)
-    if outputs_first or m.shape != (shape.in_channels, shape.out_channels):
-        return m
-    return m.T
+def _huffman(shape: LayerShape, alpha: float, width: int, stats: MaskStats | None) -> float:
+    """Huffman-coded relative index of an unstructured layer (storage only) + its pointers."""
+    counts = (stats.code_counts(width) if stats is not None
+              else formats.relative_code_counts(alpha, width, shape.weight_count * alpha))
+    entries = counts.sum()
+    return formats.huffman_bits(counts) + shape.out_channels * float(formats.ceil_log2(entries + 1))
 
 
-# --- evaluation ---------------------------------------------------------------------------
-def evaluate_plan(layers: Sequence[LayerPlan], shapes: Sequence[LayerShape], hw: HwConfig,
-                  masks: Mapping[str, MaskStats] | None = None) -> PlanEvaluation:
-    by_name = {s.name: s for s in shapes}
-    for lp in layers:
-        if lp.name not in by_name:
-            raise PlanError(f"plan layer {lp.name!r} is not in the model")
-    ordered = [by_name[lp.name] for lp in layers]
-    arr = LayerArray.from_shapes(ordered)
-    cfgs = ConfigArray.from_configs([hw])
-    alphas = np.array([lp.alpha for lp in layers]).reshape(1, -1, 1)
-    masks = masks or {}
-    mask_arrays = MaskArrays(tuple(masks.get(lp.name) for lp in layers)) if masks else None
-    bits = [lp.weight_bits for lp in layers]
-    res = evaluate(cfgs, arr, alphas, mask_arrays, weight_bits=bits)
-    r_star = break_even(cfgs, arr, weight_bits=bits).ratio[0]
-    sparse_s = res.sparse_speedup[0, :, 0]
-    out = []
-    for j, lp in enumerate(layers):
-        sparse = lp.implementation == "sparse"
-        s = ordered[j]
-        pick = (lambda dense, sp: float(sp if sparse else dense))
-        sp_time = float(res.sparse_time_ns[0, j, 0])
-        index_bits = float(res.index_bits[0, j, 0])
-        latency = pick(res.dense_mode_time_ns[0, j, 0], sp_time)
-        dense_cycles, dense_clock = res.dense_cycles[0, j, 0], res.dense_clock_ns[0, j, 0]
-        if res.mode == "fixed":
-            # dense mode on the sparse-capable chip: the same mapping on its fewer, slower PEs
-            dense_cycles = res.dense_mode_cycles[0, j, 0]
-            dense_clock = res.sparse_clock_ns[0, j, 0]
-        out.append(LayerEvaluation(
-            name=lp.name, alpha=lp.alpha, implementation=lp.implementation,
-            break_even=float(r_star[j]) if np.isfinite(r_star[j]) else None,
-            speedup=float(res.dense_time_ns[0, j, 0]) / latency,
-            sparse_speedup=float(sparse_s[j]),
-            storage_bits=pick(res.dense_storage_bits[0, j, 0], res.sparse_storage_bits[0, j, 0]),
-            index_bits=index_bits if sparse else 0.0,
-            dense_storage_bits=float(res.dense_storage_bits[0, j, 0]),
-            latency_ns=latency, dense_latency_ns=float(res.dense_time_ns[0, j, 0]),
-            sparse_latency_ns=sp_time if np.isfinite(sp_time) else None,
-            cycles=pick(dense_cycles, res.sparse_cycles[0, j, 0]),
-            clock_ns=pick(dense_clock, res.sparse_clock_ns[0, j, 0]),
-            energy_pj=pick(res.dense_energy_pj[0, j, 0], res.sparse_energy_pj[0, j, 0]),
-            dense_energy_pj=float(res.dense_energy_pj[0, j, 0]),
-            area_um2=float(res.dense_area_um2[0, j, 0]),
-            sparse_pes=float(res.sparse_pes[0, j, 0]), balance=float(res.balance[0, j, 0]),
-            macs=int(s.macs), weights=int(s.weight_count), exact_mask=lp.name in masks))
-    return PlanEvaluation(hw=hw.to_dict(), layers=out)
-
-
-def build_plan(shapes: Sequence[LayerShape], hw: HwConfig, alphas: Mapping[str, float] | float,
-               model: str = "model", source: str = "alpha", masks: Mapping[str, MaskStats] | None = None,
-               input_shape: tuple[int, ...] | None = None,
-               weight_bits: Mapping[str, int] | None = None) -> Plan:
-    """Decide dense/sparse per layer (sparse iff alpha < 1 and the sparse design is no slower)
-    and evaluate. `alphas`: one keep fraction for every layer, or a mapping (others stay 1).
-    `weight_bits`: bits per stored weight of quantized layers (others: the config's)."""
+def build_plan(shapes: Sequence[LayerShape], hw: HardwareSpec, sparsity: Sparsity | float | Mapping,
+               *, model: str = "model", source: str = "sparsity",
+               masks: Mapping[str, MaskStats] | None = None, input_shape: tuple[int, ...] | None = None,
+               coverage: Mapping[str, Any] | None = None, model_bits: Mapping[str, int] | None = None,
+               samples: int = 0, seed: int = 0) -> Plan:
+    """Evaluate a sparsity plan layer by layer. `sparsity`: a Sparsity, one alpha for every
+    layer, or a mapping read as a sparsity file. `masks`: exact statistics of pruned layers.
+    `model_bits`: the model's own stored width per layer (default 32: float weights).
+    `samples` > 0 propagates the hardware's uncertainty ranges with that many samples."""
     if source not in SOURCES:
         raise PlanError(f"plan source {source!r} is not one of {SOURCES}")
-    if isinstance(alphas, (int, float)):
-        if not 0 < float(alphas) <= 1:
-            raise PlanError(f"--alpha {alphas}: a keep fraction must be in (0, 1]")
-        alphas = {s.name: float(alphas) for s in shapes}
-    check_alphas(alphas, shapes)
-    weight_bits = dict(weight_bits or {})
-    check_weight_bits(weight_bits, shapes)
+    if not shapes:
+        raise PlanError("the model has no compute layer to plan")
+    if isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool):
+        sparsity = uniform_sparsity(shapes, float(sparsity))
+    elif not isinstance(sparsity, Sparsity):
+        sparsity = read_sparsity(sparsity)
+    sparsity.check(shapes)
     masks = dict(masks or {})
-    draft = [LayerPlan(s.name, float(alphas.get(s.name, 1.0)), int(weight_bits.get(s.name, hw.weight_bits)),
-                       "sparse", hw.index_format, hw.index_bits) for s in shapes]
-    widths, sparse_wins = _sparse_decision(shapes, hw, draft, masks)
-    final = [LayerPlan(lp.name, lp.alpha, lp.weight_bits, "sparse" if sparse else "dense",
-                       hw.index_format, int(width) if sparse else 0)
-             for lp, width, sparse in zip(draft, widths, sparse_wins)]
-    evaluation = evaluate_plan(final, shapes, hw, masks)
-    return Plan(model=model, hw_name=hw.name, source=source, layers=tuple(final),
-                evaluation=evaluation, input_shape=input_shape)
+    names = [s.name for s in shapes]
+    patterns = [sparsity.pattern_of(n) for n in names]
+    bits = [sparsity.bits.get(n, float("nan")) for n in names]
+    alpha_list = [sparsity.alpha_of(n) for n in names]
+    layers = LayerArray.from_shapes(shapes, bits, [structure_of(p) for p in patterns])
+    alphas = np.asarray(alpha_list, dtype=float).reshape(1, -1, 1)
+    cfg = single(hw)
+    mask_arrays = _masks(names, masks)
+    costs = evaluate(cfg, layers, alphas, mask_arrays, base=baseline(cfg, layers))
+    runs = decide.runs_sparse(costs)[0, :, 0]
+    speed = decide.speedup(costs)[0, :, 0]
+    sparse_speed = decide.sparse_speedup(costs)[0, :, 0]
+    r_star = decide.break_even(cfg, layers).ratio[0]
+    relative = hw.index_format == "relative"
+    small_w, small_bits = _smallest_width(hw, layers, alphas, mask_arrays) if relative else (None, None)
+    model_bits = dict(model_bits or {})
+
+    band = None
+    if samples:
+        band = _uncertainty(hw, layers, alphas, mask_arrays, runs, speed, r_star, samples, seed)
+
+    rows = []
+    for j, (s, p) in enumerate(zip(shapes, patterns)):
+        sparse = bool(runs[j])
+        impl = costs.sparse if sparse else costs.dense_mode
+        st = costs.storage if sparse else costs.dense_storage
+        wb = int(costs.dense_storage.weight_bits_total[0, j, 0] / max(s.weight_count, 1)) if s.prunable \
+            else hw.weight_bits
+        note = ""
+        if not s.prunable:
+            note = "multiplies two activations: no weight to prune, runs dense"
+        elif alpha_list[j] < 1 and not bool(costs.supported[0, j, 0]):
+            note = f"pattern {p} cannot run sparse on this hardware (sparse engine {hw.sparse_engine})"
+        huff = None
+        if relative and s.prunable and p.kind == "unstructured" and alpha_list[j] < 1:
+            huff = _huffman(s, alpha_list[j], int(costs.index_width_bits[0, j, 0]), masks.get(s.name))
+        sp_time = float(costs.sparse.time_ns[0, j, 0])
+        row = LayerPlan(
+            name=s.name, op=s.op, prunable=s.prunable, alpha=alpha_list[j], pattern=str(p),
+            weight_bits=wb, implementation="sparse" if sparse else "dense",
+            deployed_alpha=alpha_list[j] if sparse else 1.0,
+            break_even=_finite(r_star[j]), speedup=float(speed[j]), sparse_speedup=float(sparse_speed[j]),
+            latency_ns=float(impl.time_ns[0, j, 0]), dense_latency_ns=float(costs.dense.time_ns[0, j, 0]),
+            sparse_latency_ns=_finite(sp_time) if costs.supported[0, j, 0] else None,
+            cycles=float(np.broadcast_to(impl.cycles, costs.shape)[0, j, 0]),
+            clock_ns=float(np.broadcast_to(impl.clock_ns, costs.shape)[0, j, 0]),
+            weight_bits_total=float(st.weight_bits_total[0, j, 0]),
+            index_bits_total=float(st.index_bits_total[0, j, 0]),
+            feature_bits_total=float(costs.feature_bits_total[0, j, 0]),
+            dense_weight_bits_total=float(costs.dense_storage.weight_bits_total[0, j, 0]),
+            index_format=hw.index_format if p.kind != "nm" else "nm-metadata",
+            index_width_bits=int(costs.index_width_bits[0, j, 0]) if sparse and p.kind != "channel" else 0,
+            smallest_index_width_bits=int(small_w[j]) if small_w is not None and s.prunable
+            and p.kind in ("unstructured", "block") else None,
+            smallest_index_bits_total=float(small_bits[j]) if small_w is not None and s.prunable
+            and p.kind in ("unstructured", "block") else None,
+            huffman_index_bits_total=huff,
+            energy_pj=float(np.broadcast_to(impl.energy_pj, costs.shape)[0, j, 0]),
+            dense_energy_pj=float(costs.dense.energy_pj[0, j, 0]),
+            balance=float(costs.balance[0, j, 0]), macs=int(s.macs), weights=int(s.weight_count),
+            exact_mask=s.name in masks,
+            designs={"dense": _design(costs.dense, 0, j, 0), "sparse": _design(costs.sparse, 0, j, 0)},
+            note=note,
+            break_even_range=None if band is None else band["break_even"][j],
+            speedup_range=None if band is None else band["speedup"][j],
+            decision_agreement=None if band is None else band["agreement"][j])
+        rows.append(row)
+    totals = plan_totals(rows, hw, model_bits)
+    if band is not None:
+        net = uncertainty.interval(band["network_samples"], totals["speedup"])
+        totals["speedup_range"] = [float(net.lo), float(net.hi)]
+        totals["flipping_layers"] = [r.name for r in rows if r.decision_agreement is not None
+                                     and r.decision_agreement < uncertainty.STABLE]
+    return Plan(model=model, hardware=hw.to_dict(), source=source, layers=tuple(rows), totals=totals,
+                input_shape=tuple(input_shape) if input_shape else None,
+                coverage=dict(coverage) if coverage is not None else None,
+                uncertainty=None if band is None else {"samples": samples, "seed": seed,
+                                                       "quantiles": list(uncertainty.QUANTILES),
+                                                       "stable_agreement": uncertainty.STABLE})
 
 
-def _sparse_decision(shapes, hw, layers, masks) -> tuple[np.ndarray, np.ndarray]:
-    """Index width per layer and whether its sparse implementation is no slower than the dense
-    implementation on the same silicon (alpha = 1 stays dense)."""
-    arr = LayerArray.from_shapes([{s.name: s for s in shapes}[lp.name] for lp in layers])
-    alphas = np.array([lp.alpha for lp in layers]).reshape(1, -1, 1)
-    mask_arrays = MaskArrays(tuple(masks.get(lp.name) for lp in layers)) if masks else None
-    res = evaluate(ConfigArray.from_configs([hw]), arr, alphas, mask_arrays,
-                   weight_bits=[lp.weight_bits for lp in layers])
-    wins = (res.sparse_time_ns <= res.dense_mode_time_ns)[0, :, 0] & (alphas[0, :, 0] < 1.0)
-    return res.index_width[0, :, 0], wins
+def _uncertainty(hw, layers, alphas, mask_arrays, runs, speed, r_star, samples, seed) -> dict:
+    """Per-layer speedup and r* intervals, decision agreement, network speedup samples."""
+    cfgs = uncertainty.sample_configs(hw, samples, seed)
+    costs = evaluate(cfgs, layers, alphas, mask_arrays, energy=False)
+    sp = uncertainty.interval(decide.speedup(costs)[:, :, 0], speed)
+    rr = uncertainty.interval(decide.break_even(cfgs, layers).ratio, r_star)
+    return {"speedup": [[float(a), float(b)] for a, b in zip(sp.lo, sp.hi)],
+            "break_even": [[_finite(a), _finite(b)] for a, b in zip(rr.lo, rr.hi)],
+            "agreement": [float(a) for a in uncertainty.agreement(decide.runs_sparse(costs)[:, :, 0], runs)],
+            "network_samples": decide.network_speedup(costs)[:, 0]}
 
 
-def layer_curves(shapes: Sequence[LayerShape], hw: HwConfig,
-                 ratios: Sequence[float] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Per-layer sparse speedup vs pruning ratio: (ratios, {layer name: speedups})."""
-    r = np.geomspace(1.0, 100.0, 60) if ratios is None else np.asarray(ratios, dtype=float)
-    s = speedup_curves(ConfigArray.from_configs([hw]), LayerArray.from_shapes(list(shapes)), r)[0]
-    return r, {shape.name: s[j] for j, shape in enumerate(shapes)}
-
-
-def quantized_bits_from_network(network, max_bits: int = 8) -> dict[str, int]:
-    """Bits per stored weight of layers whose non-zero weights are quantized.
-
-    On a uniform grid without a zero level (as pruning.quantize writes them: +-q .. +-(M/2)q,
-    M = 2^n) the width is n = log2(2 k_max), k_max the largest level index used; q is the
-    largest interval that puts every magnitude on the grid (the level q itself may be unused);
-    otherwise a layer with at most 2^max_bits distinct values is read as a
-    codebook of that many entries. Other layers keep the config's float width."""
-    out = {}
-    for layer in network.layers:
-        if layer.weight_source == "constant_of_shape":
-            continue                                 # placeholder fill: one value, not a grid
-        w = network.weight(layer.name)
-        if w is None:
-            continue
-        nonzero = np.abs(np.asarray(w, dtype=np.float64)[np.asarray(w) != 0])
-        levels = np.unique(nonzero).size
-        if nonzero.size < 4 or nonzero.size < 4 * levels:
-            continue                                 # as many values as weights: float
-        ratio = nonzero / nonzero.min()
-        k_max = next((np.round(ratio * m).max() for m in range(1, 2 ** (max_bits - 1) + 1)
-                      if np.allclose(ratio * m, np.round(ratio * m), rtol=0, atol=1e-3 * m)), None)
-        if k_max is not None and 2 * k_max <= 2 ** max_bits:
-            out[layer.name] = max(1, int(np.ceil(np.log2(2 * k_max))))
-        elif 2 * levels <= 2 ** max_bits:
-            out[layer.name] = max(1, int(np.ceil(np.log2(2 * levels))))
-    return out
-
-
-def masks_from_network(network) -> dict[str, MaskStats]:
-    """Exact mask statistics of every layer whose weights hold zeros (weights != 0)."""
-    out = {}
-    for layer in network.layers:
-        w = network.weight(layer.name)
-        if w is None or w.size != layer.shape.weight_count:
-            continue
-        mask = np.asarray(w) != 0
-        if mask.all():
-            continue
-        if not mask.any():
-            raise PlanError(f"layer {layer.name!r} of the pruned model has only zero weights; "
-                            "it cannot be evaluated (restore it or remove it)")
-        outputs_first = layer.op == "gemm" and bool(layer.attributes.get("transB", 0))
-        out[layer.name] = MaskStats.from_mask(mask_rows_by_output(mask, layer.shape, outputs_first))
-    return out
+def plan_totals(rows: Sequence[LayerPlan], hw: HardwareSpec,
+                model_bits: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Network totals of a plan: latencies add up (layers run one after the other)."""
+    model_bits = model_bits or {}
+    lat = sum(r.latency_ns for r in rows)
+    dense_lat = sum(r.dense_latency_ns for r in rows)
+    weights = sum(r.weight_bits_total for r in rows)
+    index = sum(r.index_bits_total for r in rows)
+    stored = weights + index
+    n_weights = sum(r.weights for r in rows)
+    conv = [r for r in rows if r.op in ("conv", "conv_transpose")]
+    conv_lat = sum(r.latency_ns for r in conv)
+    baselines = {"model_width": sum(r.weights * model_bits.get(r.name, 32) for r in rows),
+                 "dense_16bit": 16.0 * n_weights, "dense_32bit": 32.0 * n_weights,
+                 "dense_hardware_width": sum(r.dense_weight_bits_total for r in rows)}
+    kept = sum(r.weights * r.deployed_alpha for r in rows)
+    return {
+        "latency_ns": lat, "dense_latency_ns": dense_lat,
+        "speedup": dense_lat / lat if lat else 1.0,
+        "conv_speedup": (sum(r.dense_latency_ns for r in conv) / conv_lat) if conv_lat else 1.0,
+        "weight_bits_total": weights, "index_bits_total": index,
+        "feature_bits_total": sum(r.feature_bits_total for r in rows),
+        "dense_weight_bits_total": baselines["dense_hardware_width"],
+        "smallest_index_bits_total": sum(r.smallest_index_bits_total if r.smallest_index_bits_total
+                                         is not None and r.sparse else r.index_bits_total for r in rows),
+        "storage_baselines_bits": baselines,
+        "compression": {k: (v / stored if stored else 1.0) for k, v in baselines.items()},
+        "pruning_ratio": n_weights / kept if kept else 1.0,
+        "energy_pj": sum(r.energy_pj for r in rows),
+        "dense_energy_pj": sum(r.dense_energy_pj for r in rows),
+        "sparse_layers": sum(r.sparse for r in rows), "layers": len(rows),
+        "mode": hw.mode,
+    }

@@ -1,45 +1,62 @@
 """Cartesian sweeps of hardware keys: break-even per layer and network totals per config.
 
-Configs are built as one struct of arrays (no HwConfig per config) and evaluated in chunks so
-memory stays bounded; each chunk is one vectorized call over configs x layers.
+Configs are one struct of arrays (no spec per config) evaluated in chunks, so memory stays
+bounded; a chunk is a pure function of (base spec, its slice of the grid, layers, alpha), which
+is what an executor (local, or Ray tasks) runs. Configs are ranked by an explicit objective:
+the planned network latency (the fastest design), with the sparse-over-dense speedup of each
+config on its own dense twin reported beside it.
 """
 from __future__ import annotations
 
 import csv
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from codesign.errors import CodesignError
-from hwmodels.arch import CHOICE_KEYS, KEY_TYPES, ConfigArray, HwConfig, coerce
-from hwmodels.breakeven import break_even
-from hwmodels.cost import LayerArray, evaluate
-from hwmodels.workload import LayerShape
+from hwmodels import decide
+from hwmodels.configs import ConfigArray
+from hwmodels.cost import evaluate
+from hwmodels.spec import CHOICE_KEYS, KEYS, HardwareSpec, coerce, key as spec_key
+from hwmodels.workload import LayerArray, LayerShape
 
 DEFAULT_CHUNK = 2000
+MAX_CONFIGS = 1_000_000
+MAX_VALUES_PER_KEY = 100_000
+OBJECTIVES = ("latency", "speedup")
 
 
 def parse_vary(items: Sequence[str]) -> dict[str, list]:
-    """["pes=64,128", "index_bits=4,5"] -> {"pes": [64, 128], "index_bits": [4, 5]}."""
+    """["pes=64,128", "index_width_bits=4,5"] -> {"pes": [64, 128], "index_width_bits": [4, 5]};
+    a key given twice, a repeated value or an empty list is an error."""
     out: dict[str, list] = {}
     for item in items:
         if "=" not in item:
-            raise CodesignError(f"--vary {item!r}: expected key=v1,v2,... e.g. --vary pes=64,128,256")
-        key, values = (s.strip() for s in item.split("=", 1))
-        if key not in KEY_TYPES or key == "name":
-            raise CodesignError(f"--vary: unknown hardware key {key!r}; known keys: "
-                                f"{', '.join(k for k in KEY_TYPES if k != 'name')}")
-        if key == "mode":
+            raise CodesignError(f"--vary {item[:60]!r}: expected KEY=V1,V2,... e.g. --vary pes=64,128,256")
+        name, values = (s.strip() for s in item.split("=", 1))
+        k = spec_key(name, "--vary")
+        if k.name == "mode":
             raise CodesignError("--vary: 'mode' cannot be swept; run one sweep per mode")
-        vals = [coerce(key, v, where="--vary") for v in values.split(",") if v.strip()]
-        if not vals:
-            raise CodesignError(f"--vary {item!r}: no values")
-        out[key] = vals
+        if k.name in out:
+            raise CodesignError(f"--vary {k.name} is given twice; list all its values once, "
+                                f"e.g. --vary {k.name}=V1,V2")
+        raw = [v for v in values.split(",") if v.strip()]
+        if not raw:
+            raise CodesignError(f"--vary {item[:60]!r}: no values")
+        if len(raw) > MAX_VALUES_PER_KEY:
+            raise CodesignError(f"--vary {k.name}: {len(raw):,} values; at most {MAX_VALUES_PER_KEY:,}")
+        vals = [coerce(k.name, v, where="--vary") for v in raw]
+        if len(set(vals)) != len(vals):
+            raise CodesignError(f"--vary {k.name}: a value is listed twice")
+        out[k.name] = vals
     if not out:
-        raise CodesignError("give at least one --vary key=v1,v2,...")
+        raise CodesignError("give at least one --vary KEY=V1,V2,...")
+    total = int(np.prod([len(v) for v in out.values()], dtype=float))
+    if total > MAX_CONFIGS:
+        raise CodesignError(f"--vary: {total:,} configs; at most {MAX_CONFIGS:,} per sweep (split it)")
     return out
 
 
@@ -49,90 +66,114 @@ class SweepResult:
     grid: dict[str, np.ndarray]     # key -> (C,) values (strings for choice keys)
     layer_names: tuple[str, ...]
     break_even: np.ndarray          # (C, L); inf = never
-    dense_latency_ns: np.ndarray    # (C,) sum over layers
-    plan_speedup: np.ndarray        # (C,) network speedup at `alpha`, dense below break-even
-    dense_area_mm2: np.ndarray      # (C,) largest per-layer design (isoarea) or the chip (fixed)
+    dense_latency_ns: np.ndarray    # (C,) sum over layers, each config's dense baseline
+    latency_ns: np.ndarray          # (C,) planned at `alpha` (the rule per layer)
+    speedup: np.ndarray             # (C,) dense_latency_ns / latency_ns
+    area_mm2: np.ndarray            # (C,) largest per-layer design (isoarea) or the chip (fixed)
     alpha: float
+    base: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def configs(self) -> int:
+        return len(self.latency_ns)
 
     @property
     def median_break_even(self) -> np.ndarray:
         return np.median(self.break_even, axis=1)
 
-    def grid_mean(self, values) -> tuple[list, list, np.ndarray]:
-        """A per-config metric over the first two varied keys: (x values, y values, (Y, X) means
-        over any further keys, NaN where a cell has no finite value)."""
+    def ranking(self, objective: str = "latency") -> np.ndarray:
+        """Config indices, best first: the fastest planned design ("latency") or the largest
+        sparse-over-dense speedup ("speedup")."""
+        if objective not in OBJECTIVES:
+            raise CodesignError(f"sweep objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+        return np.argsort(self.latency_ns if objective == "latency" else -self.speedup, kind="stable")
+
+    def config(self, i: int) -> dict[str, Any]:
+        return {k: self.grid[k][i].item() if hasattr(self.grid[k][i], "item") else self.grid[k][i]
+                for k in self.keys}
+
+    def slice(self, values, fixed: Mapping[str, Any] | None = None) -> tuple[list, list, np.ndarray, dict]:
+        """A per-config metric over the first two varied keys at one named value of every other
+        key (default: the best config's): (x values, y values, (Y, X) grid, the fixed values)."""
+        values = np.asarray(values, dtype=float)
         kx = self.keys[0]
         ky = self.keys[1] if len(self.keys) > 1 else None
-        xs = list(dict.fromkeys(self.grid[kx].tolist()))
-        ys = list(dict.fromkeys(self.grid[ky].tolist())) if ky else [""]
-        values = np.asarray(values, dtype=float)
+        best = int(self.ranking()[0])
+        fixed = {k: (fixed or {}).get(k, self.grid[k][best]) for k in self.keys[2:]}
+        sel = np.ones(self.configs, dtype=bool)
+        for k, v in fixed.items():
+            sel &= self.grid[k] == v
+        xs = list(dict.fromkeys(self.grid[kx][sel].tolist()))
+        ys = list(dict.fromkeys(self.grid[ky][sel].tolist())) if ky else [""]
         img = np.full((len(ys), len(xs)), np.nan)
-        for i, y in enumerate(ys):
-            for j, x in enumerate(xs):
-                sel = (self.grid[kx] == x) & ((self.grid[ky] == y) if ky else True)
-                v = values[sel]
-                v = v[np.isfinite(v)]
-                if v.size:
-                    img[i, j] = v.mean()
-        return xs, ys, img
+        for i in np.flatnonzero(sel):
+            x = xs.index(self.grid[kx][i].item() if hasattr(self.grid[kx][i], "item") else self.grid[kx][i])
+            y = ys.index(self.grid[ky][i].item() if ky and hasattr(self.grid[ky][i], "item")
+                         else (self.grid[ky][i] if ky else ""))
+            img[y, x] = values[i]
+        return xs, ys, img, {k: (v.item() if hasattr(v, "item") else v) for k, v in fixed.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        order = self.ranking()
+        return {"keys": list(self.keys), "alpha": self.alpha, "configs": self.configs,
+                "base": self.base, "objective": "latency",
+                "best": {**self.config(int(order[0])), "latency_ns": float(self.latency_ns[order[0]]),
+                         "speedup": float(self.speedup[order[0]])},
+                "best_speedup": {**self.config(int(self.ranking("speedup")[0])),
+                                 "speedup": float(self.speedup.max())}}
 
 
-def config_grid(base: HwConfig, varied: Mapping[str, list]) -> tuple[ConfigArray, dict[str, np.ndarray]]:
+def config_grid(base: HardwareSpec, varied: Mapping[str, list]) -> dict[str, np.ndarray]:
     keys = list(varied)
     combos = list(itertools.product(*(varied[k] for k in keys)))
-    columns = {k: np.array([c[i] for c in combos], dtype=object) for i, k in enumerate(keys)}
-    arrays = {k: (col if k in CHOICE_KEYS else col.astype(float)) for k, col in columns.items()}
-    return ConfigArray.from_base(base, arrays), columns
+    kinds = {k: object if k in CHOICE_KEYS else KEYS[k].kind for k in keys}
+    return {k: np.array([c[i] for c in combos], dtype=kinds[k]) for i, k in enumerate(keys)}
 
 
-def run_sweep(shapes: Sequence[LayerShape], base: HwConfig, varied: Mapping[str, list],
+def sweep_chunk(base: HardwareSpec, columns: Mapping[str, np.ndarray], layers: LayerArray,
+                alpha: float) -> dict[str, np.ndarray]:
+    """One chunk of configs: r* per layer and the network totals. Pure, so it can run anywhere."""
+    configs = ConfigArray.from_base(base, columns)
+    costs = evaluate(configs, layers, np.array([alpha]), energy=False)
+    dense = costs.dense.time_ns[..., 0].sum(axis=1)
+    planned = decide.chosen_time_ns(costs)[..., 0].sum(axis=1)
+    return {"break_even": decide.break_even(configs, layers).ratio, "dense_latency_ns": dense,
+            "latency_ns": planned, "area_mm2": costs.dense.area_um2[..., 0].max(axis=1) / 1e6}
+
+
+ChunkRunner = Callable[[list[tuple]], list[dict]]
+
+
+def run_sweep(shapes: Sequence[LayerShape], base: HardwareSpec, varied: Mapping[str, list],
               alpha: float = 0.1, chunk: int = DEFAULT_CHUNK,
-              progress: Callable[[int, int], None] | None = None) -> SweepResult:
-    if not 0 < alpha <= 1:
+              progress: Callable[[int, int], None] | None = None,
+              run_chunks: ChunkRunner | None = None) -> SweepResult:
+    """`run_chunks`: evaluates a list of sweep_chunk argument tuples (default: here, in
+    order); a Ray executor passes its own."""
+    if isinstance(alpha, bool) or not 0 < alpha <= 1:
         raise CodesignError(f"--alpha {alpha}: a keep fraction must be in (0, 1]")
-    configs, columns = config_grid(base, varied)
+    if chunk < 1:
+        raise CodesignError("--chunk must be a positive number of configs")
+    for k, v in varied.items():          # every value against the base, before any work
+        ConfigArray.from_base(base, {k: v})
+    grid = config_grid(base, varied)
     layers = LayerArray.from_shapes(list(shapes))
-    n = len(configs)
-    r_star = np.empty((n, len(layers)))
-    dense_lat = np.empty(n)
-    speed = np.empty(n)
-    area = np.empty(n)
-    for start in range(0, n, chunk):
-        idx = slice(start, min(n, start + chunk))
-        part = configs.take(idx)
-        r_star[idx] = break_even(part, layers).ratio
-        res = evaluate(part, layers, np.array([alpha]))
-        t_dense = res.dense_time_ns[..., 0]
-        t_plan = np.where(res.sparse_time_ns[..., 0] <= res.dense_mode_time_ns[..., 0],
-                          res.sparse_time_ns[..., 0], res.dense_mode_time_ns[..., 0])
-        dense_lat[idx] = t_dense.sum(axis=1)
-        speed[idx] = t_dense.sum(axis=1) / t_plan.sum(axis=1)
-        area[idx] = res.dense_area_um2[..., 0].max(axis=1) / 1e6
-        if progress is not None:
-            progress(idx.stop, n)
-    return SweepResult(tuple(varied), columns, layers.names, r_star, dense_lat, speed, area, alpha)
-
-
-def write_csv(result: SweepResult, out_dir: Path) -> tuple[Path, Path]:
-    """configs.csv: one row per config with the network totals; break_even.csv: one row per
-    config, one r* column per layer ("never" when sparse never wins)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg_path, be_path = out_dir / "configs.csv", out_dir / "break_even.csv"
-    keys = [np.asarray(result.grid[k]).astype(str) for k in result.keys]
-    with cfg_path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["config", *result.keys, "median_break_even", "dense_latency_us",
-                    f"speedup_at_alpha_{result.alpha:g}", "dense_area_mm2"])
-        columns = [np.arange(len(result.dense_latency_ns)).astype(str), *keys,
-                   _fmt(result.median_break_even), _fmt(result.dense_latency_ns / 1e3),
-                   _fmt(result.plan_speedup), _fmt(result.dense_area_mm2)]
-        w.writerows(zip(*columns))
-    with be_path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["config", *result.keys, *result.layer_names])
-        per_layer = [_fmt(result.break_even[:, j]) for j in range(len(result.layer_names))]
-        w.writerows(zip(np.arange(len(result.dense_latency_ns)).astype(str), *keys, *per_layer))
-    return cfg_path, be_path
+    n = len(next(iter(grid.values())))
+    tasks = [(base, {k: v[s:s + chunk] for k, v in grid.items()}, layers, alpha)
+             for s in range(0, n, chunk)]
+    if run_chunks is None:
+        parts = []
+        for i, task in enumerate(tasks):
+            parts.append(sweep_chunk(*task))
+            if progress is not None:
+                progress(min(n, (i + 1) * chunk), n)
+    else:
+        parts = run_chunks(tasks)
+    joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return SweepResult(tuple(varied), grid, layers.names, joined["break_even"],
+                       joined["dense_latency_ns"], joined["latency_ns"],
+                       joined["dense_latency_ns"] / joined["latency_ns"], joined["area_mm2"], alpha,
+                       base.to_dict())
 
 
 def _fmt(values: np.ndarray) -> np.ndarray:
@@ -141,33 +182,28 @@ def _fmt(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), out, "never")
 
 
-def plot_heatmaps(result: SweepResult, path: Path) -> Path:
-    """Median r* and network speedup over the first two varied keys (mean over the others)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def write_csv(result: SweepResult, out_dir: Path) -> tuple[Path, Path]:
+    """configs.csv: one row per config with the network totals, ranked by planned latency;
+    break_even.csv: one row per config, one r* column per layer ("never": sparse never wins)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path, be_path = out_dir / "configs.csv", out_dir / "break_even.csv"
+    order = result.ranking()
+    keys = [np.asarray(result.grid[k]).astype(str)[order] for k in result.keys]
+    with cfg_path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["rank", "config", *result.keys, "latency_us", "dense_latency_us",
+                    f"speedup_at_alpha_{result.alpha:g}", "median_break_even", "dense_area_mm2"])
+        w.writerows(zip(np.arange(1, result.configs + 1).astype(str), order.astype(str), *keys,
+                        _fmt(result.latency_ns[order] / 1e3), _fmt(result.dense_latency_ns[order] / 1e3),
+                        _fmt(result.speedup[order]), _fmt(result.median_break_even[order]),
+                        _fmt(result.area_mm2[order])))
+    with be_path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["config", *result.keys, *result.layer_names])
+        per_layer = [_fmt(result.break_even[order, j]) for j in range(len(result.layer_names))]
+        w.writerows(zip(order.astype(str), *keys, *per_layer))
+    return cfg_path, be_path
 
-    kx = result.keys[0]
-    ky = result.keys[1] if len(result.keys) > 1 else None
-    metrics = (("median break-even r*", result.median_break_even),
-               (f"network speedup at alpha={result.alpha:g}", result.plan_speedup))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, (title, values) in zip(axes, metrics):
-        xs, ys, img = result.grid_mean(values)
-        im = ax.imshow(img, origin="lower", aspect="auto", cmap="viridis")
-        ax.set_xticks(range(len(xs)), [str(x) for x in xs], rotation=45, fontsize=7)
-        ax.set_yticks(range(len(ys)), [str(y) for y in ys], fontsize=7)
-        ax.set_xlabel(kx)
-        ax.set_ylabel(ky or "")
-        ax.set_title(title, fontsize=9)
-        if len(xs) * len(ys) <= 64:
-            for i in range(len(ys)):
-                for j in range(len(xs)):
-                    if np.isfinite(img[i, j]):
-                        ax.text(j, i, f"{img[i, j]:.2f}", ha="center", va="center", fontsize=6, color="w")
-        fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+
+__all__ = ["DEFAULT_CHUNK", "OBJECTIVES", "SweepResult", "parse_vary", "run_sweep", "sweep_chunk",
+           "write_csv", "KEYS"]

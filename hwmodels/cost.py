@@ -1,531 +1,477 @@
 """Per-layer cost of dense and sparse implementations: cycles, clock, latency, area, storage,
-energy; arrays of configs (C) x layers (L) x keep fractions alpha (A) in one numpy call.
+energy, for arrays of configs (C) x layers (L) x keep fractions alpha (A) in one numpy call.
 
-Two evaluation modes (HwConfig.mode):
-- isoarea (paper 001 section 5.1): per layer, the dense design holding that layer on chip (its
-  PE array + SRAM for all weights, input and output features and biases) fixes the area. The
-  sparse design at each alpha gets exactly that area: SRAM for stored entries + indices +
-  features, and as many (bigger, slower) sparse PEs as the rest of the area pays for. Area is
-  linear in the PE count, so the count is solved in closed form (fractional = area-equivalent).
-  Weights larger than `onchip_weight_kb` (FC layers: paper 001 section 5 keeps them off chip)
-  get a buffer of that size and stream from DRAM once (roofline at `dram_gbps`), so a sparse
-  design cannot turn hundreds of MB of freed SRAM into PEs.
-- fixed: one chip. The dense chip has `pes` PEs, `weight_sram_kb` + `feature_sram_kb` of SRAM
-  and a DRAM interface of `dram_gbps`; data that do not fit come from DRAM (roofline). The
-  sparse-capable chip has the same SRAM and area, hence fewer PEs, and runs each layer dense or
-  sparse, whichever is faster (Sticker-style per-layer mode).
+Two evaluation modes (spec.Evaluation.mode):
+- isoarea (paper 001 section 5.1): per layer, the dense design that holds the layer (its PE
+  array and SRAM for its weights, features and biases) fixes the area. The sparse design at
+  each alpha gets exactly that area: SRAM for its stored entries, indices and features, and as
+  many (bigger, slower) sparse PEs as the rest pays for, an area-equivalent real number. Weights above
+  `onchip_weight_kb` get a buffer of that size and stream from DRAM once (roofline).
+- fixed: one chip. The dense chip has `pes` PEs, the weight and feature buffers and a DRAM
+  interface; data that do not fit stream from DRAM. The sparse-capable chip has the same
+  buffers and area, hence as many sparse PEs as its PE area pays for, one clock, and runs each
+  layer in dense or sparse mode (hwmodels.decide chooses).
 
-Both designs are the same kind of array (notes section 4): `array_rows` rows x pes/array_rows
-columns, filters of a group across the columns; OS puts output pixels across the rows and walks
-the reduction in each PE, WS puts reduction positions across the rows and streams the pixels.
-Folds and fill/drain follow the SCALE-Sim closed forms: OS (T + R + C - 2) * folds - 1,
-WS (2R + C + T - 2) * folds - 1, per group, where R and C count the rows and columns a fold
-uses (a layer narrower than the array does not pay skew across idle PEs). The dense design
-walks every weight; the sparse design is the same array with an index decoder in each PE,
-fewer or more columns (what its area buys; a real number, so its folds are the dense
-mapping's padded extent over its width, continuous and never below one), and each fold walks
-the stored entries (padding included) of its slowest fiber, divided by sparse_efficiency.
-So a mapping that wastes the dense array (FC at batch 1: one row; depthwise: one column)
-wastes the sparse one alike. dataflow "auto" gives each design the faster of OS and WS per
-layer (a compiler's choice); "os"/"ws" are honoured as set.
-Load balance: the fibers of one column fold wait for the slowest; its expected length comes
-from a binomial extreme value (mean + sigma E[max of lanes normals]) or exactly from a mask.
+Both designs map layers with SCALE-Sim's closed forms (hwmodels.mapping). A sparse design
+walks the stored entries (padding included) of the slowest fiber of each column fold, its
+streamed dimension stretched by `sparse_utilization`; load balance comes from the binomial
+spread of a random mask or exactly from a real one. Layers pruned to whole output channels
+run as smaller dense layers (dense PEs, no index), N:M layers need no pointers and are
+perfectly balanced; the nm engine runs only the N:M patterns that fit its groups.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
 
-from hwmodels import arch, formats, tech
-from hwmodels.arch import ConfigArray
+from hwmodels import arch, formats, mapping
+from hwmodels.arch import KB_BITS, UM2_PER_MM2, PEArea, ceil_log2
+from hwmodels.configs import ConfigArray
 from hwmodels.errors import ConfigError, FitError
-from hwmodels.formats import BITMASK, RELATIVE, MaskStats
-from hwmodels.workload import LayerShape
+from hwmodels.formats import RELATIVE, MaskStats, Storage
+from hwmodels.workload import LayerArray
 
-UM2_PER_MM2 = 1e6
+NS_PER_GBPS_BIT = 8.0          # GB/s = bytes per ns: 8 bits per ns
 
 
 @dataclass(frozen=True)
-class LayerArray:
-    """Layer dimensions as (1, L, 1) float arrays."""
-    names: tuple[str, ...]
-    weights: np.ndarray
-    fibers: np.ndarray          # filters (output channels)
-    fiber_len: np.ndarray       # reduction per output element
-    groups: np.ndarray
-    pixels: np.ndarray          # output positions per filter (batch included)
-    macs: np.ndarray
-    in_elements: np.ndarray
-    out_elements: np.ndarray
-    bias: np.ndarray            # bias values stored
-    coord_bits: np.ndarray      # COO coordinate width
+class Design:
+    """One implementation of every (config, layer[, alpha]). Times ns, areas um^2, pJ."""
+    pes: np.ndarray
+    cols: np.ndarray
+    pe_area_um2: np.ndarray
+    clock_ns: np.ndarray
+    area_um2: np.ndarray
+    sram_bits: np.ndarray
+    cycles: np.ndarray
+    time_ns: np.ndarray
+    dram_bits: np.ndarray
+    energy_pj: np.ndarray
+    dataflow: np.ndarray        # mapping code used (hwmodels.mapping.OS/WS/IS)
 
-    def __len__(self) -> int:
-        return len(self.names)
+    def broadcast(self, shape) -> "Design":
+        return Design(*(np.broadcast_to(getattr(self, f.name), shape) for f in fields(self)))
 
-    @classmethod
-    def from_shapes(cls, shapes: Sequence[LayerShape]) -> "LayerArray":
-        if not shapes:
-            raise ConfigError("no layers to evaluate")
-
-        def col(values):
-            return np.asarray(values, dtype=float).reshape(1, -1, 1)
-
-        coord = [float(np.sum(formats.ceil_log2(
-            [s.out_channels, s.in_channels // s.groups, *s.kernel]))) for s in shapes]
-        return cls(
-            names=tuple(s.name for s in shapes),
-            weights=col([s.weight_count for s in shapes]),
-            fibers=col([s.out_channels for s in shapes]),
-            fiber_len=col([s.weight_count / s.out_channels for s in shapes]),
-            groups=col([s.groups for s in shapes]),
-            pixels=col([s.macs / (s.weight_count) for s in shapes]),
-            macs=col([s.macs for s in shapes]),
-            in_elements=col([s.in_elements for s in shapes]),
-            out_elements=col([s.out_elements for s in shapes]),
-            bias=col([s.out_channels if s.has_bias else 0 for s in shapes]),
-            coord_bits=col(coord),
-        )
-
-    def take(self, index) -> "LayerArray":
-        return LayerArray(tuple(np.asarray(self.names, dtype=object)[index]),
-                          *(getattr(self, f.name)[:, index] for f in fields(self)[1:]))
+    def where(self, pick, other: "Design") -> "Design":
+        return Design(*(np.where(pick, getattr(self, f.name), getattr(other, f.name))
+                        for f in fields(self)))
 
 
-def array_cycles(rows, cols, pixels, filters, walk, groups, dataflow, dense_cols, dense_walk):
-    """(cycles, chose WS) of a layer on a rows x cols array. `filters` per group; `walk` =
-    reduction positions a PE walks per output (dense: fiber_len; sparse: the slowest fiber's
-    stored entries); `dataflow` codes of arch.DATAFLOWS: 0 OS, 1 WS, 2 the faster of both.
-    Folds keep the dense mapping's rounding (`dense_cols` x `dense_walk`): exactly ceil for the
-    dense design; the sparse design's column count is an area-equivalent real number, so its
-    folds are the dense design's padded extent over its own width (continuous, >= 1)."""
-    def folds(extent, width, dense_extent, dense_width):
-        padded = np.where(dense_extent > dense_width,
-                          np.ceil(dense_extent / dense_width) * dense_width / dense_extent, 1.0)
-        return np.maximum(extent * padded / width, 1.0)
+@dataclass(frozen=True)
+class LayerCosts:
+    """Everything hwmodels knows about configs x layers x alphas. `dense` is the baseline
+    (C, L, 1); `dense_mode` the dense implementation on the sparse-capable hardware (isoarea:
+    the dense design itself; fixed: dense mode on the sparse-capable chip); `sparse` the
+    implementation that exploits the layer's structure (C, L, A), `supported` False where the
+    hardware cannot run that structure sparsely."""
+    mode: str
+    alphas: np.ndarray
+    dense: Design
+    dense_mode: Design
+    sparse: Design
+    storage: Storage                 # of the sparse implementation
+    dense_storage: Storage
+    feature_bits_total: np.ndarray
+    index_width_bits: np.ndarray
+    balance: np.ndarray
+    supported: np.ndarray
+    sparse_pe: PEArea
 
-    def cycles(sr, sc, t, row_folds, ws):
-        fill = (2 if ws else 1) * np.minimum(rows, sr) + np.minimum(cols, sc) - 2
-        return (t + fill) * row_folds * folds(filters, cols, filters, dense_cols) - 1
-
-    dataflow = np.asarray(dataflow)
-    os_ = (cycles(pixels, filters, walk, np.ceil(pixels / rows), False)
-           if np.any(dataflow != 1) else np.inf)
-    ws = (cycles(walk, filters, pixels, folds(walk, rows, dense_walk, rows), True)
-          if np.any(dataflow != 0) else np.inf)
-    use_ws = np.where(dataflow == 2, ws < os_, dataflow == 1)
-    return np.where(use_ws, ws, os_) * groups, use_ws
-
-
-def systolic_cycles(layers: LayerArray, rows, cols, dataflow):
-    """(cycles, chose WS) of the dense design: every weight walked."""
-    return array_cycles(rows, cols, layers.pixels, layers.fibers / layers.groups,
-                        layers.fiber_len, layers.groups, dataflow, cols, layers.fiber_len)
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.sparse.time_ns.shape
 
 
 @dataclass(frozen=True)
 class MaskArrays:
-    """Exact statistics of the layers that have masks, aligned with a LayerArray."""
+    """Exact statistics of the layers that have masks, aligned with a LayerArray (in units:
+    weights, or blocks for block-pruned layers)."""
     stats: tuple[MaskStats | None, ...]
 
-    def entries(self, index_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(exact relative entries, has-mask flag), both broadcast to (C, L, 1)."""
-        bits = np.broadcast_to(index_bits, (index_bits.shape[0], len(self.stats), 1))
-        out = np.full(bits.shape, np.nan)
+    def entries(self, width: np.ndarray, relative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(exact stored units, has-mask flag), both broadcast to (C, L, 1)."""
+        shape = (width.shape[0], len(self.stats), 1)
+        bits = np.broadcast_to(width, shape)
+        rel = np.broadcast_to(relative, shape)
+        out = np.full(shape, np.nan)
         for j, st in enumerate(self.stats):
             if st is None:
                 continue
             b = bits[:, j, 0].astype(np.int64)
             uniq, inv = np.unique(b, return_inverse=True)
-            out[:, j, 0] = st.relative_entries(uniq)[inv]
+            out[:, j, 0] = np.where(rel[:, j, 0], st.relative_entries(uniq)[inv], st.nnz)
         return out, ~np.isnan(out)
 
-    def balance(self, index_bits, fmt, lanes) -> np.ndarray:
+    def balance(self, width, relative, lanes) -> np.ndarray:
         out = np.full(lanes.shape, np.nan)
-        bits = np.broadcast_to(index_bits, lanes.shape)
-        fmt = np.broadcast_to(fmt, lanes.shape)
+        bits = np.broadcast_to(width, lanes.shape)
+        rel = np.broadcast_to(relative, lanes.shape)
         for j, st in enumerate(self.stats):
             if st is None:
                 continue
             for c in range(lanes.shape[0]):
-                work = st.fiber_entries(int(bits[c, j, 0]), int(fmt[c, j, 0]))
-                out[c, j] = formats.balance_efficiency_exact(work, lanes[c, j])
+                work = st.fiber_entries(int(bits[c, j, 0]), bool(rel[c, j, 0]))
+                out[c, j] = formats.balance_exact(work, lanes[c, j])
         return out
 
 
 @dataclass(frozen=True)
-class LayerCosts:
-    """Costs per (config, layer, alpha). Times in ns, areas in um^2, energies in pJ."""
-    mode: str
-    alphas: np.ndarray
-    dense_cycles: np.ndarray
-    dense_clock_ns: np.ndarray
-    dense_time_ns: np.ndarray
-    dense_area_um2: np.ndarray
-    dense_energy_pj: np.ndarray
-    dense_storage_bits: np.ndarray
-    dense_utilization: np.ndarray
-    sparse_pes: np.ndarray
-    sparse_cycles: np.ndarray
-    sparse_clock_ns: np.ndarray
-    sparse_time_ns: np.ndarray
-    sparse_area_um2: np.ndarray
-    sparse_energy_pj: np.ndarray
-    value_bits: np.ndarray
-    index_bits: np.ndarray
-    entries: np.ndarray
-    index_width: np.ndarray
-    balance: np.ndarray
-    dense_dram_bits: np.ndarray
-    sparse_dram_bits: np.ndarray
-    dense_mode_time_ns: np.ndarray  # dense implementation on the sparse-capable design
-                                    # (isoarea: the dense design itself; fixed: dense mode on
-                                    # the sparse-capable chip, decoders bypassed)
-    dense_mode_cycles: np.ndarray
-
-    def __post_init__(self) -> None:
-        # give every array its full shape: dense_* (C, L, 1), the rest (C, L, A)
-        full = np.broadcast_shapes(*(np.shape(getattr(self, f.name)) for f in fields(self)
-                                     if f.name != "mode"))
-        for f in fields(self):
-            if f.name == "mode":
-                continue
-            dense_only = f.name.startswith("dense_") and not f.name.startswith("dense_mode_")
-            shape = full[:2] + (1,) if dense_only else full
-            object.__setattr__(self, f.name, np.broadcast_to(getattr(self, f.name), shape))
-
-    @property
-    def chosen_time_ns(self) -> np.ndarray:
-        """The faster implementation on the sparse-capable design."""
-        return np.minimum(self.sparse_time_ns, self.dense_mode_time_ns)
-
-    @property
-    def sparse_speedup(self) -> np.ndarray:
-        """Dense time / sparse time (0 where the sparse design does not fit the area)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(np.isfinite(self.sparse_time_ns), self.dense_time_ns / self.sparse_time_ns, 0.0)
-
-    @property
-    def speedup(self) -> np.ndarray:
-        return self.dense_time_ns / self.chosen_time_ns
-
-    @property
-    def sparse_storage_bits(self) -> np.ndarray:
-        return self.value_bits + self.index_bits
+class _Workload:
+    """What the sparse implementation of each layer stores and walks at one index width."""
+    storage: Storage
+    walk: np.ndarray             # mean entries a filter's PE walks per output
+    spread: np.ndarray           # std of that walk across filters
+    block_out: np.ndarray        # filters that walk in lockstep (a block's rows)
+    filters: np.ndarray          # filters the sparse design computes (channel pruning: fewer)
+    channel: np.ndarray          # bool: a smaller dense layer
+    nm: np.ndarray               # bool: an N:M layer
+    supported: np.ndarray
+    width: np.ndarray            # index width in effect (N:M: log2 M)
+    relative: np.ndarray         # bool: relative-index format in effect
 
 
-def _stored_bits(cfg):
-    """Bits per stored weight: per layer when the plan quantizes layers differently."""
-    return cfg.values.get("layer_weight_bits", cfg.weight_bits)
+def _stored_width(cfg, layers):
+    return np.where(np.isnan(layers.weight_bits), cfg.weight_bits, layers.weight_bits)
 
 
-def with_layer_weight_bits(cfg: ConfigArray, weight_bits, n_layers: int) -> ConfigArray:
-    """Configs whose layers store `weight_bits` (one per layer). In isoarea mode each layer has
-    its own design, so its MACs are that wide too; on a fixed chip the MACs keep the chip's
-    width and a layer may not need wider weights than the chip computes."""
-    wb = np.asarray(weight_bits, dtype=float).reshape(1, -1, 1)
-    if wb.shape[1] != n_layers:
-        raise ConfigError(f"per-layer weight bits: got {wb.shape[1]} values for {n_layers} layers")
-    if np.any(wb <= 0) or np.any(wb != np.round(wb)):
-        raise ConfigError("per-layer weight bits must be positive integers")
-    values = dict(cfg.values)
-    fixed = cfg.values["mode"].reshape(-1)[0] == arch.MODES.index("fixed")
-    if fixed:
-        too_wide = wb > cfg.weight_bits
-        if np.any(too_wide):
-            raise ConfigError(f"a layer stores {int(wb.max())}-bit weights but the fixed chip's MACs "
-                              f"are {int(np.min(cfg.weight_bits))}-bit (hardware key 'weight_bits')")
-        values["layer_weight_bits"] = np.broadcast_to(wb, (cfg.weight_bits.shape[0], n_layers, 1))
-    else:
-        values["weight_bits"] = np.broadcast_to(wb, (cfg.weight_bits.shape[0], n_layers, 1))
-    return ConfigArray(cfg.names, values)
-
-
-def _sparse_workload(cfg, layers, alpha, bits, masks):
-    """Stored entries, processed entries per output pixel, storage, nnz for index width `bits`."""
-    nnz = layers.weights * alpha
-    rel_expected = formats.expected_relative_entries(layers.weights, alpha, bits)
+def _workload(cfg, layers: LayerArray, alpha, width, masks: MaskArrays | None, wb) -> _Workload:
+    K, N = layers.fibers, layers.fiber_len
+    nm = layers.nm_group > 0
+    channel = ~nm & (layers.block_in >= N)
+    bk = np.where(nm | channel, 1.0, layers.block_out)
+    bl = np.where(nm | channel, 1.0, layers.block_in)
+    unit_fibers, fiber_units = np.ceil(K / bk), np.ceil(N / bl)
+    n_units = unit_fibers * fiber_units
+    kept = n_units * alpha
+    rel_units = n_units * alpha * formats.relative_entries_per_nonzero(alpha, width)
+    relative = cfg.index_format == RELATIVE
     if masks is not None:
-        exact, has = masks.entries(bits)
-        rel = np.where(has, exact, rel_expected)
-    else:
-        rel = rel_expected
-    fmt = cfg.index_format
-    st = formats.storage(fmt, nnz, rel, layers.weights, layers.fibers, layers.fiber_len,
-                         layers.coord_bits, _stored_bits(cfg), bits)
-    # a bitmask decoder walks `decoder_window` positions per cycle
-    processed = np.where(fmt == BITMASK, np.maximum(st.entries, st.scan_positions / cfg.decoder_window),
-                         st.entries)
-    return nnz, st, processed
+        exact, has = masks.entries(width, relative)
+        rel_units = np.where(has & relative, exact, rel_units)
+        kept = np.where(has & ~relative, exact, kept)
+    coord = ceil_log2(unit_fibers) + ceil_log2(fiber_units)
+    units, index = formats.index_storage(cfg.index_format, kept, rel_units, n_units, unit_fibers,
+                                         fiber_units, coord, width)
+    entries = units * bk * bl
+    walk = units / unit_fibers * bl
+    walk = np.where(cfg.index_format == formats.BITMASK,
+                    np.maximum(walk, N / cfg.decoder_window), walk)
+    padding = units / np.maximum(kept, 1e-300)
+    spread = bl * np.sqrt(fiber_units * alpha * (1 - alpha)) * padding
+
+    # N:M layers: on the index engine log2(M) bits per kept weight; on the nm engine the
+    # engine's own groups (zeros stored where a layer keeps fewer than the engine's N)
+    engine_nm = cfg.is_("sparse_engine", "nm")
+    group = np.where(engine_nm, cfg.nm_group, layers.nm_group)
+    keep = np.where(engine_nm, cfg.nm_keep, layers.nm_keep)
+    nm_per_fiber = formats.nm_kept(N, keep, group)
+    nm_entries = K * nm_per_fiber
+    entries = np.where(nm, nm_entries, entries)
+    index = np.where(nm, nm_entries * ceil_log2(group), index)
+    walk = np.where(nm, nm_per_fiber, walk)
+
+    kept_filters = np.clip(np.round(alpha * K), 1.0, K)
+    entries = np.where(channel, kept_filters * N, entries)
+    index = np.where(channel, 0.0, index)
+    walk = np.where(channel, N, walk)
+    spread = np.where(nm | channel, 0.0, spread)
+    filters = np.where(channel, kept_filters, K)
+
+    engine_index = cfg.is_("sparse_engine", "index")
+    fits_nm = formats.nm_compatible(layers.nm_keep, layers.nm_group, cfg.nm_keep, cfg.nm_group)
+    supported = (layers.prunable > 0) & (channel | engine_index | (engine_nm & nm & fits_nm))
+    storage = Storage(entries, entries * wb, index)
+    return _Workload(storage, walk, spread, bk, filters, channel, nm, supported,
+                     np.where(nm, ceil_log2(group), width), relative & ~nm & ~channel)
 
 
-def expected_max_normal(n):
-    """E[max of n standard normals] by Blom's formula Phi^-1((n - 0.375) / (n + 0.25)), with
-    the Abramowitz-Stegun 26.2.23 inverse normal (error < 5e-4); 0 for one lane."""
-    n = np.maximum(np.asarray(n, dtype=float), 1.0)
-    tail = 1.0 - (n - 0.375) / (n + 0.25)              # upper-tail probability, <= 0.5
-    t = np.sqrt(-2.0 * np.log(tail))
-    z = t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (
-        1.0 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t)
-    return np.maximum(z, 0.0)
-
-
-_LOG2_LANES = np.linspace(0.0, 24.0, 2401)
-_EMAX_TABLE = expected_max_normal(np.exp2(_LOG2_LANES))
-
-
-def _expected_max_lookup(n):
-    """expected_max_normal by table interpolation in log2(n) (error < 1e-5; hot path)."""
-    return np.interp(np.log2(np.maximum(n, 1.0)), _LOG2_LANES, _EMAX_TABLE)
-
-
-def _balance(cfg, layers, alpha, processed, nnz, lanes, bits, masks):
-    """Expected load-balance efficiency of a column fold: mean / E[max] over its `lanes` fibers,
-    with the per-fiber entry counts binomial(fiber_len, alpha) (scaled by padding)."""
-    per_fiber = processed / layers.fibers
-    scale = processed / np.maximum(nnz, 1e-300)           # entries per non-zero (padding)
-    sigma = np.sqrt(layers.fiber_len * alpha * (1 - alpha)) * scale
-    eff = per_fiber / (per_fiber + sigma * _expected_max_lookup(lanes))
+def _balance(w: _Workload, lanes, masks: MaskArrays | None) -> np.ndarray:
+    """Expected load-balance efficiency of a column fold: mean / E[max] over its independent
+    lanes (a block's filters walk together), or exact from a mask."""
+    independent = np.maximum(lanes / w.block_out, 1.0)
+    eff = w.walk / (w.walk + w.spread * formats.expected_max_lookup(independent))
     if masks is not None:
-        exact = masks.balance(bits, cfg.index_format, np.broadcast_to(lanes, eff.shape))
-        eff = np.where(np.isnan(exact), eff, exact)
+        exact = masks.balance(w.width, w.relative, np.broadcast_to(lanes, eff.shape))
+        eff = np.where(np.isnan(exact) | w.nm | w.channel, eff, exact)
     return eff
 
 
-def _sparse_cycles(cfg, layers, alpha, processed, nnz, pes_s, bits, masks):
-    """(cycles, chose WS, balance x sparse_efficiency) of the sparse array of `pes_s` PEs:
-    array_rows rows, each column fold walking the stored entries of its slowest fiber."""
-    cols = pes_s / cfg.array_rows
-    filters = layers.fibers / layers.groups
-    eff = _balance(cfg, layers, alpha, processed, nnz, np.minimum(cols, filters), bits, masks)
-    eff = eff * cfg.sparse_efficiency
-    walk = processed / layers.fibers / eff
-    cycles, ws = array_cycles(cfg.array_rows, cols, layers.pixels, filters, walk, layers.groups,
-                              cfg.dataflow, cfg.pes / cfg.array_rows, layers.fiber_len)
-    return cycles, ws, eff
+def _cycles(cfg, layers, rows, cols, w: _Workload | None, eff=None, dense_cols=None):
+    """Cycles and mapping of a design of rows x cols PEs: dense when `w` is None;
+    `dense_cols` for an iso-area sparse design (area-equivalent columns, see mapping)."""
+    groups = layers.groups
+    if w is None:
+        return mapping.cycles(cfg.dataflow, rows, cols, layers.pixels, layers.fibers / groups,
+                              groups, layers.fiber_len, layers.fiber_len, layers.fiber_len)
+    walk = w.walk / eff
+    stall = np.where(w.channel | w.nm | cfg.is_("sparse_engine", "nm"), 1.0,
+                     arch.operand_rate(cfg, cols))
+    return mapping.cycles(cfg.dataflow, rows, cols, layers.pixels, w.filters / groups, groups,
+                          walk, walk, layers.fiber_len, stall, dense_cols)
 
 
-def _energy(cfg, layers, macs_done, gated_macs, stored_bits, macro_kb, sram_bits, time_ns,
-            ws, pes, enabled: bool = True):
-    """SRAM reads: weights once (WS) or once per row fold (OS); inputs once per column."""
+def _time(cycles, clock, dram_bits, cfg):
+    return np.maximum(cycles * clock, dram_bits / (cfg.dram_gbps * NS_PER_GBPS_BIT))
+
+
+def _energy(cfg, layers, macs_done, gated_macs, weight_store_bits, buf, time_ns, dataflow,
+            cols, mac_bits, dram_bits, enabled: bool):
+    """SRAM reads: weights once (WS/IS) or once per row fold (OS); inputs once per column;
+    leakage over the run; DRAM per bit streamed. Per-access accounting, not calibrated."""
     if not enabled:
         return np.float64(np.nan)
-    e_mac = arch.mac_energy_pj(cfg)
-    e_bit = arch.sram_pj_per_bit(cfg, macro_kb)
-    weight_passes = np.where(ws, 1.0, np.ceil(layers.pixels / cfg.array_rows))
-    cols = np.maximum(pes / cfg.array_rows, 1.0)
-    feature_bits = (macs_done / cols + layers.out_elements) * cfg.act_bits
-    macros = np.maximum(sram_bits / (macro_kb * 8192.0), 1.0)
-    leak_mw = tech.sram_leakage_mw(macro_kb, cfg.sram_port_bits, cfg.sram_cell) * macros
+    e_mac = arch.mac_energy(cfg, mac_bits)
+    weight_passes = np.where(dataflow == mapping.OS, np.ceil(layers.pixels / cfg.array_rows), 1.0)
+    feature_bits = (macs_done / np.maximum(cols, 1.0) + layers.out_elements) * cfg.act_bits
+    t = np.where(np.isfinite(time_ns), time_ns, 0.0)
     return (macs_done * e_mac + gated_macs * e_mac * cfg.gated_mac_energy
-            + (stored_bits * weight_passes + feature_bits) * e_bit + leak_mw * time_ns)
-
-
-def evaluate(configs: ConfigArray, layers: LayerArray, alphas,
-             masks: MaskArrays | None = None, energy: bool = True,
-             cache: dict | None = None, weight_bits=None) -> LayerCosts:
-    """Evaluate configs x layers x alphas. `alphas` broadcasts to (C, L, A) (e.g. an (A,) grid,
-    or (1, L, 1) per-layer keep fractions). All configs must share one mode. energy=False skips
-    the energy terms (NaN), which the break-even solver does not need. `cache`: a dict kept
-    by a caller that evaluates the same configs and layers at many alphas (alpha-independent
-    parts are computed once). `weight_bits`: optional bits per stored weight, one per layer
-    (quantized plans); default the config's weight_bits."""
-    cfg = configs.expanded()
-    modes = np.unique(configs.values["mode"])
-    if modes.size != 1:
-        raise ConfigError("hardware key 'mode' must be the same for all configs of one evaluation")
-    alpha = np.asarray(alphas, dtype=float)
-    if alpha.ndim <= 1:
-        alpha = alpha.reshape(1, 1, -1)
-    if np.any(alpha <= 0) or np.any(alpha > 1):
-        raise ConfigError("keep fractions alpha must be in (0, 1]")
-    if weight_bits is not None:
-        cfg = with_layer_weight_bits(cfg, weight_bits, len(layers))
-    if arch.MODES[int(modes[0])] == "fixed":
-        return _fixed_chip(cfg, layers, alpha, masks, energy)
-    return _isoarea(cfg, layers, alpha, masks, energy, cache)
-
-
-def _dense_isoarea(cfg, layers) -> dict:
-    """The dense design of each layer: independent of alpha, so the solver computes it once."""
-    control = cfg.control_area_mm2 * UM2_PER_MM2
-    cols = cfg.pes / cfg.array_rows
-    feature_bits = (layers.in_elements + layers.out_elements) * cfg.act_bits
-    bias_bits = layers.bias * cfg.act_bits * 2                 # biases at accumulator width
-    dense_storage = layers.weights * _stored_bits(cfg)
-    onchip_d, dram_d = _weight_buffer(cfg, dense_storage)
-    sram_d = onchip_d + feature_bits + bias_bits
-    macro_d, per_bit_d, access_d = arch.sram_for_buffer(cfg, sram_d)
-    area_d = cfg.pes * arch.dense_pe_area_um2(cfg) + sram_d * per_bit_d + control
-    clk_d = arch.clock_ns(cfg, macro_d, sparse=False, access_ns=access_d)
-    cyc_d, ws_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
-    return dict(control=control, feature_bits=feature_bits, bias_bits=bias_bits,
-                dense_storage=dense_storage, sram_d=sram_d, macro_d=macro_d, area_d=area_d,
-                clk_d=clk_d, cyc_d=cyc_d, ws_d=ws_d, dram_d=dram_d,
-                time_d=np.maximum(cyc_d * clk_d, dram_d / (cfg.dram_gbps * 8.0)))
+            + (weight_store_bits * weight_passes + feature_bits) * buf.pj_per_bit
+            + buf.leakage_mw * t + dram_bits * cfg.dram_pj_per_bit)
 
 
 def _weight_buffer(cfg, weight_bits):
     """(on-chip weight SRAM bits, DRAM bits streamed) of an isoarea design: weights above
     onchip_weight_kb get a buffer of that size and stream in once."""
-    cap = np.where(cfg.onchip_weight_kb > 0, cfg.onchip_weight_kb * 8192.0, np.inf)
+    cap = np.where(cfg.onchip_weight_kb > 0, cfg.onchip_weight_kb * KB_BITS, np.inf)
     stream = weight_bits > cap
     return np.where(stream, cap, weight_bits), np.where(stream, weight_bits, 0.0)
 
 
-def _cached(cache, key, make):
-    if cache is None:
-        return make()
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
+def _index_widths(cfg):
+    """The configured width, or every candidate where the policy is `fastest`."""
+    fastest = cfg.is_("index_width_policy", "fastest")
+    if not np.any(fastest):
+        return [cfg.index_width_bits]
+    return [np.where(fastest, float(b), cfg.index_width_bits) for b in formats.WIDTH_CANDIDATES]
 
 
-def _isoarea(cfg, layers, alpha, masks, energy, cache=None) -> LayerCosts:
-    d = _cached(cache, "isoarea", lambda: _dense_isoarea(cfg, layers))
-    control, feature_bits, bias_bits = d["control"], d["feature_bits"], d["bias_bits"]
-    dense_storage, sram_d, macro_d, area_d = d["dense_storage"], d["sram_d"], d["macro_d"], d["area_d"]
-    clk_d, cyc_d, time_d = d["clk_d"], d["cyc_d"], d["time_d"]
-    energy_d = (_energy(cfg, layers, layers.macs, 0.0, dense_storage, macro_d, sram_d, time_d,
-                        d["ws_d"], cfg.pes, energy) + d["dram_d"] * cfg.dram_pj_per_bit)
+def _features(cfg, layers):
+    return (layers.in_elements + layers.out_elements) * cfg.act_bits + layers.bias * cfg.act_bits * 2
 
+
+@dataclass(frozen=True)
+class Baseline:
+    """The alpha-independent part of an evaluation: the dense design (and, on a fixed chip,
+    the sparse-capable chip), computed once for the configs and layers it names. The break-
+    even solver and plans that evaluate many alphas pass it back to `evaluate`."""
+    config_names: tuple[str, ...]
+    layer_names: tuple[str, ...]
+    dense: Design
+    dense_mode: Design
+    stored_width: np.ndarray          # bits per stored weight, per layer
+    mac_bits: np.ndarray              # MAC width of the designs
+    feature_bits: np.ndarray
+    area_budget_um2: np.ndarray       # what each sparse design may spend
+    dense_pe: PEArea
+    sram_area_um2: np.ndarray         # fixed chip: its buffers (isoarea: unused, 0)
+    access_ns: np.ndarray             # fixed chip: its buffers' access time
+    weight_buffer: arch.SramBuffer | None
+
+
+def _baseline_isoarea(cfg, layers, names, energy) -> Baseline:
+    wb = _stored_width(cfg, layers)                # each layer's designs compute at its width
+    rows, control = cfg.array_rows, cfg.control_area_mm2 * UM2_PER_MM2
+    feat = _features(cfg, layers)
+    onchip_d, dram_d = _weight_buffer(cfg, layers.weights * wb)
+    buf_d = arch.sram_buffer(cfg, onchip_d + feat)
+    pe_d = arch.dense_pe(cfg, wb)
+    area_d = cfg.pes * pe_d.total + buf_d.area_um2 + control
+    clk_d = arch.clock_ns(cfg, wb, buf_d.access_ns)
+    cyc_d, df_d = _cycles(cfg, layers, rows, cfg.pes / rows, None)
+    time_d = _time(cyc_d, clk_d, dram_d, cfg)
+    dense = Design(cfg.pes, cfg.pes / rows, pe_d.total, clk_d, area_d, buf_d.bits, cyc_d, time_d,
+                   dram_d, _energy(cfg, layers, layers.macs, 0.0, onchip_d, buf_d, time_d, df_d,
+                                   cfg.pes / rows, wb, dram_d, energy), df_d)
+    return Baseline(names, layers.names, dense, dense, wb, wb, feat, area_d, pe_d,
+                    np.zeros(1), np.zeros(1), None)
+
+
+def _isoarea(cfg, layers, alpha, masks, energy, base: Baseline) -> LayerCosts:
+    wb, feat, pe_d = base.stored_width, base.feature_bits, base.dense_pe
+    rows, control = cfg.array_rows, cfg.control_area_mm2 * UM2_PER_MM2
     best = None
-    for bits in _index_width_candidates(cfg):
-        nnz, st, processed = _sparse_workload(cfg, layers, alpha, bits, masks)
-        onchip_s, dram_s = _weight_buffer(cfg, st.total_bits)
-        sram_s = onchip_s + feature_bits + bias_bits
-        macro_s, per_bit_s, access_s = arch.sram_for_buffer(cfg, sram_s)
-        sram_area_s = sram_s * per_bit_s
-        pe_area_s = arch.sparse_pe_area_um2(cfg, bits)
-        pes_s = (area_d - sram_area_s - control) / pe_area_s
-        clk_s = arch.clock_ns(cfg, macro_s, sparse=True, index_bits=bits, access_ns=access_s)
+    for width in _index_widths(cfg):
+        w = _workload(cfg, layers, alpha, width, masks, wb)
+        onchip_s, dram_s = _weight_buffer(cfg, w.storage.total_bits)
+        buf = arch.sram_buffer(cfg, onchip_s + feat)
+        sparse_pe = arch.sparse_pe(cfg, wb, wb, w.width)
+        pe = PEArea(*(np.where(w.channel, getattr(pe_d, f.name), getattr(sparse_pe, f.name))
+                      for f in fields(PEArea)))
+        # area-equivalent columns: the same-area trade is continuous (see mapping)
+        cols = np.maximum(base.area_budget_um2 - buf.area_um2 - control, 0.0) / (pe.total * rows)
+        levels = np.where(w.channel, 0.0, arch.select_levels(cfg, w.width))
+        clk = arch.clock_ns(cfg, wb, buf.access_ns, levels)
+        eff = _balance(w, np.clip(cols, 1.0, w.filters / layers.groups), masks)
         with np.errstate(divide="ignore", invalid="ignore"):
-            cyc_s, ws_s, eff = _sparse_cycles(cfg, layers, alpha, processed, nnz, pes_s, bits, masks)
-            cyc_s = np.where(pes_s > 0, cyc_s, np.inf)
-        time_s = np.maximum(cyc_s * clk_s, dram_s / (cfg.dram_gbps * 8.0))
-        cand = dict(dram=np.broadcast_to(dram_s, time_s.shape), bits=np.broadcast_to(bits, time_s.shape), pes=pes_s, cyc=cyc_s, ws=ws_s, clk=clk_s,
-                    time=time_s, st=st, eff=eff, macro=macro_s, sram=sram_s, nnz=nnz,
-                    processed=processed, area=sram_area_s + np.maximum(pes_s, 0) * pe_area_s + control)
-        best = cand if best is None else _pick_faster(best, cand)
-    b = best
-    st = b["st"]
-    energy_s = _energy(cfg, layers, b["nnz"] * layers.pixels, (b["processed"] - b["nnz"]) * layers.pixels,
-                       st.total_bits, b["macro"], b["sram"], np.where(np.isfinite(b["time"]), b["time"], 0),
-                       b["ws"], b["pes"], energy) + b["dram"] * cfg.dram_pj_per_bit
-    shape = b["time"].shape
-    zeros = np.zeros(shape)
-    return LayerCosts(
-        mode="isoarea", alphas=np.broadcast_to(alpha, shape),
-        dense_cycles=cyc_d, dense_clock_ns=clk_d, dense_time_ns=time_d, dense_area_um2=area_d,
-        dense_energy_pj=energy_d, dense_storage_bits=dense_storage,
-        dense_utilization=layers.macs / (cyc_d * cfg.pes),
-        sparse_pes=b["pes"], sparse_cycles=b["cyc"], sparse_clock_ns=b["clk"], sparse_time_ns=b["time"],
-        sparse_area_um2=b["area"], sparse_energy_pj=energy_s,
-        value_bits=np.broadcast_to(st.value_bits, shape), index_bits=np.broadcast_to(st.index_bits, shape),
-        entries=np.broadcast_to(st.entries, shape), index_width=b["bits"], balance=b["eff"],
-        dense_dram_bits=d["dram_d"], sparse_dram_bits=b["dram"],
-        dense_mode_time_ns=np.broadcast_to(time_d, shape), dense_mode_cycles=np.broadcast_to(cyc_d, shape))
-
-
-def _index_width_candidates(cfg):
-    """The configured index width, or every candidate width where auto_index_bits is on
-    (relative index only: other formats have no free width)."""
-    auto = (cfg.auto_index_bits > 0) & (cfg.index_format == RELATIVE)
-    if not np.any(auto):
-        return [cfg.index_bits]
-    return [np.where(auto, float(b), cfg.index_bits) for b in formats.INDEX_BITS_CANDIDATES]
-
-
-def _pick_faster(a: dict, b: dict) -> dict:
-    better = b["time"] < a["time"]
-    out = {}
-    for k in a:
-        if k == "st":
-            out[k] = formats.Storage(*(np.where(better, getattr(b[k], f.name), getattr(a[k], f.name))
-                                       for f in fields(formats.Storage)))
+            cyc, df = _cycles(cfg, layers, rows, np.maximum(cols, 1e-9), w, eff, cfg.pes / rows)
+        cyc = np.where((cols > 0) & w.supported, cyc, np.inf)
+        time = _time(cyc, clk, dram_s, cfg)
+        macs = layers.macs * w.storage.entries / np.maximum(layers.weights, 1e-300)
+        nnz = np.where(w.channel | w.nm, macs, layers.macs * alpha)
+        design = Design(cols * rows, cols, pe.total, clk,
+                        buf.area_um2 + cols * rows * pe.total + control, buf.bits, cyc, time,
+                        np.broadcast_to(dram_s, time.shape),
+                        _energy(cfg, layers, nnz, macs - nnz, onchip_s, buf, time, df, cols, wb,
+                                dram_s, energy), df)
+        cand = (design, w, eff, pe)
+        if best is None:
+            best = cand
         else:
-            out[k] = np.where(better, b[k], a[k])
-    return out
+            faster = design.time_ns < best[0].time_ns
+            best = (design.where(faster, best[0]), _pick_workload(faster, w, best[1]),
+                    np.where(faster, eff, best[2]),
+                    PEArea(*(np.where(faster, getattr(pe, f.name), getattr(best[3], f.name))
+                             for f in fields(PEArea))))
+    design, w, eff, pe = best
+    return _costs("isoarea", alpha, base, design, w, eff, pe, layers)
+
+
+def _pick_workload(pick, a: _Workload, b: _Workload) -> _Workload:
+    st = Storage(*(np.where(pick, getattr(a.storage, f.name), getattr(b.storage, f.name))
+                   for f in fields(Storage)))
+    rest = {f.name: np.where(pick, getattr(a, f.name), getattr(b, f.name))
+            for f in fields(_Workload) if f.name != "storage"}
+    return _Workload(storage=st, **rest)
+
+
+def _costs(mode, alpha, base: Baseline, sparse, w, eff, pe, layers) -> LayerCosts:
+    shape = np.broadcast_shapes(sparse.time_ns.shape, np.shape(alpha))
+    dshape = shape[:2] + (1,)
+    wb, feat = base.stored_width, base.feature_bits
+    dense_storage = Storage(np.broadcast_to(layers.weights, dshape),
+                            np.broadcast_to(layers.weights * wb, dshape), np.zeros(dshape))
+    return LayerCosts(
+        mode=mode, alphas=np.broadcast_to(alpha, shape),
+        dense=base.dense.broadcast(dshape), dense_mode=base.dense_mode.broadcast(dshape),
+        sparse=sparse.broadcast(shape),
+        storage=Storage(*(np.broadcast_to(getattr(w.storage, f.name), shape) for f in fields(Storage))),
+        dense_storage=dense_storage, feature_bits_total=np.broadcast_to(feat, dshape),
+        index_width_bits=np.broadcast_to(w.width, shape), balance=np.broadcast_to(eff, shape),
+        supported=np.broadcast_to(w.supported, shape),
+        sparse_pe=PEArea(*(np.broadcast_to(getattr(pe, f.name), shape) for f in fields(PEArea))))
 
 
 def check_fits_chip(cfg: ConfigArray, layers: LayerArray) -> None:
     """A fixed chip must hold one fold's working set even when everything streams from DRAM:
     an array's worth of weights in the weight buffer, and the partial sums of one fold plus one
     input column in the feature buffer. Raises FitError naming the layer and the key."""
-    c = cfg.expanded() if cfg.values["pes"].ndim == 1 else cfg
+    c = cfg if cfg.pes.ndim == 3 else cfg.expanded()
     weight_tile = c.pes * c.weight_bits + 0 * layers.weights
     feature_tile = (c.pes * 2 + c.array_rows) * c.act_bits + 0 * layers.weights
     for tile, what, key in ((weight_tile, "weight", "weight_sram_kb"),
                             (feature_tile, "feature", "feature_sram_kb")):
-        have = getattr(c, key) * 8192.0
+        have = getattr(c, key) * KB_BITS
         bad = np.broadcast_to(tile > have, np.broadcast(tile, have).shape)
         if bad.any():
             ci, li = (int(i) for i in np.argwhere(bad)[0][:2])
-            need_kb = float(np.broadcast_to(tile, bad.shape)[ci, li, 0]) / 8192.0
-            have_kb = float(np.broadcast_to(have, bad.shape)[ci, li, 0]) / 8192.0
+            need_kb = float(np.broadcast_to(tile, bad.shape)[ci, li, 0]) / KB_BITS
+            have_kb = float(np.broadcast_to(have, bad.shape)[ci, li, 0]) / KB_BITS
             raise FitError(f"layer {layers.names[li]!r} does not fit the fixed chip even from "
                            f"DRAM: one {what} tile needs {need_kb:.3g} KB but {key} = "
                            f"{have_kb:.3g} KB; raise {key} or use fewer PEs")
 
 
-def _dram_bits(cfg, layers, weight_bits, feature_bits):
+def _dram_fixed(cfg, layers, weight_bits, feature_bits):
     """Weights stream in once (in tiles of the weight buffer); inputs are re-read once per
     weight tile and outputs written once when the features do not fit the feature buffer."""
-    tiles = np.ceil(weight_bits / (cfg.weight_sram_kb * 8192.0))
-    spill = feature_bits > cfg.feature_sram_kb * 8192.0
-    feat = np.where(spill, (layers.in_elements * tiles + layers.out_elements) * cfg.act_bits, 0.0)
+    tiles = np.ceil(weight_bits / (cfg.weight_sram_kb * KB_BITS))
+    spill = feature_bits > cfg.feature_sram_kb * KB_BITS
+    feat = np.where(spill, (layers.in_elements * np.maximum(tiles, 1) + layers.out_elements)
+                    * cfg.act_bits, 0.0)
     return weight_bits + feat
 
 
-def _fixed_chip(cfg, layers, alpha, masks, energy) -> LayerCosts:
+def _baseline_fixed(cfg, layers, names, energy) -> Baseline:
     check_fits_chip(cfg, layers)
+    wb = _stored_width(cfg, layers)
+    wide = np.broadcast_to(wb > cfg.weight_bits, np.broadcast(wb, cfg.weight_bits).shape)
+    if np.any(wide):
+        j = int(np.argwhere(wide)[0][1])
+        raise ConfigError(f"layer {layers.names[j]!r} stores {int(np.max(wb))}-bit weights but the fixed "
+                          f"chip's MACs are {int(np.min(cfg.weight_bits))}-bit (hardware key 'weight_bits')")
+    mac_bits, rows = cfg.weight_bits, cfg.array_rows
     control = cfg.control_area_mm2 * UM2_PER_MM2
-    cols = cfg.pes / cfg.array_rows
-    sram_bits = (cfg.weight_sram_kb + cfg.feature_sram_kb) * 8192.0
-    macro = np.minimum(cfg.sram_macro_kb, np.minimum(cfg.weight_sram_kb, cfg.feature_sram_kb))
-    macro = np.clip(macro, 2.0, 2048.0)
-    sram_area = sram_bits * arch.sram_um2_per_bit(cfg, macro)
-    pe_area_d = arch.dense_pe_area_um2(cfg)
-    area = cfg.pes * pe_area_d + sram_area + control
-    bw_bits_per_ns = cfg.dram_gbps * 8.0                      # GB/s = bytes/ns
-    feature_bits = (layers.in_elements + layers.out_elements) * cfg.act_bits
+    wbuf = arch.sram_buffer(cfg, cfg.weight_sram_kb * KB_BITS)
+    fbuf = arch.sram_buffer(cfg, cfg.feature_sram_kb * KB_BITS)
+    sram_area = wbuf.area_um2 + fbuf.area_um2
+    access = np.maximum(wbuf.access_ns, fbuf.access_ns)
+    pe_d = arch.dense_pe(cfg, mac_bits)
+    area = cfg.pes * pe_d.total + sram_area + control
+    feat = _features(cfg, layers)
+    clk_d = arch.clock_ns(cfg, mac_bits, access)
+    cyc_d, df_d = _cycles(cfg, layers, rows, cfg.pes / rows, None)
+    dense_store = layers.weights * wb
+    dram_d = _dram_fixed(cfg, layers, dense_store, feat)
+    time_d = _time(cyc_d, clk_d, dram_d, cfg)
+    sram_bits = np.broadcast_to(wbuf.bits + fbuf.bits, time_d.shape)
+    dense = Design(cfg.pes, cfg.pes / rows, pe_d.total, clk_d, area, sram_bits, cyc_d, time_d, dram_d,
+                   _energy(cfg, layers, layers.macs, 0.0, dense_store, wbuf, time_d, df_d,
+                           cfg.pes / rows, mac_bits, dram_d, energy), df_d)
+    # the sparse-capable chip: the same buffers and area, its PEs sized by their parts
+    spe = arch.sparse_pe(cfg, mac_bits, mac_bits, cfg.index_width_bits)
+    cols_s = np.floor(np.maximum(area - sram_area - control, 0.0) / (spe.total * rows))
+    if np.any(cols_s < 1):
+        raise FitError("the sparse-capable chip has no room for one column of sparse PEs at the "
+                       "dense chip's area; give the chip more PEs (pes) or smaller buffers")
+    clk_s = arch.clock_ns(cfg, mac_bits, access, arch.select_levels(cfg, cfg.index_width_bits))
+    cyc_m, df_m = _cycles(cfg, layers, rows, cols_s, None)
+    time_m = _time(cyc_m, clk_s, dram_d, cfg)
+    dense_mode = Design(cols_s * rows, cols_s, spe.total, clk_s, area, sram_bits, cyc_m, time_m,
+                        dram_d, _energy(cfg, layers, layers.macs, 0.0, dense_store, wbuf, time_m,
+                                        df_m, cols_s, mac_bits, dram_d, energy), df_m)
+    return Baseline(names, layers.names, dense, dense_mode, wb, mac_bits, feat, area, pe_d,
+                    sram_area, access, wbuf)
 
-    clk_d = arch.clock_ns(cfg, macro, sparse=False)
-    cyc_d, ws_d = systolic_cycles(layers, cfg.array_rows, cols, cfg.dataflow)
-    dense_storage = layers.weights * _stored_bits(cfg)
-    dram_d = _dram_bits(cfg, layers, dense_storage, feature_bits)
-    time_d = np.maximum(cyc_d * clk_d, dram_d / bw_bits_per_ns)
-    energy_d = (_energy(cfg, layers, layers.macs, 0.0, dense_storage, macro, sram_bits, time_d,
-                        ws_d, cfg.pes, energy) + dram_d * cfg.dram_pj_per_bit)
 
-    bits = cfg.index_bits                     # the decoder is fixed in silicon on one chip
-    nnz, st, processed = _sparse_workload(cfg, layers, alpha, bits, masks)
-    pe_area_s = arch.sparse_pe_area_um2(cfg, bits)
-    pes_s = cfg.pes * pe_area_d / pe_area_s
-    clk_s = arch.clock_ns(cfg, macro, sparse=True, index_bits=bits)
-    cyc_s, ws_s, eff = _sparse_cycles(cfg, layers, alpha, processed, nnz, pes_s, bits, masks)
-    dram_s = _dram_bits(cfg, layers, st.total_bits, feature_bits)
-    time_s = np.maximum(cyc_s * clk_s, dram_s / bw_bits_per_ns)
-    # dense mode on the sparse-capable chip: decoders bypassed, the dense mapping on its array
-    cyc_dense_mode = systolic_cycles(layers, cfg.array_rows, pes_s / cfg.array_rows, cfg.dataflow)[0]
-    time_dense_mode = np.maximum(cyc_dense_mode * clk_s, dram_d / bw_bits_per_ns)
-    energy_s = (_energy(cfg, layers, nnz * layers.pixels, (processed - nnz) * layers.pixels,
-                        st.total_bits, macro, sram_bits, time_s, ws_s, pes_s, energy)
-                + dram_s * cfg.dram_pj_per_bit)
-    shape = time_s.shape
-    return LayerCosts(
-        mode="fixed", alphas=np.broadcast_to(alpha, shape),
-        dense_cycles=cyc_d, dense_clock_ns=clk_d, dense_time_ns=time_d,
-        dense_area_um2=np.broadcast_to(area, time_d.shape), dense_energy_pj=energy_d,
-        dense_storage_bits=dense_storage, dense_utilization=layers.macs / (cyc_d * cfg.pes),
-        sparse_pes=np.broadcast_to(pes_s, shape), sparse_cycles=cyc_s,
-        sparse_clock_ns=np.broadcast_to(clk_s, shape), sparse_time_ns=time_s,
-        sparse_area_um2=np.broadcast_to(pes_s * pe_area_s + sram_area + control, shape),
-        sparse_energy_pj=energy_s, value_bits=np.broadcast_to(st.value_bits, shape),
-        index_bits=np.broadcast_to(st.index_bits, shape), entries=np.broadcast_to(st.entries, shape),
-        index_width=np.broadcast_to(bits, shape), balance=eff,
-        dense_dram_bits=dram_d, sparse_dram_bits=dram_s,
-        dense_mode_time_ns=np.broadcast_to(time_dense_mode, shape),
-        dense_mode_cycles=np.broadcast_to(cyc_dense_mode, shape))
+def _fixed(cfg, layers, alpha, masks, energy, base: Baseline) -> LayerCosts:
+    rows, mac_bits, wb = cfg.array_rows, base.mac_bits, base.stored_width
+    mode = base.dense_mode
+    width = cfg.index_width_bits                   # the decoder is fixed in silicon on one chip
+    w = _workload(cfg, layers, alpha, width, masks, wb)
+    spe = arch.sparse_pe(cfg, mac_bits, mac_bits, width)
+    eff = _balance(w, np.minimum(mode.cols, w.filters / layers.groups), masks)
+    cyc_s, df_s = _cycles(cfg, layers, rows, mode.cols, w, eff)
+    cyc_s = np.where(w.supported, cyc_s, np.inf)
+    dram_s = _dram_fixed(cfg, layers, w.storage.total_bits, base.feature_bits)
+    time_s = _time(cyc_s, mode.clock_ns, dram_s, cfg)
+    macs = layers.macs * w.storage.entries / np.maximum(layers.weights, 1e-300)
+    nnz = np.where(w.channel | w.nm, macs, layers.macs * alpha)
+    sparse = Design(mode.pes, mode.cols, spe.total, mode.clock_ns, mode.area_um2, mode.sram_bits,
+                    cyc_s, time_s, dram_s,
+                    _energy(cfg, layers, nnz, macs - nnz, w.storage.total_bits, base.weight_buffer,
+                            time_s, df_s, mode.cols, mac_bits, dram_s, energy), df_s)
+    return _costs("fixed", alpha, base, sparse, w, eff, spe, layers)
+
+
+def baseline(configs: ConfigArray, layers: LayerArray, energy: bool = True) -> Baseline:
+    """The dense designs (and the fixed chip's sparse-capable twin) of configs x layers."""
+    cfg = configs.expanded()
+    make = _baseline_fixed if configs.mode == "fixed" else _baseline_isoarea
+    return make(cfg, layers, configs.names, energy)
+
+
+def evaluate(configs: ConfigArray, layers: LayerArray, alphas, masks: MaskArrays | None = None,
+             energy: bool = True, base: Baseline | None = None) -> LayerCosts:
+    """Evaluate configs x layers x alphas. `alphas` broadcasts to (C, L, A) (an (A,) grid, or
+    (1, L, 1) per-layer keep fractions); layers with no prunable weight stay at alpha 1.
+    energy=False skips the energy terms (NaN), which the break-even solver does not need.
+    `base`: the Baseline of these configs and layers, when the caller already has it."""
+    cfg = configs.expanded()
+    if base is None:
+        base = baseline(configs, layers, energy)
+    elif base.config_names != configs.names or base.layer_names != layers.names:
+        raise ConfigError("evaluate: the baseline was computed for other configs or layers")
+    alpha = np.asarray(alphas, dtype=float)
+    if alpha.ndim <= 1:
+        alpha = alpha.reshape(1, 1, -1)
+    if not np.all((alpha > 0) & (alpha <= 1)):
+        raise ConfigError("keep fractions alpha must be in (0, 1]")
+    alpha = np.where(layers.prunable > 0, alpha, 1.0)
+    if configs.mode == "fixed":
+        return _fixed(cfg, layers, alpha, masks, energy, base)
+    return _isoarea(cfg, layers, alpha, masks, energy, base)
+
+
+def dense_area_mm2(costs: LayerCosts) -> np.ndarray:
+    return costs.dense.area_um2 / UM2_PER_MM2

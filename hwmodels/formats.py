@@ -1,36 +1,33 @@
-"""Index formats for a pruned weight tensor: how many entries and bits a layer stores.
+"""How a pruned weight tensor is stored and walked: entries, weight and index bits, and the
+per-fiber work a sparse PE does, for every sparsity structure (hwmodels.workload.Structure).
 
-A weight tensor is viewed as `n_fibers` fibers (one per output channel / filter) of `fiber_len`
-positions (the reduction: C/groups x kernel). Formats (notes/hardware.md section 3.2):
-- relative: EIE / Deep Compression / paper 001 run-length index of b bits; a gap of g zeros
-  before a non-zero needs floor(g / 2^b) padding entries (stored zeros that still cost a cycle);
-  plus one entry pointer per fiber.
-- bitmask: one bit per position plus the non-zero values and one pointer per fiber.
-- csr: per non-zero a column index of ceil(log2 fiber_len) bits, plus n_fibers+1 row pointers.
-- csc: the same with the roles swapped (index across fibers, pointers per reduction position).
-- coo: per non-zero the full coordinate (sum of ceil(log2 dim) over the weight's dims).
+A weight tensor is `fibers` output channels of `fiber_len` reduction positions. Formats of
+unstructured and block sparsity (notes on each: eie16, scnn17, and the Sparseloop taxonomy):
+- relative: a b-bit gap before each stored entry; a gap of g zeros needs floor(g / 2^b)
+  padding entries (stored zeros that still cost a cycle); one pointer per fiber;
+- bitmask: one bit per position plus one pointer per fiber;
+- csr: a ceil(log2 fiber_len)-bit column index per non-zero, fibers + 1 pointers;
+- csc: the same with the roles swapped; coo: the full coordinate per non-zero.
+A block KxL layer uses the format over blocks (one index per kept block, shared by its K
+filters and L positions). N:M layers store log2(M) metadata bits per kept weight and need no
+pointers (nm-metadata); a layer whose blocks span the whole reduction (channel pruning) is a
+smaller dense layer: no index at all.
 
-Two ways in: expected values from a density (i.i.d. Bernoulli mask: gaps are geometric) and
-exact values from a real mask (`MaskStats`: gap histogram and per-fiber counts, O(nnz)).
+Two ways in: expected values from a density (an i.i.d. Bernoulli mask: gaps are geometric,
+per-fiber counts binomial) and exact values from a real mask (`MaskStats`, O(nnz)).
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
 
 from hwmodels.errors import ConfigError
+from hwmodels.spec import INDEX_FORMATS
 
-FORMATS = ("relative", "bitmask", "csr", "csc", "coo")
-RELATIVE, BITMASK, CSR, CSC, COO = range(len(FORMATS))
-INDEX_BITS_CANDIDATES = np.arange(1, 11)     # widths searched for the best relative index
-
-
-def format_code(name: str) -> int:
-    try:
-        return FORMATS.index(name)
-    except ValueError:
-        raise ConfigError(f"index_format {name!r} is not one of {', '.join(FORMATS)}") from None
+RELATIVE, BITMASK, CSR, CSC, COO = range(len(INDEX_FORMATS))
+WIDTH_CANDIDATES = np.arange(1, 11)     # relative index widths searched for the best one
 
 
 def ceil_log2(x):
@@ -41,7 +38,7 @@ def relative_entries_per_nonzero(density, bits):
     """Expected stored entries per non-zero with b-bit relative indices: 1/(1-(1-d)^(2^b)).
 
     Gaps of an i.i.d. mask are geometric, so E[padding per non-zero] = q^L / (1 - q^L) with
-    q = 1-d, L = 2^b (notes section 3.2; matches Monte Carlo to 0.2%)."""
+    q = 1-d, L = 2^b (matches Monte Carlo to 0.2%)."""
     d = np.clip(np.asarray(density, dtype=float), 1e-300, 1.0)
     span = np.exp2(np.asarray(bits, dtype=float))
     # -expm1(L*log1p(-d)) = 1-(1-d)^L, accurate for tiny d
@@ -50,83 +47,111 @@ def relative_entries_per_nonzero(density, bits):
 
 @dataclass(frozen=True)
 class Storage:
-    """Per-layer storage of a sparse layer (arrays broadcast together)."""
-    entries: np.ndarray        # stored value entries, padding included
-    value_bits: np.ndarray     # entries x weight bits
-    index_bits: np.ndarray     # indices + pointers (+ bitmask)
-    scan_positions: np.ndarray  # positions a decoder walks (bitmask: all of them; others: 0)
+    """Per layer (arrays broadcast together)."""
+    entries: np.ndarray            # stored weight values, padding included
+    weight_bits_total: np.ndarray  # entries x bits per weight
+    index_bits_total: np.ndarray   # indices / metadata / bitmask + pointers
 
     @property
     def total_bits(self) -> np.ndarray:
-        return self.value_bits + self.index_bits
+        return self.weight_bits_total + self.index_bits_total
 
 
-def storage(fmt, nnz, entries_relative, n_weights, n_fibers, fiber_len, coord_bits,
-            weight_bits, index_bits) -> Storage:
-    """Storage for format code(s) `fmt` given the non-zero count and the relative-index entry
-    count (expected or exact, computed by the caller for the same `index_bits`). Vectorized."""
+def index_storage(fmt, kept_units, rel_units, n_units, unit_fibers, fiber_units, coord_bits,
+                  width) -> tuple[np.ndarray, np.ndarray]:
+    """(stored units, index bits) of format code(s) `fmt` over units (weights, or blocks),
+    given the kept units and the relative-index unit count (padding included) at `width`."""
     fmt = np.asarray(fmt)
-    nnz = np.asarray(nnz, dtype=float)
-    is_rel = fmt == RELATIVE
-    entries = np.where(is_rel, entries_relative, nnz)
-    ptr_bits = ceil_log2(entries + 1)
-    index_of = {   # only the formats present are computed (sweeps are mostly one format)
-        RELATIVE: lambda: entries * index_bits + n_fibers * ptr_bits,
-        BITMASK: lambda: n_weights + n_fibers * ptr_bits,
-        CSR: lambda: nnz * ceil_log2(fiber_len) + (n_fibers + 1) * ptr_bits,
-        CSC: lambda: nnz * ceil_log2(n_fibers) + (fiber_len + 1) * ptr_bits,
-        COO: lambda: nnz * coord_bits,
+    kept = np.asarray(kept_units, dtype=float)
+    entries = np.where(fmt == RELATIVE, rel_units, kept)
+    ptr = ceil_log2(entries + 1)
+    index_of = {    # only the formats present are computed (sweeps are mostly one format)
+        RELATIVE: lambda: entries * width + unit_fibers * ptr,
+        BITMASK: lambda: n_units + unit_fibers * ptr,
+        CSR: lambda: kept * ceil_log2(fiber_units) + (unit_fibers + 1) * ptr,
+        CSC: lambda: kept * ceil_log2(unit_fibers) + (fiber_units + 1) * ptr,
+        COO: lambda: kept * coord_bits,
     }
     present = [int(f) for f in np.unique(fmt)]
-    idx = index_of[present[0]]()
+    index = index_of[present[0]]()
     for f in present[1:]:
-        idx = np.where(fmt == f, index_of[f](), idx)
-    idx = np.broadcast_to(idx, np.broadcast(entries, fmt).shape)
-    scan = np.where(fmt == BITMASK, n_weights * np.ones_like(nnz), 0.0)
-    return Storage(entries=np.asarray(entries, dtype=float),
-                   value_bits=entries * weight_bits,
-                   index_bits=np.asarray(idx, dtype=float), scan_positions=scan)
+        index = np.where(fmt == f, index_of[f](), index)
+    shape = np.broadcast_shapes(np.shape(entries), np.shape(index))
+    return np.broadcast_to(entries, shape), np.broadcast_to(index, shape)
 
 
-def expected_relative_entries(n_weights, density, bits):
-    return np.asarray(n_weights, dtype=float) * density * relative_entries_per_nonzero(density, bits)
+def nm_kept(fiber_len, keep, group):
+    """Kept weights per fiber of an N:M layer; a trailing partial group keeps at most N."""
+    fiber_len = np.asarray(fiber_len, dtype=float)
+    full = np.floor(fiber_len / np.maximum(group, 1))
+    return keep * full + np.minimum(keep, fiber_len - full * group)
 
 
-def best_relative_bits(density, weight_bits, candidates=INDEX_BITS_CANDIDATES):
-    """Index width minimizing expected bits per position: (b_w + b) d / (1-(1-d)^(2^b))."""
-    d = np.asarray(density, dtype=float)[..., None]
-    b = np.asarray(candidates, dtype=float)
-    cost = (np.asarray(weight_bits, dtype=float)[..., None] + b) * d * relative_entries_per_nonzero(d, b)
-    return b[np.argmin(cost, axis=-1)]
+def nm_compatible(keep, group, hw_keep, hw_group):
+    """An N:M layer runs on an Nh:Mh engine when no aligned Mh-group can hold more than Nh
+    non-zeros: groups nest (M | Mh or Mh | M) and N*Mh <= Nh*M (M <= Mh) or N <= Nh (M > Mh)."""
+    keep, group = np.asarray(keep, dtype=float), np.asarray(group, dtype=float)
+    nest = (np.mod(hw_group, np.maximum(group, 1)) == 0) | (np.mod(group, hw_group) == 0)
+    fits = np.where(group <= hw_group, keep * hw_group <= hw_keep * group, keep <= hw_keep)
+    return (group > 0) & nest & fits
+
+
+def huffman_bits(counts) -> float:
+    """Bits of a Huffman code for symbols occurring `counts` times (Deep Compression codes its
+    relative indices this way for storage; a decoder would need the table, not counted)."""
+    counts = [float(c) for c in np.asarray(counts, dtype=float).ravel() if c > 0]
+    if len(counts) <= 1:
+        return float(sum(counts))           # one symbol: one bit each
+    heap = list(counts)
+    heapq.heapify(heap)
+    total = 0.0
+    while len(heap) > 1:                    # total code length = sum of merged weights
+        merged = heapq.heappop(heap) + heapq.heappop(heap)
+        total += merged
+        heapq.heappush(heap, merged)
+    return total
+
+
+def relative_code_counts(density: float, width: int, n_nonzero: float) -> np.ndarray:
+    """Expected occurrences of each b-bit gap code (0 .. 2^b - 1) for an i.i.d. mask: an entry
+    codes the gap remainder r = g mod 2^b; each padding entry codes a full jump (2^b - 1)."""
+    span = 2 ** int(width)
+    q = 1.0 - float(density)
+    r = np.arange(span)
+    # P(G = qL + r) summed over q: d (1-d)^r / (1 - (1-d)^L)
+    tail = 1.0 - q ** span
+    p_rem = density * q ** r / tail if tail > 0 else np.full(span, 1.0 / span)
+    counts = n_nonzero * p_rem
+    counts[-1] += n_nonzero * (q ** span / tail if tail > 0 else 0.0)   # padding entries
+    return counts
 
 
 @dataclass(frozen=True)
 class MaskStats:
-    """Exact sparsity statistics of one layer's mask, computed once in O(nnz).
-
-    `gaps[i]` is the number of zeros before the i-th non-zero within its fiber (counted from the
-    fiber start for the first one); `fibers[i]` is that non-zero's fiber."""
-    n_weights: int
+    """Exact statistics of one layer's mask, in units (weights, or blocks of a block-pruned
+    layer), computed once in O(nnz). `gaps[i]` is the number of zero units before the i-th kept
+    unit within its fiber; `fibers[i]` is that unit's fiber."""
+    n_units: int
     n_fibers: int
-    fiber_len: int
+    fiber_units: int
     gaps: np.ndarray
     fibers: np.ndarray
 
     @classmethod
     def from_mask(cls, mask: np.ndarray) -> "MaskStats":
+        """`mask`: one row per fiber (output channel or block row), any trailing shape."""
         mask = np.asarray(mask)
         if mask.ndim == 0 or mask.size == 0:
             raise ConfigError("a sparsity mask must be a non-empty array (one row per output channel)")
         m2 = mask.reshape(mask.shape[0], -1) != 0
-        n_fibers, fiber_len = m2.shape
+        n_fibers, fiber_units = m2.shape
         flat = np.flatnonzero(m2)
-        rows = (flat // fiber_len).astype(np.int64)
-        cols = (flat % fiber_len).astype(np.int64)
+        rows = (flat // fiber_units).astype(np.int64)
+        cols = (flat % fiber_units).astype(np.int64)
         prev = np.concatenate([[-1], cols[:-1]])
         new_row = np.concatenate([[True], rows[1:] != rows[:-1]])
         prev = np.where(new_row, -1, prev)
-        gaps = (cols - prev - 1).astype(np.int64)
-        return cls(int(m2.size), int(n_fibers), int(fiber_len), gaps, rows)
+        return cls(int(m2.size), int(n_fibers), int(fiber_units), (cols - prev - 1).astype(np.int64), rows)
 
     @property
     def nnz(self) -> int:
@@ -134,10 +159,10 @@ class MaskStats:
 
     @property
     def density(self) -> float:
-        return self.nnz / self.n_weights
+        return self.nnz / self.n_units
 
     def relative_entries(self, bits) -> np.ndarray:
-        """Exact stored entries (non-zeros + padding) for each index width in `bits`."""
+        """Exact stored entries (kept + padding) for each index width in `bits`."""
         bits = np.atleast_1d(np.asarray(bits, dtype=np.int64))
         if self.nnz == 0:
             return np.zeros(bits.shape)
@@ -146,16 +171,23 @@ class MaskStats:
         pads = (hist[None, :] * (g[None, :] >> bits[:, None])).sum(axis=1)
         return self.nnz + pads.astype(float)
 
-    def fiber_entries(self, bits: int, fmt: int = RELATIVE) -> np.ndarray:
+    def fiber_entries(self, bits: int, relative: bool) -> np.ndarray:
         """Entries each fiber stores (drives load imbalance across PEs)."""
-        weights = 1 + (self.gaps >> int(bits)) if fmt == RELATIVE else np.ones(self.nnz)
+        weights = 1 + (self.gaps >> int(bits)) if relative else np.ones(self.nnz)
         return np.bincount(self.fibers, weights=weights, minlength=self.n_fibers)
 
+    def code_counts(self, bits: int) -> np.ndarray:
+        """Occurrences of each b-bit relative code (for a Huffman-coded index)."""
+        span = 1 << int(bits)
+        counts = np.bincount(self.gaps % span, minlength=span).astype(float)
+        counts[-1] += float((self.gaps >> int(bits)).sum())
+        return counts
 
-def balance_efficiency_exact(fiber_work: np.ndarray, lanes) -> np.ndarray:
+
+def balance_exact(fiber_work: np.ndarray, lanes) -> np.ndarray:
     """mean work / mean wave time when fibers run in waves of `lanes` consecutive fibers, each
-    wave waiting for its slowest fiber. A partial last wave is one wave: its idle lanes are
-    counted by the array's fold count, not as imbalance. `lanes` may be an array."""
+    wave waiting for its slowest. A partial last wave is one wave: its idle lanes are counted by
+    the array's fold count, not as imbalance. `lanes` may be an array."""
     lanes = np.atleast_1d(np.asarray(lanes, dtype=float))
     work = np.asarray(fiber_work, dtype=float)
     out = np.ones(lanes.shape)
@@ -167,3 +199,23 @@ def balance_efficiency_exact(fiber_work: np.ndarray, lanes) -> np.ndarray:
         waves = np.concatenate([work, np.zeros((-work.size) % w)]).reshape(-1, w)
         out[width == w] = work.mean() / waves.max(axis=1).mean()
     return out
+
+
+def expected_max_normal(n):
+    """E[max of n standard normals] by Blom's formula Phi^-1((n - 0.375) / (n + 0.25)), with
+    the Abramowitz-Stegun 26.2.23 inverse normal (error < 5e-4); 0 for one lane."""
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    tail = 1.0 - (n - 0.375) / (n + 0.25)              # upper-tail probability, <= 0.5
+    t = np.sqrt(-2.0 * np.log(tail))
+    z = t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (
+        1.0 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t)
+    return np.maximum(z, 0.0)
+
+
+_LOG2_LANES = np.linspace(0.0, 24.0, 2401)
+_EMAX_TABLE = expected_max_normal(np.exp2(_LOG2_LANES))
+
+
+def expected_max_lookup(n):
+    """expected_max_normal by table interpolation in log2(n) (error < 1e-5; hot path)."""
+    return np.interp(np.log2(np.maximum(n, 1.0)), _LOG2_LANES, _EMAX_TABLE)

@@ -1,15 +1,10 @@
-"""Technology tables for a 40 nm-class process: arithmetic units, registers, SRAM macros, DRAM.
+"""Technology tables for a 40 nm-class process: MAC units (Horowitz ISSCC'14 anchors scaled to
+40 nm) and SRAM macros (a CACTI 7 sweep at 40 nm). Sources are ids of hwmodels/data/sources.toml.
 
-Every constant names its source (see /work/shared/notes/hardware.md for the digests):
-- Horowitz, "Computing's Energy Problem", ISSCC 2014, 45 nm, 0.9 V: integer/fp add and
-  multiply energy; area column [recall, verify].
-- Stillmaker & Baas, Integration 2017 (as used by accelergy-library-plug-in scaling.py):
-  area factor 45 -> 40 nm ~ 0.79.
-- Aladdin 40 nm functional-unit tables (accelergy-aladdin-plug-in data/*.csv): register,
-  comparator, crossbar.
-- CACTI 7.0 at 40 nm: SRAM macros (hwmodels/data/cacti40.csv, interpolated log-log).
-- Accelergy CactiDRAM LPDDR4: 8 pJ/bit.
-All functions take numpy arrays (or scalars) and broadcast; nothing here loops over configs.
+Cell areas (register, mux, adder, counter, comparator), the FO4 delay and the scale factors that
+carry each table's uncertainty are keys of hwmodels.spec.Technology, set by the presets; this
+module holds only the fixed anchor points and the interpolation. Every function takes numpy
+arrays and broadcasts; nothing here loops over configs.
 """
 from __future__ import annotations
 
@@ -20,38 +15,25 @@ from pathlib import Path
 
 import numpy as np
 
+from hwmodels.spec import MAC_KINDS, SRAM_CELLS
+
 DATA_DIR = Path(__file__).with_name("data")
 
-# --- scaling -----------------------------------------------------------------------------
-AREA_SCALE_45_TO_40 = 0.79     # Stillmaker & Baas 45->32 nm 0.46 and 65->45 0.66, interpolated
+AREA_SCALE_45_TO_40 = 0.79     # stillmaker17: 45->32 nm 0.46 and 65->45 nm 0.66, interpolated
 
-# --- Horowitz 45 nm anchors (energy pJ, area um^2) -------------------------------------------
-_MULT_INT = {8: (0.2, 282.0), 32: (3.1, 3495.0)}     # Horowitz int multiply
-_ADD_INT_32 = (0.1, 137.0)                            # Horowitz 32-bit int add
-FP_MAC = {                                            # Horowitz fp mult + fp add
-    "fp16": (1.1 + 0.4, (1640.0 + 1360.0)),
-    "fp32": (3.7 + 0.9, (7700.0 + 4184.0)),
-}
-# Unpipelined MAC delay at 40 nm LP [estimate, notes section 2.4: 8-bit MAC ~0.9-1.2 ns; a
-# Wallace-tree multiplier's depth grows with log2 of the operand width].
-MAC_DELAY_8B_NS = 1.1
-MAC_DELAY_PER_DOUBLING = 0.5          # relative growth per doubling of the width [estimate]
-FP_MAC_DELAY_NS = {"fp16": 2.0, "fp32": 3.0}          # unpipelined fp MAC [estimate]
-
-# --- Aladdin 40 nm small cells ------------------------------------------------------------
-REGISTER_UM2_PER_BIT = 5.98           # Aladdin reg.csv, 1-bit register
-REGISTER_PJ_PER_BIT = 0.009           # Aladdin reg.csv
-MUX_UM2_PER_INPUT_BIT = 570.0 / (4 * 32)   # Aladdin 1->4 x 32b crossbar = 570 um^2
-ADDER_UM2_PER_BIT = 137.0 / 32 * AREA_SCALE_45_TO_40  # Horowitz 32b add, scaled
-
-DRAM_PJ_PER_BIT_LPDDR4 = 8.0          # Accelergy CactiDRAM LPDDR4 (512 pJ / 64 bit)
-
-MAC_KINDS = ("int", "fp16", "fp32")
-SRAM_CELLS = ("hp", "lstp")
+# horowitz14, 45 nm: (energy pJ, area um^2)
+_MULT_INT = {8: (0.2, 282.0), 32: (3.1, 3495.0)}     # integer multiply
+_ADD_INT_32 = (0.1, 137.0)                            # 32-bit integer add
+_FP_MAC = {"fp16": (1.1 + 0.4, 1640.0 + 1360.0),      # fp multiply + fp add
+           "fp32": (3.7 + 0.9, 7700.0 + 4184.0)}
+# An unpipelined MAC's depth grows with log2 of the operand width (Wallace tree + final adder);
+# 0.5 per doubling is an estimate, the 8-bit point is the Technology key mac_delay_8b_ns.
+MAC_DELAY_PER_DOUBLING = 0.5
+FP_MAC_DELAY_X8B = {"fp16": 1.8, "fp32": 2.7}         # fp MAC delay relative to 8-bit int [estimate]
 
 
-def _accumulator_bits(bits):
-    # product width plus 8 guard bits, the usual accumulator sizing
+def accumulator_bits(bits):
+    """Product width plus 8 guard bits, the usual accumulator sizing."""
     return 2 * np.asarray(bits, dtype=float) + 8
 
 
@@ -62,28 +44,32 @@ def _int_mult(bits, column: int):
     return lo * (np.asarray(bits, dtype=float) / 8.0) ** expo
 
 
-def mac_energy_pj(bits, kind: str = "int"):
-    """Energy of one multiply-accumulate (multiplier + accumulator add), pJ."""
-    if kind in FP_MAC:
-        return np.full_like(np.asarray(bits, dtype=float), FP_MAC[kind][0])
-    add = _ADD_INT_32[0] / 32 * _accumulator_bits(bits)
-    return _int_mult(bits, 0) + add
+def _by_kind(kind_code, int_value, fp_values: dict):
+    out = np.asarray(int_value, dtype=float)
+    for code, kind in enumerate(MAC_KINDS[1:], start=1):
+        out = np.where(np.asarray(kind_code) == code, fp_values[kind], out)
+    return out
 
 
-def mac_area_um2(bits, kind: str = "int"):
+def mac_energy_pj(bits, kind_code=0):
+    """Energy of one multiply-accumulate (multiplier + accumulator add), pJ (45 nm Horowitz)."""
+    add = _ADD_INT_32[0] / 32 * accumulator_bits(bits)
+    return _by_kind(kind_code, _int_mult(bits, 0) + add, {k: v[0] for k, v in _FP_MAC.items()})
+
+
+def mac_area_um2(bits, kind_code=0):
     """Area of one MAC unit at 40 nm, um^2 (Horowitz 45 nm area scaled by 0.79)."""
-    if kind in FP_MAC:
-        return np.full_like(np.asarray(bits, dtype=float), FP_MAC[kind][1] * AREA_SCALE_45_TO_40)
-    add = _ADD_INT_32[1] / 32 * _accumulator_bits(bits)
-    return (_int_mult(bits, 1) + add) * AREA_SCALE_45_TO_40
+    add = _ADD_INT_32[1] / 32 * accumulator_bits(bits)
+    fp = {k: v[1] * AREA_SCALE_45_TO_40 for k, v in _FP_MAC.items()}
+    return _by_kind(kind_code, (_int_mult(bits, 1) + add) * AREA_SCALE_45_TO_40, fp)
 
 
-def mac_delay_ns(bits, kind: str = "int"):
-    """Unpipelined MAC critical path, ns [estimate]."""
-    if kind in FP_MAC_DELAY_NS:
-        return np.full_like(np.asarray(bits, dtype=float), FP_MAC_DELAY_NS[kind])
+def mac_delay_ns(bits, kind_code, delay_8b_ns):
+    """Unpipelined MAC critical path, ns."""
     doublings = np.log2(np.asarray(bits, dtype=float) / 8.0)
-    return MAC_DELAY_8B_NS * (1.0 + MAC_DELAY_PER_DOUBLING * doublings)
+    int_delay = delay_8b_ns * (1.0 + MAC_DELAY_PER_DOUBLING * doublings)
+    fp = {k: v * np.asarray(delay_8b_ns, dtype=float) for k, v in FP_MAC_DELAY_X8B.items()}
+    return _by_kind(kind_code, int_delay, fp)
 
 
 # --- SRAM (CACTI table) --------------------------------------------------------------------
@@ -155,35 +141,12 @@ def sram_lookup(size_kb, port_bits, cell_code, columns: tuple[str, ...]) -> dict
     return out
 
 
-def _one(column, size_kb, port_bits, cell_code):
-    return sram_lookup(size_kb, port_bits, cell_code, (column,))[column]
-
-
-def sram_access_ns(size_kb, port_bits, cell_code):
-    return _one("access_ns", size_kb, port_bits, cell_code)
-
-
-def sram_read_pj(size_kb, port_bits, cell_code):
-    """Dynamic energy of one read access of `port_bits` bits."""
-    return _one("read_pj", size_kb, port_bits, cell_code)
-
-
-def sram_write_pj(size_kb, port_bits, cell_code):
-    return _one("write_pj", size_kb, port_bits, cell_code)
-
-
-def sram_leakage_mw(size_kb, port_bits, cell_code):
-    return _one("leakage_mw", size_kb, port_bits, cell_code)
-
-
-def sram_um2_per_bit(size_kb, port_bits, cell_code):
-    """Macro area per stored bit (periphery included), um^2."""
-    return sram_area_and_access(size_kb, port_bits, cell_code)[0]
-
-
-def sram_area_and_access(size_kb, port_bits, cell_code):
-    """(um^2 per bit, access ns) from one table lookup."""
+def sram_macro(size_kb, port_bits, cell_code) -> dict[str, np.ndarray]:
+    """One macro of `size_kb` (clamped to the table): um^2 per stored bit (periphery
+    included), access ns, read pJ per bit read and leakage mW, from one table lookup."""
     t = cacti_table()
     size = np.clip(np.asarray(size_kb, dtype=float), t.size_kb[0], t.size_kb[-1])
-    v = sram_lookup(size, port_bits, cell_code, ("area_mm2", "access_ns"))
-    return v["area_mm2"] * 1e6 / (size * 8192.0), v["access_ns"]
+    v = sram_lookup(size, port_bits, cell_code, ("area_mm2", "access_ns", "read_pj", "leakage_mw"))
+    return {"um2_per_bit": v["area_mm2"] * 1e6 / (size * 8192.0), "access_ns": v["access_ns"],
+            "pj_per_bit": v["read_pj"] / np.asarray(port_bits, dtype=float),
+            "leakage_mw": v["leakage_mw"]}

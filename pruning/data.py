@@ -130,7 +130,7 @@ def _load_idx_dir(directory: Path, name: str, missing_hint: str) -> Dataset:
         raise DatasetError(f"dataset {name!r}: missing {', '.join(missing)}[.gz] in {directory}; "
                            f"{missing_hint}")
     arrays = {k: read_idx(p) for k, p in files.items()}
-    return _from_arrays(name, arrays["train_x"], arrays["train_y"], arrays["test_x"],
+    return from_arrays(name, arrays["train_x"], arrays["train_y"], arrays["test_x"],
                         arrays["test_y"], scale=255.0)
 
 
@@ -146,10 +146,10 @@ def _load_npz(path: Path) -> Dataset:
                            f"{', '.join(npz.files) or 'none'}); it needs {', '.join(NPZ_KEYS)}")
     x_train = npz["x_train"]
     scale = 255.0 if x_train.dtype == np.uint8 else 1.0
-    return _from_arrays(path.stem, x_train, npz["y_train"], npz["x_test"], npz["y_test"], scale)
+    return from_arrays(path.stem, x_train, npz["y_train"], npz["x_test"], npz["y_test"], scale)
 
 
-def _from_arrays(name, train_x, train_y, test_x, test_y, scale) -> Dataset:
+def from_arrays(name, train_x, train_y, test_x, test_y, scale) -> Dataset:
     train_x, test_x = _images(train_x, scale), _images(test_x, scale)
     if train_x.ndim != 4 and train_x.ndim != 2:
         raise DatasetError(f"dataset {name!r}: images must be (N,H,W), (N,C,H,W) or (N,F), "
@@ -186,7 +186,7 @@ def _split(name, x, y, n_test_per_class, scale, seed) -> Dataset:
         test[rng.choice(members, size=min(n_test_per_class, len(members) // 5), replace=False)] = True
     train, test = rng.permutation(np.flatnonzero(~test)), rng.permutation(np.flatnonzero(test))
     # Shuffled order: a prefix of the test split (evaluate(limit=...)) covers all classes.
-    return _from_arrays(name, x[train], y[train], x[test], y[test], scale)
+    return from_arrays(name, x[train], y[train], x[test], y[test], scale)
 
 
 def _load_mnist5k(seed: int) -> Dataset:

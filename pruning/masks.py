@@ -1,5 +1,6 @@
 """Pruning masks keyed by ONNX weight name (True = kept).
 
+Which entries a mask keeps is decided in pruning.projections; this module keeps masks in force.
 A mask only means something if it holds: `MaskEnforcer` zeroes the gradients of pruned
 entries before an optimizer step, and after the step re-applies the mask to the weights AND
 zeroes the optimizer state (SGD momentum, Adam moments) of pruned entries, so neither momentum
@@ -8,7 +9,6 @@ achieved keep count differs from the requested one.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Mapping
 
@@ -17,48 +17,10 @@ import torch
 from torch import nn
 
 from pruning.errors import PruningError, SparsityMismatchError
+from pruning.patterns import UNSTRUCTURED, Pattern
+from pruning.projections import expected_units, kept_units, pattern_violations
 
 Masks = dict[str, torch.Tensor]
-
-
-def keep_count(numel: int, alpha: float) -> int:
-    """Number of weights kept at keep fraction `alpha` (round half up, at least one)."""
-    if not 0.0 < alpha <= 1.0:
-        raise PruningError(f"keep fraction alpha must be in (0, 1], got {alpha}")
-    return min(numel, max(1, math.floor(alpha * numel + 0.5)))
-
-
-def topk_mask(values: torch.Tensor, keep: int) -> torch.Tensor:
-    """Bool mask of the `keep` largest |values|. Ties are broken deterministically: among equal
-    magnitudes the lower flat index wins (a stable descending sort), so the same tensor always
-    gives the same mask, which torch.topk does not guarantee."""
-    flat = values.detach().reshape(-1).abs()
-    keep = max(0, min(int(keep), flat.numel()))
-    order = torch.sort(flat, descending=True, stable=True).indices
-    mask = torch.zeros(flat.numel(), dtype=torch.bool, device=values.device)
-    mask[order[:keep]] = True
-    return mask.reshape(values.shape)
-
-
-def magnitude_masks(weights: Mapping[str, torch.Tensor], alphas: Mapping[str, float]) -> Masks:
-    """Layer-wise top-|w| masks for the layers named in `alphas` (others get no mask)."""
-    unknown = sorted(set(alphas) - set(weights))
-    if unknown:
-        raise PruningError(f"alphas name unknown weights {unknown}; known: {sorted(weights)}")
-    return {n: topk_mask(weights[n], keep_count(weights[n].numel(), a)) for n, a in alphas.items()}
-
-
-def global_alphas(weights: Mapping[str, torch.Tensor], global_alpha: float) -> dict[str, float]:
-    """Per-layer keep fractions from one global magnitude ranking over all given weights."""
-    names = list(weights)
-    flat = torch.cat([weights[n].detach().reshape(-1) for n in names])
-    mask = topk_mask(flat, keep_count(flat.numel(), global_alpha))
-    out, start = {}, 0
-    for n in names:
-        size = weights[n].numel()
-        out[n] = max(int(mask[start:start + size].sum()), 1) / size
-        start += size
-    return out
 
 
 def masks_from_zeros(weights: Mapping[str, torch.Tensor]) -> Masks:
@@ -100,19 +62,27 @@ class MaskEnforcer:
 
 
 def check_sparsity(masks: Masks, targets: Mapping[str, float],
-                   weights: Mapping[str, torch.Tensor] | None = None) -> None:
-    """Raise SparsityMismatchError unless every layer in `targets` keeps exactly
-    keep_count(numel, alpha) weights, and (when `weights` is given) every pruned weight is 0."""
+                   weights: Mapping[str, torch.Tensor] | None = None,
+                   patterns: Mapping[str, Pattern] | None = None,
+                   layouts: Mapping[str, int] | None = None) -> None:
+    """Raise SparsityMismatchError unless every layer in `targets` keeps exactly what its
+    pattern's projection keeps at its alpha (entries, blocks or rows: projections.
+    expected_units), its mask holds the pattern, and (when `weights` is given) every pruned
+    weight is 0."""
+    patterns, layouts = patterns or {}, layouts or {}
     problems = []
     for name, alpha in targets.items():
         if name not in masks:
             problems.append(f"{name}: no mask (requested alpha {alpha:g})")
             continue
-        mask = masks[name]
-        want, got = keep_count(mask.numel(), alpha), int(mask.sum())
+        mask, pattern, axis = masks[name], patterns.get(name, UNSTRUCTURED), layouts.get(name, 0)
+        want = expected_units(tuple(mask.shape), alpha, pattern, axis)
+        got = kept_units(mask, pattern, axis)
         if want != got:
-            problems.append(f"{name}: kept {got}/{mask.numel()} (alpha {got / mask.numel():.4f}), "
-                            f"requested {want} (alpha {alpha:g})")
+            problems.append(f"{name}: kept {got} {pattern.kind} units, requested {want} (alpha {alpha:g})")
+        bad = pattern_violations(mask, pattern, axis)
+        if bad:
+            problems.append(f"{name}: {bad} groups break pattern {pattern}")
         if weights is not None:
             revived = int((weights[name].detach()[~mask] != 0).sum())
             if revived:

@@ -53,7 +53,7 @@ def builtin_onnx(name: str, input_shape: tuple[int, ...] = (1, 28, 28), num_clas
     """A built-in model, freshly initialized with `seed`, exported to ONNX (initializer names
     = parameter names). Torch and ONNX models then take the same path through the bridge."""
     import torch
-    from pruning.onnx_bridge import export_torch
+    from pruning.onnx.bridge import export_torch
     torch.manual_seed(seed)
     model = build_model(name, input_shape, num_classes)
     return export_torch(model, tuple(input_shape))

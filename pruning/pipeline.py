@@ -18,13 +18,17 @@ from typing import Any, Callable, Mapping
 import onnx
 import torch
 
-from pruning.backend import CompressionResult, Progress, Targets, prunable_weights
 from pruning.data import Dataset, load_dataset
 from pruning.errors import PruningError
 from pruning.methods import get_backend
 from pruning.models import MODELS, builtin_onnx
-from pruning.onnx_bridge import OnnxModule, from_onnx, verify_onnx, with_static_batch
+from pruning.onnx.bridge import OnnxModule, from_onnx, verify_onnx, with_static_batch
+from pruning.patterns import Pattern, parse_pattern
+from pruning.protocol import CompressionResult, Progress, Targets, prunable_weights
 from pruning.train import TrainContext, evaluate, train_epochs
+
+ALLOCATIONS = ("uniform", "global")
+EXPORTS = ("float", "qdq")
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,12 @@ class PruneJob:
     method: str = "admm"
     method_options: Mapping[str, Any] = field(default_factory=dict)
     alphas: Mapping[str, float] = field(default_factory=dict)
-    alpha: float | None = None                   # every prunable layer (or global, see below)
-    global_alpha: bool = False                   # rank all layers together for `alpha`
+    alpha: float | None = None                   # every prunable layer (see allocation)
+    allocation: str = "uniform"                  # alpha per layer, or one global threshold
+    pattern: str | None = None                   # every prunable layer's pattern
+    patterns: Mapping[str, str] = field(default_factory=dict)   # per layer (wins over pattern)
     bits: str | Mapping[str, int] | None = None  # "conv=3,fc=2" | "4" | {name: bits}
+    export: str = "float"                        # float, or qdq: int8 weights + DequantizeLinear
     epochs: float = 10.0                         # budget of the method, all phases
     pretrain_epochs: float = 0.0                 # dense training before compression
     batch_size: int = 128
@@ -48,7 +55,10 @@ class PruneJob:
     eval_limit: int | None = 2000
 
     def fingerprint(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        d = asdict(self)
+        if isinstance(self.model, onnx.ModelProto):     # a model given in memory: its bytes
+            d["model"] = hashlib.sha256(self.model.SerializeToString()).hexdigest()
+        text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -61,9 +71,13 @@ class JobResult:
     verify_max_diff: float
     intervals: dict[str, float]
     seconds: float
+    onnxruntime_accuracy: float = float("nan")        # of onnx_model on the test split
+    qdq_model: onnx.ModelProto | None = None
+    qdq_max_diff: float | None = None
+    qdq_accuracy: float | None = None
 
     def layer_rows(self) -> list[dict]:
-        return [{"name": l.name, "weights": l.weights, "kept": l.kept,
+        return [{"name": l.name, "pattern": l.pattern, "weights": l.weights, "kept": l.kept,
                  "alpha_target": l.alpha_target, "alpha": l.alpha, "ratio": l.weights / max(l.kept, 1),
                  "bits": l.bits, "interval": self.intervals.get(l.name)} for l in self.result.layers]
 
@@ -73,6 +87,9 @@ class JobResult:
                 "epochs": self.job.epochs, "pretrain_epochs": self.job.pretrain_epochs,
                 "accuracy_before": r.accuracy_dense, "accuracy_after": r.accuracy,
                 "overall_ratio": r.overall_ratio, "onnxruntime_max_diff": self.verify_max_diff,
+                "onnxruntime_accuracy": self.onnxruntime_accuracy,
+                "qdq_max_diff": self.qdq_max_diff, "qdq_accuracy": self.qdq_accuracy,
+                "allocation": self.job.allocation, "export": self.job.export,
                 "seconds": self.seconds, "layers": self.layer_rows()}
 
 
@@ -128,40 +145,49 @@ def resolve_bits(spec: str | Mapping[str, int] | None, weights: Mapping[str, tor
     return out
 
 
-def load_alphas_file(path: str | Path) -> dict[str, float]:
-    """Read {"alphas": {"<weight name>": alpha, ...}} (the file `codesign plan --sparsity` reads)."""
-    try:
-        content = json.loads(Path(path).read_text())
-        alphas = content["alphas"]
-        return {str(k): float(v) for k, v in alphas.items()}
-    except FileNotFoundError:
-        raise PruningError(f"alphas file {path} does not exist") from None
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise PruningError(f"alphas file {path}: expected JSON {{\"alphas\": {{\"<weight name>\": 0.38, ...}}}} "
-                           f"({exc})") from None
-
-
 def targets_for(job: PruneJob, weights: Mapping[str, torch.Tensor]) -> Targets:
+    """What the method must reach: per-layer alphas (uniform `alpha`, or one global threshold
+    with allocation "global"), patterns and bits."""
+    if job.allocation not in ALLOCATIONS:
+        raise PruningError(f"allocation {job.allocation!r} is not one of {', '.join(ALLOCATIONS)}")
     bits = resolve_bits(job.bits, weights)
-    if job.alpha is not None and job.global_alpha:
+    patterns: dict[str, Pattern] = {}
+    if job.pattern:
+        p = parse_pattern(job.pattern)
+        if p.kind != "unstructured":
+            patterns = {n: p for n in weights}
+    for name, text in job.patterns.items():
+        if name not in weights:
+            raise PruningError(f"pattern names unknown weight {name!r}; known: {', '.join(list(weights)[:10])}")
+        patterns[name] = parse_pattern(text)
+    if job.alpha is not None and job.allocation == "global":
+        if patterns:
+            raise PruningError("allocation global ranks weights across layers; it cannot keep per-layer "
+                               "patterns (use allocation uniform)")
         return Targets(alphas=dict(job.alphas), global_alpha=job.alpha, bits=bits)
     alphas = {n: job.alpha for n in weights} if job.alpha is not None else {}
     alphas.update(job.alphas)
-    return Targets(alphas=alphas, bits=bits)
+    return Targets(alphas=alphas, patterns=patterns, bits=bits)
 
 
 def run_job(job: PruneJob, run_dir: str | Path | None = None,
             on_progress: Callable[[Progress], None] | None = None,
-            data: Dataset | None = None, initial_state: Mapping[str, torch.Tensor] | None = None) -> JobResult:
+            data: Dataset | None = None, initial_state: Mapping[str, torch.Tensor] | None = None,
+            on_status: Callable[[str], None] | None = None) -> JobResult:
     """Run one compression job; with `run_dir`, checkpoints go to run_dir/checkpoints and a
-    rerun with the same job resumes. `initial_state` (a module state_dict, e.g. of a model
-    pretrained once for several jobs) replaces pretraining."""
+    rerun with the same job resumes. A built-in model is pretrained once and cached
+    (pruning.pretrain); `initial_state` (a module state_dict) replaces that."""
+    from pruning.onnx.bridge import onnxruntime_accuracy
     t0 = time.perf_counter()
+    if job.export not in EXPORTS:
+        raise PruningError(f"export {job.export!r} is not one of {', '.join(EXPORTS)}")
     torch.manual_seed(job.seed)
     data = data or load_dataset(job.data, limit=job.limit, test_limit=job.test_limit, seed=job.seed)
     module = load_module(job.model, data, job.seed)
     weights = prunable_weights(module)
     targets = targets_for(job, weights)
+    if job.export == "qdq" and not targets.bits:
+        raise PruningError("--export qdq stores quantized weights as int8: give --bits (e.g. --bits 8)")
     backend = get_backend(job.method, **dict(job.method_options))
     ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
     common = dict(data=data, batch_size=job.batch_size, lr=job.lr, optimizer=job.optimizer,
@@ -170,21 +196,30 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     if initial_state is not None:
         module.load_state_dict(dict(initial_state))
     elif job.pretrain_epochs > 0:
-        train_epochs(module, TrainContext(epochs=job.pretrain_epochs, **common), job.pretrain_epochs,
-                     phase="pretrain")
+        from pruning.pretrain import pretrained
+        name = job.model if isinstance(job.model, str) and job.model in MODELS else "model"
+        pretrained(module, name, data, job.pretrain_epochs, batch_size=job.batch_size, lr=job.lr,
+                   optimizer=job.optimizer, seed=job.seed, on_status=on_status, on_progress=on_progress)
     accuracy_pretrained = evaluate(module, data)
     result = backend.compress(module, targets, TrainContext(epochs=job.epochs, **common))
     intervals = next((h.get("intervals") or {} for h in reversed(result.history) if "intervals" in h), {})
     metadata = {"method": result.method, "data": data.name,
-                "layers": {l.name: {"alpha": l.alpha, "bits": l.bits, "interval": intervals.get(l.name)}
-                           for l in result.layers}}
+                "layers": {l.name: {"alpha": l.alpha, "bits": l.bits, "pattern": l.pattern,
+                                    "interval": intervals.get(l.name)} for l in result.layers}}
     # Batch 1 in the written file: codesign plan/inspect read static shapes directly.
     exported = with_static_batch(module.to_onnx(metadata=metadata), 1)
     sample = data.test_x[: min(64, len(data.test_y))]
     masks = {n: m for n, m in result.masks.items() if not bool(m.all())}
     diff = verify_onnx(module, exported, sample, masks=masks, atol=1e-4)
-    return JobResult(job, result, exported, accuracy_pretrained, diff, dict(intervals),
-                     time.perf_counter() - t0)
+    out = JobResult(job, result, exported, accuracy_pretrained, diff, dict(intervals),
+                    0.0, onnxruntime_accuracy(exported, data))
+    if job.export == "qdq":
+        from pruning.onnx.qdq import to_qdq
+        out.qdq_model = to_qdq(exported, intervals, targets.bits)
+        out.qdq_max_diff = verify_onnx(module, out.qdq_model, sample, masks=masks, atol=1e-4)
+        out.qdq_accuracy = onnxruntime_accuracy(out.qdq_model, data)
+    out.seconds = time.perf_counter() - t0
+    return out
 
 
 def achieved_alphas(result: CompressionResult) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Equal-distance weight quantization of paper 001 §3.4.2.
 
 A layer with n bits uses M = 2^n levels {±q, ±2q, ..., ±(M/2)q}: zero is not a level, because
-zero means "pruned" and is stored in the index, not in the weight. The interval q is chosen
+zero means "pruned" and is stored in the index, not in the weight (at 8 bits the levels are
+±1..±127, int8's symmetric range). The interval q is chosen
 per layer by a search that minimizes the squared quantization error of the nonzero weights.
 Projection onto the grid (nearest level, pruned entries stay 0) is the Z-step of ADMM
 quantization; `GridTrainer` keeps weights on the grid during retraining with latent float
@@ -20,11 +21,17 @@ from pruning.errors import PruningError
 SEARCH_POINTS = 256      # candidates per search round; two rounds give ~1e-4 relative precision
 
 
+INT8_MAX = 127
+
+
 def half_levels(bits: int) -> int:
-    """M/2: the number of positive levels at `bits` bits."""
+    """M/2: the number of positive levels at `bits` bits; at 8 bits 127, int8's symmetric
+    range (int8 cannot hold +128 next to the zero that marks a pruned weight, and a standard
+    QDQ export stores the levels as int8)."""
     if not 1 <= int(bits) <= 16:
         raise PruningError(f"quantization bits must be in 1..16, got {bits}")
-    return 2 ** int(bits) // 2
+    half = 2 ** int(bits) // 2
+    return INT8_MAX if int(bits) == 8 else half
 
 
 def project_to_grid(values: torch.Tensor, q: float, bits: int, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruning.backend import Progress, prunable_weights
+from pruning.protocol import Progress, prunable_weights
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import Dataset
 from pruning.errors import PruningError

@@ -1,4 +1,5 @@
-"""Helpers shared by the subcommands: error reporting, progress bars, common options."""
+"""Helpers shared by the subcommands: the parser class, error lines, progress, common options,
+the one plain-text table. Nothing here imports torch, onnx or matplotlib."""
 from __future__ import annotations
 
 import argparse
@@ -13,43 +14,101 @@ from pruning.errors import PruningError
 # Exceptions that are the user's to fix: printed as one line, exit code 2, no traceback.
 # OSError covers paths given on the command line (missing, a directory, an existing file).
 USER_ERRORS = (CodesignError, HardwareModelError, PruningError, OSError)
+MAX_ERROR_CHARS = 300
+MODEL_HELP = ("an ONNX file, or a bundled name: the onnx wheel's ImageNet graphs (alexnet, vgg19, "
+              "resnet50, densenet121, inception_v1, inception_v2, squeezenet, shufflenet, zfnet512; "
+              "real shapes, placeholder weights) or a built-in trainable net (lenet5, lenet300, vgg7)")
+
+
+def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """An error message as one printable line of at most `limit` characters: control
+    characters escaped, long text cut in the middle."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(message))
+    if len(text) > limit:
+        text = text[: limit * 2 // 3] + " ... " + text[-(limit // 3 - 5):]
+    return text
 
 
 def fail(message: str, code: int = 2) -> int:
-    print(f"codesign: error: {message}", file=sys.stderr)
+    print(f"codesign: error: {one_line(message)}", file=sys.stderr)
     return code
 
 
-def add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL",
-                        help="an ONNX file, or a bundled graph: alexnet, vgg19, resnet50, "
-                             "densenet121, inception_v1, inception_v2, squeezenet, shufflenet, "
-                             "zfnet512 (the onnx wheel's light models), or lenet5 / lenet300")
-    parser.add_argument("--input-shape", metavar="NxCxHxW",
-                        help="input shape, e.g. 1x3x224x224 or 3x224x224 (batch 1); required when "
-                             "the model's input has dynamic dimensions, and overrides a static one")
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: a bad option prints the error and where to look, not
+    the whole usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"codesign: error: {one_line(message)} (see `{self.prog} --help`)\n")
+
+
+def add_model_args(parser: argparse.ArgumentParser, positional: bool = True) -> None:
+    if positional:
+        parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    parser.add_argument("--input-shape", action="append", default=[], metavar="[NAME=]DIMS",
+                        dest="input_shapes",
+                        help="an input's shape, e.g. 1x3x224x224 (batch first) or 3x224x224 "
+                             "(batch 1); NAME=DIMS for a named input (repeatable); needed for "
+                             "dynamic dimensions, overrides static ones")
+
+
+def add_hw_args(parser: argparse.ArgumentParser) -> None:
+    from hwmodels.presets import DEFAULT_PRESET, available_presets
+    parser.add_argument("--hw", default=DEFAULT_PRESET, metavar="PRESET|FILE.toml",
+                        help=f"hardware preset ({', '.join(available_presets())}) or a TOML file; "
+                             f"default {DEFAULT_PRESET}")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="change one hardware key, e.g. --set weight_bits=8 (repeatable; "
+                             "`codesign hw --keys` lists them)")
+
+
+def add_uncertainty_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--uncertainty", nargs="?", type=int, const=1000, default=0, metavar="N",
+                        help="propagate the preset's ranges with N seeded samples (default N "
+                             "1000 when given): ranges of r* and speedup, decisions that flip")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the uncertainty samples (default 0)")
+
+
+def hw_from_args(args):
+    from codesign.hardware import hardware
+    return hardware(args.hw, args.overrides)
+
+
+def load_model_arg(args):
+    from codesign.graph import load_network
+    return load_network(args.model, args.input_shapes or None)
 
 
 @contextmanager
-def progress_bar(desc: str, total: int | None = None, enabled: bool = True) -> Iterator:
-    """A tqdm bar on stderr; yields a callable update(done, total=None, message="")."""
-    from tqdm import tqdm
-    # a bar only on a terminal: logs and CI output stay free of carriage-return noise
-    bar = tqdm(total=total, desc=desc, disable=not (enabled and sys.stderr.isatty()),
-               file=sys.stderr, leave=False, dynamic_ncols=True)
+def progress(desc: str, enabled: bool = True) -> Iterator:
+    """Progress on stderr: a bar on a terminal, one line per 10% otherwise (logs stay short
+    and readable). Yields update(done, total, message="")."""
+    if enabled and sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
 
-    def update(done: int, total: int | None = None, message: str = "") -> None:
-        if total is not None and bar.total != total:
-            bar.total = total
-        bar.n = done
-        if message:
-            bar.set_postfix_str(message, refresh=False)
-        bar.refresh()
+        def update(done: int, total: int | None = None, message: str = "") -> None:
+            if total is not None and bar.total != total:
+                bar.total = total
+            bar.n = done
+            if message:
+                bar.set_postfix_str(message, refresh=False)
+            bar.refresh()
+        try:
+            yield update
+        finally:
+            bar.close()
+        return
+    shown = {"step": -1}
 
-    try:
-        yield update
-    finally:
-        bar.close()
+    def log(done: int, total: int | None = None, message: str = "") -> None:
+        if not enabled or not total:
+            return
+        step = int(10 * done / total)
+        if step > shown["step"]:
+            shown["step"] = step
+            print(f"{desc}: {done}/{total} {message}".rstrip(), file=sys.stderr, flush=True)
+    yield log
 
 
 def format_table(headers: list[str], rows: list[list], right: set[int] | None = None) -> str:
@@ -57,6 +116,7 @@ def format_table(headers: list[str], rows: list[list], right: set[int] | None = 
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     right = set(range(1, len(headers))) if right is None else right
+
     def line(r):
         return "  ".join(c.rjust(w) if i in right else c.ljust(w)
                          for i, (c, w) in enumerate(zip(r, widths))).rstrip()
@@ -66,3 +126,10 @@ def format_table(headers: list[str], rows: list[list], right: set[int] | None = 
 
 def dims(shape) -> str:
     return "x".join(str(d) for d in shape)
+
+
+def ratio(x) -> str:
+    """r* as the tables print it."""
+    if x is None:
+        return "never"
+    return "always" if x <= 1 else f"{x:.3g}"

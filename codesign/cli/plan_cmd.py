@@ -3,91 +3,107 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codesign.cli.common import add_model_args, format_table
-from codesign.errors import CodesignError
-from codesign.graph import load_network
-from codesign.hwconfig import add_hw_args, hw_from_args
-from codesign.plan import (PlanError, build_plan, load_sparsity, masks_from_network,
-                           quantized_bits_from_network)
+from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, format_table,
+                                 hw_from_args, load_model_arg, ratio)
 
 
 def register(sub) -> None:
     p = sub.add_parser("plan", help="evaluate a sparsity plan: dense/sparse per layer, speedup, storage",
-                       description="Per layer: keep fraction alpha, implementation (dense when its "
-                                   "pruning ratio is below break-even, as in paper 001), speedup, "
-                                   "storage with indices, energy; totals for the network.")
+                       description="Per layer: keep fraction alpha, pattern, weight width, the "
+                                   "implementation the hardware chooses (sparse exactly when it is no "
+                                   "slower than dense on the same hardware, i.e. when the pruning "
+                                   "ratio reaches r*), speedup, storage (weights, indices, features), "
+                                   "energy; totals for the network.")
     add_model_args(p)
     add_hw_args(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--alpha", type=float, metavar="A", help="one keep fraction for every layer")
     src.add_argument("--sparsity", metavar="PLAN.json",
-                     help='per-layer keep fractions: {"alphas": {"<layer>": 0.38, ...}}, '
-                          'optionally "bits": {"<layer>": 8, ...} for quantized layers; '
-                          "layers not named stay dense at the preset's weight_bits")
+                     help='per-layer plan: {"alphas": {"<layer>": 0.38, ...}, "patterns": {"<layer>": '
+                          '"2:4", ...}, "bits": {"<layer>": 8, ...}}; layers not named stay dense at '
+                          "the preset's weight_bits (a `plan --json` output works too)")
     src.add_argument("--from-pruned", metavar="PRUNED.onnx",
-                     help="read the exact masks (weights != 0) of a pruned ONNX model, and the "
-                          "weight width of its quantized layers (from their values)")
+                     help="read the exact masks (weights != 0) and patterns of a pruned ONNX model, "
+                          "and the weight width of its quantized layers")
+    p.add_argument("--pattern", default="unstructured",
+                   help="with --alpha: the pattern of every layer (unstructured, N:M, KxL, channel)")
+    add_uncertainty_arg(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON instead of the table")
     p.add_argument("--out", metavar="PATH", help="also write the plan JSON to PATH")
-    from codesign.report.hooks import add_report_arg   # the report is issue 6's (codesign.report)
-    add_report_arg(p)
+    p.add_argument("--csv", metavar="PATH", help="also write the per-layer table as CSV to PATH")
+    p.add_argument("--report", metavar="DIR",
+                   help="also write the report (HTML, Markdown, plan.json, layers.csv, figures) to DIR")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    network = load_network(args.model, args.input_shape)
+    from codesign.api import plan
+    from pruning.patterns import parse_pattern
+    pattern = parse_pattern(args.pattern)
     hw = hw_from_args(args)
-    masks, bits = None, None
+    network = load_model_arg(args)
     if args.alpha is not None:
-        alphas, source = args.alpha, "alpha"
+        result = plan(network, hw, alpha=args.alpha, pattern=pattern, uncertainty=args.uncertainty,
+                      seed=args.seed)
     elif args.sparsity:
-        (alphas, bits), source = load_sparsity(args.sparsity), "sparsity"
+        result = plan(network, hw, alphas=args.sparsity, uncertainty=args.uncertainty, seed=args.seed)
     else:
-        (alphas, masks, bits), source = _pruned(args.from_pruned, network), "pruned"
-    plan = build_plan(network.shapes, hw, alphas, model=network.name, source=source, masks=masks,
-                      input_shape=network.input_shape, weight_bits=bits)
+        result = plan(network, hw, pruned=args.from_pruned, uncertainty=args.uncertainty, seed=args.seed)
+    written = []
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        plan.save(args.out)
+        written.append(("plan", result.save(args.out)))
+    if args.csv:
+        written.append(("table", result.to_csv(args.csv)))
     if args.report:
-        from codesign.report.hooks import write_plan_report
-        write_plan_report(plan, network, hw, args.report)
+        written.append(("report", result.report(args.report)["report.html"]))
     if args.json:
-        print(plan.to_json())
+        print(result.to_json())
         return 0
-    ev = plan.evaluation
-    rows = []
-    for lp, le in zip(plan.layers, ev.layers):
-        be = "never" if le.break_even is None else "always" if le.break_even <= 1 else f"{le.break_even:.2f}"
-        rows.append([le.name, f"{le.alpha:.3f}", f"{1 / le.alpha:.2f}", be, le.implementation,
-                     f"{le.speedup:.2f}x", f"{le.sparse_speedup:.2f}x", f"{le.latency_ns / 1e3:,.1f}",
-                     f"{le.storage_bits / 8192:,.1f}", f"{le.index_bits / 8192:,.1f}",
-                     f"{le.energy_pj / 1e6:,.2f}"])
-    t = ev.totals
-    rows.append(["total", "", "", "", f"{t['sparse_layers']}/{t['layers']} sparse", f"{t['speedup']:.2f}x",
-                 "", f"{t['latency_ns'] / 1e3:,.1f}", f"{t['storage_bits'] / 8192:,.1f}",
-                 f"{t['index_bits'] / 8192:,.1f}", f"{t['energy_pj'] / 1e6:,.2f}"])
-    print(f"{network.name} on {hw.name} ({hw.mode}; plan from {source})")
-    print(format_table(["layer", "alpha", "r", "r*", "impl", "speedup", "sparse x", "latency us",
-                        "storage KB", "index KB", "energy uJ"], rows))
-    print(f"dense: {t['dense_latency_ns'] / 1e3:,.1f} us, {t['dense_storage_bits'] / 8192:,.1f} KB, "
-          f"{t['dense_energy_pj'] / 1e6:,.2f} uJ; storage compression {t['compression']:.2f}x"
-          + (" (isoarea mode: each layer on its own same-area design; latencies add up)"
-             if hw.mode == "isoarea" else ""))
-    if args.out:
-        print(f"plan: {args.out}")
+    print(summary_text(result, network.name, hw))
+    for what, path in written:
+        print(f"{what}: {path}")
     return 0
 
 
-def _pruned(path: str, network):
-    if not Path(path).is_file():
-        raise PlanError(f"pruned model {path!r} does not exist")
-    pruned = load_network(path, network.input_shape)
-    names = {l.name for l in network.layers}
-    foreign = [l.name for l in pruned.layers if l.name not in names]
-    if foreign:
-        raise CodesignError(f"pruned model layer {foreign[0]!r} is not in {network.name}; give the "
-                            "same model the pruned file was made from")
-    masks = masks_from_network(pruned)
-    alphas = {name: st.density for name, st in masks.items()}
-    return alphas, masks, quantized_bits_from_network(pruned)
+def summary_text(result, model: str, hw) -> str:
+    band = result.uncertainty is not None
+    rows = []
+    for l in result.layers:
+        rng = ""
+        if band and l.speedup_range:
+            rng = f"{l.speedup_range[0]:.3g}-{l.speedup_range[1]:.3g}"
+        flip = " (flips)" if band and l.decision_agreement is not None and l.decision_agreement < 0.95 else ""
+        rows.append([l.name, l.pattern, f"{l.alpha:.3g}", f"{1 / l.alpha:.3g}", ratio(l.break_even),
+                     l.implementation + flip, f"{l.speedup:.3g}x"] + ([rng] if band else [])
+                    + [f"{l.latency_ns / 1e3:,.1f}", f"{l.weight_bits_total / 8192:,.1f}",
+                       f"{l.index_bits_total / 8192:,.1f}", f"{l.energy_pj / 1e6:,.3g}"])
+    t = result.totals
+    rng = f"{t['speedup_range'][0]:.3g}-{t['speedup_range'][1]:.3g}" if band else ""
+    rows.append(["total", "", "", f"{t['pruning_ratio']:.3g}", "", f"{t['sparse_layers']}/{t['layers']} sparse",
+                 f"{t['speedup']:.3g}x"] + ([rng] if band else [])
+                + [f"{t['latency_ns'] / 1e3:,.1f}", f"{t['weight_bits_total'] / 8192:,.1f}",
+                   f"{t['index_bits_total'] / 8192:,.1f}", f"{t['energy_pj'] / 1e6:,.3g}"])
+    head = ["layer", "pattern", "alpha", "r", "r*", "impl", "speedup"] + (["range"] if band else []) \
+        + ["latency us", "weights KB", "indices KB", "energy uJ"]
+    lines = [f"{model} on {hw.name} ({hw.mode}; plan from {result.source})", format_table(head, rows)]
+    comp = t["compression"]
+    lines.append(f"dense baseline: {t['dense_latency_ns'] / 1e3:,.1f} us, weights "
+                 f"{t['dense_weight_bits_total'] / 8192:,.1f} KB at the hardware's width; features "
+                 f"{t['feature_bits_total'] / 8192:,.1f} KB; weights + indices compress "
+                 f"{comp['dense_hardware_width']:.3g}x vs that, {comp['dense_32bit']:.3g}x vs 32-bit float")
+    if hw.mode == "fixed":
+        d = result.layers[0].designs
+        lines.append(f"fixed chip: dense chip {d['dense']['pes']:.0f} PEs at {d['dense']['clock_ns']:.3g} ns; "
+                     f"the sparse-capable chip of the same area {d['sparse']['area_um2'] / 1e6:.3g} mm^2 has "
+                     f"{d['sparse']['pes']:.0f} PEs of {d['sparse']['pe_area_um2']:,.0f} um^2 at "
+                     f"{d['sparse']['clock_ns']:.3g} ns and runs each layer dense or sparse; speedups are "
+                     "against the dense chip")
+    else:
+        lines.append("isoarea: each layer on its own same-area dense/sparse pair; latencies add up")
+    if band:
+        flips = t.get("flipping_layers") or []
+        lines.append(f"uncertainty: {result.uncertainty['samples']} samples; decisions that flip inside "
+                     f"the ranges: {', '.join(flips) if flips else 'none'}")
+    notes = [f"{l.name}: {l.note}" for l in result.layers if l.note]
+    lines += notes[:5] + ([f"... {len(notes) - 5} more notes in --json"] if len(notes) > 5 else [])
+    return "\n".join(lines)

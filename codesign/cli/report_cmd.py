@@ -6,8 +6,9 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="re-render the report of a run directory",
                        description="Re-render report.html, report.md, plan.json, layers.csv and "
                                    "the figures from RUN_DIR/report-data.json (written by "
-                                   "`codesign search`, `codesign plan --report` or a sweep).")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+                                   "`codesign search`, `codesign plan --report` or `codesign sweep --report`).")
+    p.add_argument("run_dir", metavar="RUN_DIR",
+                   help="a directory written by --report (plan, sweep) or by `codesign search --out`")
     p.add_argument("--out", help="write the report here instead of RUN_DIR")
     p.set_defaults(func=run)
 
@@ -15,6 +16,5 @@ def register(sub) -> None:
 def run(args) -> int:
     from codesign.report import rerender
     paths = rerender(args.run_dir, args.out)
-    for name in sorted(paths):
-        print(paths[name])
+    print(f"report: {paths['report.html']}")
     return 0

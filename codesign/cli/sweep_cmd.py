@@ -3,53 +3,63 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codesign.cli.common import add_model_args, progress_bar
-from codesign.graph import load_network
-from codesign.hwconfig import add_hw_args, hw_from_args
-from codesign.sweep import DEFAULT_CHUNK, parse_vary, plot_heatmaps, run_sweep, write_csv
+from codesign.cli.common import add_hw_args, add_model_args, hw_from_args, load_model_arg, progress
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sweep", help="sweep hardware keys: break-even, speedup, area per config",
-                       description="Evaluate every combination of the --vary values (any preset "
-                                   "key): per-layer break-even ratios, total dense latency, network "
-                                   "speedup at --alpha and design area. Writes configs.csv, "
-                                   "break_even.csv (r* per config and layer) and heatmaps.png to --out.")
+    from codesign.sweep import DEFAULT_CHUNK
+    p = sub.add_parser("sweep", help="sweep hardware keys: break-even, latency, speedup, area per config",
+                       description="Evaluate every combination of the --vary values (any hardware "
+                                   "key): per-layer break-even ratios, the network's planned latency "
+                                   "at --alpha (the ranking objective: fastest design first), its "
+                                   "speedup over the same config's dense design, and the area. Writes "
+                                   "configs.csv (ranked), break_even.csv and figures to --out.")
     add_model_args(p)
     add_hw_args(p)
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...", required=True,
-                   help="a key and its values, e.g. --vary pes=64,128,256 (repeatable)")
+                   help="a key and its values, e.g. --vary pes=64,128,256 (repeatable, one per key)")
     p.add_argument("--alpha", type=float, default=0.1,
-                   help="keep fraction for the network speedup column (default 0.1)")
+                   help="keep fraction of every layer for the latency and speedup columns (default 0.1)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK,
                    help=f"configs per vectorized chunk (memory bound; default {DEFAULT_CHUNK})")
-    from codesign.report.hooks import add_report_arg   # the report is issue 6's (codesign.report)
-    add_report_arg(p)
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="run chunks here (local) or as Ray tasks (ray; pip install .[ray])")
+    p.add_argument("--address", help="with --executor ray: an existing cluster (default: start a local one)")
+    p.add_argument("--workers", type=int, default=2, help="with --executor ray: local Ray CPUs (default 2)")
+    p.add_argument("--report", metavar="DIR", help="also write the sweep report (HTML, Markdown, figures) to DIR")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    network = load_network(args.model, args.input_shape)
-    base = hw_from_args(args)
+    from codesign.api import sweep
+    from codesign.errors import CodesignError
+    from codesign.sweep import parse_vary, write_csv
     varied = parse_vary(args.vary)
     if args.chunk <= 0:
-        from codesign.errors import CodesignError
         raise CodesignError("--chunk must be a positive number of configs")
-    with progress_bar("sweep") as update:
-        result = run_sweep(network.shapes, base, varied, alpha=args.alpha, chunk=args.chunk,
-                           progress=lambda done, total: update(done, total))
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CodesignError(f"--out {args.out}: exists and is not a directory; give a directory")
+    hw = hw_from_args(args)
+    network = load_model_arg(args)
+    with progress("sweep") as update:
+        result = sweep(network, hw, vary=varied, alpha=args.alpha, chunk=args.chunk,
+                       executor=args.executor, address=args.address, workers=args.workers,
+                       progress=lambda done, total: update(done, total))
     cfg_csv, layer_csv = write_csv(result, out)
-    png = plot_heatmaps(result, out / "heatmaps.png")
-    best = int(result.plan_speedup.argmax())
-    print(f"{len(result.plan_speedup)} configs x {len(result.layer_names)} layers of {network.name} "
-          f"on {base.name}")
-    print("best speedup at alpha={:g}: {:.2f}x with {}".format(
-        args.alpha, result.plan_speedup[best],
-        ", ".join(f"{k}={result.grid[k][best]}" for k in result.keys)))
-    print(f"wrote {cfg_csv}, {layer_csv}, {png}")
+    from codesign.report.figures import sweep_figure
+    fig = sweep_figure(result, out / "sweep.png")
+    best = result.to_dict()
+    print(f"{result.configs} configs x {len(result.layer_names)} layers of {network.name} around {hw.name} "
+          f"({hw.mode}), alpha {args.alpha:g}")
+    b = best["best"]
+    print("fastest design: {:.4g} us ({:.3g}x over its dense twin) with {}".format(
+        b["latency_ns"] / 1e3, b["speedup"], ", ".join(f"{k}={b[k]}" for k in result.keys)))
+    s = best["best_speedup"]
+    print("largest sparse/dense ratio: {:.3g}x with {}".format(
+        s["speedup"], ", ".join(f"{k}={s[k]}" for k in result.keys)))
+    print(f"wrote {cfg_csv}, {layer_csv}, {fig}")
     if args.report:
-        from codesign.report.hooks import write_sweep_report
-        print(f"report: {write_sweep_report(result, network, base, args.report)['report.html']}")
+        print(f"report: {result.report(args.report, network=network, base=hw)['report.html']}")
     return 0

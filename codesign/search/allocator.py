@@ -1,8 +1,9 @@
 """A better allocator than Fig. 5: choose every layer's α at once from measured curves.
 
 Inputs: per-layer sensitivity curves drop_i(α) from short probes (one layer pruned at a time),
-and the simulator's per-layer latency lat_i(α), where a layer whose 1/α is below r* runs dense
-(so its useful choices are α = 1, or α ≤ 1/r*). The surrogate problem
+and the simulator's per-layer latency lat_i(α) of the implementation the hardware chooses (a
+layer whose sparse implementation is slower runs dense, so its useful choices are α = 1 and the
+α at which it runs sparse, i.e. α ≤ 1/r*). The surrogate problem
 
     minimise Σ_i lat_i(α_i)   subject to   Σ_i drop_i(α_i) ≤ B
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.executor import Executor
-from codesign.search.costs import CostModel, fallback_latency
+from codesign.search.costs import CostModel, layer_latency
 from codesign.search.records import IterationHook, SearchConfig, SearchError, SearchResult
 from codesign.search.sensitivity import probe_curves
 from codesign.search.refine import Refiner, Trial
@@ -58,16 +59,18 @@ class LayerChoices:
 
 def layer_choices(cost: CostModel, name: str, grid_desc: np.ndarray, drops: np.ndarray,
                   alpha_min: float) -> LayerChoices:
-    """Dense, plus every grid α that clears r* (below r* the layer would run dense anyway)."""
-    r_star = cost.breakeven(name)
-    usable = (grid_desc >= alpha_min) & (1.0 / grid_desc >= r_star)
-    a = grid_desc[usable]
-    alphas = np.concatenate([[1.0], a])
-    lat = cost.sparse_latency(name, a) if a.size else np.zeros(0)
+    """Dense, plus every grid α at which the layer runs sparse (elsewhere it would run dense
+    with its weights restored, so pruning it would cost accuracy for nothing)."""
+    allowed = grid_desc >= alpha_min
+    usable = np.zeros(grid_desc.shape, dtype=bool)
+    if allowed.any():
+        usable[allowed] = cost.runs_sparse(name, grid_desc[allowed])
+    alphas = np.concatenate([[1.0], grid_desc[usable]])
+    lat = cost.latency(name, alphas)
     storage_fn = getattr(cost, "storage_bits", None)
     storage = storage_fn(name, alphas) if storage_fn else np.zeros(len(alphas))
-    return LayerChoices(name, alphas, np.concatenate([[0.0], drops[usable]]),
-                        np.concatenate([[fallback_latency(cost, name)], lat]), storage)
+    return LayerChoices(name, alphas, np.concatenate([[0.0], drops[usable]]), np.asarray(lat, float),
+                        np.asarray(storage, float))
 
 
 def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan]:
@@ -194,7 +197,7 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
         result.constraint_met = False       # dense does not fit the storage budget
     dense = sum(cost.dense_latency(n) for n in cost.layer_names())
     # layers the search may not touch run dense
-    fixed = sum(fallback_latency(cost, n) for n in cost.layer_names() if n not in s.layers)
+    fixed = sum(layer_latency(cost, n, 1.0) for n in cost.layer_names() if n not in s.layers)
     result.extras["frontier"] = [
         {"alphas": p.alphas, "predicted_drop": p.predicted_drop,
          "speedup": dense / (p.latency + fixed), "storage_bits": p.storage_bits}

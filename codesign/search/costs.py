@@ -1,16 +1,20 @@
 """What a search needs to know about the hardware, and the arithmetic it does with it.
 
-`CostModel` is the search's only view of the hardware: per-layer computation, break-even
-pruning ratio r*, the dense latency and the sparse latency as a function of the keep fraction
-α. The adapter onto hwmodels lives in `codesign.search.hwcost`; tests use the synthetic model in
-`codesign.search.synthetic`. Latencies of layers add up: the accelerator runs layers one after
-the other, each in its own dense or sparse mode (paper 001 §5.1; Sticker, its ref. [60]).
+`CostModel` is the search's only view of the hardware: per-layer computation, the dense
+latency, and the latency of the implementation the hardware chooses at a keep fraction alpha
+and a pattern, which already applies the one dense/sparse rule of hwmodels.decide (a layer
+whose sparse implementation is slower runs dense, with its weights restored). The adapter
+onto hwmodels is codesign.search.hwcost; tests use codesign.search.synthetic. Latencies of
+layers add up: the accelerator runs layers one after the other, each in its own dense or
+sparse mode (paper 001 section 5.1; Sticker, its ref. [60]).
 """
 from __future__ import annotations
 
 from typing import Iterable, Mapping, Protocol
 
 import numpy as np
+
+from pruning.patterns import UNSTRUCTURED, Pattern
 
 
 class CostModel(Protocol):
@@ -23,63 +27,69 @@ class CostModel(Protocol):
         ...
 
     def op(self, name: str) -> str:
-        """LayerShape.op: conv, conv_transpose, gemm or matmul."""
-        ...
-
-    def breakeven(self, name: str) -> float:
-        """r*: the smallest pruning ratio 1/α at which sparse is no slower than dense
-        (inf: sparse never wins; 1.0: sparse wins even unpruned)."""
+        """LayerShape.op: conv, conv_transpose, gemm, matmul, recurrent."""
         ...
 
     def dense_latency(self, name: str) -> float:
-        """Seconds for the layer on the dense implementation."""
+        """Seconds for the layer on the dense baseline."""
         ...
 
-    def sparse_latency(self, name: str, alphas: np.ndarray) -> np.ndarray:
-        """Seconds for the layer on the sparse implementation at each keep fraction (vectorized)."""
+    def runs_sparse(self, name: str, alphas: np.ndarray, pattern: Pattern = UNSTRUCTURED) -> np.ndarray:
+        """Whether the hardware runs the layer sparse at each alpha (hwmodels.decide's rule)."""
         ...
 
-    # Optional, for a storage budget: weight + index bits at each α (α = 1: dense weights).
-    # def storage_bits(self, name: str, alphas: np.ndarray) -> np.ndarray: ...
+    def latency(self, name: str, alphas: np.ndarray, pattern: Pattern = UNSTRUCTURED) -> np.ndarray:
+        """Seconds of the implementation the rule chooses at each alpha (vectorized)."""
+        ...
+
+    def breakeven(self, name: str, pattern: Pattern = UNSTRUCTURED) -> float:
+        """r*: the smallest 1/alpha at which the layer runs sparse (inf: never; 1: always)."""
+        ...
+
+    # Optional, for a storage budget: weight + index bits at each alpha (dense weights where
+    # the layer runs dense).
+    # def storage_bits(self, name, alphas, pattern=UNSTRUCTURED) -> np.ndarray: ...
 
 
-def runs_sparse(cost: CostModel, name: str, alpha: float) -> bool:
-    """Paper 001 §5.1: a layer whose pruning ratio 1/α is below r* runs dense (weights restored)."""
-    return alpha < 1.0 and 1.0 / alpha >= cost.breakeven(name)
+Choice = tuple[float, Pattern]       # (alpha, pattern) of one layer
 
 
-def layer_latency(cost: CostModel, name: str, alpha: float) -> float:
-    if runs_sparse(cost, name, alpha):
-        return float(cost.sparse_latency(name, np.array([alpha]))[0])
-    return fallback_latency(cost, name)
+def _choice(value) -> Choice:
+    return value if isinstance(value, tuple) else (float(value), UNSTRUCTURED)
 
 
-def fallback_latency(cost: CostModel, name: str) -> float:
-    """Latency of a layer planned dense. Optional `fallback_latency` on the cost model: on a
-    fixed chip that can also run sparse, the dense mode is slower than the pure dense chip."""
-    fallback = getattr(cost, "fallback_latency", None)
-    return float(fallback(name) if fallback else cost.dense_latency(name))
+def runs_sparse(cost: CostModel, name: str, alpha: float, pattern: Pattern = UNSTRUCTURED) -> bool:
+    return bool(alpha < 1.0 and cost.runs_sparse(name, np.array([alpha]), pattern)[0])
 
 
-def network_latency(cost: CostModel, alphas: Mapping[str, float],
-                    layers: Iterable[str] | None = None) -> float:
+def layer_latency(cost: CostModel, name: str, alpha: float, pattern: Pattern = UNSTRUCTURED) -> float:
+    if alpha >= 1.0:
+        return float(cost.latency(name, np.array([1.0]))[0])
+    return float(cost.latency(name, np.array([alpha]), pattern)[0])
+
+
+def network_latency(cost: CostModel, alphas: Mapping[str, float], layers: Iterable[str] | None = None,
+                    patterns: Mapping[str, Pattern] | None = None) -> float:
     names = list(layers) if layers is not None else cost.layer_names()
-    return sum(layer_latency(cost, n, alphas.get(n, 1.0)) for n in names)
+    patterns = patterns or {}
+    return sum(layer_latency(cost, n, alphas.get(n, 1.0), patterns.get(n, UNSTRUCTURED)) for n in names)
 
 
-def network_speedup(cost: CostModel, alphas: Mapping[str, float],
-                    layers: Iterable[str] | None = None) -> float:
+def network_speedup(cost: CostModel, alphas: Mapping[str, float], layers: Iterable[str] | None = None,
+                    patterns: Mapping[str, Pattern] | None = None) -> float:
     """Dense latency over planned latency, for all layers or a subset (e.g. the conv layers)."""
     names = list(layers) if layers is not None else cost.layer_names()
     dense = sum(cost.dense_latency(n) for n in names)
-    return dense / network_latency(cost, alphas, names) if names else 1.0
+    return dense / network_latency(cost, alphas, names, patterns) if names else 1.0
 
 
 def conv_layers(cost: CostModel) -> list[str]:
     return [n for n in cost.layer_names() if cost.op(n) in ("conv", "conv_transpose")]
 
 
-def effective_alphas(cost: CostModel, alphas: Mapping[str, float]) -> dict[str, float]:
-    """The α actually deployed: layers that run dense get their weights back (α = 1)."""
-    return {n: (a if runs_sparse(cost, n, a) else 1.0)
+def effective_alphas(cost: CostModel, alphas: Mapping[str, float],
+                     patterns: Mapping[str, Pattern] | None = None) -> dict[str, float]:
+    """The alpha actually deployed: layers that run dense get their weights back (alpha = 1)."""
+    patterns = patterns or {}
+    return {n: (a if runs_sparse(cost, n, a, patterns.get(n, UNSTRUCTURED)) else 1.0)
             for n, a in ((n, alphas.get(n, 1.0)) for n in cost.layer_names())}

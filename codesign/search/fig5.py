@@ -7,8 +7,9 @@
    reduction is proportional to the layer's computation C_i); binary-search the largest step t
    whose compressed model keeps the accuracy drop within the constraint. Repeat until a step no
    longer passes (no progress).
-3. Break-even check: every layer whose pruning ratio 1/α_i is below its r* cannot pay for its
-   indices; restore it to dense (α_i = 1) and keep it there. The accuracy this frees is the
+3. Break-even check: every layer whose pruning ratio 1/α_i is below its r* (the hardware would
+   run it dense: hwmodels.decide) cannot pay for its indices; restore it to dense (α_i = 1)
+   and keep it there. The accuracy this frees is the
    "margin" the other layers get: go back to 2 with the remaining layers. Stop when no layer is
    restored (the others only ever decrease α, so they stay above r*).
 4. Final compression at the found α (ADMM, optionally quantization) and a final accuracy check.
@@ -19,7 +20,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from codesign.executor import ALPHA_DIGITS, Executor
-from codesign.search.costs import CostModel
+from codesign.search.costs import CostModel, runs_sparse
 from codesign.search.records import IterationHook, SearchConfig, SearchError, SearchResult
 from codesign.search.sensitivity import probe_curves, scan_initial_alphas
 from codesign.search.session import SearchSession
@@ -44,7 +45,7 @@ def fig5_search(executor: Executor, cost: CostModel, config: SearchConfig,
                 break
             alphas = step
         failing = [n for n in s.layers if n not in frozen and alphas[n] < 1.0
-                   and 1.0 / alphas[n] < cost.breakeven(n)]
+                   and not runs_sparse(cost, n, alphas[n])]
         if not failing:
             break
         for n in failing:

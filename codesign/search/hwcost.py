@@ -1,8 +1,9 @@
-"""CostModel over hwmodels: the search's view of one hardware configuration.
+"""CostModel over hwmodels: the search's view of one hardware spec.
 
-Dense latency, sparse latency at any α and r* per layer come from hwmodels.cost.evaluate and
-hwmodels.breakeven.break_even on a single config. Sparse latencies are memoised per (layer, α):
-the searches ask for the same points many times.
+Latencies and the dense/sparse choice come from hwmodels.cost.evaluate and hwmodels.decide on a
+single config, exactly as `codesign plan` computes them (a test checks that they agree on every
+layer). Results are memoised per (layer, pattern, alpha): the searches ask for the same points
+many times.
 """
 from __future__ import annotations
 
@@ -11,35 +12,48 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from hwmodels.arch import ConfigArray, HwConfig
-from hwmodels.breakeven import break_even
-from hwmodels.cost import LayerArray, evaluate
-from hwmodels.workload import LayerShape
+from codesign.plan import structure_of
+from hwmodels import decide
+from hwmodels.configs import single
+from hwmodels.cost import evaluate
+from hwmodels.spec import HardwareSpec
+from hwmodels.workload import LayerArray, LayerShape
+from pruning.patterns import UNSTRUCTURED, Pattern
 
 NS = 1e-9
 
 
 class HwCostModel:
-    def __init__(self, shapes: Sequence[LayerShape], config: HwConfig,
+    def __init__(self, shapes: Sequence[LayerShape], spec: HardwareSpec,
                  prunable: Sequence[str] | None = None,
                  weight_bits: Mapping[str, int] | None = None) -> None:
-        """`weight_bits`: bits of layers that will be stored quantized (others: the config's);
+        """`weight_bits`: bits of layers that will be stored quantized (others: the spec's);
         fewer bits make indices relatively dearer and move r*, so the search must know them."""
         self.shapes = {s.name: s for s in shapes}
-        self.config = config
-        self._order = [s.name for s in shapes]
-        self._bits = [int((weight_bits or {}).get(n, config.weight_bits)) for n in self._order]
-        self._prunable = list(prunable) if prunable is not None else list(self._order)
-        self._configs = ConfigArray.from_configs([config])
-        self._layers = LayerArray.from_shapes(list(shapes))
-        self._index = {n: i for i, n in enumerate(self._order)}
-        dense = evaluate(self._configs, self._layers, np.array([1.0]), weight_bits=self._bits)
-        self._dense = dense.dense_time_ns[0, :, 0] * NS
-        # A layer planned dense runs in the dense mode of the design that can also run sparse
-        # (fixed chip: fewer PEs than the pure dense chip; iso-area: the dense design itself).
-        self._fallback = dense.dense_mode_time_ns[0, :, 0] * NS
-        self._r_star = break_even(self._configs, self._layers, weight_bits=self._bits).ratio[0]
-        self._sparse = lru_cache(maxsize=None)(self._sparse_one)
+        self.spec = spec
+        self._config = single(spec)
+        self._bits = {n: float((weight_bits or {}).get(n, float("nan"))) for n in self.shapes}
+        self._prunable = [n for n in (prunable if prunable is not None else self.shapes)
+                          if self.shapes[n].prunable]
+        self._eval = lru_cache(maxsize=None)(self._evaluate)
+        self._r_star = lru_cache(maxsize=None)(self._breakeven)
+
+    def _layer(self, name: str, pattern: Pattern) -> LayerArray:
+        return LayerArray.from_shapes([self.shapes[name]], [self._bits[name]], [structure_of(pattern)])
+
+    def _evaluate(self, name: str, pattern: Pattern, alphas: tuple[float, ...]):
+        costs = evaluate(self._config, self._layer(name, pattern), np.array(alphas))
+        runs = decide.runs_sparse(costs)[0, 0]
+        chosen = decide.chosen_time_ns(costs)[0, 0] * NS
+        bits = np.where(runs, costs.storage.total_bits[0, 0], costs.dense_storage.total_bits[0, 0, 0])
+        return runs, chosen, float(costs.dense.time_ns[0, 0, 0]) * NS, bits
+
+    def _breakeven(self, name: str, pattern: Pattern) -> float:
+        return float(decide.break_even(self._config, self._layer(name, pattern)).ratio[0, 0])
+
+    def _point(self, name: str, alphas, pattern: Pattern):
+        key = tuple(round(float(a), 6) for a in np.atleast_1d(alphas))
+        return self._eval(name, pattern, key)
 
     # -- CostModel --------------------------------------------------------------------------
     def layer_names(self) -> list[str]:
@@ -51,31 +65,18 @@ class HwCostModel:
     def op(self, name: str) -> str:
         return self.shapes[name].op
 
-    def breakeven(self, name: str) -> float:
-        return float(self._r_star[self._index[name]])
-
     def dense_latency(self, name: str) -> float:
-        return float(self._dense[self._index[name]])
+        return self._point(name, [1.0], UNSTRUCTURED)[2]
 
-    def fallback_latency(self, name: str) -> float:
-        return float(self._fallback[self._index[name]])
+    def runs_sparse(self, name: str, alphas, pattern: Pattern = UNSTRUCTURED) -> np.ndarray:
+        return self._point(name, alphas, pattern)[0]
 
-    def sparse_latency(self, name: str, alphas: np.ndarray) -> np.ndarray:
-        return np.array([self._sparse(name, round(float(a), 6)) for a in np.atleast_1d(alphas)])
+    def latency(self, name: str, alphas, pattern: Pattern = UNSTRUCTURED) -> np.ndarray:
+        return self._point(name, alphas, pattern)[1]
 
-    # -- helpers ----------------------------------------------------------------------------
-    def _evaluate_one(self, name: str, alphas: np.ndarray):
-        i = self._index[name]
-        return evaluate(self._configs, self._layers.take([i]), alphas, weight_bits=[self._bits[i]])
+    def breakeven(self, name: str, pattern: Pattern = UNSTRUCTURED) -> float:
+        return self._r_star(name, pattern)
 
-    def _sparse_one(self, name: str, alpha: float) -> float:
-        costs = self._evaluate_one(name, np.array([alpha]))
-        return float(costs.sparse_time_ns[0, 0, 0]) * NS
-
-    def storage_bits(self, name: str, alphas: np.ndarray) -> np.ndarray:
-        """Weight + index bits at each α (the dense weights at α = 1)."""
-        a = np.atleast_1d(np.asarray(alphas, float))
-        costs = self._evaluate_one(name, np.where(a < 1.0, a, 0.5))
-        sparse = (costs.value_bits + costs.index_bits)[0, 0, :]
-        dense = self.shapes[name].weight_count * self._bits[self._index[name]]
-        return np.where(a < 1.0, sparse, dense)
+    def storage_bits(self, name: str, alphas, pattern: Pattern = UNSTRUCTURED) -> np.ndarray:
+        """Weight + index bits of the chosen implementation at each alpha."""
+        return self._point(name, alphas, pattern)[3]

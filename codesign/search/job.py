@@ -101,7 +101,7 @@ def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = No
         pretrain(module, search_data, job.pretrain_epochs, seed=job.seed,
                  checkpoint_dir=out / "pretrain", on_progress=on_progress)
 
-    from pruning.backend import prunable_weights
+    from pruning.protocol import prunable_weights
     from pruning.pipeline import resolve_bits
     bits = resolve_bits(job.bits, prunable_weights(module))
     network = _network(module, data.input_shape)
@@ -173,7 +173,7 @@ def _check_same_job(out: Path, job: SearchJob) -> None:
 
 def _load_module(job: SearchJob, input_shape, num_classes):
     """(OnnxModule keyed by ONNX weight names, already trained?)"""
-    from pruning.onnx_bridge import export_torch, from_onnx
+    from pruning.onnx.bridge import export_torch, from_onnx
     if job.model in BUILTIN_MODELS:
         import torch
 
@@ -205,7 +205,7 @@ def _best(results: Mapping[str, SearchResult]) -> str:
 def _export(model, masks, test_data, out: Path, result: SearchResult, hw):
     import onnx
 
-    from pruning.onnx_bridge import onnxruntime_outputs, verify_onnx
+    from pruning.onnx.bridge import onnxruntime_outputs, verify_onnx
     meta = {"alphas": result.alphas, "algorithm": result.algorithm, "hardware": hw.name}
     proto = model.to_onnx(metadata=meta)
     sample = test_data.test_x[:64]

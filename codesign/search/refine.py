@@ -3,7 +3,7 @@
 Why: the frontier's plans past the best confirmed one often change several layers at once, and
 the short probes misjudge some layers far more than others, so those plans fail together. A
 move of ONE layer from the confirmed plan is judged much better: only that layer's probe error
-enters. And once a layer is past r*, its latency is smooth in α, so its α may leave the grid.
+enters. And once a layer runs sparse, its latency is smooth in α, so its α may leave the grid.
 
 Each step trains one candidate: the confirmed plan with one layer moved further. Per layer:
 - no failing α known for it yet: the next usable grid α below its current one (expansion);
@@ -23,7 +23,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from codesign.executor import ALPHA_DIGITS
-from codesign.search.costs import CostModel, layer_latency
+from codesign.search.costs import CostModel, layer_latency, runs_sparse
 
 BRACKET_TOL = 0.01          # stop a layer when its passing/failing α differ by < 1% (in ln α)
 SAFEGUARD = (0.25, 0.75)    # secant step within this share of the ln α bracket
@@ -63,7 +63,7 @@ class Refiner:
             self.failed_plans.append(trial)
 
     def _usable(self, name: str, a: float) -> bool:
-        return a >= self.alpha_min - 1e-12 and 1.0 / a >= self.cost.breakeven(name)
+        return a >= self.alpha_min - 1e-12 and runs_sparse(self.cost, name, a)
 
     def _next_alpha(self, base: Trial, name: str) -> float | None:
         cur = base.alphas[name]

@@ -6,7 +6,7 @@ costs s_i points per squared e-fold. Additive, so the allocator's surrogate is e
 optimum on a grid can be found by brute force. "probe" requests see the same function.
 
 `ProportionalCostModel`: sparse latency = dense latency · α · r*_i, so the sparse speedup is
-1 / (α r*_i) and crosses 1 exactly at the given r*_i.
+1 / (α r*_i) and crosses 1 exactly at the given r*_i; a layer runs sparse from there on.
 """
 from __future__ import annotations
 
@@ -59,16 +59,22 @@ class ProportionalCostModel:
     def op(self, name: str) -> str:
         return self.ops_[name]
 
-    def breakeven(self, name: str) -> float:
+    def breakeven(self, name: str, pattern=None) -> float:
         return float(self.r_star[name])
 
     def dense_latency(self, name: str) -> float:
         return self.macs_[name] / self.macs_per_second
 
-    def sparse_latency(self, name: str, alphas: np.ndarray) -> np.ndarray:
-        return self.dense_latency(name) * np.asarray(alphas, float) * self.r_star[name]
+    def runs_sparse(self, name: str, alphas: np.ndarray, pattern=None) -> np.ndarray:
+        a = np.asarray(alphas, float)
+        return (a < 1.0) & (a * self.r_star[name] <= 1.0)
 
-    def storage_bits(self, name: str, alphas: np.ndarray) -> np.ndarray:
+    def latency(self, name: str, alphas: np.ndarray, pattern=None) -> np.ndarray:
+        a = np.asarray(alphas, float)
+        return np.where(self.runs_sparse(name, a), self.dense_latency(name) * a * self.r_star[name],
+                        self.dense_latency(name))
+
+    def storage_bits(self, name: str, alphas: np.ndarray, pattern=None) -> np.ndarray:
         """16-bit weights (one per MAC of the layer, a stand-in); sparse: + a 4-bit index each."""
         a = np.asarray(alphas, float)
-        return np.where(a < 1.0, self.macs_[name] * a * 20.0, self.macs_[name] * 16.0)
+        return np.where(self.runs_sparse(name, a), self.macs_[name] * a * 20.0, self.macs_[name] * 16.0)

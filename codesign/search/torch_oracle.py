@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from codesign.executor import EvalRequest, Outcome
-from pruning.backend import Progress, Targets, prunable_weights
+from pruning.protocol import Progress, Targets, prunable_weights
 from pruning.data import Dataset
-from pruning.masks import magnitude_masks
+from pruning.projections import pattern_masks
 from pruning.methods import get_backend
 from pruning.train import TrainContext, evaluate, train_epochs
 
@@ -123,7 +123,7 @@ class TorchOracle:
     def _probe(self, alphas: dict[str, float], t0: float) -> Outcome:
         model = copy.deepcopy(self.model)
         weights = prunable_weights(model)
-        masks = magnitude_masks({n: weights[n] for n in alphas}, alphas)
+        masks = pattern_masks({n: weights[n] for n in alphas}, alphas)
         with torch.no_grad():
             for n, m in masks.items():
                 weights[n].mul_(m)

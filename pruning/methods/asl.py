@@ -32,13 +32,13 @@ from typing import ClassVar, Mapping, Sequence
 import torch
 from torch import nn
 
-from pruning.backend import CompressionResult, Targets, prunable_weights
+from pruning.protocol import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
 from pruning.masks import apply_masks
-from pruning.method_support import (attach, build_result, detach, exclude, keep_at_least_one,
-                                    layer_macs, optimizer_with_thresholds, resolve_alphas,
+from pruning.support import (attach, build_result, detach, exclude, keep_at_least_one,
+                                    layer_macs, optimizer_with_thresholds, project_learned, resolve,
                                     shrink_to_budget)
-from pruning.methods import register_backend
+from pruning.methods.options import AslOptions
 from pruning.train import TrainContext, evaluate, train_epochs
 
 B_MAX = 5.0                      # clamp of b in sigma units (authors' code)
@@ -140,7 +140,6 @@ def budgets_from_alphas(alphas: Mapping[str, float], weights: Mapping[str, int],
     return bp, bf
 
 
-@register_backend
 class ASLBackend:
     """Adaptive sparsity loss (Retsinas et al. 2020): learned sigma-unit thresholds, STE, budget loss.
 
@@ -149,40 +148,19 @@ class ASLBackend:
     budget_correction then cuts to the weight budget if the counted sparsity fell short."""
     name: ClassVar[str] = "asl"
 
-    @dataclass(frozen=True)
-    class Options:
-        lam_p: float = field(default=10.0, metadata={
-            "help": "weight of the parameter-budget term (authors' code default 10)"})
-        lam_f: float = field(default=0.0, metadata={
-            "help": "weight of the MAC-budget term (paper: 0 in all experiments; > 0 makes the "
-                    "thresholds trade weights for MACs)"})
-        loss: str = field(default="squared", metadata={
-            "help": "budget loss: squared (eq. 10) or hinge (eq. 11)", "choices": ("squared", "hinge")})
-        min_weights: int = field(default=1000, metadata={
-            "help": "layers with fewer weights stay dense (the code's pthres)"})
-        ste: bool = field(default=True, metadata={
-            "help": "straight-through estimator (off: the paper's no-STE ablation)"})
-        b_lr_ratio: float = field(default=0.0, metadata={
-            "help": "threshold lr / weight lr; 0 = auto: 0.01 with SGD (authors' code); with "
-                    "Adam, an lr that can move b by 10 sigma over the training window"})
-        init_share: float = field(default=0.6, metadata={
-            "help": "start thresholds at this share of the target sparsity (code: 0.6)"})
-        budget_correction: bool = field(default=True, metadata={
-            "help": "if the counted kept weights exceed the budget at the end, cut every layer "
-                    "by the same factor to meet it (ours; the erf model is approximate)"})
-        finetune_share: float = field(default=0.2, metadata={
-            "help": "share of the epoch budget for masked fine-tuning after the hard prune "
-                    "(paper: 0, single stage)"})
+    Options = AslOptions
 
-    def __init__(self, options: Options | None = None) -> None:
+    def __init__(self, options: AslOptions | None = None) -> None:
         self.options = options or self.Options()
 
     def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
         started = time.perf_counter()
         o = self.options
         weights = prunable_weights(model)
-        alphas = resolve_alphas(weights, targets)
+        plan = resolve(model, targets)
+        alphas = plan.alphas
         wrapped = exclude(model, alphas, min_weights=o.min_weights)
+        plan = plan.only(wrapped)
         if not wrapped:
             raise PruningError(f"ASL: every targeted layer has fewer than {o.min_weights} weights; "
                                "lower --asl-min-weights")
@@ -226,9 +204,13 @@ class ASLBackend:
             / sum(macs[n] for n in raw), "cut_to_budget": cut})
         if cut:
             masks = shrink_to_budget(scores, masks, budget)
+        masks = project_learned(scores, masks, plan)
         detach(model)
         apply_masks(raw, masks)
         history += train_epochs(model, ctx, ctx.epochs - train_share, phase="asl-finetune",
                                 masks=masks)
-        return build_result(self.name, model, masks, alphas, targets, accuracy_dense, ctx, history,
+        return build_result(self.name, model, masks, plan, targets, accuracy_dense, ctx, history,
                             ctx.epochs, started, exact=False)
+
+
+Backend = ASLBackend

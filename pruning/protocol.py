@@ -1,4 +1,4 @@
-"""The one protocol every compression method implements.
+"""The one protocol every compression method implements (pruning.methods.*).
 
 A method gets a model, per-layer targets and a training context; it returns masks, trained
 weights, accuracy and one per-layer table. The search (codesign.search) and the reports only
@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Protocol, runtime
 import torch
 from torch import nn
 
+from pruning.patterns import UNSTRUCTURED, Pattern
+
 if TYPE_CHECKING:
     from pruning.train import TrainContext
 
@@ -26,12 +28,17 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Targets:
     """What to reach. `alphas`: keep fraction per weight name (names absent stay dense).
-    `global_alpha`: one keep fraction for all prunable weights ranked together (methods that
-    only support layer-wise targets convert it to uniform alphas). `bits`: quantization bits per
-    weight name (absent: float weights)."""
+    `global_alpha`: one keep fraction for all prunable weights ranked together (one magnitude
+    threshold across layers, as torch.nn.utils.prune.global_unstructured); explicit alphas win
+    for the layers they name. `patterns`: the sparsity pattern per weight name (absent:
+    unstructured). `bits`: quantization bits per weight name (absent: float weights)."""
     alphas: Mapping[str, float] = field(default_factory=dict)
     global_alpha: float | None = None
+    patterns: Mapping[str, Pattern] = field(default_factory=dict)
     bits: Mapping[str, int] = field(default_factory=dict)
+
+    def pattern(self, name: str) -> Pattern:
+        return self.patterns.get(name, UNSTRUCTURED)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class LayerResult:
     kept: int
     alpha_target: float
     bits: int | None = None
+    pattern: str = "unstructured"
 
     @property
     def alpha(self) -> float:
@@ -103,10 +111,25 @@ def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     return out
 
 
-def __getattr__(name: str):
-    # TrainContext lives with the loops in pruning.train, which imports this module; a lazy
-    # lookup keeps `import pruning.train` and `import pruning.backend` working in either order.
-    if name == "TrainContext":
-        from pruning.train import TrainContext
-        return TrainContext
-    raise AttributeError(f"module 'pruning.backend' has no attribute {name!r}")
+def weight_layouts(model: nn.Module) -> dict[str, int]:
+    """The output-channel axis of each prunable weight (0: Conv, Linear, Gemm with transB;
+    1: ConvTranspose, MatMul and Gemm weights stored (in, out)). A model may define
+    ``onnx_weight_layouts()`` (the ONNX bridge does)."""
+    named = getattr(model, "onnx_weight_layouts", None)
+    if callable(named):
+        return dict(named())
+    out = {}
+    for mod_name, mod in model.named_modules():
+        key = f"{mod_name}.weight" if mod_name else "weight"
+        if isinstance(mod, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+            out[key] = 1
+        elif isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            out[key] = 0
+    return out
+
+
+def classifier_name(model: nn.Module) -> str | None:
+    """The weight that produces the model's output (the last prunable one): never
+    channel-pruned, as that would remove classes."""
+    names = list(prunable_weights(model))
+    return names[-1] if names else None

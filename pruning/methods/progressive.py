@@ -33,16 +33,15 @@ from typing import Callable, ClassVar, Mapping
 import torch
 from torch import nn
 
-from pruning.admm import AdmmBackend, sparse_projection
-from pruning.backend import CompressionResult, Targets, prunable_weights
+from pruning.admm_core import run_admm, sparse_projection
 from pruning.errors import PruningError
-from pruning.magnitude import layerwise_masks
-from pruning.masks import apply_masks, keep_count
-from pruning.method_support import build_result, holdout, resolve_alphas
-from pruning.methods import register_backend
+from pruning.masks import apply_masks
+from pruning.methods.options import PROGRESSIVE_SELECTIONS, ProgressiveOptions
+from pruning.protocol import CompressionResult, Targets, prunable_weights
+from pruning.support import build_result, holdout, resolve, stage_plan, staged_masks
 from pruning.train import TrainContext, evaluate, train_epochs
 
-SELECTIONS = ("try_all", "best_parent")
+SELECTIONS = PROGRESSIVE_SELECTIONS
 
 
 @dataclass
@@ -92,7 +91,7 @@ def stage_rhos(parent_masks: Mapping[str, torch.Tensor] | None, child_alphas: Ma
     out = {}
     for name, alpha in child_alphas.items():
         before = numels[name] if parent_masks is None else int(parent_masks[name].sum())
-        out[name] = rho if keep_count(numels[name], alpha) < before else 0.0
+        out[name] = rho if max(1, math.floor(alpha * numels[name] + 0.5)) < before else 0.0
     return out
 
 
@@ -166,7 +165,6 @@ def _fractions(text: str, flag: str) -> tuple[float, ...]:
         raise PruningError(f"{flag} {text!r}: give comma-separated fractions, e.g. 0.6,0.8") from None
 
 
-@register_backend
 class ProgressiveBackend:
     """Progressive ADMM (Ye et al. 2019): staged partial prunings, a pool of partial models.
 
@@ -174,29 +172,9 @@ class ProgressiveBackend:
     way keeps alpha^f. The epoch budget is split evenly over all stage runs."""
     name: ClassVar[str] = "progressive"
 
-    @dataclass(frozen=True)
-    class Options:
-        pool: str = field(default="0.6,0.8", metadata={
-            "help": "initial pool: stage fractions on the log path to the targets, each pruned "
-                    "straight from dense (paper's 15x,18x,21x of 30x: 0.80,0.85,0.90)"})
-        steps: str = field(default="", metadata={
-            "help": "further stage fractions, each reached from the pool (paper's 24x,27x of "
-                    "30x: 0.93,0.97); a final stage at 1 (the targets) is always added"})
-        selection: str = field(default="try_all", metadata={
-            "help": "try_all: run each step from every pool model, keep the best, evict its "
-                    "parent; best_parent: run it only from the most accurate pool model",
-            "choices": SELECTIONS})
-        rho: float = field(default=1.5e-3, metadata={"help": "ADMM penalty rho (paper: 1.5e-3)"})
-        rho_final: float = field(default=3e-3, metadata={
-            "help": "rho of the last stage, at the highest ratio (paper: 3e-3)"})
-        admm_iterations: int = field(default=3, metadata={
-            "help": "Z/U updates per stage (ADMM iterations)"})
-        retrain_share: float = field(default=0.4, metadata={
-            "help": "share of each stage's epochs spent on masked retraining"})
-        retrain_lr: float = field(default=0.0, metadata={
-            "help": "learning rate of masked retraining (0: the run's lr)"})
+    Options = ProgressiveOptions
 
-    def __init__(self, options: Options | None = None) -> None:
+    def __init__(self, options: ProgressiveOptions | None = None) -> None:
         self.options = options or self.Options()
 
     def runs(self) -> tuple[tuple[float, ...], tuple[float, ...], int]:
@@ -212,7 +190,8 @@ class ProgressiveBackend:
         o = self.options
         dense = copy.deepcopy(model)                      # every pool stage starts from it
         weights = prunable_weights(dense)
-        alphas = resolve_alphas(weights, targets)
+        plan = resolve(dense, targets)
+        alphas = plan.alphas
         numels = {n: w.numel() for n, w in weights.items()}
         accuracy_dense = evaluate(dense, ctx.data)
         train_ctx, val = holdout(ctx)
@@ -230,21 +209,20 @@ class ProgressiveBackend:
                 net.load_state_dict(parent.state)
             w = prunable_weights(net)
             parent_masks = None if parent is None else parent.masks
-            pruned = {n: w[n] for n, r in rhos.items() if r > 0}      # rho_i = 0: no ADMM term
+            stage = stage_plan(plan, stage_alphas)
+            pruned = {n: w[n] for n, r in rhos.items() if r > 0 and n in stage.alphas}  # rho_i = 0: no ADMM term
             if pruned:
-                keep = {n: keep_count(numels[n], stage_alphas[n]) for n in pruned}
                 every = max(1, train_ctx.steps(admm_epochs) // max(o.admm_iterations, 1))
-                # the ADMM backend's W-step (its optimizer settings), with this stage's rho,
-                # only the layers pruned further, and the parent's masks held (masked ADMM)
-                admm = AdmmBackend(dataclasses.replace(
-                    AdmmBackend.Options(), rho=max(rhos.values()), update_every=every,
-                    update_unit="steps"))
-                penalty = admm._admm(net, train_ctx, admm_epochs, f"progressive{run}-admm", pruned,
-                                     sparse_projection(keep), masks=parent_masks)
-                history.append({"phase": f"progressive{run}-admm", "rho": admm.options.rho,
+                # this stage's rho, only the layers pruned further, the parent's masks held
+                penalty = run_admm(net, train_ctx, admm_epochs, f"progressive{run}-admm", pruned,
+                                   sparse_projection(stage.alphas, stage.patterns, stage.layouts),
+                                   rho=max(rhos.values()), update_steps=every,
+                                   w_step_optimizer=o.w_step_optimizer, w_step_lr=o.w_step_lr,
+                                   masks=parent_masks)
+                history.append({"phase": f"progressive{run}-admm", "rho": max(rhos.values()),
                                 "admm_iterations": penalty.iterations,
                                 "residuals": penalty.residuals})
-            masks = layerwise_masks(w, stage_alphas, parent_masks)      # hard prune, monotone
+            masks = staged_masks(w, plan, stage_alphas, parent_masks)      # hard prune, monotone
             apply_masks(w, masks)
             history.extend(train_epochs(net, train_ctx, retrain_epochs, phase=f"progressive{run}-retrain",
                                         masks=masks, lr=o.retrain_lr or None))
@@ -255,5 +233,8 @@ class ProgressiveBackend:
                                     o.rho_final)
         history.extend({"phase": "progressive-stage", **{k: v for k, v in r.items()}} for r in log.runs)
         model.load_state_dict(best.state)                 # in place, like every backend
-        return build_result(self.name, model, best.masks, alphas, targets, accuracy_dense, ctx,
+        return build_result(self.name, model, best.masks, plan, targets, accuracy_dense, ctx,
                             history, ctx.epochs, started, exact=True)
+
+
+Backend = ProgressiveBackend

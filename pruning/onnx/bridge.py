@@ -4,7 +4,7 @@
 and every float initializer is an nn.Parameter (BatchNormalization running statistics are
 buffers: fine-tuning keeps them frozen, so the exported graph computes exactly what was
 trained). `onnx_weight_names()` maps the weight tensor names of Conv/ConvTranspose/Gemm/MatMul
-to their parameters, which is what `pruning.backend.prunable_weights` uses. `to_onnx()` writes
+to their parameters, which is what `pruning.protocol.prunable_weights` uses. `to_onnx()` writes
 the current values back into a copy of the same graph (nodes untouched), and
 `verify_onnx()` checks the result with onnxruntime.
 
@@ -19,293 +19,25 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import re
 import warnings
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 import onnx
 import torch
-import torch.nn.functional as F
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 from torch import nn
 
 from pruning.errors import PruningError
+from pruning.onnx.ops import OPS, OnnxBridgeError, _attrs
 
 WEIGHT_OPS = {"Conv": (1,), "ConvTranspose": (1,), "Gemm": (0, 1), "MatMul": (0, 1)}
 METADATA_KEY = "codesign.compression"
 
 
-class OnnxBridgeError(PruningError):
-    """An ONNX graph cannot be turned into a trainable module (or back)."""
-
-
 class ExportMismatchError(PruningError):
     """The written-back ONNX model does not compute what the torch module computes."""
-
-
-# ---- small helpers ------------------------------------------------------------------------
-
-def _attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _s(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _ints(t: torch.Tensor | None) -> list[int]:
-    return [] if t is None else [int(v) for v in t.reshape(-1).tolist()]
-
-
-def _same_pads(in_sizes, kernel, strides, dilations, upper: bool) -> list[int]:
-    """ONNX auto_pad SAME_*: output = ceil(in / stride); the odd pad goes to the end (UPPER)."""
-    begin, end = [], []
-    for size, k, s, d in zip(in_sizes, kernel, strides, dilations):
-        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        small, big = total // 2, total - total // 2
-        begin.append(small if upper else big)
-        end.append(big if upper else small)
-    return begin + end
-
-
-def _spatial_pads(attrs: dict, x: torch.Tensor, kernel, strides, dilations) -> list[int]:
-    """Pads as ONNX lists them: [x1_begin, x2_begin, ..., x1_end, x2_end, ...]."""
-    n = len(kernel)
-    auto = _s(attrs.get("auto_pad", "NOTSET"))
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        return _same_pads(x.shape[2:], kernel, strides, dilations, auto == "SAME_UPPER")
-    if auto == "VALID":
-        return [0] * (2 * n)
-    return list(attrs.get("pads", [0] * (2 * n)))
-
-
-def _torch_pad(pads: list[int]) -> list[int]:
-    """ONNX [b1, b2, e1, e2] -> F.pad order (last dim first): [b2, e2, b1, e1]."""
-    n = len(pads) // 2
-    out = []
-    for i in reversed(range(n)):
-        out += [pads[i], pads[i + n]]
-    return out
-
-
-# ---- op implementations -------------------------------------------------------------------
-# Each takes (module, node, attrs, inputs) and returns one tensor or a tuple of tensors.
-
-def _conv(m, node, a, xs):
-    x, w = xs[0], xs[1]
-    b = xs[2] if len(xs) > 2 else None
-    nsp = w.dim() - 2
-    kernel = list(a.get("kernel_shape", w.shape[2:]))
-    strides = list(a.get("strides", [1] * nsp))
-    dil = list(a.get("dilations", [1] * nsp))
-    pads = _spatial_pads(a, x, kernel, strides, dil)
-    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nsp]
-    if pads[:nsp] == pads[nsp:]:
-        return conv(x, w, b, strides, pads[:nsp], dil, a.get("group", 1))
-    return conv(F.pad(x, _torch_pad(pads)), w, b, strides, 0, dil, a.get("group", 1))
-
-
-def _conv_transpose(m, node, a, xs):
-    x, w = xs[0], xs[1]
-    b = xs[2] if len(xs) > 2 else None
-    nsp = w.dim() - 2
-    if "output_shape" in a or _s(a.get("auto_pad", "NOTSET")) != "NOTSET":
-        raise OnnxBridgeError(f"ConvTranspose {node.name!r}: output_shape/auto_pad are not "
-                              "supported; give explicit pads")
-    pads = list(a.get("pads", [0] * 2 * nsp))
-    if pads[:nsp] != pads[nsp:]:
-        raise OnnxBridgeError(f"ConvTranspose {node.name!r}: asymmetric pads are not supported")
-    conv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[nsp]
-    return conv(x, w, b, list(a.get("strides", [1] * nsp)), pads[:nsp],
-                list(a.get("output_padding", [0] * nsp)), a.get("group", 1),
-                list(a.get("dilations", [1] * nsp)))
-
-
-def _gemm(m, node, a, xs):
-    A = xs[0].transpose(0, 1) if a.get("transA", 0) else xs[0]
-    B = xs[1].transpose(0, 1) if a.get("transB", 0) else xs[1]
-    y = a.get("alpha", 1.0) * (A @ B)
-    if len(xs) > 2 and xs[2] is not None:
-        y = y + a.get("beta", 1.0) * xs[2]
-    return y
-
-
-def _pool_geometry(a, x):
-    kernel = list(a["kernel_shape"])
-    n = len(kernel)
-    strides = list(a.get("strides", [1] * n))
-    dil = list(a.get("dilations", [1] * n))
-    return kernel, strides, dil, _spatial_pads(a, x, kernel, strides, dil)
-
-
-def _max_pool(m, node, a, xs):
-    x = xs[0]
-    kernel, strides, dil, pads = _pool_geometry(a, x)
-    if any(pads):
-        x = F.pad(x, _torch_pad(pads), value=float("-inf"))
-    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[len(kernel)]
-    return pool(x, kernel, strides, 0, dil, ceil_mode=bool(a.get("ceil_mode", 0)))
-
-
-def _avg_pool(m, node, a, xs):
-    """Average pooling with any (also asymmetric) pads: sum pooling of the zero-padded input
-    divided by sum pooling of a mask of the cells that count (count_include_pad decides
-    whether pad cells count; cells beyond the pads, from ceil_mode, never do)."""
-    x = xs[0]
-    kernel, strides, dil, pads = _pool_geometry(a, x)
-    if any(d != 1 for d in dil):
-        raise OnnxBridgeError(f"AveragePool {node.name!r}: dilations are not supported")
-    nsp, squeeze = len(kernel), False
-    if nsp == 1:                                   # avg_pool1d has no divisor_override
-        x, kernel, strides, pads, nsp, squeeze = (x.unsqueeze(-1), kernel + [1], strides + [1],
-                                                  [pads[0], 0, pads[1], 0], 2, True)
-    pool = {2: F.avg_pool2d, 3: F.avg_pool3d}[nsp]
-    ceil = bool(a.get("ceil_mode", 0))
-    ones = torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype)
-    tp = _torch_pad(pads)
-    xp = F.pad(x, tp)
-    count = F.pad(ones, tp, value=1.0 if a.get("count_include_pad", 0) else 0.0)
-    total = pool(xp, kernel, strides, 0, ceil_mode=ceil, divisor_override=1)
-    cells = pool(count, kernel, strides, 0, ceil_mode=ceil, divisor_override=1)
-    y = total / cells
-    return y.squeeze(-1) if squeeze else y
-
-
-def _batch_norm(m, node, a, xs):
-    x, scale, bias, mean, var = xs[:5]
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    inv = torch.rsqrt(var + a.get("epsilon", 1e-5)).reshape(shape)
-    return (x - mean.reshape(shape)) * inv * scale.reshape(shape) + bias.reshape(shape)
-
-
-def _lrn(m, node, a, xs):
-    x, size = xs[0], int(a["size"])
-    sq = F.pad((x * x).unsqueeze(1), (0,) * (2 * (x.dim() - 2)) + ((size - 1) // 2, size // 2))
-    window = sq.squeeze(1).unfold(1, size, 1).sum(-1)
-    return x / (a.get("bias", 1.0) + a.get("alpha", 1e-4) / size * window) ** a.get("beta", 0.75)
-
-
-def _softmax(fn):
-    def op(m, node, a, xs):
-        x = xs[0]
-        axis = a.get("axis", -1 if m.opset >= 13 else 1)
-        if m.opset >= 13:
-            return fn(x, dim=axis)
-        axis = axis % x.dim()                      # opset < 13: softmax of the 2-D flattening
-        return fn(x.reshape(math.prod(x.shape[:axis]), -1), dim=1).reshape(x.shape)
-    return op
-
-
-def _reshape(m, node, a, xs):
-    x, shape = xs[0], _ints(xs[1])
-    if not a.get("allowzero", 0):
-        shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
-    # A constant shape that hard-codes the exported batch size (common in converted graphs)
-    # follows the actual batch: we train with other batch sizes than the file's batch 1.
-    if node.input[1] in m.constant_names and shape and shape[0] == m.static_batch != x.shape[0]:
-        shape[0] = x.shape[0]
-    return x.reshape(shape)
-
-
-def _axes(m, a, xs, index=1):
-    if len(xs) > index and xs[index] is not None:
-        return _ints(xs[index])
-    return list(a.get("axes", []))
-
-
-def _unsqueeze(m, node, a, xs):
-    x = xs[0]
-    axes = sorted(ax % (x.dim() + len(_axes(m, a, xs))) for ax in _axes(m, a, xs))
-    for ax in axes:
-        x = x.unsqueeze(ax)
-    return x
-
-
-def _squeeze(m, node, a, xs):
-    x, axes = xs[0], _axes(m, a, xs)
-    axes = [ax % x.dim() for ax in axes] if axes else [i for i, s in enumerate(x.shape) if s == 1]
-    return x.squeeze(tuple(axes)) if axes else x
-
-
-def _dropout(m, node, a, xs):
-    ratio = float(xs[1]) if len(xs) > 1 and xs[1] is not None else a.get("ratio", 0.5)
-    y = F.dropout(xs[0], ratio, training=m.training)
-    return (y, torch.ones_like(xs[0], dtype=torch.bool)) if len(node.output) > 1 else y
-
-
-def _clip(m, node, a, xs):
-    lo = xs[1] if len(xs) > 1 and xs[1] is not None else a.get("min")
-    hi = xs[2] if len(xs) > 2 and xs[2] is not None else a.get("max")
-    return torch.clamp(xs[0], None if lo is None else float(lo), None if hi is None else float(hi))
-
-
-def _pad(m, node, a, xs):
-    pads = _ints(xs[1]) if len(xs) > 1 else list(a["pads"])
-    mode = _s(a.get("mode", "constant"))
-    value = float(xs[2]) if len(xs) > 2 and xs[2] is not None else a.get("value", 0.0)
-    tp = _torch_pad(pads)
-    while len(tp) and tp[-2:] == [0, 0]:          # F.pad cannot pad batch/channel in reflect mode
-        tp = tp[:-2]
-    return F.pad(xs[0], tp, mode=mode, value=value) if mode == "constant" else F.pad(xs[0], tp, mode=mode)
-
-
-def _constant(m, node, a, xs):
-    if "value" not in a:
-        raise OnnxBridgeError(f"Constant {node.name!r}: only the 'value' attribute is supported")
-    return torch.from_numpy(numpy_helper.to_array(a["value"]).copy())
-
-
-def _constant_of_shape(m, node, a, xs):
-    value = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
-    return torch.full(_ints(xs[0]), float(value.reshape(-1)[0]), dtype=torch.from_numpy(value).dtype)
-
-
-def _variadic(fn):
-    def op(m, node, a, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = fn(out, x)
-        return out
-    return op
-
-
-def _reduce_mean(m, node, a, xs):
-    axes = _axes(m, a, xs) or list(range(xs[0].dim()))
-    return xs[0].mean(dim=axes, keepdim=bool(a.get("keepdims", 1)))
-
-
-OPS: dict[str, Callable] = {
-    "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm,
-    "MatMul": lambda m, n, a, xs: torch.matmul(xs[0], xs[1]),
-    "Relu": lambda m, n, a, xs: F.relu(xs[0]),
-    "LeakyRelu": lambda m, n, a, xs: F.leaky_relu(xs[0], a.get("alpha", 0.01)),
-    "Sigmoid": lambda m, n, a, xs: torch.sigmoid(xs[0]),
-    "Tanh": lambda m, n, a, xs: torch.tanh(xs[0]),
-    "Clip": _clip,
-    "MaxPool": _max_pool, "AveragePool": _avg_pool,
-    "GlobalAveragePool": lambda m, n, a, xs: xs[0].mean(dim=tuple(range(2, xs[0].dim())), keepdim=True),
-    "GlobalMaxPool": lambda m, n, a, xs: xs[0].amax(dim=tuple(range(2, xs[0].dim())), keepdim=True),
-    "BatchNormalization": _batch_norm, "LRN": _lrn,
-    "Add": _variadic(torch.add), "Sum": _variadic(torch.add), "Sub": _variadic(torch.sub),
-    "Mul": _variadic(torch.mul), "Div": _variadic(torch.div),
-    "Max": _variadic(torch.maximum), "Min": _variadic(torch.minimum),
-    "Concat": lambda m, n, a, xs: torch.cat(xs, dim=a["axis"]),
-    "Flatten": lambda m, n, a, xs: xs[0].reshape(math.prod(xs[0].shape[:a.get("axis", 1)]), -1),
-    "Reshape": _reshape,
-    "Transpose": lambda m, n, a, xs: xs[0].permute(a.get("perm", list(reversed(range(xs[0].dim()))))),
-    "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
-    "Dropout": _dropout, "Identity": lambda m, n, a, xs: xs[0],
-    "Softmax": _softmax(torch.softmax), "LogSoftmax": _softmax(torch.log_softmax),
-    "Constant": _constant, "ConstantOfShape": _constant_of_shape,
-    "Shape": lambda m, n, a, xs: torch.tensor(xs[0].shape, dtype=torch.int64),
-    "Gather": lambda m, n, a, xs: torch.index_select(
-        xs[0], a.get("axis", 0), xs[1].reshape(-1).long()).reshape(
-        xs[0].shape[:a.get("axis", 0) % xs[0].dim()] + xs[1].shape + xs[0].shape[a.get("axis", 0) % xs[0].dim() + 1:]),
-    "Cast": lambda m, n, a, xs: xs[0].to(torch.from_numpy(np.zeros(0, helper.tensor_dtype_to_np_dtype(a["to"]))).dtype),
-    "Pad": _pad, "ReduceMean": _reduce_mean,
-}
 
 
 # ---- the module ---------------------------------------------------------------------------
@@ -314,15 +46,29 @@ OPS: dict[str, Callable] = {
 WEIGHT_PATH_OPS = ("Reshape", "Transpose", "Identity", "Unsqueeze", "Squeeze", "Flatten", "Cast")
 
 
-def _root_initializer(tensor: str, producers: dict) -> str:
+def _root_initializer(tensor: str, producers: dict) -> tuple[str, int]:
     """Follow a weight input back through value-preserving ops to the tensor that holds it, so
-    layers are named by the initializer that is stored (as codesign.graph names them)."""
+    layers are named by the initializer that is stored (as codesign.graph names them); also
+    count the Transposes on the way (each swaps which axis holds the output channels)."""
+    flips = 0
     for _ in range(16):
         node = producers.get(tensor)
         if node is None or node.op_type not in WEIGHT_PATH_OPS:
-            return tensor
+            return tensor, flips
+        flips += node.op_type == "Transpose"
         tensor = node.input[0]
-    return tensor
+    return tensor, flips
+
+
+def _output_axis(node: onnx.NodeProto, position: int, attrs: dict) -> int:
+    """Which axis of a weight operand holds the output channels, as consumed by `node`."""
+    if node.op_type == "Conv":
+        return 0
+    if node.op_type == "ConvTranspose":
+        return 1
+    if position == 1:                       # Y = X @ W: W is (in, out), or (out, in) with transB
+        return 0 if attrs.get("transB", 0) else 1
+    return 1 if attrs.get("transA", 0) else 0   # Y = W @ X: W is (out, in)
 
 
 def _param_key(name: str, taken: set[str]) -> str:
@@ -383,11 +129,16 @@ class OnnxModule(nn.Module):
         params = self.params_by_onnx_name()
         producers = {o: n for n in graph.node for o in n.output}
         self._weights = {}
+        self._layouts: dict[str, int] = {}
         for node in graph.node:
             for i in WEIGHT_OPS.get(node.op_type, ()):
-                root = _root_initializer(node.input[i], producers) if len(node.input) > i else None
+                if len(node.input) <= i:
+                    continue
+                root, flips = _root_initializer(node.input[i], producers)
                 if root in params and params[root].dim() >= 2:
                     self._weights[root] = params[root]
+                    axis = _output_axis(node, i, _attrs(node))
+                    self._layouts[root] = axis ^ (flips % 2) if params[root].dim() == 2 else axis
 
     def params_by_onnx_name(self) -> dict[str, nn.Parameter]:
         return {n: self.params[k] for n, k in self._keys.items() if k in self.params}
@@ -395,6 +146,10 @@ class OnnxModule(nn.Module):
     def onnx_weight_names(self) -> dict[str, nn.Parameter]:
         """Conv/ConvTranspose/Gemm/MatMul weight tensors keyed by their ONNX names."""
         return dict(self._weights)
+
+    def onnx_weight_layouts(self) -> dict[str, int]:
+        """The output-channel axis of each weight (pruning.protocol.weight_layouts)."""
+        return dict(self._layouts)
 
     def _value(self, name: str) -> torch.Tensor:
         key = self._keys[name]
@@ -519,8 +274,9 @@ def with_static_batch(model: onnx.ModelProto, batch: int = 1) -> onnx.ModelProto
     return out
 
 
-def onnxruntime_outputs(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    """Run with onnxruntime (one thread); a graph with a static batch runs in chunks of it."""
+def onnxruntime_outputs(model: onnx.ModelProto, x: np.ndarray, chunk: int = 1000) -> np.ndarray:
+    """Run with onnxruntime (one thread, one session); a graph with a static batch runs in
+    chunks of it, others in chunks of `chunk` samples."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -528,9 +284,17 @@ def onnxruntime_outputs(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     opts.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
-    step = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else len(x)
-    x = x.astype(np.float32)
-    return np.concatenate([session.run(None, {inp.name: x[i:i + step]})[0] for i in range(0, len(x), max(step, 1))])
+    step = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else chunk
+    x = x.astype(np.float32) if x.dtype.kind == "f" else x
+    return np.concatenate([session.run(None, {inp.name: x[i:i + step]})[0]
+                           for i in range(0, len(x), max(step, 1))])
+
+
+def onnxruntime_accuracy(model: onnx.ModelProto, data) -> float:
+    """Top-1 accuracy of `model` in onnxruntime on data's test split."""
+    if len(data.test_y) == 0:
+        return float("nan")
+    return float(np.mean(onnxruntime_outputs(model, data.test_x).argmax(1) == data.test_y))
 
 
 def verify_onnx(module: OnnxModule, exported: onnx.ModelProto, x: np.ndarray,

@@ -1,13 +1,14 @@
-"""Plumbing shared by the method backends (magnitude, AGP, progressive ADMM, LTP, ASL), which
-all train the given model in place (as the ADMM backend does) and return it in the result:
-turning Targets into per-layer keep fractions, per-layer MAC counts, a validation hold-out,
-re-parametrizing weights in place, and assembling the one per-layer result table.
+"""Plumbing shared by the compression methods (pruning.methods.*), which all train the given
+model in place and return it in the result: turning Targets into per-layer keep fractions and
+patterns, per-layer MAC counts, a validation hold-out, re-parametrizing weights in place, and
+assembling the one per-layer result table. Imports no method's code.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -16,22 +17,69 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
-from pruning.backend import CompressionResult, LayerResult, Targets, prunable_weights
 from pruning.data import Dataset
-from pruning.errors import PruningError
-from pruning.masks import Masks, check_sparsity, topk_mask
+from pruning.errors import PruningError, SparsityMismatchError
+from pruning.masks import Masks, check_sparsity
+from pruning.patterns import Pattern
+from pruning.projections import check_pattern, global_alphas, keep_count, pattern_mask, topk_mask
+from pruning.protocol import (CompressionResult, LayerResult, Targets, classifier_name,
+                              prunable_weights, weight_layouts)
 from pruning.train import TrainContext, evaluate
 
-def resolve_alphas(weights: Mapping[str, torch.Tensor], targets: Targets) -> dict[str, float]:
-    """Per-layer keep fractions to reach, resolved as the ADMM backend does (explicit alphas
-    win; a global alpha becomes per-layer alphas by one magnitude ranking; layers at 1 drop
-    out), so every method prunes towards the same per-layer targets."""
-    from pruning.admm import resolve_alphas as resolve
-    alphas = resolve(weights, targets)
-    if not alphas:
-        raise PruningError("nothing to prune: give per-layer alphas below 1 or a global alpha "
-                           "below 1 (e.g. --alphas plan.json or a global keep fraction)")
-    return alphas
+
+@dataclass(frozen=True)
+class Plan:
+    """What a method must reach: keep fraction, pattern and output axis per pruned weight."""
+    alphas: dict[str, float]
+    patterns: dict[str, Pattern]
+    layouts: dict[str, int]
+    skipped: dict[str, str]              # weight -> why it stays dense
+
+    def only(self, names) -> "Plan":
+        """The plan restricted to `names` (a method's exclusions)."""
+        keep = [n for n in self.alphas if n in set(names)]
+        return Plan({n: self.alphas[n] for n in keep},
+                    {n: p for n, p in self.patterns.items() if n in keep},
+                    {n: self.layouts[n] for n in keep}, dict(self.skipped))
+
+
+def resolve(model: nn.Module, targets: Targets, require: bool = True) -> Plan:
+    """Per-layer targets every method prunes towards: explicit alphas win; a global alpha is
+    one magnitude ranking over the layers not named; an N:M pattern sets its own alpha (N/M);
+    the classifier layer is never channel-pruned (it stays dense); layers at 1 drop out."""
+    weights = prunable_weights(model)
+    layouts = weight_layouts(model)
+    unknown = sorted((set(targets.alphas) | set(targets.patterns)) - set(weights))
+    if unknown:
+        raise PruningError(f"targets name unknown weights {unknown[:5]}; known: {sorted(weights)[:10]}")
+    alphas = {n: float(a) for n, a in targets.alphas.items()}
+    for n, a in alphas.items():
+        keep_count(weights[n].numel(), a)                       # validates the range
+    if targets.global_alpha is not None:
+        rest = {n: w for n, w in weights.items() if n not in alphas}
+        if rest:
+            alphas.update(global_alphas(rest, targets.global_alpha))
+    patterns: dict[str, Pattern] = {}
+    skipped: dict[str, str] = {}
+    classifier = classifier_name(model)
+    for n, p in targets.patterns.items():
+        if p.kind == "unstructured":
+            continue
+        if p.kind == "channel" and n == classifier:
+            skipped[n] = "the classifier layer is never channel-pruned (it would remove classes)"
+            alphas.pop(n, None)
+            continue
+        if p.kind == "nm":
+            alphas[n] = p.n / p.m
+        elif n not in alphas:
+            raise PruningError(f"layer {n!r} has pattern {p} but no keep fraction; give its alpha")
+        patterns[n] = p
+    alphas = {n: a for n, a in alphas.items() if a < 1.0}
+    if require and not alphas:
+        raise PruningError("nothing to prune: give per-layer alphas below 1, a global alpha "
+                           "below 1 or an N:M pattern")
+    return Plan(alphas, {n: p for n, p in patterns.items() if n in alphas},
+                {n: layouts.get(n, 0) for n in alphas}, skipped)
 
 
 def owner_of(model: nn.Module, param: torch.Tensor) -> tuple[nn.Module, str]:
@@ -153,16 +201,25 @@ def detach(model: nn.Module) -> None:
                 parametrize.remove_parametrizations(module, attr, leave_parametrized=False)
 
 
-def build_result(method: str, model: nn.Module, masks: Masks, alphas: Mapping[str, float],
+def build_result(method: str, model: nn.Module, masks: Masks, plan: Plan,
                  targets: Targets, accuracy_dense: float, ctx: TrainContext, history: list[dict],
                  epochs_used: float, started: float, exact: bool) -> CompressionResult:
-    """Check that every pruned weight is zero (and, for methods that promise exact alphas, the
-    kept counts), evaluate on the test split and fill the per-layer table."""
+    """Check that every pruned weight is zero and every mask holds its pattern (and, for
+    methods that promise exact alphas, the kept counts), evaluate on the test split and fill
+    the per-layer table."""
     weights = prunable_weights(model)
-    achieved = {n: int(m.sum()) / m.numel() for n, m in masks.items() if int(m.sum())}
-    check_sparsity(masks, alphas if exact else achieved, weights)
+    alphas = plan.alphas
+    if exact:
+        check_sparsity(masks, alphas, weights, plan.patterns, plan.layouts)
+    else:
+        check_pattern(masks, plan.patterns, plan.layouts)
+        revived = [n for n, m in masks.items() if int((weights[n].detach()[~m] != 0).sum())]
+        if revived:
+            raise SparsityMismatchError(f"pruned weights of {', '.join(revived)} are nonzero (a bug "
+                                        "in the method: masks must be enforced after every step)")
     layers = [LayerResult(name, w.numel(), int(masks[name].sum()) if name in masks else w.numel(),
-                          float(alphas.get(name, 1.0)), targets.bits.get(name))
+                          float(alphas.get(name, 1.0)), targets.bits.get(name),
+                          str(plan.patterns.get(name, "unstructured")) if name in masks else "dense")
               for name, w in weights.items()]
     return CompressionResult(method, model, dict(masks), accuracy_dense, evaluate(model, ctx.data),
                              layers, history, epochs_used, time.perf_counter() - started)
@@ -207,3 +264,46 @@ def optimizer_with_thresholds(model: nn.Module, ctx: TrainContext, thresholds: l
     if ctx.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=ctx.lr, momentum=ctx.momentum, weight_decay=ctx.weight_decay)
     return torch.optim.Adam(groups, lr=ctx.lr, weight_decay=ctx.weight_decay)
+
+
+def stage_plan(plan: Plan, stage_alphas: Mapping[str, float]) -> Plan:
+    """The plan part-way (gradual and iterative methods): each layer's pattern at its stage
+    alpha. An N:M layer goes through k:M with k = round(M * alpha) from M down to its N, and
+    is not pruned yet while k = M."""
+    alphas, patterns = {}, {}
+    for name, a in stage_alphas.items():
+        p = plan.patterns.get(name, Pattern())
+        if p.kind == "nm":
+            k = min(p.m, max(p.n, round(p.m * a)))
+            if k >= p.m:
+                continue
+            p = Pattern("nm", n=k, m=p.m)
+            a = k / p.m
+        alphas[name] = a
+        if p.kind != "unstructured":
+            patterns[name] = p
+    return Plan(alphas, patterns, {n: plan.layouts.get(n, 0) for n in alphas}, dict(plan.skipped))
+
+
+def staged_masks(weights: Mapping[str, torch.Tensor], plan: Plan, stage_alphas: Mapping[str, float],
+                 live: Mapping[str, torch.Tensor] | None = None) -> Masks:
+    """Masks of `stage_plan`, never reviving a weight `live` pruned (monotone masks); a layer
+    not pruned yet keeps its live mask (all True at first)."""
+    live = live or {}
+    stage = stage_plan(plan, stage_alphas)
+    out = {n: live.get(n, torch.ones_like(weights[n], dtype=torch.bool)) for n in stage_alphas}
+    out.update({n: pattern_mask(weights[n], a, stage.patterns.get(n, Pattern()), stage.layouts[n],
+                                live.get(n)) for n, a in stage.alphas.items()})
+    return out
+
+
+def project_learned(scores: Mapping[str, torch.Tensor], masks: Masks, plan: Plan) -> Masks:
+    """Learned-threshold methods (LTP, ASL) learn unstructured masks; a layer with a pattern
+    takes the pattern's projection of its learned scores (higher = keep) at its target alpha."""
+    out = dict(masks)
+    for name, pattern in plan.patterns.items():
+        if name in scores:
+            s = scores[name].detach().double()
+            positive = s - s.min() + 1.0
+            out[name] = pattern_mask(positive, plan.alphas[name], pattern, plan.layouts.get(name, 0))
+    return out

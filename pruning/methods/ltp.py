@@ -29,11 +29,12 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from pruning.backend import CompressionResult, Targets, prunable_weights
-from pruning.masks import apply_masks, keep_count
-from pruning.method_support import (attach, build_result, detach, holdout, keep_at_least_one,
-                                    optimizer_with_thresholds, resolve_alphas, shrink_to_budget)
-from pruning.methods import register_backend
+from pruning.protocol import CompressionResult, Targets, prunable_weights
+from pruning.masks import apply_masks
+from pruning.projections import keep_count
+from pruning.support import (attach, build_result, detach, holdout, keep_at_least_one,
+                                    optimizer_with_thresholds, project_learned, resolve, shrink_to_budget)
+from pruning.methods.options import LtpOptions
 from pruning.train import TrainContext, evaluate, train_epochs
 
 
@@ -128,7 +129,6 @@ def pick_from_trail(trail: list[TrailPoint], budget: int) -> int | None:
     return max(within, key=lambda i: (trail[i].accuracy, -i))
 
 
-@register_backend
 class LTPBackend:
     """Learned threshold pruning (Azarian et al. 2020): per-layer thresholds learned with soft L0.
 
@@ -137,37 +137,17 @@ class LTPBackend:
     says how the budget is then met (trail checkpoint, cut, or not at all)."""
     name: ClassVar[str] = "ltp"
 
-    @dataclass(frozen=True)
-    class Options:
-        lam_n: float = field(default=1.0, metadata={
-            "help": "lambda x N: the soft-L0 weight times the number of targeted weights "
-                    "(lambda = lam_n / N; the paper's settings give 0.2..8). Sets the sparsity"})
-        t0: float = field(default=1e-3, metadata={"help": "T0 of T_l = T0 Var(|w_l|)"})
-        tau_lr_ratio: float = field(default=0.0, metadata={
-            "help": "threshold lr / weight lr; 0 = auto: 1e-5 on raw tau with SGD (paper); "
-                    "with Adam, on tau / mean(w^2), an lr that can move it by 50 in the window"})
-        prune_share: float = field(default=0.6, metadata={
-            "help": "share of the epoch budget spent soft-pruning; the rest fine-tunes the "
-                    "hard-pruned net with frozen masks and no regulariser"})
-        trail_points: int = field(default=5, metadata={
-            "help": "hard-pruned checkpoints taken during pruning (the trail)"})
-        budget: str = field(default="trail", metadata={
-            "help": "how targets are met. trail: the most accurate trail checkpoint (on a "
-                    "validation hold-out) within the targets' total kept weights, else the last "
-                    "one cut to it; project: the last checkpoint cut to that count (every layer "
-                    "by the same factor, keeping its largest (w^2 - tau_l)); free: LTP's own "
-                    "sparsity (alphas only pick the layers)", "choices": ("trail", "project", "free")})
-        exact_grad: bool = field(default=False, metadata={
-            "help": "use the exact weight gradient (eq. 3/12) instead of eq. 14 (ablation)"})
+    Options = LtpOptions
 
-    def __init__(self, options: Options | None = None) -> None:
+    def __init__(self, options: LtpOptions | None = None) -> None:
         self.options = options or self.Options()
 
     def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
         started = time.perf_counter()
         o = self.options
         weights = prunable_weights(model)
-        alphas = resolve_alphas(weights, targets)
+        plan = resolve(model, targets)
+        alphas = plan.alphas
         accuracy_dense = evaluate(model, ctx.data)
         train_ctx, val = holdout(ctx)
         raw = {n: weights[n] for n in alphas}
@@ -223,9 +203,13 @@ class LTPBackend:
         history.append({"phase": "ltp-select", "trail_index": index, "kept_learned": kept,
                         "budget": budget, "cut_to_budget": cut,
                         "taus": {n: float(p.tau.detach()) for n, p in soft.items()}})
+        masks = project_learned(scores, masks, plan)
         detach(model)
         apply_masks(raw, masks)
         history += train_epochs(model, train_ctx, ctx.epochs - prune_epochs, phase="ltp-finetune",
                                 masks=masks)
-        return build_result(self.name, model, masks, alphas, targets, accuracy_dense, ctx, history,
+        return build_result(self.name, model, masks, plan, targets, accuracy_dense, ctx, history,
                             ctx.epochs, started, exact=False)
+
+
+Backend = LTPBackend

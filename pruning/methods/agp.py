@@ -20,12 +20,12 @@ from typing import ClassVar, Mapping
 import torch
 from torch import nn
 
-from pruning.backend import CompressionResult, Targets, prunable_weights
 from pruning.errors import PruningError
-from pruning.magnitude import global_masks, layerwise_masks
 from pruning.masks import apply_masks
-from pruning.method_support import build_result, exclude, resolve_alphas
-from pruning.methods import register_backend
+from pruning.methods.options import AGP_MODES, AgpOptions
+from pruning.projections import global_masks
+from pruning.protocol import CompressionResult, Targets, prunable_weights
+from pruning.support import Plan, build_result, exclude, resolve, staged_masks
 from pruning.train import TrainContext, evaluate, train_epochs
 
 
@@ -76,16 +76,20 @@ class AGPPruner:
     """The mask bookkeeping of AGP, independent of any training loop: call `step(t, weights)`
     after each optimizer step; it returns new masks at update steps and None otherwise."""
 
-    MODES = ("layerwise", "global", "layerwise_constant")
+    MODES = AGP_MODES
 
-    def __init__(self, alphas: Mapping[str, float], schedule: CubicSchedule,
+    def __init__(self, plan: Plan, schedule: CubicSchedule,
                  mode: str = "layerwise", s_initial: float = 0.0,
                  global_alpha: float | None = None) -> None:
         if mode not in self.MODES:
             raise PruningError(f"AGP mode {mode!r} unknown; use one of {', '.join(self.MODES)}")
         if mode == "global" and global_alpha is None:
             raise PruningError("AGP mode 'global' needs a global keep fraction (global_alpha)")
-        self.alphas = dict(alphas)
+        if mode == "global" and plan.patterns:
+            raise PruningError("AGP mode 'global' ranks weights across layers and cannot keep "
+                               "per-layer patterns; use mode layerwise")
+        self.plan = plan
+        self.alphas = dict(plan.alphas)
         self.schedule = schedule
         self.mode = mode
         self.s_initial = s_initial
@@ -120,7 +124,7 @@ class AGPPruner:
             s = self.schedule.sparsity(t, 1.0 - self.global_alpha, self.s_initial)
             new = global_masks({n: weights[n] for n in self.alphas}, 1.0 - s, self.masks)
         else:
-            new = layerwise_masks(weights, self.target_alphas(t), self.masks)
+            new = staged_masks(weights, self.plan, self.target_alphas(t), self.masks)
         if self.masks:          # update in place: a training loop may hold these tensors
             for name, mask in new.items():
                 self.masks[name].copy_(mask)
@@ -137,7 +141,6 @@ class AGPPruner:
             self.masks[name].copy_(mask)
 
 
-@register_backend
 class AGPBackend:
     """Automated gradual pruning (Zhu & Gupta 2017): cubic sparsity schedule, magnitude masks.
 
@@ -145,26 +148,9 @@ class AGPBackend:
     s_f = 1 - total kept / total over the targeted layers). Excluded layers stay dense."""
     name: ClassVar[str] = "agp"
 
-    @dataclass(frozen=True)
-    class Options:
-        mode: str = field(default="layerwise", metadata={
-            "help": "layerwise: every layer to its own alpha; global: one ranking over all layers; "
-                    "layerwise_constant: one layer at a time", "choices": AGPPruner.MODES})
-        start: float = field(default=0.0, metadata={
-            "help": "t0 as a share of the epoch budget (0: start from the given, trained model)"})
-        window: float = field(default=0.6, metadata={
-            "help": "share of the epoch budget over which sparsity ramps up; the rest trains "
-                    "with frozen masks"})
-        updates: int = field(default=20, metadata={"help": "n, the number of mask updates"})
-        exponent: float = field(default=3.0, metadata={"help": "schedule exponent (paper: 3)"})
-        s_initial: float = field(default=0.0, metadata={"help": "s_i, sparsity at t0"})
-        exclude_first: bool = field(default=False, metadata={"help": "keep the first layer dense"})
-        exclude_depthwise: bool = field(default=True, metadata={
-            "help": "keep depthwise convolutions dense (as the paper did for MobileNet)"})
-        exclude: str = field(default="", metadata={
-            "help": "comma-separated weight names to keep dense"})
+    Options = AgpOptions
 
-    def __init__(self, options: Options | None = None) -> None:
+    def __init__(self, options: AgpOptions | None = None) -> None:
         self.options = options or self.Options()
 
     def schedule(self, total_steps: int) -> CubicSchedule:
@@ -180,9 +166,10 @@ class AGPBackend:
         started = time.perf_counter()
         o = self.options
         weights = prunable_weights(model)
-        alphas = exclude(model, resolve_alphas(weights, targets), first=o.exclude_first,
-                         depthwise=o.exclude_depthwise,
-                         names=[n.strip() for n in o.exclude.split(",") if n.strip()])
+        plan = resolve(model, targets)
+        plan = plan.only(exclude(model, plan.alphas, first=o.exclude_first, depthwise=o.exclude_depthwise,
+                                 names=[n.strip() for n in o.exclude.split(",") if n.strip()]))
+        alphas = plan.alphas
         if not alphas:
             raise PruningError("AGP: every targeted layer is excluded; relax --agp-exclude-* options")
         accuracy_dense = evaluate(model, ctx.data)
@@ -191,7 +178,7 @@ class AGPBackend:
         if o.mode == "global":
             global_alpha = (sum(alphas[n] * weights[n].numel() for n in alphas)
                             / sum(weights[n].numel() for n in alphas))
-        pruner = AGPPruner(alphas, self.schedule(total), o.mode, o.s_initial, global_alpha)
+        pruner = AGPPruner(plan, self.schedule(total), o.mode, o.s_initial, global_alpha)
         history: list[dict] = []
         if total == 0:                          # no training budget: one-shot to the targets
             pruner.step(pruner.end_step, weights)
@@ -205,5 +192,8 @@ class AGPBackend:
 
             history = train_epochs(model, ctx, ctx.epochs, phase="agp", masks=pruner.masks,
                                    after_step=after_step, state=pruner)
-        return build_result(self.name, model, pruner.masks, alphas, targets, accuracy_dense, ctx,
+        return build_result(self.name, model, pruner.masks, plan, targets, accuracy_dense, ctx,
                             history, ctx.epochs, started, exact=o.mode != "global")
+
+
+Backend = AGPBackend

@@ -1,0 +1,187 @@
+"""Compression through the Python API: `codesign.prune(...)` (and `codesign.search(...)`).
+
+The model is an ONNX path, a built-in name (lenet5, lenet300, vgg7: pretrained once and
+cached) or a torch nn.Module (exported to ONNX, used as given); the data is a dataset name or
+path, a pruning.data.Dataset, a torch Dataset or DataLoader (split 80/20, seeded), or a
+(train, test) pair of them. Torch is imported here, never by cost-only code.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from codesign.errors import CodesignError
+
+TEST_SHARE = 0.2
+
+
+def _arrays(source) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) numpy arrays of a torch Dataset or DataLoader."""
+    import torch
+    from torch.utils.data import DataLoader, Dataset as TorchDataset
+    if isinstance(source, TorchDataset):
+        source = DataLoader(source, batch_size=512, shuffle=False)
+    if not isinstance(source, DataLoader):
+        raise CodesignError(f"data of type {type(source).__name__} is not a dataset name or path, a "
+                            "torch Dataset or DataLoader, or a (train, test) pair of them")
+    xs, ys = [], []
+    for batch in source:
+        if not isinstance(batch, (list, tuple)) or len(batch) < 2:
+            raise CodesignError("a torch dataset for codesign must yield (input, label) pairs")
+        xs.append(torch.as_tensor(batch[0]).numpy())
+        ys.append(torch.as_tensor(batch[1]).numpy())
+    if not xs:
+        raise CodesignError("the torch dataset is empty")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def as_dataset(data, *, limit=None, test_limit=None, seed: int = 0):
+    """A pruning.data.Dataset from any of the forms in the module docstring."""
+    from pruning.data import Dataset, from_arrays, load_dataset, subset
+    if isinstance(data, Dataset):
+        return subset(data, limit, test_limit if test_limit is not None else limit, seed)
+    if isinstance(data, (str, Path)):
+        return load_dataset(str(data), limit=limit, test_limit=test_limit, seed=seed)
+    if isinstance(data, tuple) and len(data) == 2:
+        (tx, ty), (vx, vy) = _arrays(data[0]), _arrays(data[1])
+    else:
+        x, y = _arrays(data)
+        order = np.random.default_rng(seed).permutation(len(y))
+        cut = max(1, int(len(y) * TEST_SHARE))
+        test, train = order[:cut], order[cut:]
+        tx, ty, vx, vy = x[train], y[train], x[test], y[test]
+    ds = from_arrays("torch-data", tx, ty, vx, vy)
+    return subset(ds, limit, test_limit if test_limit is not None else limit, seed)
+
+
+def _model_source(model, example_shape):
+    """An ONNX path, a built-in name or a ModelProto for pruning.pipeline; an nn.Module is
+    exported (with its current, trained weights)."""
+    from codesign.api import _is_module
+    if _is_module(model):
+        from pruning.onnx.bridge import export_torch
+        return export_torch(model, tuple(example_shape))
+    return model
+
+
+@dataclass
+class PruneResult:
+    """One compression run: the exported model(s), the per-layer table and the totals."""
+    job: Any                                   # pruning.pipeline.JobResult
+    layers: list[dict] = field(default_factory=list)
+    totals: dict = field(default_factory=dict)
+
+    @property
+    def onnx(self):
+        return self.job.onnx_model
+
+    @property
+    def qdq(self):
+        return self.job.qdq_model
+
+    @property
+    def sparsity(self):
+        """The achieved plan as a sparsity file (codesign.plan.Sparsity)."""
+        from codesign.plan import Sparsity
+        from pruning.patterns import parse_pattern
+        rows = self.layers
+        return Sparsity({r["name"]: r["alpha"] for r in rows if r["alpha"] < 1},
+                        {r["name"]: parse_pattern(r["pattern"]) for r in rows
+                         if r["pattern"] not in ("unstructured", "dense")},
+                        {r["name"]: r["bits"] for r in rows if r["bits"]})
+
+    def to_dict(self) -> dict:
+        return {**self.totals, "layers": self.layers}
+
+    def to_csv(self, path) -> Path:
+        path = Path(path)
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(self.layers[0]))
+            writer.writeheader()
+            writer.writerows(self.layers)
+        return path
+
+    def save(self, out_dir) -> dict[str, Path]:
+        """model.onnx (+ model-qdq.onnx), layers.json/csv, sparsity.json, masks.npz."""
+        import onnx
+
+        from pruning.masks import save_masks
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"model": out / "model.onnx", "json": out / "layers.json", "csv": out / "layers.csv",
+                 "sparsity": out / "sparsity.json", "masks": out / "masks.npz"}
+        onnx.save(self.onnx, str(paths["model"]))
+        if self.qdq is not None:
+            paths["qdq"] = out / "model-qdq.onnx"
+            onnx.save(self.qdq, str(paths["qdq"]))
+        paths["json"].write_text(json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n")
+        self.to_csv(paths["csv"])
+        paths["sparsity"].write_text(json.dumps(self.sparsity.to_dict(), indent=2) + "\n")
+        save_masks(self.job.result.masks, paths["masks"])
+        return paths
+
+    def report(self, out_dir, hw="smic40-admmnn") -> dict[str, Path]:
+        """The plan report of the pruned model (its real masks) on hardware `hw`."""
+        from codesign.api import load, plan
+        network = load(self.onnx)
+        result = plan(network, hw, pruned=network)
+        return result.report(out_dir, notes=[
+            f"Pruned with {self.totals['method']} on {self.totals['data']}: test accuracy "
+            f"{100 * self.totals['accuracy_before']:.2f}% -> {100 * self.totals['accuracy_after']:.2f}%."])
+
+
+def prune(model, data, *, method: str = "admm", alpha: float | None = None, alphas=None,
+          allocation: str = "uniform", pattern: str | None = None, bits=None,
+          export: str = "float", epochs: float = 1.0, pretrain_epochs: float | None = None,
+          batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam", seed: int = 0,
+          limit: int | None = None, test_limit: int | None = None,
+          method_options: Mapping[str, Any] | None = None, out=None, threads: int = 1,
+          on_progress: Callable | None = None, on_status: Callable[[str], None] | None = None) -> PruneResult:
+    """Compress `model` with one method. `alpha` (every layer; allocation "global" ranks all
+    weights together instead) or `alphas` (a sparsity file or mapping, with patterns and bits);
+    `pattern` for every layer; `bits` ("conv=3,fc=2", "8", or a mapping); `export` "qdq" adds
+    the int8 QDQ model. `out`: a run directory (checkpoints; a rerun resumes)."""
+    import torch
+
+    from codesign.plan import read_sparsity
+    from pruning.methods import make_options, method as method_info
+    from pruning.models import MODELS
+    from pruning.pipeline import PruneJob, run_job
+    torch.set_num_threads(max(1, int(threads)))
+    method_info(method)
+    make_options(method, dict(method_options or {}))           # validates before any work
+    if alpha is None and alphas is None and not bits and not pattern:
+        raise CodesignError("nothing to do: give alpha, alphas (a sparsity plan), an N:M pattern, "
+                            "or bits to quantize only")
+    sparsity = read_sparsity(alphas) if alphas is not None else None
+    ds = as_dataset(data, limit=limit, test_limit=test_limit, seed=seed)
+    builtin = isinstance(model, str) and model in MODELS and not Path(model).exists()
+    if pretrain_epochs is None:
+        pretrain_epochs = 10.0 if builtin else 0.0
+    job = PruneJob(
+        model=_model_source(model, ds.input_shape), data=ds.name, method=method,
+        method_options=dict(method_options or {}),
+        alphas=dict(sparsity.alphas) if sparsity else {}, alpha=alpha, allocation=allocation,
+        pattern=pattern, patterns={k: str(v) for k, v in sparsity.patterns.items()} if sparsity else {},
+        bits=bits if bits is not None else (dict(sparsity.bits) if sparsity and sparsity.bits else None),
+        export=export, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size,
+        lr=lr, optimizer=optimizer, seed=seed, limit=limit, test_limit=test_limit)
+    res = run_job(job, out, on_progress=on_progress, data=ds, on_status=on_status)
+    summary = res.summary()
+    layers = summary.pop("layers")
+    if not isinstance(summary["model"], str):
+        summary["model"] = "module"
+    result = PruneResult(res, layers, summary)
+    if out is not None:
+        result.save(out)
+    return result
+
+
+def search(model, data, **options):
+    from codesign.search.job import search_api
+    return search_api(model, data, **options)

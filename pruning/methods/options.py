@@ -1,0 +1,260 @@
+"""Every compression method's options, as data (no torch: the CLI builds its flags from
+here without importing a backend).
+
+A method's options are a frozen dataclass whose fields carry `metadata={"help": ...}` (and
+optionally "choices"); `METHODS` names each method's module (imported only to train), its
+options class and a one-line description. `codesign prune` and `codesign search` generate one
+argument group per method (`--<method>-<field>`), so no command special-cases a method.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from pruning.errors import PruningError
+
+PROGRESSIVE_SELECTIONS = ("try_all", "best_parent")
+AGP_MODES = ("layerwise", "global", "layerwise_constant")
+
+
+@dataclass(frozen=True)
+class AdmmOptions:
+    rho: float = field(default=0.03, metadata={
+        "help": "ADMM penalty rho_i for every layer, on the mean cross-entropy loss (paper "
+                "001 §3.4.1 uses 3e-3 with Caffe's loss scaling; see benchmarks/RESULTS.md "
+                "admm_lenet.py for how 0.03 was chosen)"})
+    rho_growth: float = field(default=1.0, metadata={
+        "help": "multiply rho by this after every ADMM iteration (1 = constant)"})
+    rho_max: float = field(default=1.0, metadata={"help": "upper bound of the rho schedule"})
+    update_every: float = field(default=0.25, metadata={
+        "help": "length of one ADMM iteration (one Z/U update), in update-unit"})
+    update_unit: str = field(default="epochs", metadata={
+        "help": "unit of update-every", "choices": ("epochs", "steps")})
+    retrain_share: float = field(default=0.5, metadata={
+        "help": "share of the pruning budget spent on masked retraining after ADMM"})
+    quant_share: float = field(default=0.3, metadata={
+        "help": "share of the total budget spent on quantization when bits are given"})
+    retrain_lr: float | None = field(default=None, metadata={
+        "help": "learning rate of the retraining phases (default: the run's lr)"})
+    w_step_optimizer: str = field(default="run", metadata={
+        "help": "optimizer of the ADMM W-step: run (the run's optimizer and lr) or sgd (SGD at "
+                "--admm-w-step-lr with the run's momentum)",
+        "choices": ("run", "sgd")})
+    w_step_lr: float = field(default=0.05, metadata={"help": "learning rate of the ADMM W-step with sgd"})
+    w_step_clip: float | None = field(default=None, metadata={
+        "help": "clip the gradient norm in the ADMM W-step to this (default: no clipping)"})
+    mask_source: str = field(default="w", metadata={
+        "help": "hard prune keeps the largest |W| (w, paper 000 §2.3) or the support of the "
+                "last Z = Proj(W + U) (z)", "choices": ("w", "z")})
+
+
+@dataclass(frozen=True)
+class MagnitudeOptions:
+    cycles: int = field(default=3, metadata={
+        "help": "prune-retrain cycles; the epoch budget is split evenly over them"})
+    schedule: str = field(default="geometric", metadata={
+        "help": "keep fraction per cycle: geometric (equal ratio per cycle) or linear",
+        "choices": ("geometric", "linear")})
+    scope: str = field(default="layer", metadata={
+        "help": "layer: each layer to its own alpha; global: one |w| ranking over all "
+                "targeted layers down to their total kept count", "choices": ("layer", "global")})
+
+
+@dataclass(frozen=True)
+class ProgressiveOptions:
+    pool: str = field(default="0.6,0.8", metadata={
+        "help": "initial pool: stage fractions on the log path to the targets, each pruned "
+                "straight from dense (paper's 15x,18x,21x of 30x: 0.80,0.85,0.90)"})
+    steps: str = field(default="", metadata={
+        "help": "further stage fractions, each reached from the pool (paper's 24x,27x of "
+                "30x: 0.93,0.97); a final stage at 1 (the targets) is always added"})
+    selection: str = field(default="try_all", metadata={
+        "help": "try_all: run each step from every pool model, keep the best, evict its "
+                "parent; best_parent: run it only from the most accurate pool model",
+        "choices": PROGRESSIVE_SELECTIONS})
+    rho: float = field(default=1.5e-3, metadata={"help": "ADMM penalty rho (paper: 1.5e-3)"})
+    rho_final: float = field(default=3e-3, metadata={
+        "help": "rho of the last stage, at the highest ratio (paper: 3e-3)"})
+    admm_iterations: int = field(default=3, metadata={
+        "help": "Z/U updates per stage (ADMM iterations)"})
+    retrain_share: float = field(default=0.4, metadata={
+        "help": "share of each stage's epochs spent on masked retraining"})
+    retrain_lr: float = field(default=0.0, metadata={
+        "help": "learning rate of masked retraining (0: the run's lr)"})
+    w_step_optimizer: str = field(default="run", metadata={
+        "help": "optimizer of each stage's ADMM W-step: run (the run's optimizer) or sgd",
+        "choices": ("run", "sgd")})
+    w_step_lr: float = field(default=0.05, metadata={"help": "learning rate of the W-step with sgd"})
+
+
+@dataclass(frozen=True)
+class AgpOptions:
+    mode: str = field(default="layerwise", metadata={
+        "help": "layerwise: every layer to its own alpha; global: one ranking over all layers; "
+                "layerwise_constant: one layer at a time", "choices": AGP_MODES})
+    start: float = field(default=0.0, metadata={
+        "help": "t0 as a share of the epoch budget (0: start from the given, trained model)"})
+    window: float = field(default=0.6, metadata={
+        "help": "share of the epoch budget over which sparsity ramps up; the rest trains "
+                "with frozen masks"})
+    updates: int = field(default=20, metadata={"help": "n, the number of mask updates"})
+    exponent: float = field(default=3.0, metadata={"help": "schedule exponent (paper: 3)"})
+    s_initial: float = field(default=0.0, metadata={"help": "s_i, sparsity at t0"})
+    exclude_first: bool = field(default=False, metadata={"help": "keep the first layer dense"})
+    exclude_depthwise: bool = field(default=True, metadata={
+        "help": "keep depthwise convolutions dense (as the paper did for MobileNet)"})
+    exclude: str = field(default="", metadata={
+        "help": "comma-separated weight names to keep dense"})
+
+
+@dataclass(frozen=True)
+class LtpOptions:
+    lam_n: float = field(default=1.0, metadata={
+        "help": "lambda x N: the soft-L0 weight times the number of targeted weights "
+                "(lambda = lam_n / N; the paper's settings give 0.2..8). Sets the sparsity"})
+    t0: float = field(default=1e-3, metadata={"help": "T0 of T_l = T0 Var(|w_l|)"})
+    tau_lr_ratio: float = field(default=0.0, metadata={
+        "help": "threshold lr / weight lr; 0 = auto: 1e-5 on raw tau with SGD (paper); "
+                "with Adam, on tau / mean(w^2), an lr that can move it by 50 in the window"})
+    prune_share: float = field(default=0.6, metadata={
+        "help": "share of the epoch budget spent soft-pruning; the rest fine-tunes the "
+                "hard-pruned net with frozen masks and no regulariser"})
+    trail_points: int = field(default=5, metadata={
+        "help": "hard-pruned checkpoints taken during pruning (the trail)"})
+    budget: str = field(default="trail", metadata={
+        "help": "how targets are met. trail: the most accurate trail checkpoint (on a "
+                "validation hold-out) within the targets' total kept weights, else the last "
+                "one cut to it; project: the last checkpoint cut to that count (every layer "
+                "by the same factor, keeping its largest (w^2 - tau_l)); free: LTP's own "
+                "sparsity (alphas only pick the layers)", "choices": ("trail", "project", "free")})
+    exact_grad: bool = field(default=False, metadata={
+        "help": "use the exact weight gradient (eq. 3/12) instead of eq. 14 (ablation)"})
+
+
+@dataclass(frozen=True)
+class AslOptions:
+    lam_p: float = field(default=10.0, metadata={
+        "help": "weight of the parameter-budget term (authors' code default 10)"})
+    lam_f: float = field(default=0.0, metadata={
+        "help": "weight of the MAC-budget term (paper: 0 in all experiments; > 0 makes the "
+                "thresholds trade weights for MACs)"})
+    loss: str = field(default="squared", metadata={
+        "help": "budget loss: squared (eq. 10) or hinge (eq. 11)", "choices": ("squared", "hinge")})
+    min_weights: int = field(default=1000, metadata={
+        "help": "layers with fewer weights stay dense (the code's pthres)"})
+    ste: bool = field(default=True, metadata={
+        "help": "straight-through estimator (off: the paper's no-STE ablation)"})
+    b_lr_ratio: float = field(default=0.0, metadata={
+        "help": "threshold lr / weight lr; 0 = auto: 0.01 with SGD (authors' code); with "
+                "Adam, an lr that can move b by 10 sigma over the training window"})
+    init_share: float = field(default=0.6, metadata={
+        "help": "start thresholds at this share of the target sparsity (code: 0.6)"})
+    budget_correction: bool = field(default=True, metadata={
+        "help": "if the counted kept weights exceed the budget at the end, cut every layer "
+                "by the same factor to meet it (ours; the erf model is approximate)"})
+    finetune_share: float = field(default=0.2, metadata={
+        "help": "share of the epoch budget for masked fine-tuning after the hard prune "
+                "(paper: 0, single stage)"})
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    module: str
+    options: type
+    description: str
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("admm", "pruning.methods.admm", AdmmOptions,
+           "ADMM pruning (paper 001 eq. 5-7), hard prune + masked retraining, optional ADMM quantization"),
+    Method("magnitude", "pruning.methods.magnitude", MagnitudeOptions,
+           "iterative magnitude pruning (Han et al. 2015): prune-retrain cycles"),
+    Method("progressive", "pruning.methods.progressive", ProgressiveOptions,
+           "progressive ADMM (Ye et al. 2019, paper 000): staged partial prunings, a pool of models"),
+    Method("agp", "pruning.methods.agp", AgpOptions,
+           "automated gradual pruning (Zhu & Gupta 2017, paper 004): cubic sparsity schedule"),
+    Method("ltp", "pruning.methods.ltp", LtpOptions,
+           "learned threshold pruning (Azarian et al. 2020, paper 003): soft thresholds + soft L0"),
+    Method("asl", "pruning.methods.asl", AslOptions,
+           "adaptive sparsity loss (Retsinas et al. 2020, paper 002): learned sigma thresholds, STE"),
+)}
+
+
+def method(name: str) -> Method:
+    if name not in METHODS:
+        raise PruningError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}")
+    return METHODS[name]
+
+
+def make_options(name: str, values: dict[str, Any] | None = None):
+    """The options dataclass of `name` from keyword values (unknown fields are an error)."""
+    cls = method(name).options
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values or {}) - known)
+    if unknown:
+        raise PruningError(f"method {name!r} has no option(s) {unknown}; its options: {sorted(known)}")
+    try:
+        return cls(**dict(values or {}))
+    except (TypeError, ValueError) as exc:
+        raise PruningError(f"method {name!r}: bad options ({exc})") from None
+
+
+# ---- argparse generation ------------------------------------------------------------------
+
+def _flag(method_name: str, field_name: str) -> str:
+    return f"--{method_name}-{field_name.replace('_', '-')}"
+
+
+def _dest(method_name: str, field_name: str) -> str:
+    return f"opt_{method_name}_{field_name}"
+
+
+def _scalar_type(annotation: Any, default: Any) -> type:
+    """int/float/bool/str from a field annotation (a string under postponed evaluation)."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    for kind in (bool, int, float, str):
+        if text.split("|")[0].strip() == kind.__name__:
+            return kind
+    if default is not None and type(default) in (bool, int, float, str):
+        return type(default)
+    return str
+
+
+def add_method_options(parser: argparse.ArgumentParser) -> None:
+    """One argument group per method, one flag per options field; the dataclass keeps the
+    defaults (argparse default None), and the help text shows them once."""
+    for name, m in sorted(METHODS.items()):
+        group = parser.add_argument_group(f"{name} options", m.description)
+        for f in dataclasses.fields(m.options):
+            default = f.default if f.default is not dataclasses.MISSING else None
+            shown = "" if default is None else f" (default {default})"
+            kind = _scalar_type(f.type, default)
+            kwargs: dict[str, Any] = {"dest": _dest(name, f.name), "default": None,
+                                      "help": f"{f.metadata.get('help', '')}{shown}"}
+            if kind is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction
+            else:
+                kwargs["type"] = kind
+                kwargs["metavar"] = f.name.upper()
+                if "choices" in f.metadata:
+                    kwargs["choices"] = f.metadata["choices"]
+            group.add_argument(_flag(name, f.name), **kwargs)
+
+
+def options_from_args(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The options fields of `name` that were given on the command line; a flag of another
+    method is an error (it would be silently ignored)."""
+    out = {}
+    for other, m in METHODS.items():
+        for f in dataclasses.fields(m.options):
+            value = getattr(args, _dest(other, f.name), None)
+            if value is None:
+                continue
+            if other != name:
+                raise PruningError(f"{_flag(other, f.name)} is an option of method {other!r}, "
+                                   f"but --method is {name!r}")
+            out[f.name] = value
+    return out

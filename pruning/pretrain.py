@@ -1,0 +1,60 @@
+"""Dense pretraining of built-in models, done once and cached.
+
+A built-in model (lenet5, lenet300, vgg7) starts from seeded random weights, so every prune or
+search run would first train it. The trained dense weights are cached under a key of
+everything that changes them (model, data, sizes, epochs, optimizer, seed, torch version) in
+`$CODESIGN_CACHE` (default ~/.cache/codesign)/pretrained, in the safe checkpoint format, and
+reused by later runs. A model given as ONNX or nn.Module is used as given.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from pruning.checkpoint import load_checkpoint, save_checkpoint
+from pruning.data import Dataset
+from pruning.train import TrainContext, evaluate, train_epochs
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("CODESIGN_CACHE") or Path.home() / ".cache" / "codesign"
+    return Path(base) / "pretrained"
+
+
+def _key(model_name: str, data: Dataset, epochs: float, batch_size: int, lr: float,
+         optimizer: str, seed: int) -> str:
+    text = json.dumps({"model": model_name, "data": data.name, "train": len(data.train_y),
+                       "test": len(data.test_y), "shape": list(data.input_shape),
+                       "classes": data.num_classes, "epochs": epochs, "batch": batch_size,
+                       "lr": lr, "optimizer": optimizer, "seed": seed,
+                       "torch": torch.__version__}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def pretrained(module: torch.nn.Module, model_name: str, data: Dataset, epochs: float, *,
+               batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam", seed: int = 0,
+               on_status: Callable[[str], None] | None = None, on_progress=None) -> float:
+    """Train `module` densely for `epochs` in place, or load the cached result; returns the
+    dense test accuracy."""
+    key = _key(model_name, data, epochs, batch_size, lr, optimizer, seed)
+    directory = cache_dir() / key
+    say = on_status or (lambda _m: None)
+    state = load_checkpoint(directory, "dense", key) if directory.exists() else None
+    if state is not None:
+        module.load_state_dict(state["model"])
+        say(f"dense {model_name} pretrained earlier: {directory}")
+        return float(state["accuracy"])
+    say(f"pretraining the dense {model_name} for {epochs:g} epochs (once; cached in {directory})")
+    ctx = TrainContext(data=data, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                       seed=seed, checkpoint_dir=directory / "progress", fingerprint=key,
+                       on_progress=on_progress)
+    torch.manual_seed(seed)
+    train_epochs(module, ctx, epochs, phase="pretrain")
+    accuracy = evaluate(module, data)
+    save_checkpoint(directory, "dense", {"model": module.state_dict(), "accuracy": accuracy}, key)
+    return accuracy
