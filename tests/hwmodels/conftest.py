@@ -1,9 +1,9 @@
-import numpy as np
 import pytest
 
-from hwmodels.arch import ConfigArray, HwConfig
-from hwmodels.cost import LayerArray
+from hwmodels.configs import ConfigArray
 from hwmodels.paper001 import ALEXNET_CONV
+from hwmodels.presets import read_preset
+from hwmodels.workload import LayerArray
 
 
 @pytest.fixture(scope="session")
@@ -12,10 +12,14 @@ def alexnet_layers() -> LayerArray:
 
 
 @pytest.fixture(scope="session")
-def smic40() -> HwConfig:
-    from codesign.hwconfig import load_hw
-    return load_hw("smic40")
+def smic40():
+    return read_preset("smic40")
 
 
-def configs(*cfgs: HwConfig) -> ConfigArray:
-    return ConfigArray.from_configs(list(cfgs))
+@pytest.fixture(scope="session")
+def admmnn():
+    return read_preset("smic40-admmnn")
+
+
+def configs(*specs) -> ConfigArray:
+    return ConfigArray.from_specs(list(specs))

@@ -1,132 +1,143 @@
+"""Cost model invariants: same-area designs, storage, masks, patterns, the fixed chip, bounds."""
 import numpy as np
 import pytest
 
-from hwmodels.arch import ConfigArray, HwConfig
-from hwmodels.cost import LayerArray, MaskArrays, evaluate, systolic_cycles
+from codesign.graph import load_network
+from hwmodels import decide
+from hwmodels.configs import single
+from hwmodels.cost import MaskArrays, baseline, evaluate
 from hwmodels.errors import ConfigError, FitError
 from hwmodels.formats import MaskStats
-from hwmodels.paper001 import ALEXNET_CONV
+from hwmodels.workload import LayerArray, LayerShape, Structure
 
 from .conftest import configs
 
-ALPHAS = np.geomspace(1.0, 1 / 50, 40)
+ALPHAS = np.array([0.1, 0.3, 0.5, 1.0])
 
 
-def test_systolic_closed_forms_by_hand(alexnet_layers):
-    # conv4 on 16x16 OS: per group Sr = 169 px, Sc = 192 filters, T = 1728
-    os_ = systolic_cycles(alexnet_layers, 16.0, 16.0, 0.0)[0][0, :, 0]
-    assert os_[3] == ((1728 + 16 + 16 - 2) * np.ceil(169 / 16) * np.ceil(192 / 16) - 1) * 2
-    ws = systolic_cycles(alexnet_layers, 16.0, 16.0, 1.0)[0][0, :, 0]
-    assert ws[3] == ((2 * 16 + 16 + 169 - 2) * np.ceil(1728 / 16) * np.ceil(192 / 16) - 1) * 2
-    # a full array never beats the ideal MAC count
-    macs = alexnet_layers.macs[0, :, 0]
-    assert np.all(os_ * 256 >= macs) and np.all(ws * 256 >= macs)
-
-
-def test_golden_alexnet_numbers_on_smic40(smic40, alexnet_layers):
-    """Regression numbers for the unfitted smic40 preset (227x227 AlexNet CONV1-5, alpha 0.25),
-    and conv4's sparse cycles by hand from the array model."""
-    r = evaluate(configs(smic40), alexnet_layers, np.array([0.25]))
-    np.testing.assert_array_equal(r.dense_cycles[0, :, 0], [448019, 905278, 616175, 464110, 309406])
-    np.testing.assert_allclose(r.dense_clock_ns[0, :, 0], 1.75)
-    np.testing.assert_allclose(r.sparse_clock_ns[0, :, 0], 2.15)
-    np.testing.assert_allclose(r.sparse_speedup[0, :, 0],
-                               [1.1520668514, 3.6416678542, 8.8038974977, 6.7490385505, 4.9315610140],
-                               rtol=1e-6)     # the expected max is a table lookup (error < 1e-5)
-    np.testing.assert_allclose(r.entries[0, :, 0],
-                               [8800.2008557632, 77577.5282050747, 223423.2812306152,
-                                167567.4609229614, 111711.6406153076], rtol=1e-9)
-    # conv4: 16 rows x C_s columns; 169 px over the rows, 192 filters per group over the
-    # columns (192 = 12 whole dense folds, so no padding), each fold walks its slowest fiber
-    cols = r.sparse_pes[0, 3, 0] / 16
-    walk = r.entries[0, 3, 0] / 384 / r.balance[0, 3, 0]
-    by_hand = ((walk + 16 + cols - 2) * np.ceil(169 / 16) * (192 / cols) - 1) * 2
-    assert r.sparse_cycles[0, 3, 0] == pytest.approx(by_hand, rel=1e-12)
-
-
-@pytest.mark.parametrize("overrides", [{}, {"index_format": "bitmask"}, {"index_format": "csr"},
-                                       {"weight_bits": 8, "auto_index_bits": True},
-                                       {"dataflow": "ws", "sram_cell": "hp"}])
-def test_dense_and_sparse_designs_have_equal_area(smic40, alexnet_layers, overrides):
-    r = evaluate(configs(smic40.replace(**overrides)), alexnet_layers, ALPHAS)
-    fits = r.sparse_pes > 0
-    assert fits.sum() > 0.8 * fits.size
-    rel = np.abs(r.sparse_area_um2 - r.dense_area_um2) / r.dense_area_um2
-    assert rel[fits].max() < 1e-9
+@pytest.mark.parametrize("changes", [{}, {"pes": 1024}, {"index_format": "bitmask"},
+                                     {"dataflow": "auto"}, {"weight_bits": 8}])
+def test_isoarea_sparse_designs_have_the_dense_designs_area(smic40, alexnet_layers, changes):
+    res = evaluate(single(smic40.replace(**changes)), alexnet_layers, ALPHAS)
+    fits = res.sparse.pes > 0
+    np.testing.assert_allclose(res.sparse.area_um2[fits], np.broadcast_to(res.dense.area_um2, fits.shape)[fits],
+                               rtol=1e-9)
 
 
 def test_dense_cost_does_not_depend_on_alpha_and_sparse_storage_shrinks(smic40, alexnet_layers):
-    r = evaluate(configs(smic40), alexnet_layers, ALPHAS)
-    assert np.all(r.dense_time_ns == r.dense_time_ns[..., :1])
-    assert np.all(np.diff(r.sparse_storage_bits, axis=-1) < 0)
-    assert np.all(np.diff(r.value_bits, axis=-1) < 0)
+    res = evaluate(single(smic40), alexnet_layers, np.array([0.05, 0.1, 0.3, 0.6]))
+    assert res.dense.time_ns.shape[-1] == 1
+    assert np.all(np.diff(res.storage.total_bits, axis=-1) > 0)
+    assert np.all(res.storage.weight_bits_total <= res.dense_storage.weight_bits_total)
 
 
-def test_speedup_is_monotone_in_r_where_padding_is_negligible(smic40, alexnet_layers):
-    # with a wide enough index (no padding growth) and r <= 50 the sparse design only gains:
-    # fewer stored entries, less SRAM, more PEs
-    cfg = smic40.replace(index_bits=8)
-    s = evaluate(configs(cfg), alexnet_layers, ALPHAS).sparse_speedup[0]
-    fits = s > 0                       # near r = 1 the sparse SRAM alone exceeds the area
-    assert fits[:, -1].all() and (~fits).any()
-    step = np.diff(s, axis=-1)
-    assert np.all(step[fits[:, :-1]] > 0)
+def test_a_passed_baseline_is_the_same_and_a_foreign_one_is_refused(smic40, admmnn, alexnet_layers):
+    cfg = single(smic40)
+    base = baseline(cfg, alexnet_layers)
+    a = evaluate(cfg, alexnet_layers, ALPHAS)
+    b = evaluate(cfg, alexnet_layers, ALPHAS, base=base)
+    np.testing.assert_array_equal(a.sparse.time_ns, b.sparse.time_ns)
+    with pytest.raises(ConfigError, match="baseline"):
+        evaluate(single(admmnn), alexnet_layers, ALPHAS, base=base)
 
 
-def test_exact_masks_change_only_the_masked_layer(smic40, alexnet_layers):
+def test_exact_masks_change_only_the_masked_layer_and_agree_with_random_statistics(smic40, alexnet_layers):
     rng = np.random.default_rng(0)
-    shape = ALEXNET_CONV[3]
-    mask = rng.random((shape.out_channels, shape.weight_count // shape.out_channels)) < 0.2
-    st = MaskStats.from_mask(mask)
-    alphas = np.array([1.0, 1.0, 1.0, st.density, 1.0]).reshape(1, -1, 1)
-    expected = evaluate(configs(smic40), alexnet_layers, alphas)
-    exact = evaluate(configs(smic40), alexnet_layers, alphas,
-                     MaskArrays((None, None, None, st, None)))
-    assert exact.entries[0, 3, 0] == st.relative_entries([smic40.index_bits])[0]
-    assert exact.entries[0, 3, 0] == pytest.approx(expected.entries[0, 3, 0], rel=0.01)
-    assert exact.sparse_speedup[0, 3, 0] == pytest.approx(expected.sparse_speedup[0, 3, 0], rel=0.05)
-    np.testing.assert_array_equal(exact.sparse_time_ns[0, [0, 1, 2, 4]], expected.sparse_time_ns[0, [0, 1, 2, 4]])
+    conv4 = alexnet_layers.take([3])
+    mask = rng.random((384, 1728)) < 0.2
+    stats = (None, None, None, MaskStats.from_mask(mask), None)
+    cfg = single(smic40)
+    plain = evaluate(cfg, alexnet_layers, np.array([0.2]))
+    exact = evaluate(cfg, alexnet_layers, np.array([0.2]), MaskArrays(stats))
+    others = [0, 1, 2, 4]
+    np.testing.assert_array_equal(plain.sparse.time_ns[:, others], exact.sparse.time_ns[:, others])
+    assert exact.sparse.time_ns[0, 3, 0] == pytest.approx(plain.sparse.time_ns[0, 3, 0], rel=0.03)
+    assert conv4.names == ("conv4",)
 
 
-def test_fixed_chip_roofline_and_fit_errors(smic40):
-    fc = LayerArray.from_shapes([ALEXNET_CONV[3]])
-    cfg = smic40.replace(mode="fixed", weight_sram_kb=64, feature_sram_kb=64)
-    r = evaluate(configs(cfg), fc, np.array([1.0, 0.1]))
-    # weights stream in from DRAM: dense time is at least the DRAM time of the weights
-    dram_ns = ALEXNET_CONV[3].weight_count * 16 / (cfg.dram_gbps * 8)
-    assert r.dense_time_ns[0, 0, 0] >= dram_ns
-    assert r.sparse_dram_bits[0, 0, 1] < r.dense_dram_bits[0, 0, 0]
-    with pytest.raises(FitError, match="conv4.*weight_sram_kb"):
-        evaluate(configs(cfg.replace(weight_sram_kb=0.1)), fc, np.array([0.5]))
-    with pytest.raises(FitError, match="feature_sram_kb"):
-        evaluate(configs(cfg.replace(feature_sram_kb=0.1)), fc, np.array([0.5]))
+def test_weights_above_the_isoarea_buffer_stream_from_dram(smic40):
+    fc = LayerShape("fc6", "gemm", 1, 9216, 4096)
+    res = evaluate(single(smic40), LayerArray.from_shapes([fc]), np.array([0.1, 1.0]))
+    assert np.all(res.dense.dram_bits == 9216 * 4096 * 16)
+    np.testing.assert_allclose(res.sparse.dram_bits[0, 0], res.storage.total_bits[0, 0])
+
+
+def test_nm_layers_need_no_pointers_and_are_perfectly_balanced(smic40, alexnet_layers):
+    nm = alexnet_layers.with_plan(structures=[Structure(nm_keep=2, nm_group=4)] * 5)
+    res = evaluate(single(smic40), nm, np.array([0.5]))
+    assert np.all(res.balance == 1.0)
+    np.testing.assert_allclose(res.storage.index_bits_total, res.storage.entries * 2)
+    assert np.all(res.index_width_bits == 2)
+
+
+def test_channel_pruning_is_a_smaller_dense_layer(smic40, alexnet_layers):
+    ch = alexnet_layers.with_plan(structures=[Structure(block_in=1 << 40)] * 5)
+    res = evaluate(single(smic40), ch, np.array([0.5]))
+    assert np.all(res.storage.index_bits_total == 0)
+    np.testing.assert_allclose(res.sparse_pe.total, np.broadcast_to(res.dense.pe_area_um2, res.shape))
+    assert np.all(decide.runs_sparse(res))          # fewer filters always pay on the same area
+
+
+def test_blocks_store_one_index_per_block(smic40):
+    layer = LayerShape("w", "conv", 1, 64, 64, (3, 3), (14, 14), (14, 14))
+    unstructured = LayerArray.from_shapes([layer])
+    block = unstructured.with_plan(structures=[Structure(block_out=4, block_in=4)])
+    u = evaluate(single(smic40), unstructured, np.array([0.25]))
+    b = evaluate(single(smic40), block, np.array([0.25]))
+    assert b.storage.index_bits_total[0, 0, 0] < u.storage.index_bits_total[0, 0, 0] / 8
+
+
+def test_the_nm_engine_runs_only_compatible_nm_layers(smic40, alexnet_layers):
+    spec = smic40.replace(sparse_engine="nm", nm_keep=2, nm_group=4, mode="fixed")
+    structures = [Structure(), Structure(nm_keep=2, nm_group=4), Structure(nm_keep=1, nm_group=4),
+                  Structure(nm_keep=4, nm_group=8), Structure(block_out=4, block_in=1)]
+    res = evaluate(single(spec), alexnet_layers.with_plan(structures=structures), np.array([0.5]))
+    assert res.supported[0, :, 0].tolist() == [False, True, True, False, False]
+    assert np.all(np.isinf(res.sparse.time_ns[0, [0, 3, 4], 0]))
+
+
+def test_fixed_chip_sparse_capable_twin_is_physical(admmnn):
+    spec = admmnn.replace(mode="fixed")
+    layers = LayerArray.from_shapes(load_network("alexnet").shapes)
+    res = evaluate(single(spec), layers, ALPHAS)
+    twin = res.dense_mode
+    assert np.all(twin.area_um2 == res.dense.area_um2)
+    assert np.all(twin.pes < spec.pes) and np.all(twin.pes % spec.array_rows == 0)
+    used = twin.pes * twin.pe_area_um2
+    assert np.all(used <= spec.pes * res.dense.pe_area_um2 + 1e-6)
+    # the speedup of any layer over the dense chip is at most r x the clock ratio: the twin has
+    # fewer PEs, and a DRAM-bound layer gains at most its storage ratio
+    clock = np.maximum(1.0, res.dense.clock_ns / twin.clock_ns)
+    s = res.dense.time_ns / res.sparse.time_ns
+    assert np.all(s <= clock / ALPHAS * (1 + 1e-9))
+
+
+def test_fixed_chip_errors(smic40):
+    layers = LayerArray.from_shapes([LayerShape("w", "conv", 1, 64, 64, (3, 3), (8, 8), (8, 8))])
+    with pytest.raises(FitError, match="weight_sram_kb"):
+        evaluate(single(smic40.replace(mode="fixed", pes=1024, weight_sram_kb=1.0)), layers, np.array([0.5]))
+    wide = layers.with_plan(weight_bits=[32])
+    with pytest.raises(ConfigError, match="32-bit weights"):
+        evaluate(single(smic40.replace(mode="fixed")), wide, np.array([0.5]))
 
 
 def test_bad_alphas_and_mixed_modes(smic40, alexnet_layers):
-    with pytest.raises(ConfigError, match="alpha"):
-        evaluate(configs(smic40), alexnet_layers, np.array([0.0]))
+    for bad in (0.0, 1.5, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match="alpha"):
+            evaluate(single(smic40), alexnet_layers, np.array([bad]))
     with pytest.raises(ConfigError, match="mode"):
-        evaluate(configs(smic40, smic40.replace(mode="fixed")), alexnet_layers, np.array([0.5]))
+        configs(smic40, smic40.replace(mode="fixed"))
 
 
-def test_auto_dataflow_takes_the_faster_mapping_per_layer_and_design(smic40, alexnet_layers):
-    runs = {df: evaluate(configs(smic40.replace(dataflow=df)), alexnet_layers, ALPHAS)
-            for df in ("os", "ws", "auto")}
-    for field in ("dense_cycles", "sparse_cycles"):
-        os_, ws, auto = (getattr(runs[df], field) for df in ("os", "ws", "auto"))
-        np.testing.assert_array_equal(auto, np.minimum(os_, ws))
-        assert np.any(os_ != ws)             # an explicit dataflow is honoured
-
-
-def test_isoarea_weights_above_the_onchip_buffer_stream_from_dram(smic40):
-    from codesign.graph import load_network
-    fc6 = LayerArray.from_shapes([s for s in load_network("alexnet").shapes if s.name == "fc6_w_0"])
-    capped = evaluate(configs(smic40), fc6, np.array([1.0, 0.3]))
-    bits = fc6.weights[0, 0, 0] * smic40.weight_bits
-    assert capped.dense_dram_bits[0, 0, 0] == bits
-    assert capped.dense_time_ns[0, 0, 0] >= bits / (smic40.dram_gbps * 8)
-    assert np.all(capped.sparse_dram_bits[0, 0] == capped.sparse_storage_bits[0, 0])
-    # both designs hold a buffer of the same size, so pruning buys no SRAM area for PEs
-    assert np.all(capped.sparse_pes[0, 0] < smic40.pes)
-    unlimited = evaluate(configs(smic40.replace(onchip_weight_kb=0)), fc6, np.array([0.3]))
-    assert unlimited.dense_dram_bits[0, 0, 0] == 0 and unlimited.sparse_pes[0, 0, 0] > 10 * smic40.pes
+@pytest.mark.parametrize("network", ("alexnet", "vgg19", "resnet50", "shufflenet", "squeezenet"))
+def test_speedups_stay_physical_on_real_networks(admmnn, network):
+    """Per layer: speedup <= r x max(1, P_s/P_d) x max(1, f_d/f_s) (the sparse design walks at
+    least 1/r of the dense walk on P_s PEs at clock f_s; padding, imbalance and stalls only
+    add), and unpruned the sparse design (indices on every weight, bigger PEs, a slower clock)
+    is slower than dense."""
+    res = evaluate(single(admmnn), LayerArray.from_shapes(load_network(network).shapes), ALPHAS)
+    s = decide.sparse_speedup(res)[0]
+    pes = np.maximum(1.0, res.sparse.pes[0] / admmnn.pes)
+    clock = np.maximum(1.0, res.dense.clock_ns[0] / res.sparse.clock_ns[0])
+    assert np.all(s <= (1.0 / ALPHAS) * pes * clock * (1 + 1e-9))
+    assert np.all(s[:, -1] < 1.0)
