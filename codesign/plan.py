@@ -238,6 +238,8 @@ class Plan:
     coverage: dict[str, Any] | None = None
     uncertainty: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
+    spec: HardwareSpec | None = field(default=None, repr=False, compare=False)   # for reports
+    shapes: tuple[LayerShape, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def hw_name(self) -> str:
@@ -283,6 +285,12 @@ class Plan:
         path = Path(path)
         path.write_text(self.to_json())
         return path
+
+    def report(self, out_dir: str | Path, *, title: str | None = None,
+               meta: Mapping[str, str] | None = None, notes=()) -> dict[str, Path]:
+        """Write the plan's report (HTML, Markdown, plan.json, layers.csv, figures) to out_dir."""
+        from codesign.report import plan_report, render
+        return render(plan_report(self, title=title, meta=meta, notes=notes), out_dir)
 
     def to_csv(self, path: str | Path) -> Path:
         path = Path(path)
@@ -424,6 +432,7 @@ def build_plan(shapes: Sequence[LayerShape], hw: HardwareSpec, sparsity: Sparsit
         totals["flipping_layers"] = [r.name for r in rows if r.decision_agreement is not None
                                      and r.decision_agreement < uncertainty.STABLE]
     return Plan(model=model, hardware=hw.to_dict(), source=source, layers=tuple(rows), totals=totals,
+                spec=hw, shapes=tuple(shapes),
                 input_shape=tuple(input_shape) if input_shape else None,
                 coverage=dict(coverage) if coverage is not None else None,
                 uncertainty=None if band is None else {"samples": samples, "seed": seed,

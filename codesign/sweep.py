@@ -113,6 +113,24 @@ class SweepResult:
             img[y, x] = values[i]
         return xs, ys, img, {k: (v.item() if hasattr(v, "item") else v) for k, v in fixed.items()}
 
+    def report(self, out_dir, *, network, base: HardwareSpec, title: str | None = None) -> dict[str, Path]:
+        from codesign.report import render, sweep_report
+        return render(sweep_report(self, network, base, title=title), out_dir)
+
+    def to_csv(self, path) -> Path:
+        out = Path(path)
+        write_csv(self, out.parent)
+        return out.parent / "configs.csv"
+
+    @property
+    def layers(self) -> list[dict]:
+        return [{"name": n, "median_break_even": float(np.median(self.break_even[:, j]))}
+                for j, n in enumerate(self.layer_names)]
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        return self.to_dict()["best"]
+
     def to_dict(self) -> dict[str, Any]:
         order = self.ranking()
         return {"keys": list(self.keys), "alpha": self.alpha, "configs": self.configs,

@@ -1,14 +1,15 @@
 """Reports for plans, searches and sweeps: HTML (self-contained), Markdown, JSON, CSV, PNG.
 
-Names are imported lazily so that commands that only register a `--report` option do not pay
-for matplotlib at start-up."""
+Names are imported lazily, so commands that only offer a --report option pay for matplotlib
+only when a report is drawn."""
 from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"Curve": "model", "Heatmap": "model", "LayerRow": "model", "Report": "model",
-            "SearchTrace": "model", "ReportError": "renderer", "load": "renderer",
-            "render": "renderer", "rerender": "renderer"}
+_EXPORTS = {"Curve": "model", "Report": "model", "SearchTrace": "model", "SweepData": "model",
+            "ReportError": "renderer", "load": "renderer", "render": "renderer",
+            "rerender": "renderer", "plan_report": "build", "search_report": "build",
+            "sweep_report": "build"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -1,109 +1,140 @@
-"""The report's figures as PNG bytes (matplotlib, Agg backend: no display needed)."""
+"""The figures of reports and of `breakeven --plot` / `sweep` (matplotlib, Agg backend, imported
+only when a figure is drawn). Figures are drawn 12 inches wide at 100 dpi, so a report shows
+them at full width with readable text; values that span decades get log scales."""
 from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from codesign.errors import CodesignError
 
-from codesign.report.model import Curve, Heatmap, LayerRow, SearchTrace  # noqa: E402
+DPI = 100
+WIDTH = 12.0
+DENSE, SPARSE, NEVER = "#8c8c8c", "#1f77b4", "#bdbdbd"
+SUFFIXES = (".png", ".svg", ".pdf")
 
-DPI = 72                      # small files: the committed example reports stay a few hundred KB
-DENSE, SPARSE = "#8c8c8c", "#1f77b4"
+
+def check_figure_path(path, flag: str) -> None:
+    if Path(path).suffix.lower() not in SUFFIXES:
+        raise CodesignError(f"{flag} {path}: give a .png, .svg or .pdf file name")
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "legend.fontsize": 9})
+    return plt
 
 
 def _png(fig) -> bytes:
+    plt = _plt()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
 
-def _short(names: list[str], width: int = 14) -> list[str]:
+def _save(fig, path) -> Path:
+    plt = _plt()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _short(names, width: int = 18) -> list[str]:
     return [n if len(n) <= width else "…" + n[-(width - 1):] for n in names]
 
 
-def _plain_log_ticks(ax) -> None:
-    """Log axis labelled 2, 5, 10 rather than 2×10^0."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-
-
-def _wide(values) -> bool:
-    """Values spanning more than ~1.5 decades read better on a log axis."""
-    v = np.array([x for x in values if x and x > 0 and np.isfinite(x)], float)
+def _spans_decades(values) -> bool:
+    v = np.array([x for x in values if x is not None and np.isfinite(x) and x > 0], float)
     return v.size > 1 and v.max() / v.min() > 30
 
 
-def _width(n: int) -> float:
-    return min(16.0, max(6.0, 0.35 * n + 2))
+def _log_ticks(axis) -> None:
+    """Several labelled ticks on a log axis, as plain numbers (2, 5, 10, not 2x10^0); a span
+    of less than a decade gets 1, 1.5, 2, 3, 5, 7 per decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    lo, hi = axis.get_view_interval()
+    subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if lo > 0 and hi / lo < 12 else (1.0, 2.0, 5.0)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
-def speedup_bars(layers: list[LayerRow]) -> bytes:
-    """Top: speedup of the chosen implementation per layer. Bottom: planned pruning ratio with
-    the break-even ratio r* marked; a bar that does not reach its marker runs dense."""
+def speedup_bars(layers: list[dict]) -> bytes:
+    """Top: speedup of the chosen implementation per layer. Bottom: the planned pruning ratio
+    with r* marked; a layer whose bar does not reach its marker runs dense."""
+    plt = _plt()
     x = np.arange(len(layers))
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(_width(len(layers)), 5.2), sharex=True)
-    colors = [SPARSE if l.implementation == "sparse" else DENSE for l in layers]
-    ax1.bar(x, [l.speedup for l in layers], color=colors)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(WIDTH, 7), sharex=True)
+    colors = [SPARSE if l["implementation"] == "sparse" else DENSE for l in layers]
+    speed = [l["speedup"] for l in layers]
+    ax1.bar(x, speed, color=colors)
     ax1.axhline(1.0, color="k", lw=0.8)
-    if _wide([l.speedup for l in layers]):
+    if _spans_decades(speed):
         ax1.set_yscale("log")
+        _log_ticks(ax1.yaxis)
     ax1.set_ylabel("speedup ×")
-    ax1.set_title("per-layer speedup (blue: sparse, grey: dense)")
-    planned = [1.0 / (l.alpha if l.alpha_planned is None else l.alpha_planned) for l in layers]
+    from matplotlib.patches import Patch
+    ax1.legend(handles=[Patch(color=SPARSE, label="runs sparse"), Patch(color=DENSE, label="runs dense")],
+               loc="upper left")
+    ax1.set_title("per-layer speedup over the dense baseline")
+    planned = [1.0 / l["alpha"] for l in layers]
     ax2.bar(x, planned, color=colors, alpha=0.8, label="planned pruning ratio 1/α")
-    finite = [(i, l.r_star) for i, l in enumerate(layers) if math.isfinite(l.r_star)]
+    finite = [(i, l["break_even"]) for i, l in enumerate(layers) if l["break_even"] is not None]
     if finite:
         ax2.scatter([i for i, _ in finite], [r for _, r in finite], marker="D", color="#d62728",
                     zorder=3, label="break-even r*")
-    never = [i for i, l in enumerate(layers) if not math.isfinite(l.r_star)]
+    never = [i for i, l in enumerate(layers) if l["break_even"] is None]
     if never:
-        top = max(planned + [r for _, r in finite] + [1.0])
+        top = max(planned + [r for _, r in finite] + [2.0])
         ax2.scatter(never, [top] * len(never), marker="^", color="#d62728", zorder=3,
                     label="r* never (sparse never wins)")
     ax2.set_yscale("log")
-    _plain_log_ticks(ax2)
-    ax2.set_ylabel("pruning ratio")
-    ax2.legend(fontsize=7, loc="best", framealpha=0.8)
-    ax2.set_xticks(x, _short([l.name for l in layers]), rotation=60, ha="right", fontsize=7)
+    ax2.set_ylim(bottom=1.0)
+    _log_ticks(ax2.yaxis)
+    ax2.set_ylabel("pruning ratio r")
+    ax2.legend(loc="upper left", framealpha=0.9)
+    ax2.set_xticks(x, _short([l["name"] for l in layers]), rotation=60, ha="right", fontsize=9)
     fig.tight_layout()
     return _png(fig)
 
 
-def storage_bars(layers: list[LayerRow]) -> bytes:
-    """Stacked weights / indices / features per layer, before (left bar) and after (right)."""
+def storage_bars(layers: list[dict]) -> bytes:
+    """Weights / indices / features per layer: dense (left bar) and planned (right bar)."""
+    plt = _plt()
     x = np.arange(len(layers))
     w = 0.38
     kib = 8 * 1024
-    fig, ax = plt.subplots(figsize=(_width(len(layers)), 3.8))
-    wb = np.array([l.weight_bits_before for l in layers]) / kib
-    fb = np.array([l.feature_bits for l in layers]) / kib
-    wa = np.array([l.weight_bits_after for l in layers]) / kib
-    ia = np.array([l.index_bits_after for l in layers]) / kib
+    fig, ax = plt.subplots(figsize=(WIDTH, 4.8))
+    wb = np.array([l["dense_weight_bits_total"] for l in layers]) / kib
+    fb = np.array([l["feature_bits_total"] for l in layers]) / kib
+    wa = np.array([l["weight_bits_total"] for l in layers]) / kib
+    ia = np.array([l["index_bits_total"] for l in layers]) / kib
     ax.bar(x - w / 2, wb, w, color="#1f77b4", label="weights")
     ax.bar(x - w / 2, fb, w, bottom=wb, color="#2ca02c", label="features")
     ax.bar(x + w / 2, wa, w, color="#1f77b4", hatch="//", edgecolor="white")
-    ax.bar(x + w / 2, ia, w, bottom=wa, color="#ff7f0e", hatch="//", edgecolor="white",
-           label="indices")
+    ax.bar(x + w / 2, ia, w, bottom=wa, color="#ff7f0e", hatch="//", edgecolor="white", label="indices")
     ax.bar(x + w / 2, fb, w, bottom=wa + ia, color="#2ca02c", hatch="//", edgecolor="white")
     ax.set_ylabel("KiB")
-    ax.set_title("storage per layer: before (plain) and after (hatched)")
-    if (wb + fb).max() / max((wb + fb).min(), 1e-9) > 50:
+    ax.set_title("storage per layer: dense (plain) and planned (hatched)")
+    if _spans_decades(list(wb + fb)):
         ax.set_yscale("log")
-    ax.legend(fontsize=8)
-    ax.set_xticks(x, _short([l.name for l in layers]), rotation=60, ha="right", fontsize=7)
+        _log_ticks(ax.yaxis)
+    ax.legend()
+    ax.set_xticks(x, _short([l["name"] for l in layers]), rotation=60, ha="right", fontsize=9)
     fig.tight_layout()
     return _png(fig)
 
 
-def speedup_curves(curves: list[Curve]) -> bytes:
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+def _curves(ax, curves) -> None:
+    plt = _plt()
     for i, c in enumerate(curves):
         color = plt.cm.tab10(i % 10)
         ax.plot(c.ratios, c.speedups, color=color, label=c.layer)
@@ -114,57 +145,158 @@ def speedup_curves(curves: list[Curve]) -> bytes:
                        color=color, zorder=3)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xscale("log")
-    if _wide([v for c in curves for v in c.speedups]):
+    _log_ticks(ax.xaxis)
+    if _spans_decades([v for c in curves for v in c.speedups]):
         ax.set_yscale("log")
+        _log_ticks(ax.yaxis)
+    ax.grid(True, which="both", alpha=0.3)
     ax.set_xlabel("pruning ratio r = 1/α (dotted: r*, dot: planned)")
-    ax.set_ylabel("sparse speedup over dense ×")
-    ax.set_title("speedup vs pruning ratio, layers with the most latency")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("sparse over dense speedup ×")
+    ax.legend(fontsize=9, ncol=2)
+
+
+def speedup_curves(curves) -> bytes:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(WIDTH, 5.5))
+    _curves(ax, curves)
+    ax.set_title("speedup against pruning ratio, the layers with the most latency")
     fig.tight_layout()
     return _png(fig)
 
 
-def search_progress(searches: list[SearchTrace]) -> bytes:
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+def breakeven_figure(result, path) -> Path:
+    """`codesign breakeven --plot`: the speedup curve of every layer (first pattern)."""
+    from codesign.report.model import Curve
+    plt = _plt()
+    first = result.layers[0].pattern if result.layers else "unstructured"
+    curves = [Curve(l.name, l.curve["ratio"], l.curve["speedup"],
+                    l.break_even if l.break_even is not None else float("inf"))
+              for l in result.layers if l.pattern == first][:12]
+    fig, ax = plt.subplots(figsize=(WIDTH, 6))
+    _curves(ax, curves)
+    ax.set_title(f"{result.model} on {result.hardware.get('name', '')}: sparse speedup per layer "
+                 f"({first}; first 12 layers)")
+    return _save(fig, path)
+
+
+def search_progress(searches) -> bytes:
+    """Accuracy and speedup per evaluated candidate: accepted (filled circle), rejected (red
+    cross) and the final compression run (star)."""
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(WIDTH, 7), sharex=True)
     for i, s in enumerate(searches):
         color = plt.cm.tab10(i % 10)
         it = np.array(s.iterations)
         acc = np.array([np.nan if a is None else a for a in s.accuracy], float)
-        ok = np.array(s.accepted)
-        ax1.plot(it, acc, color=color, lw=0.8, alpha=0.6)
-        ax1.scatter(it[ok], acc[ok], color=color, marker="o", s=18, label=f"{s.algorithm} accepted")
-        ax1.scatter(it[~ok], acc[~ok], color=color, marker="x", s=18, label=f"{s.algorithm} rejected")
-        ax2.plot(it, s.speedup, color=color, lw=0.8, alpha=0.6)
-        ax2.scatter(it[ok], np.array(s.speedup)[ok], color=color, s=18, label=s.algorithm)
-        ax2.scatter(it[~ok], np.array(s.speedup)[~ok], color=color, marker="x", s=18)
-    floors = {s.accuracy_floor for s in searches if s.accuracy_floor is not None}
-    for f in floors:
-        ax1.axhline(f, color="#d62728", ls="--", lw=0.8)
-    if floors:
-        ax1.text(0.01, 0.02, "dashed: lowest accuracy the constraint allows",
-                 transform=ax1.transAxes, fontsize=7, color="#d62728")
+        speed = np.array(s.speedup, float)
+        ok = np.array(s.accepted, bool)
+        final = np.array([p == "final" for p in s.phases])
+        ax1.plot(it, acc, color=color, lw=0.8, alpha=0.5)
+        ax2.plot(it, speed, color=color, lw=0.8, alpha=0.5)
+        for ax, y in ((ax1, acc), (ax2, speed)):
+            ax.scatter(it[ok & ~final], y[ok & ~final], color=color, marker="o", s=40,
+                       label=f"{s.algorithm}: accepted")
+            ax.scatter(it[~ok & ~final], y[~ok & ~final], color="#d62728", marker="x", s=50,
+                       label=f"{s.algorithm}: rejected")
+            ax.scatter(it[final], y[final], color=color, marker="*", s=250, edgecolor="k",
+                       zorder=4, label=f"{s.algorithm}: final run")
+        if s.accuracy_floor is not None:
+            ax1.axhline(s.accuracy_floor, color=color, ls="--", lw=1, label=f"{s.algorithm}: allowed minimum")
     ax1.set_ylabel("accuracy %")
-    ax1.set_title("search: accuracy and simulated speedup per evaluated candidate")
-    ax1.legend(fontsize=7)
-    ax2.set_ylabel("speedup ×")
-    ax2.set_xlabel("iteration")
+    ax1.legend(fontsize=8, ncol=2)
+    ax2.set_ylabel("simulated speedup ×")
+    ax2.set_xlabel("evaluation")
+    ax1.set_title("search: accuracy and speedup of every evaluated plan")
     fig.tight_layout()
     return _png(fig)
 
 
-def heatmap(h: Heatmap) -> bytes:
-    z = np.array(h.z, float)
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * len(h.x_values) + 2),
-                                    max(3.0, 0.45 * len(h.y_values) + 1.5)))
-    im = ax.imshow(z, origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(h.x_values)), [str(v) for v in h.x_values])
-    ax.set_yticks(range(len(h.y_values)), [str(v) for v in h.y_values])
-    ax.set_xlabel(h.x_label)
-    ax.set_ylabel(h.y_label)
-    ax.set_title(h.title)
-    if z.size <= 120:
-        for (yi, xi), v in np.ndenumerate(z):
-            ax.text(xi, yi, f"{v:.3g}", ha="center", va="center", fontsize=7, color="w")
-    fig.colorbar(im, ax=ax, label=h.z_label)
+def _sweep_axes(sweep):
+    return sweep.keys[0], (sweep.keys[1] if len(sweep.keys) > 1 else None)
+
+
+def sweep_panels(sweep) -> bytes:
+    """One varied key: line plots of latency, speedup and median r* against it. More keys: for
+    the first two, heatmaps of the slice at the named values of the others (the fastest
+    config's), log colour scale where values span decades, r* "never" hatched."""
+    plt = _plt()
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import Patch
+    kx, ky = _sweep_axes(sweep)
+    lat = np.array(sweep.latency_ns, float) / 1e3
+    speed = np.array(sweep.speedup, float)
+    r = np.array(sweep.median_r_star, float)
+    grid = {k: np.array(v, dtype=object) for k, v in sweep.grid.items()}
+    sel = np.ones(len(lat), bool)
+    for k, v in sweep.slice_values.items():
+        sel &= grid[k] == v
+    metrics = (("planned latency (µs), lower is better", lat, "viridis_r"),
+               (f"speedup over its dense twin at α = {sweep.alpha:g}", speed, "viridis"),
+               ("median break-even r*", r, "magma_r"))
+    if ky is None:
+        xs = grid[kx][sel]
+        order = np.argsort(np.array(xs, dtype=float)) if all(isinstance(v, (int, float)) for v in xs) \
+            else np.arange(len(xs))
+        fig, axes = plt.subplots(1, 3, figsize=(WIDTH, 4.2))
+        for ax, (title, values, _) in zip(axes, metrics):
+            y = values[sel][order]
+            ax.plot(range(len(order)), np.where(np.isfinite(y), y, np.nan), marker="o")
+            never = ~np.isfinite(y)
+            if never.any():
+                ax.scatter(np.flatnonzero(never), [np.nanmax(np.where(np.isfinite(y), y, np.nan)) if np.isfinite(y).any() else 1] * int(never.sum()),
+                           marker="^", color="#d62728", label="r* never")
+                ax.legend()
+            ax.set_xticks(range(len(order)), [str(v) for v in np.asarray(xs)[order]], rotation=45)
+            ax.set_xlabel(kx)
+            ax.set_title(title, fontsize=10)
+            if _spans_decades(y):
+                ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return _png(fig)
+    xs = list(dict.fromkeys(grid[kx][sel].tolist()))
+    ys = list(dict.fromkeys(grid[ky][sel].tolist()))
+    fig, axes = plt.subplots(1, 3, figsize=(WIDTH, max(4.0, 0.45 * len(ys) + 2.5)))
+    for ax, (title, values, cmap) in zip(axes, metrics):
+        img = np.full((len(ys), len(xs)), np.nan)
+        never = np.zeros_like(img, dtype=bool)
+        for i in np.flatnonzero(sel):
+            yi, xi = ys.index(grid[ky][i]), xs.index(grid[kx][i])
+            img[yi, xi] = values[i] if np.isfinite(values[i]) else np.nan
+            never[yi, xi] = not np.isfinite(values[i])
+        finite = img[np.isfinite(img)]
+        norm = LogNorm(finite.min(), finite.max()) if finite.size and finite.min() > 0 \
+            and finite.max() / finite.min() > 30 else None
+        im = ax.imshow(img, origin="lower", aspect="auto", cmap=cmap, norm=norm)
+        if never.any():
+            ax.imshow(np.where(never, 1.0, np.nan), origin="lower", aspect="auto",
+                      cmap="Greys", vmin=0, vmax=3)
+            for yi, xi in np.argwhere(never):
+                ax.text(xi, yi, "never", ha="center", va="center", fontsize=7)
+            ax.legend(handles=[Patch(color=NEVER, label="r* never")], loc="upper right", fontsize=8)
+        ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=45, fontsize=9)
+        ax.set_yticks(range(len(ys)), [str(v) for v in ys], fontsize=9)
+        ax.set_xlabel(kx)
+        ax.set_ylabel(ky)
+        ax.set_title(title, fontsize=10)
+        if img.size <= 100:
+            from codesign.report.fmt import num
+            for (yi, xi), v in np.ndenumerate(img):
+                if np.isfinite(v):
+                    shade = im.cmap(im.norm(v))
+                    dark = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2] < 0.55
+                    ax.text(xi, yi, num(float(v)), ha="center", va="center", fontsize=7,
+                            color="w" if dark else "k")
+        fig.colorbar(im, ax=ax)
+    fixed = ", ".join(f"{k} = {v}" for k, v in sweep.slice_values.items())
+    fig.suptitle(f"slice at {fixed} (the fastest config's values)" if fixed else "", fontsize=10)
     fig.tight_layout()
     return _png(fig)
+
+
+def sweep_figure(result, path) -> Path:
+    """`codesign sweep`'s PNG: the report's panels for a SweepResult."""
+    from codesign.report.build import sweep_data
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_bytes(sweep_panels(sweep_data(result)))
+    return Path(path)

@@ -1,5 +1,5 @@
 """One way to print every number, shared by HTML, Markdown and the figures, so the same value
-reads the same everywhere (and tests can look for it)."""
+reads the same everywhere: significant digits, never "0.00x" for a real value."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ from typing import Any
 
 
 def num(x: Any, digits: int = 3) -> str:
-    """Significant-digit formatting; inf as ∞; ints with thousands separators."""
+    """Significant digits; inf as ∞; ints with thousands separators; bools yes/no."""
     if x is None:
         return "–"
     if isinstance(x, bool):
@@ -19,16 +19,28 @@ def num(x: Any, digits: int = 3) -> str:
             return "∞" if x > 0 else "−∞"
         if math.isnan(x):
             return "–"
-        if x != 0 and (abs(x) >= 1e6 or abs(x) < 1e-3):
+        if x == 0:
+            return "0"
+        if abs(x) >= 1e6 or abs(x) < 1e-3:
             return f"{x:.{digits - 1}e}"
-        if abs(x) >= 100:
+        if abs(x) >= 10 ** digits:
             return f"{x:,.0f}"
-        return f"{x:.{digits}g}" if abs(x) < 1 else f"{x:.{max(digits - 1, 1)}f}"
+        return f"{x:#.{digits}g}".rstrip(".") if "e" not in f"{x:#.{digits}g}" else f"{x:.{digits}g}"
     return str(x)
 
 
-def ratio(x: float) -> str:
-    return num(x) + "×" if not math.isinf(x) else "never"
+def times(x: float | None) -> str:
+    return "–" if x is None else num(x) + "×"
+
+
+def ratio(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isinf(x)):
+        return "never"
+    return "always" if x <= 1 else num(x)
+
+
+def span(lo, hi, f=num) -> str:
+    return f"{f(lo)}–{f(hi)}"
 
 
 def bits(b: float | int | None) -> str:
@@ -38,9 +50,9 @@ def bits(b: float | int | None) -> str:
     n = float(b) / 8
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{n:.0f} B"
+            return f"{n:.0f} B" if unit == "B" else f"{num(n)} {unit}"
         n /= 1024
-    return f"{n:.1f} GiB"
+    return f"{num(n)} GiB"
 
 
 def seconds(s: float | None) -> str:
@@ -48,8 +60,8 @@ def seconds(s: float | None) -> str:
         return "–"
     for unit, k in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
         if s >= k or unit == "ns":
-            return f"{s / k:.3g} {unit}"
-    return f"{s:.3g} s"
+            return f"{num(s / k)} {unit}"
+    return f"{num(s)} s"
 
 
 def percent(frac: float | None) -> str:

@@ -1,42 +1,13 @@
-"""The report model: plain values that every renderer (HTML, Markdown, CSV, JSON, figures) reads.
-
-Builders turn a plan evaluation, a search run or a sweep into a `Report`; renderers never look
-at hwmodels or torch objects. A `Report` round-trips through JSON (`report-data.json` in the run
-directory), which is what `codesign report RUN_DIR` re-renders from.
-"""
+"""What a report holds, as plain data (written as report-data.json and read back by
+`codesign report`). Layer rows are the plan's own layer records (codesign.plan.LayerPlan as
+dicts): the report shows what `codesign plan --json` says, under the same names."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class LayerRow:
-    name: str
-    op: str
-    macs: int
-    weights: int
-    alpha: float                       # planned keep fraction (1.0 = dense)
-    r_star: float                      # break-even pruning ratio (inf = never)
-    implementation: str                # dense | sparse
-    speedup: float                     # of the chosen implementation vs dense
-    sparse_speedup: float              # of the sparse implementation at this α
-    latency_dense: float               # seconds
-    latency: float                     # seconds, chosen implementation
-    # storage in bits, before (dense) and after (plan)
-    weight_bits_before: int
-    feature_bits: int
-    weight_bits_after: int
-    index_bits_after: int
-    energy_dense: float | None = None  # joules
-    energy: float | None = None
-    alpha_planned: float | None = None # the α asked for, before a dense fallback (None: = alpha)
-
-    @property
-    def ratio(self) -> float:
-        return 1.0 / self.alpha
+SCHEMA_VERSION = 2
+KINDS = ("plan", "search", "sweep")
 
 
 @dataclass(frozen=True)
@@ -45,7 +16,7 @@ class Curve:
     layer: str
     ratios: list[float]
     speedups: list[float]
-    r_star: float
+    r_star: float                      # inf = never
     planned_ratio: float | None = None
 
 
@@ -63,25 +34,26 @@ class SearchTrace:
 
 
 @dataclass(frozen=True)
-class Heatmap:
-    title: str
-    x_label: str
-    x_values: list[Any]
-    y_label: str
-    y_values: list[Any]
-    z: list[list[float]]               # z[y][x]
-    z_label: str
+class SweepData:
+    keys: list[str]
+    grid: dict[str, list]              # key -> one value per config
+    latency_ns: list[float]
+    speedup: list[float]
+    median_r_star: list[float]         # inf = never
+    alpha: float
+    slice_values: dict[str, Any] = field(default_factory=dict)   # keys beyond the first two
 
 
 @dataclass
 class Report:
+    kind: str
     title: str
-    meta: dict[str, str]                       # model, hardware, command, date, ...
-    summary: dict[str, Any]                    # headline numbers, label -> value
-    layers: list[LayerRow] = field(default_factory=list)
+    meta: dict[str, str]
+    summary: dict[str, Any]
+    layers: list[dict] = field(default_factory=list)
     curves: list[Curve] = field(default_factory=list)
     searches: list[SearchTrace] = field(default_factory=list)
-    heatmaps: list[Heatmap] = field(default_factory=list)
+    sweep: SweepData | None = None
     plan: dict[str, Any] | None = None         # the plan JSON, written as plan.json
     notes: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
@@ -92,17 +64,16 @@ class Report:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Report":
         from codesign.errors import CodesignError
-        if d.get("schema_version") != SCHEMA_VERSION:
-            raise CodesignError(f"report data has schema version {d.get('schema_version')}, "
-                                f"this codesign reads {SCHEMA_VERSION}; re-run the command "
-                                f"that made it")
-        return cls(
-            title=d["title"], meta=dict(d["meta"]), summary=dict(d["summary"]),
-            layers=[_build(LayerRow, r) for r in d.get("layers", [])],
-            curves=[_build(Curve, c) for c in d.get("curves", [])],
-            searches=[_build(SearchTrace, s) for s in d.get("searches", [])],
-            heatmaps=[_build(Heatmap, h) for h in d.get("heatmaps", [])],
-            plan=d.get("plan"), notes=list(d.get("notes", [])))
+        if not isinstance(d, dict) or d.get("schema_version") != SCHEMA_VERSION:
+            raise CodesignError(f"report data has schema version {d.get('schema_version') if isinstance(d, dict) else '?'}, "
+                                f"this codesign reads {SCHEMA_VERSION}; re-run the command that made it")
+        sweep = d.get("sweep")
+        return cls(kind=d["kind"], title=d["title"], meta=dict(d["meta"]), summary=dict(d["summary"]),
+                   layers=[_unjson(r) for r in d.get("layers", [])],
+                   curves=[_build(Curve, c) for c in d.get("curves", [])],
+                   searches=[_build(SearchTrace, s) for s in d.get("searches", [])],
+                   sweep=_build(SweepData, sweep) if sweep else None,
+                   plan=d.get("plan"), notes=list(d.get("notes", [])))
 
 
 def _build(cls, d: dict[str, Any]):
@@ -128,4 +99,6 @@ def _unjson(x: Any) -> Any:
         return float(x)
     if isinstance(x, list):
         return [_unjson(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _unjson(v) for k, v in x.items()}
     return x

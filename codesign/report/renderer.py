@@ -1,33 +1,36 @@
 """Write a `Report` to a directory: report.html (self-contained), report.md, plan.json,
 layers.csv, report-data.json and figures/*.png. HTML and Markdown are built from the same
-tables (`tables`), so they show the same numbers."""
+tables, so they show the same numbers; every text from a model (layer names) is escaped."""
 from __future__ import annotations
 
 import base64
 import csv
 import html
 import json
-from dataclasses import fields
+import re
 from pathlib import Path
 
 from codesign.errors import CodesignError
-from codesign.report import figures
 from codesign.report import fmt
-from codesign.report.model import LayerRow, Report
+from codesign.report.model import Report
 
-MAX_CURVES = 6          # speedup-vs-r curves for the layers with the most dense latency
+MAX_CURVES = 6
 DATA_FILE = "report-data.json"
+MAX_NAME = 48
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;
-color:#222;padding:0 1em}
-h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0}
-th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-tr.dense td{color:#666}.meta{color:#555;font-size:.9em}
-img{max-width:100%;height:auto;border:1px solid #eee;margin:.4em 0}.scroll{overflow-x:auto}
-.summary td:first-child{font-weight:600}.note{color:#555;font-size:.9em}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1280px;
+color:#222;padding:0 1.5em;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.82em;margin:.6em 0;width:100%}
+th,td{border:1px solid #ddd;padding:.25em .4em;text-align:right;vertical-align:top}
+th{background:#f4f4f4;position:sticky;top:0}td:first-child,th:first-child{text-align:left;
+overflow-wrap:anywhere;max-width:22em}
+tr.dense td{color:#666}tr.flip td{background:#fff6e0}.meta{color:#555;font-size:.9em}
+table.summary{width:auto}.summary td:first-child{font-weight:600}
+figure{margin:1em 0}img{width:100%;height:auto;border:1px solid #eee}
+.note{color:#555;font-size:.9em}.verdict{font-size:1.1em;padding:.6em 1em;border-radius:4px}
+.ok{background:#e8f5e9}.fail{background:#ffebee}
 """
 
 
@@ -35,104 +38,118 @@ class ReportError(CodesignError):
     """A run directory holds no report data, or the report cannot be written."""
 
 
+def short(name: str) -> str:
+    return name if len(name) <= MAX_NAME else name[:20] + "…" + name[-(MAX_NAME - 21):]
+
+
 # -- tables shared by HTML and Markdown ------------------------------------------------------
-def summary_rows(report: Report) -> list[tuple[str, str]]:
-    return [(k, fmt.num(v) if not isinstance(v, str) else v) for k, v in report.summary.items()]
+def summary_rows(report: Report) -> list[list[str]]:
+    return [[k, v if isinstance(v, str) else fmt.num(v)] for k, v in report.summary.items()]
 
 
-LAYER_HEADERS = ["layer", "op", "MACs", "weights", "planned α", "ratio 1/α", "r*", "impl.",
-                 "deployed α", "speedup",
-                 "sparse speedup", "latency", "storage before", "storage after", "indices"]
+LAYER_HEADERS = ["layer", "op", "pattern", "α planned", "r", "r*", "impl.", "speedup",
+                 "latency", "weights", "indices", "features"]
 
 
-def layer_rows(report: Report) -> list[list[str]]:
-    rows = []
+def layer_rows(report: Report) -> tuple[list[list[str]], list[str]]:
+    """(rows, row classes) of the layer table."""
+    rows, classes = [], []
     for l in report.layers:
-        before = l.weight_bits_before + l.feature_bits
-        after = l.weight_bits_after + l.index_bits_after + l.feature_bits
-        planned = l.alpha if l.alpha_planned is None else l.alpha_planned
-        rows.append([l.name, l.op, fmt.num(l.macs), fmt.num(l.weights), fmt.num(planned),
-                     fmt.num(1.0 / planned), fmt.ratio(l.r_star), l.implementation,
-                     fmt.num(l.alpha), fmt.num(l.speedup), fmt.num(l.sparse_speedup), fmt.seconds(l.latency),
-                     fmt.bits(before), fmt.bits(after), fmt.bits(l.index_bits_after)])
-    return rows
-
-
-SEARCH_HEADERS = ["algorithm"]
+        r_star = fmt.ratio(l["break_even"])
+        if l.get("break_even_range"):
+            r_star += f" ({fmt.ratio(l['break_even_range'][0])}–{fmt.ratio(l['break_even_range'][1])})"
+        speed = fmt.times(l["speedup"])
+        if l.get("speedup_range"):
+            speed += f" ({fmt.span(*l['speedup_range'])})"
+        flips = l.get("decision_agreement") is not None and l["decision_agreement"] < 0.95
+        impl = l["implementation"] + (" (flips)" if flips else "")
+        before = fmt.bits(l["dense_weight_bits_total"])
+        after = fmt.bits(l["weight_bits_total"])
+        rows.append([short(l["name"]), l["op"], l["pattern"], fmt.num(l["alpha"]),
+                     fmt.num(1.0 / l["alpha"]), r_star, impl, speed, fmt.seconds(l["latency_ns"] * 1e-9),
+                     f"{before} → {after}", fmt.bits(l["index_bits_total"]),
+                     fmt.bits(l["feature_bits_total"])])
+        classes.append("flip" if flips else l["implementation"])
+    return rows, classes
 
 
 def search_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     keys: list[str] = []
     for s in report.searches:
         keys += [k for k in s.summary if k not in keys]
-    rows = [[s.algorithm] + [fmt.num(s.summary.get(k)) if not isinstance(s.summary.get(k), str)
-                             else s.summary[k] for k in keys] for s in report.searches]
-    return SEARCH_HEADERS + keys, rows
+    rows = [[s.algorithm] + [s.summary[k] if isinstance(s.summary.get(k), str) else fmt.num(s.summary.get(k))
+                             for k in keys] for s in report.searches]
+    return ["algorithm"] + keys, rows
 
 
-def heatmap_rows(h) -> tuple[list[str], list[list[str]]]:
-    corner = f"{h.y_label} \\ {h.x_label}" if h.y_label else h.x_label
-    headers = [corner] + [str(x) for x in h.x_values]
-    rows = [[str(y)] + [fmt.num(v) for v in row] for y, row in zip(h.y_values, h.z)]
+def sweep_rows(report: Report, top: int = 10) -> tuple[list[str], list[list[str]]]:
+    s = report.sweep
+    order = sorted(range(len(s.latency_ns)), key=lambda i: s.latency_ns[i])[:top]
+    headers = ["rank"] + s.keys + ["latency", "speedup", "median r*"]
+    rows = [[str(n + 1)] + [str(s.grid[k][i]) for k in s.keys]
+            + [fmt.seconds(s.latency_ns[i] * 1e-9), fmt.times(s.speedup[i]), fmt.ratio(s.median_r_star[i])]
+            for n, i in enumerate(order)]
     return headers, rows
 
 
 # -- figures -----------------------------------------------------------------------------------
 def build_figures(report: Report) -> dict[str, tuple[str, bytes]]:
     """file name -> (caption, PNG bytes)."""
+    from codesign.report import figures
     out: dict[str, tuple[str, bytes]] = {}
     if report.layers:
-        out["speedup.png"] = ("Per-layer speedup, pruning ratio and break-even r*",
+        out["speedup.png"] = ("Per-layer speedup; planned pruning ratio against break-even r*",
                               figures.speedup_bars(report.layers))
-        out["storage.png"] = ("Storage per layer: weights, indices and features, before and after",
+        out["storage.png"] = ("Storage per layer: weights, indices and features, dense and planned",
                               figures.storage_bars(report.layers))
     if report.curves:
-        lat = {l.name: l.latency_dense for l in report.layers}
-        curves = sorted(report.curves, key=lambda c: -lat.get(c.layer, 0.0))[:MAX_CURVES]
-        out["speedup_vs_r.png"] = ("Speedup against pruning ratio for the layers that matter",
-                                   figures.speedup_curves(curves))
+        out["speedup_vs_r.png"] = ("Speedup against pruning ratio for the layers with the most latency",
+                                   figures.speedup_curves(report.curves[:MAX_CURVES]))
     if report.searches:
-        out["search.png"] = ("Accuracy and speedup per search iteration",
+        out["search.png"] = ("Accuracy and speedup per evaluated plan: accepted, rejected, final run",
                              figures.search_progress(report.searches))
-    for i, h in enumerate(report.heatmaps):
-        out[f"heatmap_{i}.png"] = (h.title, figures.heatmap(h))
+    if report.sweep is not None:
+        out["sweep.png"] = ("Planned latency, speedup and median r* over the swept keys",
+                            figures.sweep_panels(report.sweep))
     return out
 
 
 # -- HTML ---------------------------------------------------------------------------------------
-def _html_table(headers: list[str], rows: list[list[str]], row_classes: list[str] | None = None,
-                cls: str = "") -> str:
+def _html_table(headers, rows, row_classes=None, cls: str = "") -> str:
     e = html.escape
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     body = []
     for i, r in enumerate(rows):
         rc = f' class="{row_classes[i]}"' if row_classes else ""
-        body.append(f"<tr{rc}>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>")
+        body.append(f"<tr{rc}>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>")
     c = f' class="{cls}"' if cls else ""
-    return (f"<div class=\"scroll\"><table{c}><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+    return f"<table{c}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _verdict(report: Report) -> tuple[str, bool] | None:
+    v = report.summary.get("verdict")
+    return (v, report.summary.get("constraint met") is True) if isinstance(v, str) else None
 
 
 def to_html(report: Report, figs: dict[str, tuple[str, bytes]]) -> str:
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-             f"<title>{e(report.title)}</title><style>{CSS}</style></head><body>",
-             f"<h1>{e(report.title)}</h1>",
-             "<p class=\"meta\">" + " · ".join(f"{e(k)}: {e(str(v))}" for k, v in report.meta.items())
-             + "</p>",
-             "<h2>Summary</h2>",
-             _html_table(["quantity", "value"], [list(r) for r in summary_rows(report)],
-                         cls="summary")]
+             f"<meta name=\"viewport\" content=\"width=device-width\"><title>{e(report.title)}</title>"
+             f"<style>{CSS}</style></head><body>", f"<h1>{e(report.title)}</h1>",
+             "<p class=\"meta\">" + " · ".join(f"{e(k)}: {e(str(v))}" for k, v in report.meta.items()) + "</p>"]
+    verdict = _verdict(report)
+    if verdict:
+        parts.append(f"<p class=\"verdict {'ok' if verdict[1] else 'fail'}\">{e(verdict[0])}</p>")
+    parts += ["<h2>Summary</h2>", _html_table(["quantity", "value"], summary_rows(report), cls="summary")]
     if report.searches:
         headers, rows = search_rows(report)
         parts += ["<h2>Search</h2>", _html_table(headers, rows)]
+    if report.sweep is not None:
+        headers, rows = sweep_rows(report)
+        parts += ["<h2>Fastest designs</h2>", _html_table(headers, rows)]
     if report.layers:
-        parts += ["<h2>Layers</h2>",
-                  _html_table(LAYER_HEADERS, layer_rows(report),
-                              [l.implementation for l in report.layers])]
-    for h in report.heatmaps:
-        headers, rows = heatmap_rows(h)
-        parts += [f"<h2>{e(h.title)}</h2>", _html_table(headers, rows)]
+        rows, classes = layer_rows(report)
+        parts += ["<h2>Layers</h2>", _html_table(LAYER_HEADERS, rows, classes)]
     if figs:
         parts.append("<h2>Figures</h2>")
         for name, (caption, png) in figs.items():
@@ -140,59 +157,69 @@ def to_html(report: Report, figs: dict[str, tuple[str, bytes]]) -> str:
             parts.append(f"<figure><img alt=\"{e(caption)}\" src=\"data:image/png;base64,{b64}\">"
                          f"<figcaption class=\"note\">{e(caption)}</figcaption></figure>")
     if report.notes:
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report.notes)
-                     + "</ul>")
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report.notes) + "</ul>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 # -- Markdown -----------------------------------------------------------------------------------
-def _md_table(headers: list[str], rows: list[list[str]]) -> str:
-    def cell(s: str) -> str:
-        return s.replace("|", "\\|")
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |",
-             "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def md(text: str) -> str:
+    """Text from a model made inert in Markdown: control characters and newlines removed,
+    markup characters escaped (a layer name cannot open a link or an HTML tag)."""
+    clean = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    return _MD_SPECIAL.sub(r"\\\1", clean)
+
+
+def _md_table(headers, rows) -> str:
+    lines = ["| " + " | ".join(md(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(md(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
 def to_markdown(report: Report, figs: dict[str, tuple[str, bytes]]) -> str:
-    parts = [f"# {report.title}", "",
-             " · ".join(f"{k}: {v}" for k, v in report.meta.items()), "", "## Summary", "",
-             _md_table(["quantity", "value"], [list(r) for r in summary_rows(report)])]
+    parts = [f"# {md(report.title)}", "", " · ".join(f"{md(k)}: {md(v)}" for k, v in report.meta.items()), ""]
+    verdict = _verdict(report)
+    if verdict:
+        parts += [f"**{md(verdict[0])}**", ""]
+    parts += ["## Summary", "", _md_table(["quantity", "value"], summary_rows(report))]
     if report.searches:
         headers, rows = search_rows(report)
         parts += ["", "## Search", "", _md_table(headers, rows)]
+    if report.sweep is not None:
+        headers, rows = sweep_rows(report)
+        parts += ["", "## Fastest designs", "", _md_table(headers, rows)]
     if report.layers:
-        parts += ["", "## Layers", "", _md_table(LAYER_HEADERS, layer_rows(report))]
-    for h in report.heatmaps:
-        headers, rows = heatmap_rows(h)
-        parts += ["", f"## {h.title}", "", _md_table(headers, rows)]
+        rows, _ = layer_rows(report)
+        parts += ["", "## Layers", "", _md_table(LAYER_HEADERS, rows)]
     if figs:
-        parts += ["", "## Figures", ""]
-        parts += [f"![{caption}](figures/{name})\n" for name, (caption, _) in figs.items()]
+        parts += ["", "## Figures", ""] + [f"![{md(c)}](figures/{name})\n" for name, (c, _) in figs.items()]
     if report.notes:
-        parts += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
+        parts += ["", "## Notes", ""] + [f"- {md(n)}" for n in report.notes]
     return "\n".join(parts) + "\n"
 
 
 # -- files --------------------------------------------------------------------------------------
 def write_layers_csv(report: Report, path: Path) -> None:
-    names = [f.name for f in fields(LayerRow)]
+    names = list(report.layers[0])
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(names + ["ratio"])
+        w.writerow(names)
         for l in report.layers:
-            w.writerow([getattr(l, n) for n in names] + [l.ratio])
+            w.writerow([json.dumps(l[n]) if isinstance(l[n], (dict, list)) else l[n] for n in names])
 
 
 def render(report: Report, out_dir: str | Path) -> dict[str, Path]:
     """Write every report file into out_dir; returns name -> path."""
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"report directory {out} exists and is not a directory; choose another")
     try:
         (out / "figures").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ReportError(f"cannot create report directory {out}: {exc}; choose another --out")
+        raise ReportError(f"cannot create report directory {out} ({exc.strerror}); choose another") from None
     figs = build_figures(report)
     paths: dict[str, Path] = {}
     for name, (_, png) in figs.items():
@@ -216,15 +243,19 @@ def render(report: Report, out_dir: str | Path) -> dict[str, Path]:
 
 
 def load(run_dir: str | Path) -> Report:
-    p = Path(run_dir) / DATA_FILE
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise ReportError(f"{run_dir} is not a directory; give the --report / --out directory of a "
+                          "`codesign plan`, `sweep` or `search` run")
+    p = run / DATA_FILE
     if not p.exists():
-        raise ReportError(f"{run_dir} holds no {DATA_FILE}; give the --out directory of a "
-                          f"`codesign plan --report`, `search` or `sweep` run")
+        raise ReportError(f"{run_dir} holds no {DATA_FILE}, so it is not a report directory; give the "
+                          "--report / --out directory of a `codesign plan`, `sweep` or `search` run")
     try:
-        return Report.from_dict(json.loads(p.read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ReportError(f"{p} is not valid report data ({exc}); re-run the command that "
-                          f"made it") from exc
+        return Report.from_dict(json.loads(p.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise ReportError(f"{p} is not valid report data ({type(exc).__name__}); re-run the command "
+                          "that made it") from None
 
 
 def rerender(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
