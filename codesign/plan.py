@@ -204,7 +204,7 @@ class LayerPlan:
     index_format: str
     index_width_bits: int           # of the chosen implementation (0 when dense)
     smallest_index_width_bits: int | None    # relative format: the width of least storage
-    smallest_index_bits_total: float | None
+    smallest_storage_bits_total: float | None   # weights + indices at that width
     huffman_index_bits_total: float | None   # storage only: Huffman-coded relative index
     energy_pj: float
     dense_energy_pj: float
@@ -319,8 +319,9 @@ def _masks(layers: Sequence[str], masks: Mapping[str, MaskStats]) -> MaskArrays 
 
 
 def _smallest_width(hw: HardwareSpec, layers: LayerArray, alphas, masks) -> tuple[np.ndarray, np.ndarray]:
-    """Per layer, the relative index width of least storage (weights + indices) and its index
-    bits, with the plan's structure and masks (other formats have no free width)."""
+    """Per layer, the relative index width of least storage and that storage (weights +
+    indices, padding entries included), with the plan's structure and masks (other formats
+    have no free width)."""
     widths = list(formats.WIDTH_CANDIDATES)
     cfgs = ConfigArray.from_base(hw.replace(index_width_policy="fixed"),
                                  {"index_width_bits": widths}, where="smallest width")
@@ -328,7 +329,7 @@ def _smallest_width(hw: HardwareSpec, layers: LayerArray, alphas, masks) -> tupl
     total = costs.storage.total_bits[:, :, 0]
     best = np.argmin(total, axis=0)
     cols = np.arange(total.shape[1])
-    return np.asarray(widths)[best], costs.storage.index_bits_total[best, cols, 0]
+    return np.asarray(widths)[best], total[best, cols]
 
 
 def _huffman(shape: LayerShape, alpha: float, width: int, stats: MaskStats | None) -> float:
@@ -412,7 +413,7 @@ def build_plan(shapes: Sequence[LayerShape], hw: HardwareSpec, sparsity: Sparsit
             index_width_bits=int(costs.index_width_bits[0, j, 0]) if sparse and p.kind != "channel" else 0,
             smallest_index_width_bits=int(small_w[j]) if small_w is not None and s.prunable
             and p.kind in ("unstructured", "block") else None,
-            smallest_index_bits_total=float(small_bits[j]) if small_w is not None and s.prunable
+            smallest_storage_bits_total=float(small_bits[j]) if small_w is not None and s.prunable
             and p.kind in ("unstructured", "block") else None,
             huffman_index_bits_total=huff,
             energy_pj=float(np.broadcast_to(impl.energy_pj, costs.shape)[0, j, 0]),
@@ -475,8 +476,9 @@ def plan_totals(rows: Sequence[LayerPlan], hw: HardwareSpec,
         "weight_bits_total": weights, "index_bits_total": index,
         "feature_bits_total": sum(r.feature_bits_total for r in rows),
         "dense_weight_bits_total": baselines["dense_hardware_width"],
-        "smallest_index_bits_total": sum(r.smallest_index_bits_total if r.smallest_index_bits_total
-                                         is not None and r.sparse else r.index_bits_total for r in rows),
+        "smallest_storage_bits_total": sum(r.smallest_storage_bits_total if r.smallest_storage_bits_total
+                                           is not None and r.sparse else r.weight_bits_total + r.index_bits_total
+                                           for r in rows),
         "storage_baselines_bits": baselines,
         "compression": {k: (v / stored if stored else 1.0) for k, v in baselines.items()},
         "pruning_ratio": n_weights / kept if kept else 1.0,

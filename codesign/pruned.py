@@ -31,29 +31,30 @@ def rows_by_output(mask: np.ndarray, shape: LayerShape, outputs_first: bool = Fa
 
 
 def infer_pattern(rows: np.ndarray) -> Pattern:
-    """The most specific pattern a (out, reduction) mask follows: whole channels, N:M groups
-    (every aligned group of M holds at most N, with N < M), blocks, else unstructured."""
+    """The most specific pattern a (out, reduction) mask follows: whole channels, blocks, N:M
+    groups (every full aligned group of M holds exactly N, N <= M/2, as the projection keeps
+    them), else unstructured."""
     m = np.asarray(rows, dtype=bool)
     per_row = m.sum(axis=1)
     if np.all((per_row == 0) | (per_row == m.shape[1])) and np.any(per_row == 0):
         return Pattern("channel")
-    cols = m.shape[1]
-    for group in NM_CANDIDATES:
-        if cols < group:
-            break
-        pad = (-cols) % group
-        padded = np.pad(m, ((0, 0), (0, pad))).reshape(m.shape[0], -1, group)
-        keep = int(padded.sum(axis=2).max())
-        if 0 < keep < group and keep / group <= 0.5 and m.mean() > 0.9 * keep / group:
-            return Pattern("nm", n=keep, m=group)
+    out, cols = m.shape
     for k, l in BLOCK_CANDIDATES:
-        if m.shape[0] % k or cols % l or (k == 1 and l == 1):
+        if out % k or cols % l:
             continue
-        blocks = m.reshape(m.shape[0] // k, k, cols // l, l)
-        any_ = blocks.any(axis=(1, 3))
-        all_ = blocks.all(axis=(1, 3))
+        blocks = m.reshape(out // k, k, cols // l, l)
+        any_, all_ = blocks.any(axis=(1, 3)), blocks.all(axis=(1, 3))
         if np.array_equal(any_, all_) and not any_.all():
             return Pattern("block", k=k, l=l)
+    for group in NM_CANDIDATES:
+        full = cols // group
+        if full == 0:
+            break
+        counts = m[:, :full * group].reshape(out, full, group).sum(axis=2)
+        keep = int(counts.max())
+        if 0 < keep <= group // 2 and np.all(counts == keep) and \
+                np.all(m[:, full * group:].sum(axis=1) <= keep):
+            return Pattern("nm", n=keep, m=group)
     return Pattern()
 
 

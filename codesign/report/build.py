@@ -29,7 +29,7 @@ def plan_summary(plan) -> dict:
            "weights, dense (hardware width)": fmt_bits(t["dense_weight_bits_total"]),
            "weights, planned": fmt_bits(t["weight_bits_total"]),
            "indices, planned": fmt_bits(t["index_bits_total"]),
-           "indices at each layer's smallest width": fmt_bits(t["smallest_index_bits_total"]),
+           "weights + indices at each layer's smallest index width": fmt_bits(t["smallest_storage_bits_total"]),
            "features (inputs + outputs)": fmt_bits(t["feature_bits_total"]),
            "weights + indices vs 32-bit float": num(t["compression"]["dense_32bit"]) + "×",
            "weights + indices vs the hardware's dense weights": num(t["compression"]["dense_hardware_width"]) + "×",

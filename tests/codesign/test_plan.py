@@ -1,3 +1,4 @@
+"""Plans: the one decision rule, sparsity files (the one parser), pruned models, storage names."""
 import json
 
 import numpy as np
@@ -5,13 +6,15 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from codesign.graph import load_network
-from codesign.hwconfig import load_hw
-from codesign.plan import (SCHEMA_VERSION, Plan, PlanError, build_plan, layer_curves,
-                           masks_from_network, read_sparsity_file)
+from codesign.api import load, plan
+from codesign.hardware import hardware
+from codesign.plan import (SCHEMA_VERSION, PlanError, Sparsity, build_plan, read_sparsity,
+                           uniform_sparsity)
+from codesign.pruned import infer_pattern, quantized_bits, read_pruned
 from hwmodels.paper001 import ALEXNET_CONV
+from pruning.patterns import Pattern
 
-HW = load_hw("smic40-admmnn")
+HW = hardware("smic40-admmnn")
 
 
 def tiny_model(path, conv_w, fc_w):
@@ -21,11 +24,9 @@ def tiny_model(path, conv_w, fc_w):
              helper.make_node("Relu", ["c"], ["r"], name="relu"),
              helper.make_node("Flatten", ["r"], ["f"], name="flat"),
              helper.make_node("Gemm", ["f", "fc_w"], ["y"], transB=1, name="fc")]
-    graph = helper.make_graph(nodes, "tiny", [x], [y],
-                              [numpy_helper.from_array(conv_w, "conv_w"),
-                               numpy_helper.from_array(fc_w, "fc_w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.save(model, path)
+    graph = helper.make_graph(nodes, "tiny", [x], [y], [numpy_helper.from_array(conv_w, "conv_w"),
+                                                        numpy_helper.from_array(fc_w, "fc_w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
 
 
@@ -42,103 +43,133 @@ def pruned(tmp_path_factory):
     return dense, sparse, conv_mask, fc_mask
 
 
-def test_plan_from_alpha_decides_by_break_even():
-    plan = build_plan(ALEXNET_CONV, HW, 0.3, model="alexnet-conv")
-    ev = plan.evaluation
-    for lp, le in zip(plan.layers, ev.layers):
-        assert le.alpha == 0.3
-        r = 1 / 0.3
-        assert (lp.implementation == "sparse") == (r >= le.break_even)
-        assert (lp.implementation == "sparse") == (le.sparse_speedup >= 1)
-        if lp.implementation == "dense":
-            assert le.speedup == 1.0 and le.index_bits == 0 and lp.index_width == 0
-            assert le.storage_bits == le.dense_storage_bits
+def test_a_layer_runs_sparse_exactly_when_its_ratio_reaches_r_star():
+    p = build_plan(ALEXNET_CONV, HW, 0.45, model="alexnet-conv")
+    for l in p.layers:
+        assert l.sparse == (l.break_even is not None and 1 / l.alpha >= l.break_even * (1 - 1e-9))
+        assert l.sparse == (l.sparse_speedup >= 1)
+        if l.sparse:
+            assert 0 < l.index_bits_total and l.weight_bits_total < l.dense_weight_bits_total
+            assert l.deployed_alpha == l.alpha and l.index_width_bits == HW.index_width_bits
         else:
-            assert le.speedup == pytest.approx(le.sparse_speedup)
-            assert 0 < le.index_bits < le.storage_bits < le.dense_storage_bits
-    assert [l.implementation for l in plan.layers] == ["dense"] + ["sparse"] * 4
-    t = ev.totals
-    assert t["latency_ns"] == pytest.approx(sum(l.latency_ns for l in ev.layers))
+            assert l.index_bits_total == 0 and l.deployed_alpha == 1.0 and l.index_width_bits == 0
+            assert l.weight_bits_total == l.dense_weight_bits_total
+    t = p.totals
+    assert t["latency_ns"] == pytest.approx(sum(l.latency_ns for l in p.layers))
     assert t["speedup"] == pytest.approx(t["dense_latency_ns"] / t["latency_ns"])
-    assert t["speedup"] > 1
 
 
-def test_json_round_trip_and_schema(tmp_path):
-    plan = build_plan(ALEXNET_CONV, HW, {"conv2": 0.2, "conv4": 0.5}, model="a", source="sparsity")
-    path = tmp_path / "plan.json"
-    plan.save(path)
-    again = Plan.load(path)
-    assert again == plan
-    data = json.loads(path.read_text())
-    assert data["schema_version"] == SCHEMA_VERSION
-    row = data["layers"][1]
-    for key in ("name", "alpha", "implementation", "break_even", "speedup", "sparse_speedup",
-                "storage_bits", "index_bits"):
+def test_json_feeds_back_as_a_sparsity_file(tmp_path):
+    p = build_plan(ALEXNET_CONV, HW, {"alphas": {"conv2": 0.2, "conv4": 0.5}, "bits": {"conv3": 8}},
+                   model="a", source="sparsity")
+    doc = json.loads(p.to_json())
+    assert doc["schema_version"] == SCHEMA_VERSION
+    row = doc["layers"][1]
+    for key in ("name", "alpha", "pattern", "weight_bits", "implementation", "break_even", "speedup",
+                "weight_bits_total", "index_bits_total", "feature_bits_total", "index_width_bits",
+                "smallest_index_width_bits", "designs"):
         assert key in row
-    assert data["layers"][0]["alpha"] == 1.0 and data["layers"][0]["implementation"] == "dense"
-    data["schema_version"] = 99
-    with pytest.raises(PlanError, match="schema_version"):
-        Plan.from_dict(data)
+    assert set(row["designs"]["sparse"]) == {"pes", "pe_area_um2", "clock_ns", "area_um2"}
+    again = read_sparsity(doc)
+    assert again.alphas == {l.name: l.deployed_alpha for l in p.layers if l.sparse}
+    assert again.bits == {"conv3": 8}
+    path = tmp_path / "p.json"
+    p.save(path)
+    assert read_sparsity(path).alphas == again.alphas
 
 
-def test_sparsity_file_errors(tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"conv1": 0.5}')
-    with pytest.raises(PlanError, match="alphas"):
-        read_sparsity_file(bad)
+@pytest.mark.parametrize("doc, message", [
+    ({"conv1": 0.5}, "names no layer"),
+    ({"alphas": {"conv1": 1.5}}, "keep fraction"),
+    ({"alphas": {"conv1": "x"}}, "keep fraction"),
+    ({"alphas": {"conv1": float("nan")}}, "keep fraction"),
+    ({"alphas": []}, "must be an object"),
+    ({"patterns": {"conv1": "3:2"}}, "N:M"),
+    ({"patterns": {"conv1": "2:4"}, "alphas": {"conv1": 0.2}}, "agree"),
+    ({"bits": {"conv1": 0}}, "weight bits"),
+    ({"bits": {"conv1": True}}, "weight bits"),
+    ({"schema_version": 9, "alphas": {"conv1": 0.5}}, "schema_version"),
+    ([1, 2], "JSON object"),
+])
+def test_bad_sparsity_documents_name_the_problem(doc, message):
+    with pytest.raises(PlanError, match=message):
+        read_sparsity(doc) if isinstance(doc, dict) else Sparsity.from_dict(doc)
+
+
+def test_bad_sparsity_files(tmp_path):
+    for content, message in ((b"{", "not valid JSON"), (b"\xff\xfe", "UTF-8"),
+                             (b"[" * 100_000 + b"]" * 100_000, "cannot be read"),
+                             (b'{"alphas": {"a": ' + b"9" * 5000 + b"}}", "cannot be read")):
+        path = tmp_path / "bad.json"
+        path.write_bytes(content)
+        with pytest.raises(PlanError, match=message):
+            read_sparsity(path)
     with pytest.raises(PlanError, match="does not exist"):
-        read_sparsity_file(tmp_path / "missing.json")
+        read_sparsity(tmp_path / "missing.json")
     with pytest.raises(PlanError, match="'nope'.*not in the model"):
-        build_plan(ALEXNET_CONV, HW, {"nope": 0.5})
-    with pytest.raises(PlanError, match="keep fractions"):
-        build_plan(ALEXNET_CONV, HW, {"conv2": 1.5})
+        build_plan(ALEXNET_CONV, HW, {"alphas": {"nope": 0.5}})
 
 
-def test_plan_from_pruned_onnx_uses_exact_masks(pruned):
+def test_nm_patterns_set_their_alpha_and_unsupported_patterns_say_so():
+    p = build_plan(ALEXNET_CONV, hardware("nm-2of4"), {"patterns": {"conv2": "2:4", "conv3": "4x1"},
+                                                        "alphas": {"conv3": 0.5}})
+    assert p.layer("conv2").alpha == 0.5 and p.layer("conv2").sparse
+    assert p.layer("conv2").index_format == "nm-metadata"
+    assert not p.layer("conv3").sparse and "cannot run sparse" in p.layer("conv3").note
+    assert 1.5 <= p.layer("conv2").speedup <= 2.0
+
+
+def test_plan_from_a_pruned_model_uses_its_exact_masks(pruned):
     dense_path, pruned_path, conv_mask, fc_mask = pruned
-    net = load_network(pruned_path)
-    masks = masks_from_network(net)
-    assert set(masks) == {"conv_w", "fc_w"}
-    assert masks["conv_w"].nnz == conv_mask.sum() and masks["conv_w"].n_fibers == 32
-    assert masks["fc_w"].n_fibers == 10            # Gemm transB: one fiber per output
-    alphas = {k: v.density for k, v in masks.items()}
-    plan = build_plan(net.shapes, HW, alphas, source="pruned", masks=masks)
-    ev = {l.name: l for l in plan.evaluation.layers}
-    assert ev["fc_w"].exact_mask and ev["fc_w"].alpha == pytest.approx(fc_mask.mean())
-    # exact masks: the stored entries equal the mask's own gap count
-    expected_plan = build_plan(net.shapes, HW, alphas)
-    e2 = {l.name: l for l in expected_plan.evaluation.layers}
-    assert ev["fc_w"].sparse_speedup == pytest.approx(e2["fc_w"].sparse_speedup, rel=0.1)
-    assert masks_from_network(load_network(dense_path)) == {}
+    found = read_pruned(load(pruned_path))
+    assert set(found.masks) == {"conv_w", "fc_w"}
+    assert found.masks["conv_w"].nnz == conv_mask.sum() and found.masks["conv_w"].n_fibers == 32
+    assert found.masks["fc_w"].n_fibers == 10            # Gemm transB: one fiber per output
+    p = plan(load(dense_path), HW, pruned=pruned_path)
+    fc = p.layer("fc_w")
+    assert fc.exact_mask and fc.alpha == pytest.approx(fc_mask.mean())
+    expected = plan(load(dense_path), HW, alphas={"alphas": {"conv_w": conv_mask.mean(), "fc_w": fc_mask.mean()}})
+    assert fc.sparse_speedup == pytest.approx(expected.layer("fc_w").sparse_speedup, rel=0.1)
+    assert read_pruned(load(dense_path)).masks == {}
 
 
-def test_layer_curves_for_reports():
-    ratios, curves = layer_curves(ALEXNET_CONV, HW, [1.5, 3.0, 10.0])
-    assert list(curves) == [s.name for s in ALEXNET_CONV]
-    assert all(c.shape == (3,) and np.all(np.diff(c) > 0) for c in curves.values())
+def test_patterns_and_widths_are_read_from_masks():
+    rng = np.random.default_rng(1)
+    rows = np.zeros((8, 16), bool)
+    for r in range(8):
+        for g in range(4):
+            rows[r, g * 4 + rng.choice(4, 2, replace=False)] = True
+    assert infer_pattern(rows) == Pattern("nm", n=2, m=4)
+    channels = np.ones((8, 16), bool)
+    channels[[1, 5]] = False
+    assert infer_pattern(channels) == Pattern("channel")
+    blocks = np.kron(rng.random((2, 16)) < 0.5, np.ones((4, 1), bool))
+    assert infer_pattern(blocks) == Pattern("block", k=4, l=1)
+    assert infer_pattern(rng.random((8, 16)) < 0.3) == Pattern()
+    k = rng.integers(2, 5, size=(32, 64)) * rng.choice([-1, 1], size=(32, 64))
+    assert quantized_bits(k * 0.0125 * (rng.random((32, 64)) < 0.3)) == 3
+    assert quantized_bits(rng.standard_normal((10, 32))) is None
 
 
-def test_per_layer_weight_bits(tmp_path):
-    from hwmodels.arch import ConfigArray
-    from hwmodels.breakeven import break_even
-    from hwmodels.cost import LayerArray
-    from hwmodels.errors import ConfigError
-    from codesign.plan import load_sparsity
+def test_storage_baselines_are_named(tmp_path):
+    p = build_plan(ALEXNET_CONV, HW, uniform_sparsity(ALEXNET_CONV, 0.1), model_bits={s.name: 32 for s in ALEXNET_CONV})
+    t = p.totals
+    stored = t["weight_bits_total"] + t["index_bits_total"]
+    assert t["compression"]["dense_32bit"] == pytest.approx(t["storage_baselines_bits"]["dense_32bit"] / stored)
+    assert t["storage_baselines_bits"]["dense_hardware_width"] == sum(s.weight_count * 16 for s in ALEXNET_CONV)
+    assert t["smallest_storage_bits_total"] <= stored
+    for l in p.layers:
+        assert l.smallest_index_width_bits is None or 1 <= l.smallest_index_width_bits <= 10
+        if l.huffman_index_bits_total is not None:
+            assert l.huffman_index_bits_total < l.index_bits_total
 
-    sp = tmp_path / "sp.json"
-    sp.write_text(json.dumps({"alphas": {"conv2": 0.3, "conv3": 0.3}, "bits": {"conv2": 8}}))
-    alphas, bits = load_sparsity(sp)
-    plan = build_plan(ALEXNET_CONV, HW, alphas, weight_bits=bits)
-    ev = {l.name: l for l in plan.evaluation.layers}
-    assert plan.layer("conv2").weight_bits == 8 and plan.layer("conv3").weight_bits == 16
-    assert ev["conv2"].dense_storage_bits == ALEXNET_CONV[1].weight_count * 8
-    # in isoarea mode conv2 gets the same r* as on an 8-bit design
-    r8 = break_even(ConfigArray.from_configs([HW.replace(weight_bits=8)]),
-                    LayerArray.from_shapes([ALEXNET_CONV[1]])).ratio[0, 0]
-    assert ev["conv2"].break_even == pytest.approx(r8, rel=1e-9)
-    assert ev["conv2"].break_even > ev["conv3"].break_even      # fewer bits, dearer index
-    with pytest.raises(PlanError, match="weight bits of layer 'conv2'"):
-        build_plan(ALEXNET_CONV, HW, alphas, weight_bits={"conv2": 0})
-    with pytest.raises(ConfigError, match="fixed chip"):
-        build_plan(ALEXNET_CONV, HW.replace(mode="fixed", weight_bits=8), alphas,
-                   weight_bits={"conv3": 16})
+
+def test_uncertainty_gives_ranges_around_the_nominal_numbers():
+    p = build_plan(ALEXNET_CONV, HW, 0.3, samples=100)
+    for l in p.layers:
+        lo, hi = l.break_even_range
+        assert (lo or np.inf) <= (l.break_even or np.inf) <= (hi or np.inf)
+        assert l.speedup_range[0] <= l.speedup <= l.speedup_range[1]
+        assert 0 <= l.decision_agreement <= 1
+    lo, hi = p.totals["speedup_range"]
+    assert lo <= p.totals["speedup"] <= hi and p.uncertainty["samples"] == 100

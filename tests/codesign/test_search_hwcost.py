@@ -1,50 +1,47 @@
-"""The search's cost view (HwCostModel) agrees with codesign.plan, which the reports use."""
-from __future__ import annotations
-
-import json
-from pathlib import Path
-
+"""The search's cost view and codesign.plan decide every layer the same way, on AlexNet,
+ResNet-50 and ShuffleNet, over an alpha grid, in both modes and on both presets."""
 import numpy as np
 import pytest
 
 from codesign.graph import load_network
-from codesign.hwconfig import load_hw
+from codesign.hardware import hardware
 from codesign.plan import build_plan
 from codesign.search import effective_alphas, network_speedup
 from codesign.search.hwcost import HwCostModel
+from pruning.patterns import Pattern
 
-TABLE8 = Path(__file__).resolve().parents[2] / "reports" / "alexnet-smic40" / "table8-ours.json"
-
-
-@pytest.fixture(scope="module")
-def alexnet():
-    return load_network("alexnet", (1, 3, 227, 227))
+ALPHAS = (0.6, 0.3, 0.12, 0.05)
 
 
-@pytest.mark.parametrize("preset", ["smic40-admmnn", "smic40"])
-@pytest.mark.parametrize("which", ["table8", "uniform"])
-@pytest.mark.parametrize("quantized", [False, True])
-def test_search_speedup_equals_the_plan_speedup(alexnet, preset, which, quantized):
-    hw = load_hw(preset)
-    bits = {l.name: (4 if l.op == "conv" else 3) for l in alexnet.layers} if quantized else None
-    cost = HwCostModel(alexnet.shapes, hw, weight_bits=bits)
-    alphas = (json.loads(TABLE8.read_text())["alphas"] if which == "table8"
-              else {l.name: 0.15 for l in alexnet.layers})
-    plan = build_plan(alexnet.shapes, hw, alphas, weight_bits=bits)
-    deployed = effective_alphas(cost, alphas)
-    decided = {l.name: l.implementation for l in plan.layers}
-    assert {n: ("sparse" if a < 1 else "dense") for n, a in deployed.items()} == decided
-    assert network_speedup(cost, deployed) == pytest.approx(plan.evaluation.totals["speedup"],
-                                                            rel=1e-9)
+@pytest.fixture(scope="module", params=["alexnet", "resnet50", "shufflenet"])
+def network(request):
+    return load_network(request.param)
 
 
-def test_cost_model_answers_are_consistent(alexnet):
-    hw = load_hw("smic40-admmnn")
-    cost = HwCostModel(alexnet.shapes, hw)
+@pytest.mark.parametrize("preset", ["smic40", "smic40-admmnn"])
+@pytest.mark.parametrize("mode", ["isoarea", "fixed"])
+def test_search_and_plan_agree_on_every_layer(network, preset, mode):
+    hw = hardware(preset, mode=mode)
+    cost = HwCostModel(network.shapes, hw)
+    for alpha in ALPHAS:
+        alphas = {l.name: alpha for l in network.layers}
+        p = build_plan(network.shapes, hw, {"alphas": alphas})
+        deployed = effective_alphas(cost, alphas)
+        assert {n: ("sparse" if a < 1 else "dense") for n, a in deployed.items()} == \
+            {l.name: l.implementation for l in p.layers}
+        assert network_speedup(cost, deployed) == pytest.approx(p.totals["speedup"], rel=1e-9)
+
+
+def test_cost_model_answers_are_consistent():
+    alexnet = load_network("alexnet", "1x3x227x227")
+    hw = hardware("smic40-admmnn")
+    cost = HwCostModel(alexnet.shapes, hw, weight_bits={"conv4_w_0": 8})
     name = "conv4_w_0"
     r_star = cost.breakeven(name)
     below, above = 1 / (r_star * 0.97), 1 / (r_star * 1.03)
-    lat = cost.sparse_latency(name, np.array([below, above]))
-    assert lat[0] > cost.dense_latency(name) > lat[1]          # r* is where sparse breaks even
+    assert cost.runs_sparse(name, np.array([below, above])).tolist() == [False, True]
+    lat = cost.latency(name, np.array([1.0, below, above]))
+    assert lat[0] == lat[1] > lat[2]
     bits = cost.storage_bits(name, np.array([1.0, 0.1]))
-    assert bits[0] == alexnet.layer(name).params * hw.weight_bits and bits[1] < bits[0]
+    assert bits[0] == alexnet.layer(name).params * 8 and bits[1] < bits[0]
+    assert cost.breakeven(name, Pattern("channel")) == 1.0
