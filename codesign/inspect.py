@@ -35,7 +35,8 @@ def write_csv(path, records: list[dict]) -> None:
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows({k: "x".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()}
+                         for r in records)           # shapes as 256x48x5x5, as on screen
 
 
 def network_summary(network: Network) -> dict:

@@ -196,6 +196,11 @@ def make_options(name: str, values: dict[str, Any] | None = None):
     unknown = sorted(set(values or {}) - known)
     if unknown:
         raise PruningError(f"method {name!r} has no option(s) {unknown}; its options: {sorted(known)}")
+    for f in dataclasses.fields(cls):
+        choices = f.metadata.get("choices")
+        if choices and f.name in (values or {}) and values[f.name] not in choices:
+            raise PruningError(f"method {name!r}: option {f.name} = {values[f.name]!r} is not one of "
+                               f"{', '.join(choices)}")
     try:
         return cls(**dict(values or {}))
     except (TypeError, ValueError) as exc:

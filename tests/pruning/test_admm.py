@@ -3,19 +3,22 @@ import pytest
 import torch
 from torch import nn
 
-from pruning.admm import AdmmBackend, AdmmPenalty, sparse_projection
-from pruning.backend import Targets, prunable_weights
+from pruning.admm_core import AdmmPenalty, sparse_projection
+from pruning.methods.admm import AdmmBackend
+from pruning.protocol import Targets, prunable_weights
 from pruning.data import load_dataset
-from pruning.masks import check_sparsity, keep_count
+from pruning.masks import check_sparsity
+from pruning.projections import keep_count
 from pruning.methods import get_backend
 from pruning.models import build_model
+from pruning.patterns import parse_pattern
 from pruning.train import TrainContext, train_epochs
 
 
 def test_penalty_is_half_rho_times_squared_frobenius_norm():
     """Pins eq. (5): rho/2 * ||W - Z + U||_F^2, not ||.||_F and not rho * ||.||^2."""
     w = nn.Parameter(torch.tensor([[3.0, 0.5], [-1.0, 2.0]]))
-    admm = AdmmPenalty({"w": w}, sparse_projection({"w": 2}), rho=0.2)
+    admm = AdmmPenalty({"w": w}, sparse_projection({"w": 0.5}), rho=0.2)
     admm.U["w"] = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
     r = w.detach() - admm.Z["w"] + admm.U["w"]          # Z keeps 3.0 and 2.0
     assert torch.equal(admm.Z["w"], torch.tensor([[3.0, 0.0], [0.0, 2.0]]))
@@ -28,7 +31,7 @@ def test_penalty_is_half_rho_times_squared_frobenius_norm():
 
 def test_z_and_u_updates_follow_eq_7():
     w = nn.Parameter(torch.tensor([1.0, -4.0, 2.0, 0.1]))
-    admm = AdmmPenalty({"w": w}, sparse_projection({"w": 2}), rho=1.0, rho_growth=2.0, rho_max=3.0)
+    admm = AdmmPenalty({"w": w}, sparse_projection({"w": 0.5}), rho=1.0, rho_growth=2.0, rho_max=3.0)
     admm.U["w"] = torch.tensor([0.0, 0.0, -1.5, 1.0])
     admm.update()                                        # W + U = [1, -4, 0.5, 1.1]
     assert torch.equal(admm.Z["w"], torch.tensor([0.0, -4.0, 0.0, 1.1]))
@@ -51,7 +54,7 @@ def test_admm_sparse_least_squares_finds_the_true_support():
     b = A @ x_true
     At, bt = torch.tensor(A, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
     x = nn.Parameter(torch.linalg.lstsq(At, bt[:, None]).solution[:, 0] + 0.3 * torch.tensor(rng.standard_normal(d)))
-    admm = AdmmPenalty({"x": x}, sparse_projection({"x": k}), rho=5.0, rho_growth=1.1, rho_max=200.0)
+    admm = AdmmPenalty({"x": x}, sparse_projection({"x": k / d}), rho=5.0, rho_growth=1.1, rho_max=200.0)
     lr = 1.0 / (torch.linalg.matrix_norm(At, 2) ** 2 + 200.0).item()
     for _ in range(200):                                  # ADMM iterations
         for _ in range(50):                               # W-step: gradient descent on eq. (5)
@@ -101,3 +104,25 @@ def test_global_alpha_is_resolved_per_layer(digits):
         model, Targets(global_alpha=0.2), TrainContext(digits, epochs=1, batch_size=64))
     kept = sum(l.kept for l in res.layers)
     assert kept == keep_count(sum(l.weights for l in res.layers), 0.2)
+
+
+def test_backend_reaches_an_nm_pattern_and_a_block_pattern(digits):
+    model = _pretrained(digits)
+    patterns = {"fc1.weight": parse_pattern("2:4"), "fc2.weight": parse_pattern("4x1")}
+    targets = Targets(alphas={"fc2.weight": 0.25}, patterns=patterns)
+    res = get_backend("admm", update_every=10, update_unit="steps").compress(
+        model, targets, TrainContext(digits, epochs=2, batch_size=32, lr=1e-2))
+    weights = prunable_weights(model)
+    check_sparsity({n: res.masks[n] for n in patterns}, {"fc1.weight": 0.5, "fc2.weight": 0.25},
+                   weights, patterns)
+    rows = weights["fc1.weight"].detach().reshape(weights["fc1.weight"].shape[0], -1, 4)
+    assert int((rows != 0).sum(dim=2).max()) <= 2          # at most 2 of every 4 inputs
+    by_name = {l.name: l for l in res.layers}
+    assert by_name["fc1.weight"].pattern == "2:4" and by_name["fc2.weight"].pattern == "4x1"
+    assert res.accuracy > 0.7
+
+
+def test_w_step_optimizer_choices_are_validated():
+    from pruning.errors import PruningError
+    with pytest.raises(PruningError, match="w_step_optimizer = 'lbfgs' is not one of run, sgd"):
+        get_backend("admm", w_step_optimizer="lbfgs")

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from pruning.agp import AGPPruner, CubicSchedule, layer_windows
+from pruning.support import Plan
+from pruning.methods.agp import AGPPruner, CubicSchedule, layer_windows
 from pruning.errors import PruningError
 
 # s_i = 0, s_f = 0.9, n = 10 at k = 0..10 (digest B.2, checked by hand from eq. 1)
@@ -35,6 +36,10 @@ def test_bad_schedule_is_rejected():
         CubicSchedule(n=0)
 
 
+def _plan(alphas):
+    return Plan(dict(alphas), {}, {n: 0 for n in alphas}, {})
+
+
 def _weights(seed=0):
     g = torch.Generator().manual_seed(seed)
     return {"a": torch.randn(20, 10, generator=g), "b": torch.randn(100, generator=g) * 0.1}
@@ -42,7 +47,7 @@ def _weights(seed=0):
 
 def test_layerwise_masks_follow_schedule_and_are_monotone():
     w = _weights()
-    pruner = AGPPruner({"a": 0.1, "b": 0.5}, CubicSchedule(t0=0, n=4, dt=2))
+    pruner = AGPPruner(_plan({"a": 0.1, "b": 0.5}), CubicSchedule(t0=0, n=4, dt=2))
     previous = None
     for t in range(0, 12):
         masks = pruner.step(t, w)
@@ -60,7 +65,7 @@ def test_layerwise_masks_follow_schedule_and_are_monotone():
 
 def test_global_mode_ranks_layers_together():
     w = _weights()
-    pruner = AGPPruner({"a": 1.0, "b": 1.0}, CubicSchedule(t0=0, n=1, dt=1), mode="global",
+    pruner = AGPPruner(_plan({"a": 1.0, "b": 1.0}), CubicSchedule(t0=0, n=1, dt=1), mode="global",
                        global_alpha=0.2)
     masks = pruner.step(1, w)
     assert int(masks["a"].sum()) + int(masks["b"].sum()) == 60
@@ -72,11 +77,11 @@ def test_layerwise_constant_prunes_one_layer_at_a_time():
     windows = layer_windows(sched, ["a", "b"])
     assert (windows["a"].t0, windows["a"].end_step) == (0, 2)
     assert (windows["b"].t0, windows["b"].end_step) == (2, 4)
-    pruner = AGPPruner({"a": 0.5, "b": 0.5}, sched, mode="layerwise_constant")
+    pruner = AGPPruner(_plan({"a": 0.5, "b": 0.5}), sched, mode="layerwise_constant")
     assert pruner.target_alphas(2) == pytest.approx({"a": 0.5, "b": 1.0})
     assert pruner.target_alphas(4) == pytest.approx({"a": 0.5, "b": 0.5})
 
 
 def test_global_mode_needs_a_global_alpha():
     with pytest.raises(PruningError, match="global"):
-        AGPPruner({"a": 0.5}, CubicSchedule(), mode="global")
+        AGPPruner(_plan({"a": 0.5}), CubicSchedule(), mode="global")

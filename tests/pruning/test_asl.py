@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from pruning.asl import (B_MAX, STEThreshold, asl_prune, b_for_sparsity, budget_loss,
+from pruning.methods.asl import (B_MAX, STEThreshold, asl_prune, b_for_sparsity, budget_loss,
                          budgets_from_alphas, counted_density, modelled_density, shares)
 from pruning.errors import PruningError
 

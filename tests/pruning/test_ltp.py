@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pruning.ltp import (SoftThreshold, TrailPoint, hard_mask, pick_from_trail, prune_score,
+from pruning.methods.ltp import (SoftThreshold, TrailPoint, hard_mask, pick_from_trail, prune_score,
                          soft_l0, soft_prune, temperature)
 
 

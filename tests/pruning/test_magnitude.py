@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from pruning.errors import PruningError
-from pruning.magnitude import cycle_alphas, global_masks, layerwise_masks, mac_weighted_alpha
+from pruning.methods.magnitude import cycle_alphas, mac_weighted_alpha
+from pruning.projections import global_masks, pattern_masks
 
 
 def test_cycle_schedules_end_at_the_target():
@@ -20,11 +21,11 @@ def test_cycle_schedules_end_at_the_target():
 
 def test_layerwise_masks_keep_exact_counts_of_the_largest_live_weights():
     w = {"a": torch.tensor([0.5, -3.0, 0.1, 2.0, -0.2, 1.0])}
-    first = layerwise_masks(w, {"a": 0.5})
+    first = pattern_masks(w, {"a": 0.5})
     assert first["a"].tolist() == [False, True, False, True, False, True]
     # weights move: the pruned 0.5 grows, but pruned weights never come back
     w2 = {"a": torch.tensor([9.0, -3.0, 0.1, 2.0, -0.2, 0.05])}
-    second = layerwise_masks(w2, {"a": 2 / 6}, first)
+    second = pattern_masks(w2, {"a": 2 / 6}, live=first)
     assert second["a"].tolist() == [False, True, False, True, False, False]
 
 

@@ -1,6 +1,8 @@
+"""The method registry is data (no torch): options, flags and their checks come from it."""
 import argparse
-from dataclasses import dataclass, field
-from typing import ClassVar
+import dataclasses
+import subprocess
+import sys
 
 import pytest
 
@@ -8,50 +10,48 @@ from pruning import methods
 from pruning.errors import PruningError
 
 
-@pytest.fixture
-def toy_backend(monkeypatch):
-    monkeypatch.setattr(methods, "BACKENDS", dict(methods.load_backends()))
-
-    @methods.register_backend
-    class Toy:
-        """A toy method for the registry test."""
-        name: ClassVar[str] = "toy"
-
-        @dataclass(frozen=True)
-        class Options:
-            rho: float = field(default=3e-3, metadata={"help": "penalty"})
-            iters: int = field(default=4, metadata={"help": "iterations"})
-            warm: bool = field(default=False, metadata={"help": "warm start"})
-            unit: str = field(default="epochs", metadata={"help": "unit", "choices": ("epochs", "steps")})
-
-        def __init__(self, options=None):
-            self.options = options or self.Options()
-
-    return Toy
-
-
-def test_get_backend_builds_options(toy_backend):
-    b = methods.get_backend("toy", rho=0.01)
-    assert isinstance(b, toy_backend) and b.options.rho == 0.01 and b.options.iters == 4
+def test_get_backend_builds_options():
+    b = methods.get_backend("admm", rho=0.01)
+    assert type(b).__name__ == "AdmmBackend" and b.options.rho == 0.01
+    assert b.options.update_every == methods.METHODS["admm"].options().update_every
     with pytest.raises(PruningError, match="no option"):
-        methods.get_backend("toy", nope=1)
-    with pytest.raises(PruningError, match="unknown method"):
+        methods.get_backend("admm", nope=1)
+    with pytest.raises(PruningError, match="unknown method 'does-not-exist'; available: admm"):
         methods.get_backend("does-not-exist")
 
 
-def test_argparse_group_per_method(toy_backend):
+def test_one_argparse_group_per_method_with_typed_flags():
     parser = argparse.ArgumentParser()
-    methods.add_backend_options(parser)
-    args = parser.parse_args(["--toy-iters", "7", "--toy-warm", "--toy-unit", "steps"])
-    assert methods.options_from_args("toy", args) == {"iters": 7, "warm": True, "unit": "steps"}
-    assert "toy options" in parser.format_help()
+    methods.add_method_options(parser)
+    args = parser.parse_args(["--admm-rho", "0.5", "--no-asl-ste", "--agp-mode", "global"])
+    assert methods.options_from_args("admm", argparse.Namespace(**{
+        k: v for k, v in vars(args).items() if not k.startswith(("opt_asl", "opt_agp"))})) == {"rho": 0.5}
+    help_text = parser.format_help()
+    for name in methods.METHODS:
+        assert f"{name} options" in help_text
     with pytest.raises(SystemExit):
-        parser.parse_args(["--toy-unit", "hours"])
+        parser.parse_args(["--agp-mode", "hourly"])
 
 
-def test_builtin_backends_are_registered():
-    backends = methods.load_backends()
-    assert backends["admm"].name == "admm"
+def test_a_flag_of_another_method_is_an_error_not_ignored():
     parser = argparse.ArgumentParser()
-    methods.add_backend_options(parser)
-    assert "--admm-rho" in parser.format_help()
+    methods.add_method_options(parser)
+    args = parser.parse_args(["--agp-updates", "5"])
+    with pytest.raises(PruningError, match="--agp-updates is an option of method 'agp', but --method is 'admm'"):
+        methods.options_from_args("admm", args)
+
+
+def test_every_option_is_documented_and_every_module_exports_a_backend():
+    import importlib
+    for name, m in methods.METHODS.items():
+        for f in dataclasses.fields(m.options):
+            assert f.metadata.get("help"), f"{name}.{f.name} has no help text"
+        backend = importlib.import_module(m.module).Backend
+        assert backend.name == name and backend.Options is m.options
+
+
+def test_the_registry_imports_without_torch():
+    code = ("import sys; import pruning.methods as m; m.add_method_options(__import__('argparse')"
+            ".ArgumentParser()); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

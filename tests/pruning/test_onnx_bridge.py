@@ -6,11 +6,11 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from pruning.backend import prunable_weights
+from pruning.protocol import prunable_weights
 from pruning.data import load_dataset
-from pruning.masks import magnitude_masks
+from pruning.projections import pattern_masks
 from pruning.models import builtin_onnx
-from pruning.onnx_bridge import (METADATA_KEY, OnnxBridgeError, OnnxModule, from_onnx, materialize,
+from pruning.onnx.bridge import (METADATA_KEY, OnnxBridgeError, OnnxModule, from_onnx, materialize,
                                  onnxruntime_outputs, verify_onnx)
 from pruning.train import TrainContext, train_epochs
 
@@ -110,7 +110,7 @@ def test_lenet_round_trip_pruned_weights_exact_zeros():
     module = OnnxModule(builtin_onnx("lenet5", ds.input_shape, ds.num_classes))
     assert list(prunable_weights(module)) == ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"]
     alphas = {"conv2.weight": 0.2, "fc1.weight": 0.05}
-    masks = magnitude_masks(prunable_weights(module), alphas)
+    masks = pattern_masks(prunable_weights(module), alphas)
     train_epochs(module, TrainContext(ds, batch_size=50), 1, masks=masks)
     exported = module.to_onnx(metadata={"method": "test"})
     verify_onnx(module, exported, ds.test_x[:16], masks=masks)
@@ -135,7 +135,7 @@ def test_final_softmax_is_skipped_for_training_but_kept_in_the_export():
 
 
 def test_static_batch_copy_runs_in_chunks():
-    from pruning.onnx_bridge import with_static_batch
+    from pruning.onnx.bridge import with_static_batch
     module = OnnxModule(builtin_onnx("lenet300"))
     fixed = with_static_batch(module.to_onnx(), 1)
     assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1

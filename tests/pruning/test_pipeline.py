@@ -6,8 +6,8 @@ import torch
 from pruning.data import load_dataset
 from pruning.errors import PruningError
 from pruning.models import lenet5
-from pruning.backend import prunable_weights
-from pruning.pipeline import PruneJob, load_alphas_file, load_module, resolve_bits, targets_for
+from pruning.protocol import prunable_weights
+from pruning.pipeline import PruneJob, load_module, resolve_bits, targets_for
 
 
 def test_bits_spec_by_kind_name_and_all():
@@ -21,24 +21,18 @@ def test_bits_spec_by_kind_name_and_all():
         resolve_bits("conv=three", w)
 
 
-def test_alphas_file_format(tmp_path):
-    good = tmp_path / "plan.json"
-    good.write_text(json.dumps({"alphas": {"fc1.weight": 0.38}}))
-    assert load_alphas_file(good) == {"fc1.weight": 0.38}
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"fc1.weight": 0.38}))
-    with pytest.raises(PruningError, match='"alphas"'):
-        load_alphas_file(bad)
-    with pytest.raises(PruningError, match="does not exist"):
-        load_alphas_file(tmp_path / "missing.json")
-
-
 def test_targets_uniform_and_global():
     w = prunable_weights(lenet5())
     t = targets_for(PruneJob("lenet5", alpha=0.2, alphas={"conv1.weight": 1.0}), w)
     assert t.alphas == {"conv1.weight": 1.0, "conv2.weight": 0.2, "fc1.weight": 0.2, "fc2.weight": 0.2}
-    g = targets_for(PruneJob("lenet5", alpha=0.2, global_alpha=True), w)
+    g = targets_for(PruneJob("lenet5", alpha=0.2, allocation="global"), w)
     assert g.global_alpha == 0.2 and not g.alphas
+    p = targets_for(PruneJob("lenet5", alpha=0.3, pattern="4x1", patterns={"fc2.weight": "2:4"}), w)
+    assert str(p.patterns["conv1.weight"]) == "4x1" and str(p.patterns["fc2.weight"]) == "2:4"
+    with pytest.raises(PruningError, match="cannot keep per-layer patterns"):
+        targets_for(PruneJob("lenet5", alpha=0.2, allocation="global", pattern="2:4"), w)
+    with pytest.raises(PruningError, match="allocation 'spread'"):
+        targets_for(PruneJob("lenet5", alpha=0.2, allocation="spread"), w)
 
 
 def test_model_must_fit_the_data(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pruning.errors import PruningError
-from pruning.progressive import (StageResult, fraction_for_rate, run_progressive, stage_alphas,
+from pruning.methods.progressive import (StageResult, fraction_for_rate, run_progressive, stage_alphas,
                                  stage_rhos)
 
 NUMELS = {"conv": 100, "fc": 1000}

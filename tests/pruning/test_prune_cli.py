@@ -53,9 +53,9 @@ def test_prune_writes_model_table_alphas_and_resumes(tmp_path, monkeypatch, caps
     assert fc1["kept"] == round(0.1 * fc1["weights"]) and fc1["bits"] == 3
     assert int((b["fc1.weight"] != 0).sum()) == fc1["kept"]
     assert len(np.unique(b["fc1.weight"][b["fc1.weight"] != 0])) <= 8
-    alphas = json.loads((run / "alphas.json").read_text())["alphas"]
+    alphas = json.loads((run / "sparsity.json").read_text())["alphas"]
     assert alphas["fc1.weight"] == pytest.approx(0.1)
-    assert (run / "layers.csv").read_text().startswith("name,weights,kept")
+    assert (run / "layers.csv").read_text().startswith("name,pattern,weights,kept")
 
 
 def test_prune_user_errors_are_one_line(tmp_path, capsys):

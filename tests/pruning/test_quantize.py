@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from pruning.backend import Targets, prunable_weights
+from pruning.protocol import Targets, prunable_weights
 from pruning.data import load_dataset
 from pruning.masks import check_sparsity
 from pruning.methods import get_backend

@@ -4,9 +4,10 @@ import torch
 
 from pruning.data import load_dataset
 from pruning.errors import PruningError
-from pruning.masks import check_sparsity, magnitude_masks
+from pruning.masks import check_sparsity
+from pruning.projections import pattern_masks
 from pruning.models import build_model, lenet5
-from pruning.backend import prunable_weights
+from pruning.protocol import prunable_weights
 from pruning.train import TrainContext, evaluate, split_budget, train_epochs
 
 
@@ -45,7 +46,7 @@ def test_fractional_epochs_and_hooks(digits):
 
 def test_masks_enforced_during_training(digits):
     model = _fresh(digits)
-    masks = magnitude_masks(prunable_weights(model), {"fc1.weight": 0.1, "fc2.weight": 0.3})
+    masks = pattern_masks(prunable_weights(model), {"fc1.weight": 0.1, "fc2.weight": 0.3})
     train_epochs(model, TrainContext(digits, batch_size=32, optimizer="sgd"), 1, masks=masks)
     check_sparsity(masks, {"fc1.weight": 0.1, "fc2.weight": 0.3}, prunable_weights(model))
 
