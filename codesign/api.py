@@ -106,7 +106,7 @@ def sweep(net, hw="smic40-admmnn", *, vary: Mapping[str, Sequence], alpha: float
     varied = parse_vary([f"{k}={','.join(str(v) for v in vals)}" for k, vals in vary.items()])
     runner = None
     if executor == "ray":
-        from codesign.executor import ray_chunk_runner
+        from codesign.ray_engine import ray_chunk_runner
         runner = ray_chunk_runner(address=address, workers=workers)
     elif executor != "local":
         raise CodesignError(f"executor {executor!r} is not local or ray")

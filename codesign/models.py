@@ -1,5 +1,5 @@
 """Where a MODEL argument comes from: a file path, a graph bundled in the onnx wheel, or a
-built-in torch model (LeNet) exported to ONNX."""
+built-in network (pruning.models: lenet5, lenet300, vgg7, built as ONNX without torch)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ BUNDLED = {
     "densenet121": "densenet121", "inception_v1": "inception_v1", "inception_v2": "inception_v2",
     "squeezenet": "squeezenet", "shufflenet": "shufflenet", "zfnet512": "zfnet512",
 }
-BUILTIN_TORCH = ("lenet5", "lenet300")
+from pruning.models import MODELS as BUILTIN
 
 
 def light_model_path(short_name: str) -> Path:
@@ -22,7 +22,7 @@ def light_model_path(short_name: str) -> Path:
 
 
 def describe_sources() -> str:
-    return ", ".join(list(BUNDLED) + list(BUILTIN_TORCH))
+    return ", ".join(list(BUNDLED) + list(BUILTIN))
 
 
 def resolve_model_source(source: str | Path) -> tuple[Path | onnx.ModelProto, str]:
@@ -31,8 +31,8 @@ def resolve_model_source(source: str | Path) -> tuple[Path | onnx.ModelProto, st
     key = text.lower()
     if key in BUNDLED and not Path(text).exists():
         return light_model_path(key), key
-    if key in BUILTIN_TORCH and not Path(text).exists():
-        from pruning.models import builtin_onnx      # torch only when a LeNet is asked for
+    if key in BUILTIN and not Path(text).exists():
+        from pruning.models import builtin_onnx
         return builtin_onnx(key), key
     path = Path(text)
     return path, path.stem

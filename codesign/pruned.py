@@ -88,6 +88,14 @@ def quantized_bits(values: np.ndarray, max_bits: int = 8) -> int | None:
     return None
 
 
+def layer_mask(shape: LayerShape, mask: np.ndarray, outputs_first: bool = False) -> tuple[Pattern, MaskStats]:
+    """The pattern a layer's mask follows and its exact statistics (the one reading of a mask,
+    for pruned files and for trained candidates alike)."""
+    rows = rows_by_output(mask, shape, outputs_first)
+    pattern = infer_pattern(rows)
+    return pattern, mask_stats(rows, pattern)
+
+
 @dataclass(frozen=True)
 class PrunedModel:
     sparsity: Sparsity
@@ -120,10 +128,8 @@ def read_pruned(network, reference=None) -> PrunedModel:
             raise PlanError(f"layer {layer.name[:60]!r} of the pruned model has only zero weights; "
                             "it cannot be evaluated (restore it or remove it)")
         outputs_first = layer.op == "gemm" and bool(layer.attributes.get("transB", 0))
-        rows = rows_by_output(mask, layer.shape, outputs_first)
-        pattern = infer_pattern(rows)
+        pattern, masks[layer.name] = layer_mask(layer.shape, mask, outputs_first)
         alphas[layer.name] = float(mask.mean())
         if pattern.kind != "unstructured":
             patterns[layer.name] = pattern
-        masks[layer.name] = mask_stats(rows, pattern)
     return PrunedModel(Sparsity(alphas, patterns, bits), masks)

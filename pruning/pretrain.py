@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from pruning.checkpoint import load_checkpoint, save_checkpoint
@@ -26,13 +27,25 @@ def cache_dir() -> Path:
     return Path(base) / "pretrained"
 
 
-def _key(model_name: str, data: Dataset, epochs: float, batch_size: int, lr: float,
-         optimizer: str, seed: int) -> str:
-    text = json.dumps({"model": model_name, "data": data.name, "train": len(data.train_y),
-                       "test": len(data.test_y), "shape": list(data.input_shape),
-                       "classes": data.num_classes, "epochs": epochs, "batch": batch_size,
-                       "lr": lr, "optimizer": optimizer, "seed": seed,
-                       "torch": torch.__version__}, sort_keys=True)
+def _digest(*arrays) -> str:
+    """A content hash of arrays (labels whole, inputs strided: cheap, and any other subset,
+    split or initialization changes it)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(np.ascontiguousarray(a.reshape(-1)[:: max(1, a.size // 65536)]).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _key(module: torch.nn.Module, model_name: str, data: Dataset, epochs: float, batch_size: int,
+         lr: float, optimizer: str, seed: int) -> str:
+    initial = _digest(*(t.detach().numpy() for t in module.state_dict().values()))
+    text = json.dumps({"model": model_name, "initial": initial, "data": data.name,
+                       "content": _digest(data.train_y, data.train_x, data.test_y),
+                       "shape": list(data.input_shape), "classes": data.num_classes,
+                       "epochs": epochs, "batch": batch_size, "lr": lr, "optimizer": optimizer,
+                       "seed": seed, "torch": torch.__version__}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -40,8 +53,8 @@ def pretrained(module: torch.nn.Module, model_name: str, data: Dataset, epochs: 
                batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam", seed: int = 0,
                on_status: Callable[[str], None] | None = None, on_progress=None) -> float:
     """Train `module` densely for `epochs` in place, or load the cached result; returns the
-    dense test accuracy."""
-    key = _key(model_name, data, epochs, batch_size, lr, optimizer, seed)
+    dense accuracy on data's evaluation split."""
+    key = _key(module, model_name, data, epochs, batch_size, lr, optimizer, seed)
     directory = cache_dir() / key
     say = on_status or (lambda _m: None)
     state = load_checkpoint(directory, "dense", key) if directory.exists() else None

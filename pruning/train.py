@@ -186,10 +186,10 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *,
-             limit: int | None = None, batch_size: int = 1000) -> float:
-    """Top-1 accuracy (fraction) on the test split of `data` (or on an (x, y) pair); `limit`
-    uses the first `limit` samples (built-in test splits are class-mixed, so a prefix is fair)."""
+def correctness(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *,
+                limit: int | None = None, batch_size: int = 1000) -> np.ndarray:
+    """Per-sample top-1 correctness (bool) on the test split of `data` (or an (x, y) pair);
+    `limit` uses the first `limit` samples (built-in test splits are class-mixed)."""
     x, y = (data.test_x, data.test_y) if isinstance(data, Dataset) else data
     if limit is not None:
         x, y = x[:limit], y[:limit]
@@ -197,9 +197,15 @@ def evaluate(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *,
         raise PruningError("cannot evaluate on an empty test set; raise the dataset limit")
     was_training = model.training
     model.eval()
-    correct = 0
+    parts = []
     for i in range(0, len(y), batch_size):
         xb, yb = _tensors(x[i:i + batch_size], y[i:i + batch_size])
-        correct += int((model(xb).argmax(1) == yb).sum())
+        parts.append((model(xb).argmax(1) == yb).numpy())
     model.train(was_training)
-    return correct / len(y)
+    return np.concatenate(parts)
+
+
+def evaluate(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *,
+             limit: int | None = None, batch_size: int = 1000) -> float:
+    """Top-1 accuracy (fraction); see `correctness`."""
+    return float(correctness(model, data, limit=limit, batch_size=batch_size).mean())

@@ -1,8 +1,11 @@
-"""Shared test set-up: one thread everywhere (two collapse when anything else uses a core)."""
+"""Shared test set-up: one thread everywhere (two collapse when anything else uses a core), and
+a pretraining cache of this test session only (never the user's ~/.cache)."""
 import os
+import tempfile
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ["CODESIGN_CACHE"] = tempfile.mkdtemp(prefix="codesign-test-cache-")
 
 try:
     import torch

@@ -11,7 +11,7 @@ import sys
 
 # Subcommand modules, in --help order. Each defines register(subparsers) -> None and sets
 # `func` on its parser to a function(args) -> int (the exit code).
-COMMANDS = ("inspect", "breakeven", "plan", "sweep", "hw", "calibrate", "prune", "report")
+COMMANDS = ("inspect", "breakeven", "plan", "sweep", "hw", "calibrate", "prune", "search", "report")
 
 
 def build_parser():

@@ -115,7 +115,9 @@ def sweep_report(result, network, base, *, title: str | None = None) -> Report:
 
 def search_trace(result, wall_seconds: float | None = None, max_drop: float | None = None) -> SearchTrace:
     h = result.history
-    summary = {"speedup (search estimate)": result.speedup, "conv-only speedup": result.conv_speedup,
+    summary = {"speedup (own masks)": result.speedup,
+               "speedup (search estimate)": result.speedup_estimate,
+               "conv-only speedup": result.conv_speedup,
                "accuracy %": 100 * result.accuracy, "drop (points)": result.drop,
                "constraint met": result.constraint_met, "training runs": result.training_runs,
                "probes": result.counts.get("probe", 0)}

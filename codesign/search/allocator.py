@@ -1,11 +1,12 @@
 """A better allocator than Fig. 5: choose every layer's α at once from measured curves.
 
-Inputs: per-layer sensitivity curves drop_i(α) from short probes (one layer pruned at a time),
-and the simulator's per-layer latency lat_i(α) of the implementation the hardware chooses (a
-layer whose sparse implementation is slower runs dense, so its useful choices are α = 1 and the
-α at which it runs sparse, i.e. α ≤ 1/r*). The surrogate problem
+Inputs: per-layer sensitivity curves drop_i(α, p) from short probes (one layer pruned at a
+time, to keep fraction α with pattern p: unstructured, N:M, blocks, channels), and the
+simulator's per-layer latency lat_i(α, p) of the implementation the hardware chooses (a layer
+whose sparse implementation is slower runs dense, so its useful choices are dense and the
+(α, p) at which it runs sparse; a layer with none is not even probed). The surrogate problem
 
-    minimise Σ_i lat_i(α_i)   subject to   Σ_i drop_i(α_i) ≤ B
+    minimise Σ_i lat_i(c_i)   subject to   Σ_i drop_i(c_i) ≤ B,   c_i = dense or (α, p)
 
 is a multiple-choice knapsack. Why dynamic programming and not greedy marginal gain or a
 Lagrangian: lat_i(α) is not convex. It stays flat at the dense latency until 1/α reaches r*, then
@@ -17,8 +18,11 @@ The probes' drops are not calibrated (a one-layer probe with little retraining o
 full compression run loses, and drops do not add exactly), but they order the plans well. So the
 DP returns the whole Pareto frontier (one plan per budget B, least aggressive first), and at
 most max_confirm real training runs search it for the most aggressive plan that meets the
-accuracy constraint: bisection in speedup until two feasible plans are measured, then secant
-steps on (probe-predicted drop -> measured drop), which calibrate the probes' scale.
+accuracy constraint (the upper end of the paired drop interval within max drop): first the
+most aggressive plan whose predicted drop is within the allowed drop, then bisection in speedup
+until two feasible plans are measured, then secant steps on (probe-predicted drop -> measured
+drop), which calibrate the probes' scale. Plans whose calibrated predicted drop exceeds the
+limit are never trained. With a batch of k, k plans are trained per round.
 Then at most max_refine more runs (plus confirm runs left unused) refine the best confirmed
 plan one layer at a time, off the grid (codesign.search.refine): plans past it on the frontier
 often move several layers at once and fail on the probes' errors about one of them. So the
@@ -26,18 +30,20 @@ allocator trains at most max_confirm + max_refine times, plus the final compress
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from codesign.executor import Executor
 from codesign.search.costs import CostModel, layer_latency
 from codesign.search.records import IterationHook, SearchConfig, SearchError, SearchResult
-from codesign.search.sensitivity import probe_curves
 from codesign.search.refine import Refiner, Trial
-from codesign.search.session import DROP_EPS, SearchSession
+from codesign.search.sensitivity import Curve, Curves, probe_curves
+from codesign.search.session import SearchSession
+from pruning.patterns import UNSTRUCTURED, Pattern
 
 ALGORITHM = "dp"
+SCALE_RANGE = (0.1, 10.0)     # measured / predicted drop: the probes' calibration, bounded
 
 
 @dataclass(frozen=True)
@@ -46,31 +52,34 @@ class FrontierPlan:
     predicted_drop: float       # sum of probe drops (points, uncalibrated)
     latency: float              # simulated seconds
     storage_bits: float = 0.0   # weights + indices of the searched layers
+    patterns: dict[str, Pattern] = field(default_factory=dict)   # structured layers
 
 
 @dataclass(frozen=True)
 class LayerChoices:
     name: str
     alphas: np.ndarray          # candidate α, 1.0 (dense) first
-    drops: np.ndarray           # probe drop at each α
-    latency: np.ndarray         # simulated latency at each α (dense latency at 1.0)
-    storage: np.ndarray         # weight + index bits at each α (zeros if the model has none)
+    patterns: tuple[Pattern, ...]   # the pattern of each choice
+    drops: np.ndarray           # probe drop at each choice
+    latency: np.ndarray         # simulated latency at each (dense latency at 1.0)
+    storage: np.ndarray         # weight + index bits at each (zeros if the model has none)
 
 
-def layer_choices(cost: CostModel, name: str, grid_desc: np.ndarray, drops: np.ndarray,
-                  alpha_min: float) -> LayerChoices:
-    """Dense, plus every grid α at which the layer runs sparse (elsewhere it would run dense
-    with its weights restored, so pruning it would cost accuracy for nothing)."""
-    allowed = grid_desc >= alpha_min
-    usable = np.zeros(grid_desc.shape, dtype=bool)
-    if allowed.any():
-        usable[allowed] = cost.runs_sparse(name, grid_desc[allowed])
-    alphas = np.concatenate([[1.0], grid_desc[usable]])
-    lat = cost.latency(name, alphas)
+def layer_choices(cost: CostModel, name: str, curves: dict[Pattern, Curve]) -> LayerChoices:
+    """Dense, plus every probed (α, pattern): the probes were only run where the layer runs
+    sparse (elsewhere it would run dense with its weights restored)."""
+    alphas, patterns, drops = [1.0], [UNSTRUCTURED], [0.0]
+    for p, c in curves.items():
+        alphas += [float(a) for a in c.alphas]
+        patterns += [p] * len(c.alphas)
+        drops += [float(d) for d in c.drops]
     storage_fn = getattr(cost, "storage_bits", None)
-    storage = storage_fn(name, alphas) if storage_fn else np.zeros(len(alphas))
-    return LayerChoices(name, alphas, np.concatenate([[0.0], drops[usable]]), np.asarray(lat, float),
-                        np.asarray(storage, float))
+    lat, bits = [], []
+    for a, p in zip(alphas, patterns):
+        lat.append(layer_latency(cost, name, a, p))
+        bits.append(float(storage_fn(name, np.array([a]), p)[0]) if storage_fn else 0.0)
+    return LayerChoices(name, np.array(alphas), tuple(patterns), np.array(drops), np.array(lat),
+                        np.array(bits))
 
 
 def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan]:
@@ -78,12 +87,16 @@ def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan
 
     Drops are rounded up to whole bins, so a plan's true surrogate drop never exceeds its
     budget. Returns the distinct optimal plans for budgets 0..bins, least aggressive first."""
+    def plan_of(ks: list[int]) -> FrontierPlan:
+        return FrontierPlan({c.name: float(c.alphas[k]) for c, k in zip(choices, ks)},
+                            sum(float(c.drops[k]) for c, k in zip(choices, ks)),
+                            sum(float(c.latency[k]) for c, k in zip(choices, ks)),
+                            sum(float(c.storage[k]) for c, k in zip(choices, ks)),
+                            {c.name: c.patterns[k] for c, k in zip(choices, ks)
+                             if c.alphas[k] < 1.0 and c.patterns[k].kind != "unstructured"})
     total = sum(float(c.drops.max()) for c in choices)
     if total <= 0:                      # nothing costs accuracy: take the fastest of each layer
-        ks = [int(np.argmin(c.latency)) for c in choices]
-        best = {c.name: float(c.alphas[k]) for c, k in zip(choices, ks)}
-        return [FrontierPlan(best, 0.0, sum(float(c.latency[k]) for c, k in zip(choices, ks)),
-                             sum(float(c.storage[k]) for c, k in zip(choices, ks)))]
+        return [plan_of([int(np.argmin(c.latency)) for c in choices])]
     step = total / bins
     f = np.zeros(bins + 1)             # best latency of the layers so far, per budget
     picks = []                         # per layer: argmin choice per budget
@@ -100,14 +113,14 @@ def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan
     for b in range(bins + 1):
         if plans and f[b] >= plans[-1].latency - 1e-15:
             continue                   # the same (or no better) plan as a smaller budget
-        budget, alphas, drop, bits = b, {}, 0.0, 0.0
+        budget, ks = b, []
         for c, pick in zip(reversed(choices), reversed(picks)):
             k = int(pick[budget])
-            alphas[c.name] = float(c.alphas[k])
-            drop += float(c.drops[k])
-            bits += float(c.storage[k])
+            ks.append(k)
             budget -= int(np.ceil(c.drops[k] / step - 1e-9))
-        plans.append(FrontierPlan(dict(reversed(list(alphas.items()))), drop, float(f[b]), bits))
+        plan = plan_of(list(reversed(ks)))
+        plans.append(FrontierPlan(plan.alphas, plan.predicted_drop, float(f[b]), plan.storage_bits,
+                                  plan.patterns))
     return plans
 
 
@@ -128,108 +141,161 @@ def within_storage(frontier: list[FrontierPlan], cost: CostModel, searched: list
     return kept
 
 
+def probe_scale(frontier: list[FrontierPlan], measured: dict[int, float]) -> float:
+    """Measured / predicted drop over the trained plans that predict a drop: how far the
+    probes over- or understate (1 before any measurement), bounded to SCALE_RANGE."""
+    ratios = [measured[i] / frontier[i].predicted_drop for i in measured
+              if frontier[i].predicted_drop > 1e-6]
+    return float(np.clip(np.median(ratios), *SCALE_RANGE)) if ratios else 1.0
+
+
 def pivot(frontier: list[FrontierPlan], lo: int, hi: int, measured: dict[int, float],
-          max_drop: float) -> int:
+          target: float, scale: float = 1.0) -> int:
     """The next frontier plan to train, strictly between lo (feasible) and hi (infeasible).
 
-    Once two feasible plans are measured, the probes are calibrated on them: a line through
-    (probe-predicted drop, measured drop) is extended to the allowed drop (a secant step),
-    so the probes' scale error (they prune one layer with little retraining) cancels.
-    Before that, and when the line does not rise, bisect in speedup."""
+    First the most aggressive plan whose (calibrated) predicted drop is within `target`. Once
+    two feasible plans are measured, the probes are calibrated on them: a line through
+    (probe-predicted drop, measured drop) is extended to the target (a secant step), so the
+    probes' scale error (they prune one layer with little retraining) cancels. Otherwise, and
+    when the line does not rise, bisect in speedup."""
     inside = range(lo + 1, hi)
     pred = [p.predicted_drop for p in frontier]
+    if not measured:
+        within = [i for i in inside if pred[i] * scale <= target + 1e-9]
+        return within[-1] if within else inside[0]
     ok = sorted(i for i in measured if i <= lo)
     if len(ok) >= 2:
         (i0, i1) = ok[-2:]
         slope = (measured[i1] - measured[i0]) / max(pred[i1] - pred[i0], 1e-12)
         if slope > 0:
-            target = pred[i1] + (max_drop - measured[i1]) / slope
-            return min(inside, key=lambda i: abs(pred[i] - target))
+            aim = pred[i1] + (target - measured[i1]) / slope
+            return min(inside, key=lambda i: abs(pred[i] - aim))
     speed = [1.0 / p.latency for p in frontier]
     s_lo = speed[lo] if lo >= 0 else speed[0]
     s_hi = speed[hi] if hi < len(frontier) else speed[-1] * (1 + 1e-9)
-    target = (s_lo + s_hi) / 2
-    return min(inside, key=lambda i: abs(speed[i] - target))
+    aim = (s_lo + s_hi) / 2
+    return min(inside, key=lambda i: abs(speed[i] - aim))
+
+
+def spread(frontier: list[FrontierPlan], lo: int, hi: int, first: int, k: int) -> list[int]:
+    """`first` and up to k - 1 more plans in (lo, hi), each in the middle (in speedup) of the
+    widest gap left, so a batch trained in parallel brackets the answer."""
+    speed = [1.0 / p.latency for p in frontier]
+    at = lambda i: speed[min(max(i, 0), len(frontier) - 1)]       # noqa: E731
+    picks = [first]
+    while len(picks) < k:
+        bounds = sorted([lo, hi] + picks)
+        gaps = [(at(b) - at(a), a, b) for a, b in zip(bounds, bounds[1:]) if b - a > 1]
+        if not gaps:
+            break
+        _, a, b = max(gaps)
+        mid = (at(a) + at(b)) / 2
+        picks.append(min(range(a + 1, b), key=lambda i: abs(speed[i] - mid)))
+    return sorted(picks)
 
 
 def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
               on_iteration: IterationHook | None = None) -> SearchResult:
     s = SearchSession(executor, cost, config, on_iteration)
-    grid_desc = np.array(sorted(config.alpha_grid, reverse=True))
-    curves = probe_curves(s, tuple(grid_desc))
-    choices = [layer_choices(cost, n, grid_desc, curves[n], config.alpha_min) for n in s.layers]
+    curves = probe_curves(s, config.patterns, s.payable(config.patterns))
+    choices = [layer_choices(cost, n, curves.get(n, {})) for n in s.layers]
     frontier = pareto_frontier(choices, config.drop_bins)
     if config.storage_budget_bits is not None:
         frontier = within_storage(frontier, cost, s.layers, config.storage_budget_bits)
     # Search the frontier (ordered by aggressiveness) with real training runs.
     lo, hi = -1, len(frontier)          # lo: known feasible (-1: dense), hi: known infeasible
-    best = {n: 1.0 for n in s.layers}
+    best = frontier[0] if config.storage_budget_bits is not None else None
     measured: dict[int, float] = {}     # frontier index -> measured drop
-    confirm_runs = 0
-    for i in range(config.max_confirm):
-        if hi - lo <= 1:
+    passed: set[int] = set()
+    runs = 0
+    while runs < config.max_confirm:
+        scale = probe_scale(frontier, measured)
+        # plans whose calibrated predicted drop exceeds the limit are not worth a run
+        cut = next((i for i, p in enumerate(frontier) if p.predicted_drop * scale > config.max_drop + 1e-9),
+                   len(frontier))
+        top = min(hi, max(cut, 1))
+        if top - lo <= 1:
             break
-        # With a storage budget dense is no fallback: try the most cautious plan that fits first.
-        mid = (0 if i == 0 and config.storage_budget_bits is not None
-               else pivot(frontier, lo, hi, measured, config.max_drop))
-        plan = frontier[mid]
-        ev = s.run("train", plan.alphas)[0]
-        confirm_runs += 1
-        measured[mid] = s.drop(ev.accuracy)
-        ok = s.feasible(ev.accuracy)
-        s.record("confirm", plan.alphas, ev.accuracy, ok,
-                 f"frontier plan {mid + 1}/{len(frontier)}, probe-predicted drop "
-                 f"{plan.predicted_drop:.2f}")
-        if ok:
-            lo, best = mid, plan.alphas
-        else:
-            hi = mid
-            if mid == 0:
-                break                   # the most cautious plan fails: none will pass
+        # With a storage budget dense is no fallback: the most cautious plan that fits first.
+        first = (0 if not measured and config.storage_budget_bits is not None
+                 else pivot(frontier, lo, top, measured, s.target_drop(), scale))
+        picks = spread(frontier, lo, top, first, min(config.batch, config.max_confirm - runs))
+        evals = s.run("train", [frontier[i].alphas for i in picks], [frontier[i].patterns for i in picks])
+        runs += len(picks)
+        passing, failing = [], []
+        for i, ev in zip(picks, evals):
+            plan = frontier[i]
+            measured[i] = s.verdict(ev).drop
+            ok = s.feasible(ev)
+            s.record("confirm", plan.alphas, ev, ok,
+                     f"frontier plan {i + 1}/{len(frontier)}, probe-predicted drop "
+                     f"{plan.predicted_drop:.2f}", plan.patterns)
+            (passing if ok else failing).append(i)
+        passed.update(passing)
+        if passing:
+            lo = max(passing)
+            best = frontier[lo]
+        above = [i for i in failing if i > lo]
+        if above:
+            hi = min(above)
+        if 0 in failing and not passing:
+            break                       # the most cautious plan fails: none will pass
     if lo < 0 and config.storage_budget_bits is not None:
-        s.record("confirm", best, None, False, "no plan meets both the accuracy constraint and "
-                 "the storage budget; falling back to dense")
+        s.record("confirm", best.alphas, None, False, "no plan meets both the accuracy constraint "
+                 "and the storage budget; falling back to dense", best.patterns)
+        alphas, patterns = {n: 1.0 for n in s.layers}, {}
     else:
-        best = _refine(s, grid_desc, curves, frontier, measured, lo,
-                       config.max_refine + config.max_confirm - confirm_runs)
-    result = s.finish(ALGORITHM, best, restored=[])
+        alphas, patterns = _refine(s, curves, frontier, measured, passed, lo,
+                                   config.max_refine + config.max_confirm - runs)
+    result = s.finish(ALGORITHM, alphas, restored=[], patterns=patterns)
     if lo < 0 and config.storage_budget_bits is not None:
         result.constraint_met = False       # dense does not fit the storage budget
     dense = sum(cost.dense_latency(n) for n in cost.layer_names())
     # layers the search may not touch run dense
     fixed = sum(layer_latency(cost, n, 1.0) for n in cost.layer_names() if n not in s.layers)
     result.extras["frontier"] = [
-        {"alphas": p.alphas, "predicted_drop": p.predicted_drop,
-         "speedup": dense / (p.latency + fixed), "storage_bits": p.storage_bits}
+        {"alphas": p.alphas, "patterns": {n: str(q) for n, q in p.patterns.items()},
+         "predicted_drop": p.predicted_drop, "speedup": dense / (p.latency + fixed),
+         "storage_bits": p.storage_bits}
         for p in frontier]
+    result.extras["probed_layers"] = sorted(curves)
+    result.extras["unpayable_layers"] = [n for n in s.layers if n not in curves]
     return result
 
 
-def _refine(s: SearchSession, grid_desc: np.ndarray,
-            curves: dict[str, np.ndarray], frontier: list[FrontierPlan],
-            measured: dict[int, float], lo: int, runs: int) -> dict[str, float]:
+def _refine(s: SearchSession, curves: Curves, frontier: list[FrontierPlan],
+            measured: dict[int, float], passed: set[int], lo: int, runs: int):
     """Single-layer moves from the best confirmed plan (see codesign.search.refine)."""
-    base_alphas = frontier[lo].alphas if lo >= 0 else {n: 1.0 for n in s.layers}
-    base = Trial(dict(base_alphas), measured.get(lo, 0.0), True)
-    fits = (lambda a: True)
+    start = frontier[lo] if lo >= 0 else None
+    base = Trial(dict(start.alphas) if start else {n: 1.0 for n in s.layers},
+                 measured.get(lo, 0.0), True, dict(start.patterns) if start else {})
+    fits = (lambda a, p: True)
     if s.config.storage_budget_bits is not None:
         budget, names = s.config.storage_budget_bits, s.cost.layer_names()
-        fits = (lambda a: sum(float(s.cost.storage_bits(n, np.array([a.get(n, 1.0)]))[0])
-                              for n in names) <= budget)
-    refiner = Refiner(s.cost, s.layers, grid_desc, curves, s.config.alpha_min,
-                      s.config.max_drop, fits)
+        fits = (lambda a, p: sum(float(s.cost.storage_bits(n, np.array([a.get(n, 1.0)]),
+                                                          p.get(n, UNSTRUCTURED))[0])
+                                 for n in names) <= budget)
+    refiner = Refiner(s.cost, s.layers, curves, s.config.alpha_min, s.target_drop, fits)
     for i, d in measured.items():
-        refiner.learn(Trial(frontier[i].alphas, d, d <= s.config.max_drop + DROP_EPS))
-    for _ in range(runs):
-        move = refiner.propose(base)
-        if move is None:
+        refiner.learn(Trial(frontier[i].alphas, d, i in passed,
+                            dict(frontier[i].patterns)))
+    while runs > 0:
+        moves = refiner.propose(base, min(s.config.batch, runs))
+        if not moves:
             break
-        name, alphas = move
-        ev = s.run("train", alphas)[0]
-        trial = Trial(alphas, s.drop(ev.accuracy), s.feasible(ev.accuracy))
-        s.record("refine", alphas, ev.accuracy, trial.feasible,
-                 f"{name} {base.alphas[name]:.4g} -> {alphas[name]:.4g} from the best plan")
-        refiner.observe(name, trial)
-        if trial.feasible:
-            base = trial
-    return base.alphas
+        evals = s.run("train", [m.trial_alphas for m in moves], [m.trial_patterns for m in moves])
+        runs -= len(moves)
+        winner = None
+        for move, ev in zip(moves, evals):
+            v = s.verdict(ev)
+            trial = Trial(move.trial_alphas, v.drop, s.feasible(ev), move.trial_patterns)
+            s.record("refine", move.trial_alphas, ev, trial.feasible,
+                     f"{move.name} {base.alphas[move.name]:.4g} -> {move.trial_alphas[move.name]:.4g} "
+                     f"({move.trial_patterns.get(move.name, UNSTRUCTURED)}) from the best plan",
+                     move.trial_patterns)
+            refiner.observe(move, trial)
+            if trial.feasible and winner is None:
+                winner = trial               # moves are ranked: the first passing one wins
+        if winner is not None:
+            base = winner
+    return base.alphas, {n: p for n, p in base.patterns.items() if base.alphas.get(n, 1.0) < 1.0}

@@ -83,6 +83,18 @@ def network_speedup(cost: CostModel, alphas: Mapping[str, float], layers: Iterab
     return dense / network_latency(cost, alphas, names, patterns) if names else 1.0
 
 
+def usable_alphas(cost: CostModel, name: str, pattern: Pattern, grid_desc: np.ndarray,
+                  alpha_min: float) -> np.ndarray:
+    """The keep fractions a search may give `name` with `pattern`: the grid points >= alpha_min
+    (N:M: its own N/M) at which the hardware runs the layer sparse. Descending."""
+    fixed = pattern.fixed_alpha
+    alphas = np.array([fixed]) if fixed is not None else np.asarray(grid_desc, float)
+    alphas = alphas[(alphas >= alpha_min - 1e-12) & (alphas < 1.0)]
+    if not alphas.size:
+        return alphas
+    return alphas[np.asarray(cost.runs_sparse(name, alphas, pattern), dtype=bool)]
+
+
 def conv_layers(cost: CostModel) -> list[str]:
     return [n for n in cost.layer_names() if cost.op(n) in ("conv", "conv_transpose")]
 

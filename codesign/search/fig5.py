@@ -13,17 +13,22 @@
    "margin" the other layers get: go back to 2 with the remaining layers. Stop when no layer is
    restored (the others only ever decrease α, so they stay above r*).
 4. Final compression at the found α (ADMM, optionally quantization) and a final accuracy check.
-Each accuracy evaluation in 2 is one training run of the backend ("train" requests).
+Each accuracy evaluation in 2 is one training run of the backend ("train" requests); a step
+passes when the upper end of its paired drop interval is within the constraint. Layers that
+cannot run sparse at any allowed α (r* above 1/alpha_min) are left dense from the start: step 3
+would restore them anyway, after spending their share of the reductions. With a batch of k, each
+binary search trains k step sizes per round (k-section); k = 1 is the paper's bisection.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 from codesign.executor import ALPHA_DIGITS, Executor
 from codesign.search.costs import CostModel, runs_sparse
 from codesign.search.records import IterationHook, SearchConfig, SearchError, SearchResult
 from codesign.search.sensitivity import probe_curves, scan_initial_alphas
 from codesign.search.session import SearchSession
+from pruning.patterns import UNSTRUCTURED
 
 ALGORITHM = "fig5"
 
@@ -32,9 +37,10 @@ def fig5_search(executor: Executor, cost: CostModel, config: SearchConfig,
                 initial: Mapping[str, float] | None = None,
                 on_iteration: IterationHook | None = None) -> SearchResult:
     s = SearchSession(executor, cost, config, on_iteration)
-    alphas = _initial_alphas(s, initial)
+    payable = s.payable([UNSTRUCTURED])
+    alphas = _initial_alphas(s, initial, payable)
     alphas = _feasible_start(s, alphas)
-    frozen: set[str] = set()
+    frozen: set[str] = {n for n in s.layers if n not in payable}
     restored: list[str] = []
     iterations = 0
     while True:
@@ -56,48 +62,68 @@ def fig5_search(executor: Executor, cost: CostModel, config: SearchConfig,
                  "restored to dense (pruning ratio below r*): " + ", ".join(failing))
         if iterations >= config.max_iterations:
             break
-    return s.finish(ALGORITHM, alphas, restored)
+    result = s.finish(ALGORITHM, alphas, restored)
+    result.extras["unpayable_layers"] = [n for n in s.layers if n not in payable]
+    return result
 
 
-def _initial_alphas(s: SearchSession, initial: Mapping[str, float] | None) -> dict[str, float]:
+def _initial_alphas(s: SearchSession, initial: Mapping[str, float] | None,
+                    payable: list[str]) -> dict[str, float]:
     lo = s.config.alpha_min
     if initial is None:
-        curves = probe_curves(s, s.config.alpha_grid)
-        start = scan_initial_alphas(curves, s.config.alpha_grid, s.config.max_drop)
+        curves = probe_curves(s, [UNSTRUCTURED], payable)
+        start = scan_initial_alphas(curves, UNSTRUCTURED, s.config.max_drop, s.layers)
     else:
         unknown = sorted(set(initial) - set(s.layers))
         if unknown:
             raise SearchError(f"initial α names unknown layers {unknown}; "
                               f"prunable layers are {s.layers}")
-        start = {n: float(initial.get(n, 1.0)) for n in s.layers}
+        start = {n: float(initial.get(n, 1.0)) if n in payable else 1.0 for n in s.layers}
         bad = {n: a for n, a in start.items() if not 0 < a <= 1}
         if bad:
             raise SearchError(f"initial α must be in (0, 1]: {bad}")
     return {n: round(max(lo, a), ALPHA_DIGITS) for n, a in start.items()}
 
 
+def _largest_passing(s: SearchSession, phase: str, make: Callable[[float], dict[str, float] | None],
+                     top: float, rounds: int, note: Callable[[float], str]) -> dict[str, float] | None:
+    """The candidate of the largest parameter t in (0, top] that meets the constraint: top
+    itself first, then `rounds` rounds of k-section (k = the batch; 1: bisection)."""
+    k = s.config.batch
+    lo, hi, best = 0.0, top, None
+    ts = [top] + [top * (j + 1) / k for j in range(k - 1)]
+    for r in range(rounds + 1):
+        cands = [(t, c) for t, c in ((t, make(t)) for t in sorted(set(ts), reverse=True)) if c is not None]
+        if not cands:
+            break
+        evals = s.run("train", [c for _, c in cands])
+        results = []
+        for (t, cand), ev in zip(cands, evals):
+            ok = s.feasible(ev)
+            s.record(phase, cand, ev, ok, note(t))
+            results.append((t, cand, ok))
+        passing = [(t, c) for t, c, ok in results if ok]
+        if passing:
+            t_ok, cand = max(passing, key=lambda x: x[0])
+            if t_ok > lo or best is None:
+                lo, best = t_ok, cand
+            if r == 0 and t_ok == top:
+                break
+        above = [t for t, _, ok in results if not ok and t > lo]
+        if above:
+            hi = min(above)
+        ts = [lo + (hi - lo) * (j + 1) / (k + 1) for j in range(k)]
+    return best
+
+
 def _feasible_start(s: SearchSession, alphas: dict[str, float]) -> dict[str, float]:
-    """Binary search u in [0, 1] for α(u) = 1 - u(1 - α0), largest u that meets the constraint."""
+    """Back off towards dense: α(u) = 1 - u(1 - α0), the largest u in [0, 1] that passes."""
     def at(u: float) -> dict[str, float]:
         return {n: round(1.0 - u * (1.0 - a), ALPHA_DIGITS) for n, a in alphas.items()}
 
-    ev = s.run("train", alphas)[0]
-    ok = s.feasible(ev.accuracy)
-    s.record("init", alphas, ev.accuracy, ok, "initial α" + ("" if ok else ": too aggressive"))
-    if ok:
-        return dict(alphas)
-    lo, hi, best = 0.0, 1.0, {n: 1.0 for n in alphas}
-    for _ in range(s.config.bisect_steps):
-        u = (lo + hi) / 2
-        cand = at(u)
-        ev = s.run("train", cand)[0]
-        ok = s.feasible(ev.accuracy)
-        s.record("init", cand, ev.accuracy, ok, f"back off towards dense, u={u:.3f}")
-        if ok:
-            lo, best = u, cand
-        else:
-            hi = u
-    return best
+    best = _largest_passing(s, "init", at, 1.0, s.config.bisect_steps,
+                            lambda u: "initial α" if u == 1.0 else f"back off towards dense, u={u:.3f}")
+    return best if best is not None else {n: 1.0 for n in alphas}
 
 
 def _reduction_step(s: SearchSession, alphas: dict[str, float],
@@ -112,26 +138,10 @@ def _reduction_step(s: SearchSession, alphas: dict[str, float],
     # The full step takes the most computation-heavy movable layer (weight 1) to alpha_min.
     t_hi = max(alphas[n] - lo_alpha for n in movable if weight[n] == 1.0)
 
-    def at(t: float) -> dict[str, float]:
+    def at(t: float) -> dict[str, float] | None:
         out = dict(alphas)
         for n in movable:
             out[n] = round(max(lo_alpha, alphas[n] - t * weight[n]), ALPHA_DIGITS)
-        return out
+        return None if out == alphas else out   # a step that rounds to nothing: no progress
 
-    lo, hi, best = 0.0, t_hi, None
-    t = t_hi                              # the full step first: it often passes late in the run
-    for k in range(s.config.bisect_steps + 1):
-        cand = at(t)
-        if cand == alphas:                # the step rounds to nothing: no progress possible
-            break
-        ev = s.run("train", cand)[0]
-        ok = s.feasible(ev.accuracy)
-        s.record("reduce", cand, ev.accuracy, ok, f"step t={t:.4g} (Δα ∝ C_i)")
-        if ok:
-            lo, best = t, cand
-            if k == 0:
-                break
-        else:
-            hi = t
-        t = (lo + hi) / 2
-    return best
+    return _largest_passing(s, "reduce", at, t_hi, s.config.bisect_steps, lambda t: f"step t={t:.4g} (Δα ∝ C_i)")

@@ -12,7 +12,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from codesign.plan import structure_of
+from codesign.plan import Sparsity, build_plan, structure_of
+from codesign.pruned import layer_mask
 from hwmodels import decide
 from hwmodels.configs import single
 from hwmodels.cost import evaluate
@@ -80,3 +81,36 @@ class HwCostModel:
     def storage_bits(self, name: str, alphas, pattern: Pattern = UNSTRUCTURED) -> np.ndarray:
         """Weight + index bits of the chosen implementation at each alpha."""
         return self._point(name, alphas, pattern)[3]
+
+
+class MaskCost:
+    """The hardware's verdict on a trained model's own masks: the whole-network speedup (and
+    each layer's implementation) exactly as `codesign plan --from-pruned` computes it for the
+    exported file (the same mask reading, codesign.pruned.layer_mask, and the same plan).
+    Pure numpy, so it travels to Ray workers with the oracle."""
+
+    def __init__(self, shapes: Sequence[LayerShape], spec: HardwareSpec,
+                 weight_bits: Mapping[str, int] | None = None,
+                 outputs_first: Mapping[str, bool] | None = None) -> None:
+        self.shapes = {s.name: s for s in shapes}
+        self.order = list(shapes)
+        self.spec = spec
+        self.bits = dict(weight_bits or {})
+        self.outputs_first = dict(outputs_first or {})
+
+    def __call__(self, masks: Mapping[str, np.ndarray]) -> dict:
+        alphas, patterns, stats = {}, {}, {}
+        for name, mask in masks.items():
+            m = np.asarray(mask, dtype=bool)
+            if name not in self.shapes or m.all() or not m.any():
+                continue
+            pattern, stats[name] = layer_mask(self.shapes[name], m, self.outputs_first.get(name, False))
+            alphas[name] = float(m.mean())
+            if pattern.kind != "unstructured":
+                patterns[name] = pattern
+        plan = build_plan(self.order, self.spec, Sparsity(alphas, patterns, self.bits), masks=stats,
+                          source="pruned")
+        return {"speedup": float(plan.totals["speedup"]),
+                "layers": {r.name: {"alpha": r.alpha, "pattern": r.pattern,
+                                    "implementation": r.implementation, "speedup": r.speedup}
+                           for r in plan.layers if r.alpha < 1}}

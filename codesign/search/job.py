@@ -1,266 +1,435 @@
 """One `codesign search` run end to end, in a run directory that makes it resumable.
 
-model + data + hardware + constraint  ->  dense model (trained, or read from ONNX)
-  -> cost model of the hardware on the model's layers -> the search(es), every accuracy through
-  one executor whose checkpoint is OUT/evaluations.jsonl -> final compression -> compressed ONNX
-  verified in onnxruntime -> plan.json, search-history.json and the report in OUT.
+settings checked -> data, validation split sized for the constraint -> dense model (a built-in
+pretrained once and cached, or an ONNX file's own weights) -> cost model of the hardware on its
+layers -> the search(es), every accuracy through one executor (local or Ray) whose log is
+OUT/evaluations.jsonl -> final compression -> compressed ONNX verified in onnxruntime, costed
+with its own masks -> summary.json (the verdict), plan.json, search-history.json and the report.
 
-Re-running with the same OUT resumes: the pretraining and the final run checkpoint their
-epochs, and finished evaluations are replayed from the checkpoint file.
+Re-running with the same OUT resumes: finished evaluations are replayed from the log, the final
+run checkpoints its epochs. One run holds OUT at a time (codesign.runlock).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
-
 from codesign.errors import CodesignError
-from codesign.executor import EvalRequest, InProcessExecutor
+from codesign.executor import EvalRequest
 from codesign.search import ALGORITHMS, SearchConfig, SearchResult
 from codesign.search.records import IterationHook, SearchError
+from codesign.search.verdict import DEFAULT_CONFIDENCE, expected_width, validation_size
 
 EVALUATIONS = "evaluations.jsonl"
-BUILTIN_MODELS = ("lenet5", "lenet300")
+EXECUTORS = ("local", "ray")
+BUILTIN_PRETRAIN_EPOCHS = 10.0
 
 
 @dataclass(frozen=True)
 class SearchJob:
-    model: str                                  # lenet5 | lenet300 | path to an ONNX file
+    model: str                                  # lenet5 | lenet300 | vgg7 | path to an ONNX file
     data: str                                   # fashion-mnist | mnist5k | digits | synthetic | path
     out: str
     hw: str = "smic40-admmnn"
-    hw_overrides: Mapping[str, str] = field(default_factory=dict)
+    hw_overrides: tuple[str, ...] = ()          # KEY=VALUE, as --set
     max_drop: float = 0.5
+    confidence: float = DEFAULT_CONFIDENCE
     method: str = "admm"
     method_options: Mapping[str, Any] = field(default_factory=dict)
     allocators: tuple[str, ...] = ("dp",)
+    patterns: tuple[str, ...] = ("unstructured",)   # dp: per-layer choice among these
+    batch: int = 1                              # candidates trained per round
     train_limit: int | None = None              # training samples (seeded, class-stratified)
     test_limit: int | None = None
-    validation: int = 2000                      # search split carved out of the training set
-    pretrain_epochs: float = 8.0
+    validation: int | None = None               # None: sized for the constraint
+    pretrain_epochs: float | None = None        # None: 10 for a built-in, 0 for a file
     train_epochs: float = 1.0
     final_epochs: float = 3.0
     probe_epochs: float = 0.1
-    initial_alphas: Mapping[str, float] | None = None   # Fig. 5 start (default: sensitivity scan)
+    initial: str | None = None                  # Fig. 5 start: a sparsity file
     bits: str | None = None                     # final quantization: "conv=3,fc=2", "4", ...
     alpha_min: float = 0.02
     lr: float = 5e-4                            # fine-tuning lr of the compression runs
     storage_budget_kib: float | None = None     # dp: weights + indices must fit (KiB)
     seed: int = 0
+    executor: str = "local"                     # where evaluations run (not in the fingerprint)
+    address: str | None = None
+    workers: int = 2
 
     def fingerprint(self) -> dict:
-        """Settings that change results: a run directory only resumes a run with the same ones."""
+        """Settings that change results: a run directory only resumes a run with the same ones
+        (the executor is not one of them: every executor gives the same results)."""
         d = {k: v for k, v in asdict(self).items() if v is not None}   # unset options: absent
-        for k in ("out", "allocators"):
-            d.pop(k)
+        for k in ("out", "allocators", "executor", "address", "workers"):
+            d.pop(k, None)
         return json.loads(json.dumps(d, sort_keys=True, default=str))
 
 
 @dataclass
 class JobResult:
+    """What `codesign search` / `codesign.search(...)` returns: every allocator's result, the
+    chosen one, the verdict (`summary`, as OUT/summary.json), the exported model's plan and
+    the files written."""
     results: dict[str, SearchResult]
     chosen: str
     wall_seconds: dict[str, float]
     files: dict[str, Path]
-    verification: dict[str, float]
-    dense_test_accuracy: float
-    final_test_accuracy: float | None
+    summary: dict
+    warnings: list[str]
+    plan: Any = None                            # codesign.plan.Plan of the exported model
+
+    @property
+    def best(self) -> SearchResult:
+        return self.results[self.chosen]
+
+    def to_dict(self) -> dict:
+        return dict(self.summary)
 
 
 StatusHook = Callable[[str], None]
 
 
+def _check_numbers(job: SearchJob) -> None:
+    def finite(name: str, value, lo: float, hi: float = math.inf) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            raise SearchError(f"--{name} = {value!r} must be a number in [{lo:g}, {hi:g}]")
+    finite("max-drop", job.max_drop, 0, 100)
+    finite("train-epochs", job.train_epochs, 0, 1e4)
+    finite("final-epochs", job.final_epochs, 0, 1e4)
+    finite("probe-epochs", job.probe_epochs, 0, 1e4)
+    finite("pretrain-epochs", job.pretrain_epochs, 0, 1e4)
+    finite("lr", job.lr, 1e-12, 10)
+    finite("alpha-min", job.alpha_min, 1e-6, 0.999)
+    finite("storage-budget", job.storage_budget_kib, 1e-6, 1e12)
+    finite("confidence", job.confidence, 0.5, 0.9999)
+    for name, value, lo in (("validation", job.validation, 10), ("train-limit", job.train_limit, 10),
+                            ("test-limit", job.test_limit, 1), ("workers", job.workers, 1),
+                            ("batch", job.batch, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not lo <= value <= 10 ** 9):
+            raise SearchError(f"--{name} = {value!r} must be an integer >= {lo}")
+
+
+def validate(job: SearchJob):
+    """Everything that can be checked before any work: names, numbers, files. Returns
+    (hardware spec, patterns, initial sparsity or None)."""
+    from codesign.hardware import hardware
+    from codesign.plan import read_sparsity
+    from pruning.methods import make_options
+    from pruning.patterns import parse_pattern
+    _check_numbers(job)
+    unknown = [a for a in job.allocators if a not in ALGORITHMS]
+    if unknown or not job.allocators:
+        raise SearchError(f"unknown allocator(s) {unknown}; choose from {sorted(ALGORITHMS)}")
+    if job.executor not in EXECUTORS:
+        raise SearchError(f"executor {job.executor!r} is not one of {', '.join(EXECUTORS)}")
+    make_options(job.method, dict(job.method_options))
+    patterns = tuple(parse_pattern(p) for p in job.patterns)
+    if not patterns:
+        raise SearchError("give at least one pattern, e.g. --patterns unstructured,2:4")
+    spec = hardware(job.hw, list(job.hw_overrides))
+    initial = read_sparsity(job.initial) if job.initial else None
+    return spec, patterns, initial
+
+
 def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = None,
-            on_status: StatusHook | None = None, on_progress=None) -> JobResult:
+            on_status: StatusHook | None = None, on_progress=None,
+            on_result: Callable[[Any], None] | None = None) -> JobResult:
+    from codesign.runlock import run_lock
+    spec, patterns, initial = validate(job)
+    status = on_status or (lambda _m: None)
+    status(f"loading data {job.data!r}")
+    prepared = _prepare(job, status, on_progress)
+    with run_lock(job.out, "codesign search"):
+        return _run(job, spec, patterns, initial, prepared, status, on_iteration, on_progress, on_result)
+
+
+@dataclass
+class _Prepared:
+    search_data: Any
+    test_data: Any
+    module: Any
+    network: Any
+    bits: dict
+    validation: int
+    warnings: list[str]
+
+
+def _prepare(job: SearchJob, status: StatusHook, on_progress) -> _Prepared:
+    """Data, validation split, the dense model (pretrained once if built in) and its layers."""
     import torch
 
-    from codesign.search.hwcost import HwCostModel
-    from codesign.search.torch_oracle import OracleSettings, TorchOracle, pretrain, search_split
+    from codesign.graph import load_network
+    from codesign.search.torch_oracle import search_split
     from pruning.data import load_dataset
-
-    status = on_status or (lambda _m: None)
-    out = Path(job.out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_same_job(out, job)
-    unknown = [a for a in job.allocators if a not in ALGORITHMS]
-    if unknown:
-        raise SearchError(f"unknown allocator(s) {unknown}; choose from {sorted(ALGORITHMS)}")
-
-    status(f"loading data {job.data!r}")
-    data = load_dataset(job.data, limit=job.train_limit, test_limit=job.test_limit, seed=job.seed)
-    search_data, test_data = search_split(data, job.validation, job.seed)
-    module, trained = _load_module(job, data.input_shape, data.num_classes)
-    if not trained:
-        status(f"pretraining the dense {job.model} for {job.pretrain_epochs:g} epochs "
-               f"(checkpointed in {out / 'pretrain'})")
-        torch.manual_seed(job.seed)
-        pretrain(module, search_data, job.pretrain_epochs, seed=job.seed,
-                 checkpoint_dir=out / "pretrain", on_progress=on_progress)
-
+    from pruning.models import MODELS
+    from pruning.pipeline import load_module, resolve_bits
     from pruning.protocol import prunable_weights
-    from pruning.pipeline import resolve_bits
+    data = load_dataset(job.data, limit=job.train_limit, test_limit=job.test_limit, seed=job.seed)
+    warnings: list[str] = []
+    if job.validation is None:
+        n_val, width = validation_size(job.max_drop, len(data.train_y), job.confidence)
+    else:
+        n_val = min(job.validation, len(data.train_y) // 2)
+        width = expected_width(n_val, job.confidence)
+    if width > job.max_drop:
+        warnings.append(f"validation split of {n_val} samples: a drop's {100 * job.confidence:g}% interval "
+                        f"is about {width:.2f} points wide, wider than --max-drop {job.max_drop:g}; the "
+                        "constraint is then met only by plans clearly better than the limit (use more "
+                        "data or a larger --max-drop)")
+        status(warnings[-1])
+    search_data, test_data = search_split(data, n_val, job.seed)
+    builtin = job.model in MODELS and not Path(job.model).exists()
+    module = load_module(job.model, data, job.seed)
+    epochs = job.pretrain_epochs if job.pretrain_epochs is not None else (BUILTIN_PRETRAIN_EPOCHS if builtin else 0.0)
+    if epochs > 0:
+        from pruning.pretrain import pretrained
+        torch.manual_seed(job.seed)
+        pretrained(module, job.model if builtin else Path(job.model).stem, search_data, epochs,
+                   seed=job.seed, on_status=status, on_progress=on_progress)
+    elif not builtin:
+        status(f"using the weights of {job.model} as given (no pretraining)")
     bits = resolve_bits(job.bits, prunable_weights(module))
-    network = _network(module, data.input_shape)
-    prunable = [n for n in prunable_weights(module) if n in {l.name for l in network.layers}]
-    hw = load_hardware(job.hw, job.hw_overrides)
-    cost = HwCostModel(network.shapes, hw, prunable, weight_bits=bits)
+    network = load_network(module.to_onnx(), (1,) + tuple(data.input_shape))
+    return _Prepared(search_data, test_data, module, network, bits, n_val, warnings)
+
+
+def _executor(job: SearchJob, oracle, on_result):
+    from codesign.executor import InProcessExecutor
+    log = Path(job.out) / EVALUATIONS
+    if job.executor == "ray":
+        from codesign.ray_engine import RayExecutor
+        return RayExecutor(oracle, log, on_result, address=job.address, workers=job.workers)
+    return InProcessExecutor(oracle, log, on_result)
+
+
+def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_iteration,
+         on_progress, on_result) -> JobResult:
+    from contextlib import nullcontext
+
+    from codesign.search.hwcost import HwCostModel, MaskCost
+    from codesign.search.torch_oracle import OracleSettings, TorchOracle
+    out = Path(job.out)
+    _check_same_job(out, job)
+    network, module = prep.network, prep.module
+    prunable = [l.name for l in network.layers if l.shape.prunable]
+    layouts = module.onnx_weight_layouts()
+    outputs_first = {l.name: layouts.get(l.name, 1) == 0 for l in network.layers if l.op in ("gemm", "matmul")}
+    cost = HwCostModel(network.shapes, spec, prunable, weight_bits=prep.bits)
+    mask_cost = MaskCost(network.shapes, spec, prep.bits, outputs_first)
     settings = OracleSettings(method=job.method, method_options=dict(job.method_options),
                               train_epochs=job.train_epochs, final_epochs=job.final_epochs,
-                              probe_epochs=job.probe_epochs, bits=bits, lr=job.lr,
-                              seed=job.seed)
-    oracle = TorchOracle(module, search_data, test_data, settings, out, on_progress)
-    executor = InProcessExecutor(oracle, out / EVALUATIONS)
-    config = SearchConfig(max_drop=job.max_drop, alpha_min=job.alpha_min,
+                              probe_epochs=job.probe_epochs, bits=prep.bits, lr=job.lr, seed=job.seed)
+    fingerprint = json.dumps(job.fingerprint(), sort_keys=True)
+    oracle = TorchOracle(module, prep.search_data, prep.test_data, settings, out, on_progress,
+                         mask_cost, fingerprint=hashlib.sha256(fingerprint.encode()).hexdigest()[:16])
+    config = SearchConfig(max_drop=job.max_drop, confidence=job.confidence, alpha_min=job.alpha_min,
+                          patterns=patterns, batch=job.batch,
                           storage_budget_bits=None if job.storage_budget_kib is None
                           else job.storage_budget_kib * 8192)
-
+    executor = _executor(job, oracle, on_result)
     results: dict[str, SearchResult] = {}
     wall: dict[str, float] = {}
-    for name in job.allocators:
-        status(f"search with the {name} allocator")
-        t0 = time.perf_counter()
-        hook: IterationHook = (lambda rec, n=name: on_iteration(n, rec)) if on_iteration else None
-        kwargs = {"initial": job.initial_alphas} if name == "fig5" else {}
-        results[name] = ALGORITHMS[name](executor, cost, config, on_iteration=hook, **kwargs)
-        wall[name] = time.perf_counter() - t0
-
+    with executor if hasattr(executor, "__enter__") else nullcontext(executor):
+        for name in job.allocators:
+            status(f"search with the {name} allocator ({executor.name} executor, "
+                   f"{executor.workers} worker{'s' if executor.workers > 1 else ''})")
+            t0 = time.perf_counter()
+            hook: IterationHook | None = (lambda rec, n=name: on_iteration(n, rec)) if on_iteration else None
+            kwargs = {"initial": dict(initial.alphas)} if name == "fig5" and initial is not None else {}
+            results[name] = ALGORITHMS[name](executor, cost, config, on_iteration=hook, **kwargs)
+            wall[name] = time.perf_counter() - t0
     chosen = _best(results)
     best = results[chosen]
     status(f"exporting the compressed model of the {chosen} search and checking it in onnxruntime")
-    final_req = EvalRequest.make("final", best.alphas)
+    final_req = EvalRequest.make("final", best.alphas, best.patterns)
     final = oracle.load_final(final_req)
     recomputed = final is None
-    if recomputed:                    # final outcome replayed from the cache, model file lost
+    if recomputed:                    # outcome replayed from the log, model file lost
         status("the final model's checkpoint is missing: recomputing the final compression")
         oracle.evaluate(final_req)
         final = oracle.load_final(final_req)
-    files, verification = _export(final[0], final[1], test_data, out, best, hw)
-    ref = executor.cached(EvalRequest.make("reference"))
-    dense_test = float(ref.extra.get("test_accuracy", float("nan"))) if ref else float("nan")
-    final_test = best.extras.get("final_extra", {}).get("test_accuracy")
+    files, exported = _export(final[0], final[1], prep, out, best, spec, mask_cost, job)
+    summary = _summary(job, best, exported, results, executor, prep)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=True) + "\n")
+    files["summary.json"] = out / "summary.json"
     (out / "search-history.json").write_text(json.dumps(
         {"job": job.fingerprint(), "allocators": list(job.allocators), "chosen": chosen,
          "wall_seconds": wall, "results": {k: r.to_dict() for k, r in results.items()}},
         indent=1, default=str))
     files["search-history.json"] = out / "search-history.json"
-    files.update(write_search_report(job, network, hw, results, chosen, wall, dense_test,
-                                     final_test, verification, out, bits, recomputed))
-    return JobResult(results, chosen, wall, files, verification, dense_test, final_test)
-
-
-def load_hardware(spec: str, overrides: Mapping[str, str]):
-    """A hardware config from a preset name or TOML file, with --set overrides."""
-    from codesign.hwconfig import load_hw
-    return load_hw(spec, [f"{k}={v}" for k, v in overrides.items()])
+    files.update(write_search_report(job, network, spec, results, chosen, wall, summary, exported,
+                                     out, recomputed))
+    return JobResult(results, chosen, wall, files, summary, list(prep.warnings), exported["plan"])
 
 
 def _check_same_job(out: Path, job: SearchJob) -> None:
     p = out / "job.json"
     fp = job.fingerprint()
     if p.exists():
-        old = {k: v for k, v in json.loads(p.read_text()).items() if v is not None}
+        try:
+            old = json.loads(p.read_text(encoding="utf-8"))
+            if not isinstance(old, dict):
+                raise ValueError("not an object")
+        except (ValueError, OSError, RecursionError):
+            raise SearchError(f"{p} is not a codesign job file; use another --out") from None
+        old = {k: v for k, v in old.items() if v is not None}
         if old != fp:
             diff = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
-            raise SearchError(f"{out} holds a run with other settings ({', '.join(diff)}); "
+            raise SearchError(f"{out} holds a run with other settings ({', '.join(diff)[:120]}); "
                               f"use another --out, or the same settings to resume it")
     else:
         p.write_text(json.dumps(fp, indent=1, sort_keys=True))
 
 
-def _load_module(job: SearchJob, input_shape, num_classes):
-    """(OnnxModule keyed by ONNX weight names, already trained?)"""
-    from pruning.onnx.bridge import export_torch, from_onnx
-    if job.model in BUILTIN_MODELS:
-        import torch
-
-        from pruning.models import build_model
-        torch.manual_seed(job.seed)
-        torch_model = build_model(job.model, tuple(input_shape), num_classes)
-        return from_onnx(export_torch(torch_model, tuple(input_shape))), False
-    path = Path(job.model)
-    if not path.exists():
-        raise CodesignError(f"model {job.model!r} is neither a built-in ({', '.join(BUILTIN_MODELS)}) "
-                            f"nor an existing ONNX file")
-    return from_onnx(str(path)), True
-
-
-def _network(module, input_shape):
-    """The hardware's view of the model: batch 1 inference at the data's input shape."""
-    from codesign.graph import load_network
-    return load_network(module.to_onnx(), (1,) + tuple(input_shape))
-
-
 def _best(results: Mapping[str, SearchResult]) -> str:
-    """The fastest result that meets the constraint (else the most accurate)."""
+    """The fastest result that meets the constraint (else the one with the smallest drop)."""
     ok = {k: r for k, r in results.items() if r.constraint_met}
     if ok:
         return max(ok, key=lambda k: ok[k].speedup)
-    return max(results, key=lambda k: results[k].accuracy)
+    return min(results, key=lambda k: results[k].drop)
 
 
-def _export(model, masks, test_data, out: Path, result: SearchResult, hw):
+def _export(model, masks, prep: _Prepared, out: Path, result: SearchResult, spec, mask_cost, job):
+    """compressed.onnx (and compressed-qdq.onnx with bits <= 8), checked in onnxruntime, and
+    the plan of the exported file with its own masks (plan.json)."""
     import onnx
 
-    from pruning.onnx.bridge import onnxruntime_outputs, verify_onnx
-    meta = {"alphas": result.alphas, "algorithm": result.algorithm, "hardware": hw.name}
-    proto = model.to_onnx(metadata=meta)
-    sample = test_data.test_x[:64]
+    from codesign.api import plan as plan_of
+    from codesign.graph import load_network
+    from pruning.onnx.bridge import onnxruntime_accuracy, verify_onnx, with_static_batch
+    meta = {"alphas": result.alphas, "patterns": result.patterns, "algorithm": result.algorithm,
+            "hardware": spec.name}
+    proto = with_static_batch(model.to_onnx(metadata=meta), 1)
+    sample = prep.test_data.test_x[:64]
+    masks = {n: m for n, m in masks.items() if not bool(m.all())}
     diff = verify_onnx(model, proto, sample, masks)
     path = out / "compressed.onnx"
     onnx.save(proto, str(path))
-    logits = np.concatenate([onnxruntime_outputs(proto, test_data.test_x[i:i + 1000])
-                             for i in range(0, len(test_data.test_y), 1000)])
-    ort_acc = float(np.mean(logits.argmax(1) == test_data.test_y))
-    return {"compressed.onnx": path}, {"max_abs_diff": diff, "onnxruntime_test_accuracy": ort_acc,
-                                       "exported_speedup": _exported_speedup(proto, test_data, hw)}
+    files = {"compressed.onnx": path}
+    exported_net = load_network(proto, (1,) + tuple(prep.test_data.input_shape))
+    plan = plan_of(prep.network, spec, pruned=exported_net)
+    files["plan.json"] = plan.save(out / "plan.json")
+    info = {"max_abs_diff": diff, "onnxruntime_test_accuracy": onnxruntime_accuracy(proto, prep.test_data),
+            "speedup": float(plan.totals["speedup"]), "plan": plan}
+    return files, info
 
 
-def _exported_speedup(proto, test_data, hw) -> float:
-    """Whole-network speedup of the exported model with its real masks and weight widths (the
-    search itself costs alphas with random-mask statistics; real masks balance differently)."""
-    from codesign.graph import load_network
-    from codesign.plan import build_plan, masks_from_network, quantized_bits_from_network
-    network = load_network(proto, (1,) + tuple(test_data.input_shape))
-    masks = masks_from_network(network)
-    plan = build_plan(network.shapes, hw, {n: st.density for n, st in masks.items()}, masks=masks,
-                      weight_bits=quantized_bits_from_network(network))
-    return float(plan.evaluation.totals["speedup"])
+def _summary(job: SearchJob, best: SearchResult, exported: dict, results, executor, prep) -> dict:
+    val, test = best.verdict, best.test_verdict
+    return {
+        "constraint": {"max_drop": job.max_drop, "confidence": job.confidence,
+                       "met": bool(best.constraint_met),
+                       "validation": val.to_dict() if val else None,
+                       "test": test.to_dict() if test else None,
+                       "test_met": None if test is None else bool(test.met(job.max_drop))},
+        "speedup": {"search_estimate": best.speedup_estimate, "exported": exported["speedup"]},
+        "training_runs": best.training_runs,
+        "probes": best.counts.get("probe", 0),
+        "executor": {"name": executor.name, "workers": executor.workers},
+        "chosen": best.algorithm,
+        "alphas": {n: a for n, a in best.alphas.items() if a < 1},
+        "patterns": dict(best.patterns),
+        "reference_accuracy": best.reference_accuracy,
+        "final_accuracy": best.accuracy,
+        "final_test_accuracy": best.extras.get("final_extra", {}).get("test_accuracy"),
+        "onnxruntime_test_accuracy": exported["onnxruntime_test_accuracy"],
+        "onnxruntime_max_abs_diff": exported["max_abs_diff"],
+        "validation_samples": prep.validation,
+        "warnings": list(prep.warnings),
+        "allocators": {k: {"speedup": r.speedup, "met": r.constraint_met, "training_runs": r.training_runs,
+                           "drop": r.drop} for k, r in results.items()},
+    }
 
 
 def write_search_report(job: SearchJob, network, hw, results: Mapping[str, SearchResult], chosen: str,
-                        wall: Mapping[str, float], dense_test: float, final_test: float | None,
-                        verification: Mapping[str, float], out: Path,
-                        bits: Mapping[str, int] | None = None,
+                        wall: Mapping[str, float], summary: dict, exported: dict, out: Path,
                         recomputed: bool = False) -> dict[str, Path]:
     from codesign.report import render
     from codesign.report.build import search_report, search_trace
-    best = results[chosen]
+    c = summary["constraint"]
+
+    def interval(v: dict | None) -> str:
+        if not v:
+            return "–"
+        return f"{v['drop']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}] points (n = {v['n']:,})"
+    lines = {"constraint met (validation)": "yes" if c["met"] else "NO",
+             f"drop on validation, {100 * job.confidence:g}% interval": interval(c["validation"]),
+             f"drop on test, {100 * job.confidence:g}% interval": interval(c["test"]),
+             "whole-network speedup, exported model (its own masks)": f"{summary['speedup']['exported']:.2f}x",
+             "whole-network speedup, search estimate (mask statistics)":
+                 f"{summary['speedup']['search_estimate']:.2f}x",
+             "onnxruntime test accuracy": f"{100 * summary['onnxruntime_test_accuracy']:.2f}%",
+             "training runs (chosen search)": summary["training_runs"],
+             "executor": f"{summary['executor']['name']} ({summary['executor']['workers']} workers)"}
     traces = [search_trace(r, wall.get(k), job.max_drop) for k, r in results.items()]
-    extra = {"pretrained dense accuracy (test)": f"{100 * dense_test:.2f}%",
-             "final accuracy (test)": "–" if final_test is None else f"{100 * final_test:.2f}%",
-             "onnxruntime accuracy (test)": f"{100 * verification['onnxruntime_test_accuracy']:.2f}%",
-             "onnxruntime max |diff|": verification["max_abs_diff"],
-             "whole-network speedup with the exported masks":
-                 f"{verification['exported_speedup']:.2f}x (the search costs alphas with "
-                 "random-mask statistics)"}
     meta = {"model": job.model, "data": job.data, "hardware": job.hw, "method": job.method,
-            "max drop": f"{job.max_drop} points", "allocators": ", ".join(results),
+            "max drop": f"{job.max_drop} points at {100 * job.confidence:g}% confidence",
+            "patterns": ", ".join(job.patterns), "allocators": ", ".join(results),
             **({"final quantization": job.bits} if job.bits else {})}
-    notes = [f"Accuracy constraint checked on a {job.validation}-sample validation split carved "
-             f"out of the training data; test accuracy reported separately.",
+    notes = [f"The constraint is judged on a paired comparison with the reference model on "
+             f"{summary['validation_samples']:,} validation samples carved out of the training data "
+             "(Agresti-Min interval of the drop; met when its upper end is within max drop); the "
+             "test split is reported beside it, never used to decide.",
              f"Each training run: {job.train_epochs:g} epoch(s) of {job.method}; final run "
              f"{job.final_epochs:g} epoch(s); probes: one layer pruned by magnitude, "
-             f"{job.probe_epochs:g} epoch(s) of retraining.",
-             "Speedups are simulated by hwmodels on the hardware preset, not measured on silicon."]
+             f"{job.probe_epochs:g} epoch(s) of retraining, only where the layer can run sparse.",
+             "Speedups are simulated by hwmodels on the hardware preset, not measured on silicon; "
+             "the table below is the exported model's own plan."]
+    notes += summary.get("warnings", [])
     if recomputed:
-        notes.append("The final model was recomputed in this session (its checkpoint was "
-                     "missing); the search's recorded final accuracy is the original run's, the "
-                     "onnxruntime accuracy is the recomputed model's.")
-    rep = search_report(network.shapes, hw, best, traces, title=f"Search: {job.model} on {job.hw}",
-                        meta=meta, model=job.model, input_shape=tuple(network.input_shape),
-                        extra_summary=extra, notes=notes, weight_bits=bits)
+        notes.append("The final model was recomputed in this session (its checkpoint was missing).")
+    rep = search_report(exported["plan"], traces, title=f"Search: {job.model} on {job.hw}",
+                        meta=meta, summary=lines, notes=notes)
     return dict(render(rep, out))
+
+
+def search_api(model, data, *, out=None, hw="smic40-admmnn", **options) -> JobResult:
+    """`codesign.search(...)`: MODEL (a built-in name, an ONNX path or a torch nn.Module, which
+    is exported with its weights) on DATA (a dataset name or path, or any form codesign.prune
+    accepts, saved as OUT/data.npz so the run can resume). Options are SearchJob's fields
+    (max_drop=, patterns=, allocators=, executor="ray", workers=, ...). Returns the JobResult."""
+    import numpy as np
+
+    from codesign.api import _is_module
+    out = Path(out) if out is not None else Path("reports") / "search-run"
+    if _is_module(model) or not isinstance(data, (str, Path)):
+        out.mkdir(parents=True, exist_ok=True)
+    if _is_module(model):
+        import onnx
+
+        from codesign.compress import as_dataset
+        from pruning.onnx.bridge import export_torch
+        ds = as_dataset(data) if not isinstance(data, (str, Path)) else None
+        shape = ds.input_shape if ds is not None else _input_shape_of(data)
+        path = out / "model.onnx"
+        onnx.save(export_torch(model, tuple(shape)), str(path))
+        model = str(path)
+    if not isinstance(data, (str, Path)):
+        from codesign.compress import as_dataset
+        ds = as_dataset(data)
+        path = out / "data.npz"
+        np.savez(path, x_train=ds.train_x, y_train=ds.train_y, x_test=ds.test_x, y_test=ds.test_y)
+        data = str(path)
+    for key in ("patterns", "allocators", "hw_overrides"):
+        if isinstance(options.get(key), str):
+            options[key] = tuple(p.strip() for p in options[key].split(",") if p.strip())
+        elif key in options:
+            options[key] = tuple(options[key])
+    try:
+        job = SearchJob(model=str(model), data=str(data), out=str(out), hw=str(hw), **options)
+    except TypeError as exc:
+        raise CodesignError(f"codesign.search: {exc}") from None
+    return run_job(job)
+
+
+def _input_shape_of(data) -> tuple[int, ...]:
+    from pruning.data import load_dataset
+    return tuple(load_dataset(str(data), limit=10, test_limit=10).input_shape)

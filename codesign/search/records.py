@@ -5,6 +5,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
 from codesign.errors import CodesignError
+from codesign.search.verdict import DEFAULT_CONFIDENCE, DropEstimate
+from pruning.patterns import UNSTRUCTURED, Pattern
 
 
 class SearchError(CodesignError):
@@ -14,8 +16,12 @@ class SearchError(CodesignError):
 @dataclass(frozen=True)
 class SearchConfig:
     max_drop: float = 0.5               # allowed accuracy drop, in percentage points
+    confidence: float = DEFAULT_CONFIDENCE   # of the drop's interval (codesign.search.verdict)
     alpha_min: float = 0.02             # no layer is pruned below this keep fraction
     layers: tuple[str, ...] = ()        # layers the search may prune; () = all of the cost model's
+    # patterns a layer may take (dp; Fig. 5 is the paper's and prunes unstructured)
+    patterns: tuple[Pattern, ...] = (UNSTRUCTURED,)
+    batch: int = 1                      # candidates trained per round (parallel on Ray workers)
     # Fig. 5: binary-search steps per reduction and a cap on reduction iterations
     bisect_steps: int = 4
     max_iterations: int = 20
@@ -30,15 +36,26 @@ class SearchConfig:
     storage_budget_bits: float | None = None   # allocator: weights + indices must fit on chip
 
     def __post_init__(self) -> None:
-        if self.max_drop < 0:
-            raise SearchError(f"max drop {self.max_drop} must be >= 0 (percentage points)")
+        if not self.max_drop >= 0 or self.max_drop != self.max_drop or self.max_drop > 100:
+            raise SearchError(f"max drop {self.max_drop} must be in [0, 100] (percentage points)")
+        if not 0.5 <= self.confidence < 1:
+            raise SearchError(f"confidence {self.confidence} must be in [0.5, 1)")
         if not 0 < self.alpha_min < 1:
             raise SearchError(f"alpha_min {self.alpha_min} must be in (0, 1)")
         if self.max_confirm < 0 or self.max_refine < 0:
             raise SearchError(f"max_confirm {self.max_confirm} and max_refine "
                               f"{self.max_refine} must be >= 0 (training runs)")
+        if not 1 <= self.batch <= 256:
+            raise SearchError(f"batch {self.batch} must be in 1..256 (candidates per round)")
         if any(not 0 < a < 1 for a in self.alpha_grid):
             raise SearchError("every alpha_grid value must be in (0, 1)")
+        if not self.patterns:
+            raise SearchError("give at least one pattern, e.g. unstructured")
+
+
+def pattern_names(patterns: Mapping[str, Pattern] | None) -> dict[str, str]:
+    """The structured layers' patterns as text (unstructured layers are left out)."""
+    return {n: str(p) for n, p in (patterns or {}).items() if p.kind != "unstructured"}
 
 
 @dataclass(frozen=True)
@@ -48,14 +65,18 @@ class IterationRecord:
     alphas: Mapping[str, float]
     accuracy: float | None              # fraction; None when not evaluated
     drop: float | None                  # percentage points below the reference
-    speedup: float                      # simulated whole-network speedup
+    speedup: float                      # simulated whole-network speedup (mask statistics)
     conv_speedup: float                 # simulated speedup over the conv layers
     accepted: bool
     note: str = ""
+    patterns: Mapping[str, str] = field(default_factory=dict)   # structured layers
+    ci_low: float | None = None         # interval of the drop (points)
+    ci_high: float | None = None
+    measured_speedup: float | None = None   # with the trained candidate's own masks
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["alphas"] = dict(self.alphas)
+        d["alphas"], d["patterns"] = dict(self.alphas), dict(self.patterns)
         return d
 
 
@@ -65,16 +86,22 @@ class SearchResult:
     alphas: dict[str, float]            # deployed keep fractions (dense layers = 1.0)
     reference_accuracy: float
     accuracy: float                     # final accuracy (after the final compression run)
-    speedup: float
+    speedup: float                      # of the final model with its real masks (else estimate)
     conv_speedup: float
     history: list[IterationRecord]
     counts: dict[str, int]              # distinct evaluations per kind
     restored: list[str] = field(default_factory=list)   # layers put back to dense by r*
     constraint_met: bool = True
     extras: dict = field(default_factory=dict)          # algorithm-specific (e.g. DP frontier)
+    patterns: dict[str, str] = field(default_factory=dict)
+    verdict: DropEstimate | None = None        # final model vs reference, validation split
+    test_verdict: DropEstimate | None = None   # the same on the test split
+    speedup_estimate: float | None = None      # the plan costed with mask statistics
 
     @property
     def drop(self) -> float:
+        if self.verdict is not None:
+            return self.verdict.drop
         return (self.reference_accuracy - self.accuracy) * 100.0
 
     @property
@@ -82,12 +109,15 @@ class SearchResult:
         return self.counts.get("train", 0) + self.counts.get("final", 0)
 
     def to_dict(self) -> dict:
-        return {"algorithm": self.algorithm, "alphas": self.alphas,
+        return {"algorithm": self.algorithm, "alphas": self.alphas, "patterns": self.patterns,
                 "reference_accuracy": self.reference_accuracy, "accuracy": self.accuracy,
                 "drop_points": self.drop, "speedup": self.speedup,
+                "speedup_estimate": self.speedup_estimate,
                 "conv_speedup": self.conv_speedup, "restored": self.restored,
-                "constraint_met": self.constraint_met, "counts": self.counts,
-                "training_runs": self.training_runs, "extras": self.extras,
+                "constraint_met": self.constraint_met,
+                "validation": self.verdict.to_dict() if self.verdict else None,
+                "test": self.test_verdict.to_dict() if self.test_verdict else None,
+                "counts": self.counts, "training_runs": self.training_runs, "extras": self.extras,
                 "history": [r.to_dict() for r in self.history]}
 
 

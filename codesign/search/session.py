@@ -1,15 +1,21 @@
-"""State shared by every search algorithm: the reference accuracy, the accuracy constraint, the
-history with simulated speedups, and the final compression run."""
+"""State shared by every search algorithm: the reference, the paired verdicts on the accuracy
+constraint, the history with simulated speedups (mask statistics before training, the
+candidate's own masks after), and the final compression run."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
+
+import numpy as np
 
 from codesign.executor import KINDS, EvalRequest, Evaluation, Executor
-from codesign.search.costs import (CostModel, conv_layers, effective_alphas, network_speedup)
+from codesign.search.costs import (CostModel, conv_layers, effective_alphas, network_speedup,
+                                   usable_alphas)
 from codesign.search.records import (IterationHook, IterationRecord, SearchConfig, SearchError,
-                                     SearchResult)
+                                     SearchResult, pattern_names)
+from codesign.search.verdict import DropEstimate, paired_drop, point_drop, unpack
+from pruning.patterns import Pattern
 
-DROP_EPS = 1e-9     # float slack when comparing a drop with the constraint
+Patterns = Mapping[str, Pattern]
 
 
 class SearchSession:
@@ -24,19 +30,34 @@ class SearchSession:
                               f"choose from {known}")
         self.layers = list(config.layers) or known
         self.conv = conv_layers(cost)
+        self.grid = np.array(sorted(config.alpha_grid, reverse=True))
         # Distinct requests of this search and their oracle seconds: per search even when
         # several searches share one executor (and its cache), and the same on a resumed run.
         self.issued: dict[str, dict[str, float]] = {}
         self.history: list[IterationRecord] = []
-        ref = self.run("reference", {})[0]
+        self._margin = 0.0                 # last measured (ci_high - drop): the noise allowance
+        ref = self.run("reference", [{}])[0]
         self.reference = ref.accuracy
+        self._ref_correct = unpack(ref.outcome.correct) if ref.outcome.correct else None
+        self._ref_test = unpack(ref.outcome.test_correct) if ref.outcome.test_correct else None
         # Probes barely retrain, so they are measured against the untouched dense model when
         # the oracle reports it, not against a fine-tuned control (that would bias them).
         self.probe_reference = float(ref.outcome.extra.get("pretrained_accuracy", ref.accuracy))
 
+    # -- which layers can pay ---------------------------------------------------------------
+    def usable(self, name: str, pattern: Pattern) -> np.ndarray:
+        """The keep fractions (grid points >= alpha_min, or N:M's own) at which `name` runs
+        sparse with `pattern`: anything else would cost accuracy for nothing."""
+        return usable_alphas(self.cost, name, pattern, self.grid, self.config.alpha_min)
+
+    def payable(self, patterns: Sequence[Pattern]) -> list[str]:
+        return [n for n in self.layers if any(self.usable(n, p).size for p in patterns)]
+
     # -- evaluations ----------------------------------------------------------------------
-    def run(self, kind: str, *alpha_sets: Mapping[str, float]) -> list[Evaluation]:
-        evals = self.executor.run([EvalRequest.make(kind, a) for a in alpha_sets])
+    def run(self, kind: str, alpha_sets: Sequence[Mapping[str, float]],
+            pattern_sets: Sequence[Patterns] | None = None) -> list[Evaluation]:
+        pattern_sets = pattern_sets or [{}] * len(alpha_sets)
+        evals = self.executor.run([EvalRequest.make(kind, a, p) for a, p in zip(alpha_sets, pattern_sets)])
         for ev in evals:
             self.issued.setdefault(kind, {})[ev.request.key] = ev.outcome.seconds
         return evals
@@ -48,41 +69,78 @@ class SearchSession:
         """Oracle time of this search's distinct evaluations, replayed ones included."""
         return {k: sum(self.issued.get(k, {}).values()) for k in KINDS}
 
-    def drop(self, accuracy: float) -> float:
-        return (self.reference - accuracy) * 100.0
+    # -- verdicts -------------------------------------------------------------------------
+    def verdict(self, ev: Evaluation) -> DropEstimate:
+        """Paired drop against the reference on the validation split (a point value when the
+        oracle gives no per-sample results, as synthetic ones do)."""
+        if self._ref_correct is not None and ev.outcome.correct:
+            v = paired_drop(self._ref_correct, unpack(ev.outcome.correct), self.config.confidence)
+        else:
+            v = point_drop(self.reference, ev.accuracy)
+        if ev.request.kind in ("train", "final"):
+            self._margin = v.ci_high - v.drop
+        return v
 
-    def feasible(self, accuracy: float) -> bool:
-        return self.drop(accuracy) <= self.config.max_drop + DROP_EPS
+    def test_verdict(self, ev: Evaluation) -> DropEstimate | None:
+        if self._ref_test is None or not ev.outcome.test_correct:
+            return None
+        return paired_drop(self._ref_test, unpack(ev.outcome.test_correct), self.config.confidence)
+
+    def feasible(self, ev: Evaluation) -> bool:
+        return self.verdict(ev).met(self.config.max_drop)
+
+    def target_drop(self) -> float:
+        """The point drop a candidate may aim for: max drop less the last interval's upper
+        half-width (a candidate at exactly max drop would fail half the time)."""
+        return self.config.max_drop - self._margin
+
+    def probe_drop(self, ev: Evaluation) -> float:
+        return max(0.0, 100.0 * (self.probe_reference - ev.accuracy))
 
     # -- history --------------------------------------------------------------------------
-    def record(self, phase: str, alphas: Mapping[str, float], accuracy: float | None,
-               accepted: bool, note: str = "") -> IterationRecord:
-        eff = effective_alphas(self.cost, alphas)
+    def estimate(self, alphas: Mapping[str, float], patterns: Patterns | None = None) -> tuple[float, float]:
+        """(whole-network, conv-layer) speedup of the deployed plan, from mask statistics."""
+        eff = effective_alphas(self.cost, alphas, patterns)
+        whole = network_speedup(self.cost, eff, patterns=patterns)
+        conv = network_speedup(self.cost, eff, self.conv, patterns) if self.conv else 1.0
+        return whole, conv
+
+    def record(self, phase: str, alphas: Mapping[str, float], ev: Evaluation | None,
+               accepted: bool, note: str = "", patterns: Patterns | None = None) -> IterationRecord:
+        whole, conv = self.estimate(alphas, patterns)
+        v = self.verdict(ev) if ev is not None else None
+        measured = ev.outcome.measured.get("speedup") if ev is not None else None
         rec = IterationRecord(
-            iteration=len(self.history), phase=phase, alphas=dict(alphas), accuracy=accuracy,
-            drop=None if accuracy is None else self.drop(accuracy),
-            speedup=network_speedup(self.cost, eff),
-            conv_speedup=network_speedup(self.cost, eff, self.conv) if self.conv else 1.0,
-            accepted=accepted, note=note)
+            iteration=len(self.history), phase=phase, alphas=dict(alphas),
+            accuracy=None if ev is None else ev.accuracy, drop=None if v is None else v.drop,
+            speedup=whole, conv_speedup=conv, accepted=accepted, note=note,
+            patterns=pattern_names(patterns), ci_low=None if v is None else v.ci_low,
+            ci_high=None if v is None else v.ci_high,
+            measured_speedup=None if measured is None else float(measured))
         self.history.append(rec)
         if self.on_iteration:
             self.on_iteration(rec)
         return rec
 
     # -- the end of every search ----------------------------------------------------------
-    def finish(self, algorithm: str, alphas: Mapping[str, float],
-               restored: list[str]) -> SearchResult:
-        """Full compression run at the found α (dense where r < r*), and the final check."""
-        deployed = effective_alphas(self.cost, alphas)
-        final = self.run("final", deployed)[0]
-        ok = self.feasible(final.accuracy)
-        rec = self.record("final", deployed, final.accuracy, ok,
-                          "final compression" + ("" if ok else ": drop exceeds the constraint"))
-        counts = self.counts()
-        result = SearchResult(algorithm=algorithm, alphas=deployed, reference_accuracy=self.reference,
-                            accuracy=final.accuracy, speedup=rec.speedup,
-                            conv_speedup=rec.conv_speedup, history=list(self.history),
-                            counts=counts, restored=sorted(restored), constraint_met=ok)
+    def finish(self, algorithm: str, alphas: Mapping[str, float], restored: list[str],
+               patterns: Patterns | None = None) -> SearchResult:
+        """Full compression run at the found plan (dense where the hardware would run a
+        layer dense), the final verdicts and the final model's own speedup."""
+        deployed = effective_alphas(self.cost, alphas, patterns)
+        kept = {n: p for n, p in (patterns or {}).items() if deployed.get(n, 1.0) < 1.0}
+        final = self.run("final", [deployed], [kept])[0]
+        v = self.verdict(final)
+        ok = v.met(self.config.max_drop)
+        rec = self.record("final", deployed, final, ok,
+                          "final compression" + ("" if ok else ": drop exceeds the constraint"), kept)
+        result = SearchResult(
+            algorithm=algorithm, alphas=deployed, reference_accuracy=self.reference,
+            accuracy=final.accuracy,
+            speedup=rec.measured_speedup if rec.measured_speedup is not None else rec.speedup,
+            conv_speedup=rec.conv_speedup, history=list(self.history), counts=self.counts(),
+            restored=sorted(restored), constraint_met=ok, patterns=pattern_names(kept),
+            verdict=v, test_verdict=self.test_verdict(final), speedup_estimate=rec.speedup)
         result.extras["oracle_seconds"] = self.oracle_seconds()
         result.extras["final_extra"] = dict(final.outcome.extra)
         return result

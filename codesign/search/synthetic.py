@@ -2,11 +2,16 @@
 
 `SyntheticOracle`: accuracy = reference − Σ_i drop_i(α_i) / 100 with
 drop_i(α) = s_i · max(0, ln(τ_i / α))², i.e. layer i is free to prune down to α = τ_i and then
-costs s_i points per squared e-fold. Additive, so the allocator's surrogate is exact and the
-optimum on a grid can be found by brute force. "probe" requests see the same function.
+costs s_i points per squared e-fold; a structured pattern p multiplies s_i by
+pattern_penalty[p]. Additive, so the allocator's surrogate is exact and the optimum on a grid can
+be found by brute force. "probe" requests see the same function. With `samples`, outcomes carry
+per-sample correctness (the first round(accuracy * samples) samples right), so the paired
+verdicts have intervals.
 
 `ProportionalCostModel`: sparse latency = dense latency · α · r*_i, so the sparse speedup is
-1 / (α r*_i) and crosses 1 exactly at the given r*_i; a layer runs sparse from there on.
+1 / (α r*_i) and crosses 1 exactly at the given r*_i; a layer runs sparse from there on. A
+pattern named in `pattern_r_star` uses that r* instead (e.g. 1.0 for channel pruning: a smaller
+dense layer).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from typing import Mapping
 import numpy as np
 
 from codesign.executor import EvalRequest, Outcome
+from codesign.search.verdict import pack
 
 
 @dataclass
@@ -26,20 +32,33 @@ class SyntheticOracle:
     reference: float = 0.90
     calls: list[EvalRequest] = field(default_factory=list)
     fail_after: int | None = None            # raise KeyboardInterrupt on this call (resume tests)
+    pattern_penalty: Mapping[str, float] = field(default_factory=dict)   # pattern name -> factor
+    samples: int = 0                         # > 0: per-sample correctness in every outcome
+    probe_scale: float = 1.0                 # probes see drops this many times the true ones
 
-    def drop(self, alphas: Mapping[str, float]) -> float:
+    def drop(self, alphas: Mapping[str, float], patterns: Mapping[str, str] | None = None) -> float:
         total = 0.0
         for name, a in alphas.items():
             excess = math.log(self.free_alpha[name] / a)
-            total += self.sensitivity[name] * max(0.0, excess) ** 2
+            factor = self.pattern_penalty.get((patterns or {}).get(name, "unstructured"), 1.0)
+            total += factor * self.sensitivity[name] * max(0.0, excess) ** 2
         return total
+
+    def _correct(self, accuracy: float) -> str:
+        if not self.samples:
+            return ""
+        right = np.arange(self.samples) < round(accuracy * self.samples)
+        return pack(right)
 
     def evaluate(self, request: EvalRequest) -> Outcome:
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise KeyboardInterrupt("synthetic interruption")
         self.calls.append(request)
         alphas = request.alpha_dict()
-        return Outcome(accuracy=self.reference - self.drop(alphas) / 100.0, achieved=alphas)
+        scale = self.probe_scale if request.kind == "probe" else 1.0
+        accuracy = self.reference - scale * self.drop(alphas, request.pattern_dict()) / 100.0
+        return Outcome(accuracy=accuracy, achieved=alphas, correct=self._correct(accuracy),
+                       test_correct=self._correct(accuracy))
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,11 @@ class ProportionalCostModel:
     ops_: Mapping[str, str]
     r_star: Mapping[str, float]
     macs_per_second: float = 1e9
+    pattern_r_star: Mapping[str, float] = field(default_factory=dict)   # pattern name -> r*
+
+    def _r(self, name: str, pattern) -> float:
+        return float(self.pattern_r_star.get(str(pattern), self.r_star[name])
+                     if pattern is not None and str(pattern) != "unstructured" else self.r_star[name])
 
     def layer_names(self) -> list[str]:
         return list(self.names)
@@ -60,21 +84,21 @@ class ProportionalCostModel:
         return self.ops_[name]
 
     def breakeven(self, name: str, pattern=None) -> float:
-        return float(self.r_star[name])
+        return self._r(name, pattern)
 
     def dense_latency(self, name: str) -> float:
         return self.macs_[name] / self.macs_per_second
 
     def runs_sparse(self, name: str, alphas: np.ndarray, pattern=None) -> np.ndarray:
         a = np.asarray(alphas, float)
-        return (a < 1.0) & (a * self.r_star[name] <= 1.0)
+        return (a < 1.0) & (a * self._r(name, pattern) <= 1.0 + 1e-12)
 
     def latency(self, name: str, alphas: np.ndarray, pattern=None) -> np.ndarray:
         a = np.asarray(alphas, float)
-        return np.where(self.runs_sparse(name, a), self.dense_latency(name) * a * self.r_star[name],
+        return np.where(self.runs_sparse(name, a, pattern), self.dense_latency(name) * a * self._r(name, pattern),
                         self.dense_latency(name))
 
     def storage_bits(self, name: str, alphas: np.ndarray, pattern=None) -> np.ndarray:
         """16-bit weights (one per MAC of the layer, a stand-in); sparse: + a 4-bit index each."""
         a = np.asarray(alphas, float)
-        return np.where(self.runs_sparse(name, a), self.macs_[name] * a * 20.0, self.macs_[name] * 16.0)
+        return np.where(self.runs_sparse(name, a, pattern), self.macs_[name] * a * 20.0, self.macs_[name] * 16.0)

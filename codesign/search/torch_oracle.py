@@ -1,17 +1,23 @@
 """The real accuracy oracle: a pruning backend (pruning.methods) trained on real data.
 
 Request kinds (see codesign.executor):
-- reference: the trained dense model's accuracy on the search split, or that of a dense control
-  fine-tuned with one candidate's budget if higher (so extra training is not taken as margin);
-- probe: one layer pruned to α by magnitude, optionally `probe_epochs` of masked retraining,
-  evaluated on (a prefix of) the search split: cheap sensitivity;
-- train: the backend's full method (e.g. ADMM + masked retraining) at the candidate α vector,
-  with the short `train_epochs` budget: one "training run";
-- final: the same at the found α with the longer `final_epochs` budget (and quantization bits if
-  given); its model is kept and saved (`load_final`), so a resumed run can export it.
+- reference: the trained dense model on the validation split, or a dense control fine-tuned
+  with one candidate's budget if that is more accurate (so extra training is not taken as
+  room for pruning);
+- probe: one layer pruned to (α, pattern) by magnitude, optionally `probe_epochs` of masked
+  retraining: cheap sensitivity;
+- train: the backend's full method at the candidate plan with the short `train_epochs`
+  budget: one "training run";
+- final: the same at the found plan with the longer `final_epochs` budget (and quantization
+  bits if given); its model is kept and saved safely (`load_final`), so a resumed run can
+  export it.
 
-Search decisions use a validation split carved out of the training data (`search_split`), never
-the test split; the test accuracy of the dense and the final model is reported beside it.
+Every evaluation is seeded by its request (EvalRequest.seed), so it computes the same thing in
+this process or on a Ray worker. Train and final outcomes carry per-sample correctness on the
+validation split (paired verdicts; reference and final also on the test split) and the
+hardware's cost of the model's own masks (`mask_cost`, codesign.search.hwcost.MaskCost).
+Search decisions use the validation split carved out of the training data (`search_split`),
+never the test split.
 """
 from __future__ import annotations
 
@@ -27,18 +33,23 @@ import torch
 from torch import nn
 
 from codesign.executor import EvalRequest, Outcome
-from pruning.protocol import Progress, Targets, prunable_weights
+from codesign.search.verdict import pack
+from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import Dataset
-from pruning.projections import pattern_masks
 from pruning.methods import get_backend
-from pruning.train import TrainContext, evaluate, train_epochs
+from pruning.patterns import parse_pattern
+from pruning.projections import pattern_masks
+from pruning.protocol import Progress, Targets, prunable_weights, weight_layouts
+from pruning.train import TrainContext, correctness, train_epochs
+
+FINAL_KEY = "final-model"
 
 
 def search_split(data: Dataset, validation: int, seed: int = 0) -> tuple[Dataset, Dataset]:
     """(search data, test data): the search trains on the training set minus `validation`
     seeded samples and measures accuracy on those; the test split stays untouched."""
     n = len(data.train_y)
-    validation = min(validation, n // 5)
+    validation = max(1, min(validation, n // 2))
     idx = np.random.default_rng(seed).permutation(n)
     val, train = np.sort(idx[:validation]), np.sort(idx[validation:])
     search = Dataset(data.train_x[train], data.train_y[train], data.train_x[val],
@@ -56,6 +67,7 @@ class OracleSettings:
     bits: Mapping[str, int] = field(default_factory=dict)   # quantization in the final run
     batch_size: int = 128
     lr: float = 1e-3
+    optimizer: str = "adam"
     seed: int = 0
     control: bool = True             # reference = max(dense, dense fine-tuned like a candidate)
 
@@ -63,76 +75,121 @@ class OracleSettings:
 class TorchOracle:
     def __init__(self, model: nn.Module, search_data: Dataset, test_data: Dataset,
                  settings: OracleSettings, run_dir: str | Path | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Progress], None] | None = None,
+                 mask_cost: Callable[[Mapping[str, np.ndarray]], dict] | None = None,
+                 fingerprint: str = "") -> None:
         self.model, self.data, self.test = model, search_data, test_data
         self.settings = settings
         self.run_dir = Path(run_dir) if run_dir else None
         self.on_progress = on_progress
+        self.mask_cost = mask_cost
+        self.fingerprint = fingerprint
         self.backend = get_backend(settings.method, **dict(settings.method_options))
         # final models by request key: several searches may each end in a final run
         self._finals: dict[str, tuple[nn.Module, dict[str, torch.Tensor]]] = {}
 
-    def _ctx(self, epochs: float, checkpoint: Path | None = None) -> TrainContext:
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["on_progress"] = None           # a driver-side callback does not travel to workers
+        state["_finals"] = {}
+        return state
+
+    def _ctx(self, epochs: float, seed: int, checkpoint: Path | None = None) -> TrainContext:
         s = self.settings
         return TrainContext(data=self.data, epochs=epochs, batch_size=s.batch_size, lr=s.lr,
-                            seed=s.seed, checkpoint_dir=checkpoint, on_progress=self.on_progress)
+                            optimizer=s.optimizer, seed=seed, checkpoint_dir=checkpoint,
+                            on_progress=self.on_progress, fingerprint=self.fingerprint)
 
     def evaluate(self, request: EvalRequest) -> Outcome:
         t0 = time.perf_counter()
-        alphas = request.alpha_dict()
+        seed = request.seed(self.settings.seed)
+        torch.manual_seed(seed)
         if request.kind == "reference":
             return self._reference(t0)
         if request.kind == "probe":
-            return self._probe(alphas, t0)
+            return self._probe(request, t0, seed)
+        return self._compress(request, t0, seed)
+
+    def _compress(self, request: EvalRequest, t0: float, seed: int) -> Outcome:
         final = request.kind == "final"
         s = self.settings
+        alphas = request.alpha_dict()
+        patterns = {n: parse_pattern(p) for n, p in request.pattern_dict().items()}
         model = copy.deepcopy(self.model)
-        ckpt = self._final_dir(request) / "train" if final and self.run_dir else None
-        targets = Targets(alphas=alphas, bits=dict(s.bits) if final else {})
+        ckpt = self._final_dir(request) / "train" if final and self.run_dir and (alphas or s.bits) else None
+        targets = Targets(alphas=alphas, patterns=patterns, bits=dict(s.bits) if final else {})
         epochs = s.final_epochs if final else s.train_epochs
-        if not alphas and not targets.bits and s.control:
-            # Nothing to compress: train like the control, so that an all-dense outcome is
-            # measured the way the reference was, not as the untouched pretrained model.
-            train_epochs(model, self._ctx(epochs, ckpt), epochs, phase="control")
-        result = self.backend.compress(model, targets, self._ctx(epochs, ckpt))
-        achieved = {l.name: l.alpha for l in result.layers if l.alpha < 1.0}
-        extra = {}
+        ctx = self._ctx(epochs, seed, ckpt)
+        if not alphas and not targets.bits:
+            # Nothing to compress: the plan is the reference model itself.
+            model, _, _ = self._reference_model()
+            model = copy.deepcopy(model)
+            masks: dict[str, torch.Tensor] = {}
+            accuracy_epochs = 0.0
+        else:
+            result = self.backend.compress(model, targets, ctx)
+            model, masks, accuracy_epochs = result.model, result.masks, result.epochs_used
+        correct = correctness(model, self.data)
+        extra: dict[str, float] = {}
+        test_correct = ""
         if final:
-            self._finals[request.key] = (result.model, result.masks)
-            extra["test_accuracy"] = evaluate(result.model, self.test)
+            self._finals[request.key] = (model, masks)
+            test = correctness(model, self.test)
+            extra["test_accuracy"] = float(test.mean())
+            test_correct = pack(test)
             if self.run_dir:
-                torch.save({"state_dict": result.model.state_dict(), "masks": result.masks},
-                           self._final_dir(request) / "model.pt")
-        return Outcome(result.accuracy, time.perf_counter() - t0, result.epochs_used, achieved,
-                       extra)
+                save_checkpoint(self._final_dir(request), FINAL_KEY,
+                                {"state_dict": model.state_dict(), "masks": dict(masks)},
+                                self.fingerprint)
+        weights = prunable_weights(model)
+        achieved = {n: float(m.float().mean()) for n, m in masks.items() if not bool(m.all())}
+        measured = {}
+        if self.mask_cost is not None:
+            measured = self.mask_cost({n: (weights[n].detach() != 0).numpy() for n in achieved})
+        return Outcome(float(correct.mean()), time.perf_counter() - t0, accuracy_epochs, achieved,
+                       extra, pack(correct), test_correct, measured)
 
-    def _reference(self, t0: float) -> Outcome:
-        """The bar a candidate must clear: the dense model's accuracy, or, if higher, that of
-        a dense control fine-tuned with the same budget as one candidate run. Without the
-        control, a candidate's extra training would count as room for pruning."""
-        acc = evaluate(self.model, self.data)
-        extra = {"pretrained_accuracy": acc, "test_accuracy": evaluate(self.model, self.test)}
+    def _reference_model(self) -> tuple[nn.Module, np.ndarray, dict[str, float]]:
+        """The bar a candidate must clear: the dense model, or, if more accurate, a dense
+        control fine-tuned with the same budget as one candidate run (seeded by the reference
+        request, so the same model every time it is asked for)."""
+        correct = correctness(self.model, self.data)
+        model = self.model
+        extra = {"pretrained_accuracy": float(correct.mean())}
         epochs = self.settings.train_epochs
         if self.settings.control and epochs > 0:
+            seed = EvalRequest.make("reference").seed(self.settings.seed)
+            torch.manual_seed(seed)
             control = copy.deepcopy(self.model)
-            train_epochs(control, self._ctx(epochs), epochs, phase="control")
-            extra["control_accuracy"] = evaluate(control, self.data)
-            acc = max(acc, extra["control_accuracy"])
-        return Outcome(acc, time.perf_counter() - t0, epochs, {}, extra)
+            train_epochs(control, self._ctx(epochs, seed), epochs, phase="control")
+            control_correct = correctness(control, self.data)
+            extra["control_accuracy"] = float(control_correct.mean())
+            if control_correct.mean() > correct.mean():
+                model, correct = control, control_correct
+        return model, correct, extra
 
-    def _probe(self, alphas: dict[str, float], t0: float) -> Outcome:
+    def _reference(self, t0: float) -> Outcome:
+        model, correct, extra = self._reference_model()
+        test = correctness(model, self.test)
+        extra["test_accuracy"] = float(test.mean())
+        return Outcome(float(correct.mean()), time.perf_counter() - t0, self.settings.train_epochs,
+                       {}, extra, pack(correct), pack(test))
+
+    def _probe(self, request: EvalRequest, t0: float, seed: int) -> Outcome:
+        alphas = request.alpha_dict()
+        patterns = {n: parse_pattern(p) for n, p in request.pattern_dict().items()}
         model = copy.deepcopy(self.model)
         weights = prunable_weights(model)
-        masks = pattern_masks({n: weights[n] for n in alphas}, alphas)
+        masks = pattern_masks({n: weights[n] for n in alphas}, alphas, patterns, weight_layouts(model))
         with torch.no_grad():
             for n, m in masks.items():
                 weights[n].mul_(m)
         epochs = self.settings.probe_epochs
         if epochs > 0:
-            train_epochs(model, self._ctx(epochs), epochs, phase="probe", masks=masks)
-        # the whole search split, as the reference: a subset would shift every probe's drop
-        acc = evaluate(model, self.data)
-        return Outcome(acc, time.perf_counter() - t0, epochs, dict(alphas))
+            train_epochs(model, self._ctx(epochs, seed), epochs, phase="probe", masks=masks)
+        # the whole validation split, as the reference: a subset would shift every probe's drop
+        accuracy = float(correctness(model, self.data).mean())
+        return Outcome(accuracy, time.perf_counter() - t0, epochs, dict(alphas))
 
     def _final_dir(self, request: EvalRequest) -> Path:
         assert self.run_dir is not None
@@ -141,28 +198,16 @@ class TorchOracle:
         return d
 
     def load_final(self, request: EvalRequest) -> tuple[nn.Module, dict] | None:
-        """(model, masks) of a finished final run, also one of an earlier, interrupted session."""
+        """(model, masks) of a finished final run, also one of an earlier, interrupted session
+        (a safe checkpoint: settings checked first, plain tensors only)."""
         if request.key in self._finals:
             return self._finals[request.key]
         if self.run_dir is None:
             return None
-        p = self._final_dir(request) / "model.pt"
-        if not p.exists():
+        saved = load_checkpoint(self._final_dir(request), FINAL_KEY, self.fingerprint)
+        if saved is None:
             return None
-        saved = torch.load(p, weights_only=False)
         model = copy.deepcopy(self.model)
         model.load_state_dict(saved["state_dict"])
-        self._finals[request.key] = (model, saved["masks"])
+        self._finals[request.key] = (model, dict(saved["masks"]))
         return self._finals[request.key]
-
-
-def pretrain(model: nn.Module, data: Dataset, epochs: float, *, batch_size: int = 128,
-             lr: float = 1e-3, seed: int = 0, checkpoint_dir: str | Path | None = None,
-             on_progress: Callable[[Progress], None] | None = None) -> float:
-    """Train the dense model in place (resumable through checkpoint_dir); returns accuracy on
-    data's evaluation split."""
-    ctx = TrainContext(data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                       checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
-                       on_progress=on_progress)
-    train_epochs(model, ctx, epochs, phase="pretrain")
-    return evaluate(model, data)

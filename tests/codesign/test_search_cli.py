@@ -1,5 +1,6 @@
 """`codesign search` end to end on a tiny budget (real training on sklearn digits, real ONNX
-export checked in onnxruntime), its resume, and `codesign report`."""
+export checked in onnxruntime): the verdict file, the exported model's own speedup, resume,
+the lock on --out, and `codesign report`."""
 from __future__ import annotations
 
 import json
@@ -12,12 +13,13 @@ from onnx import numpy_helper
 
 from codesign.cli import main
 
-ARGS = ["search", "lenet5", "--data", "synthetic", "--allocator", "fig5,dp", "--train-limit", "400",
-        "--test-limit", "100", "--validation", "100", "--pretrain-epochs", "2",
-        "--train-epochs", "0.2", "--final-epochs", "0.2", "--max-drop", "100", "--quiet"]
+ARGS = ["search", "lenet5", "--data", "digits", "--allocator", "fig5,dp", "--train-limit", "600",
+        "--test-limit", "300", "--validation", "200", "--pretrain-epochs", "2",
+        "--train-epochs", "0.3", "--final-epochs", "0.3", "--max-drop", "100",
+        "--patterns", "unstructured,2:4", "--quiet"]
 # max drop 100 points: every candidate passes, so the run surely prunes and the mechanics
-# (plan, export, sparsity in the ONNX file, resume) are tested independently of training noise;
-# the searches' decisions are tested on synthetic oracles in test_search_algorithms.py.
+# (verdict, export, sparsity in the ONNX file, resume) are tested independently of training
+# noise; the searches' decisions are tested on synthetic oracles in test_search_algorithms.py.
 
 
 @pytest.fixture(scope="module")
@@ -28,51 +30,80 @@ def run_dir(tmp_path_factory):
     return out
 
 
-def test_search_writes_plan_model_history_and_report(run_dir):
-    for name in ("plan.json", "search-history.json", "compressed.onnx", "report.html",
-                 "report.md", "layers.csv", "evaluations.jsonl", "figures/search.png"):
+def test_search_writes_the_verdict_plan_model_history_and_report(run_dir):
+    for name in ("summary.json", "plan.json", "search-history.json", "compressed.onnx", "report.html",
+                 "report.md", "evaluations.jsonl", "figures/search.png", "job.json"):
         assert (run_dir / name).exists(), name
+    s = json.loads((run_dir / "summary.json").read_text())
+    c = s["constraint"]
+    assert c["max_drop"] == 100 and c["confidence"] == 0.95 and c["met"] is True
+    for split, n in (("validation", 200), ("test", 300)):
+        v = c[split]
+        assert v["n"] == n and v["ci_low"] <= v["drop"] <= v["ci_high"]
+    assert set(s["speedup"]) == {"search_estimate", "exported"} and s["speedup"]["exported"] > 1
+    assert s["executor"] == {"name": "local", "workers": 1}
+    assert s["training_runs"] >= 1
     history = json.loads((run_dir / "search-history.json").read_text())
+    assert set(history["results"]) == {"fig5", "dp"} and history["chosen"] == s["chosen"]
     chosen = history["results"][history["chosen"]]
-    plan = json.loads((run_dir / "plan.json").read_text())
-    assert plan["alphas"] == {n: a for n, a in chosen["alphas"].items() if a < 1.0}
-    assert set(history["results"]) == {"fig5", "dp"}
-    for r in history["results"].values():
-        assert r["history"][-1]["phase"] == "final"
+    assert chosen["history"][-1]["phase"] == "final"
+    assert chosen["speedup"] == pytest.approx(s["speedup"]["exported"], rel=1e-9)  # the exported model's
 
 
-def test_compressed_onnx_holds_the_planned_sparsity(run_dir):
-    plan = json.loads((run_dir / "plan.json").read_text())
-    assert plan["alphas"], "an unconstrained run must prune"
+def test_the_exported_model_holds_the_plan_and_its_own_plan_is_written(run_dir):
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s["alphas"], "an unconstrained run must prune"
     model = onnx.load(str(run_dir / "compressed.onnx"))
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    for layer in plan["layers"]:
-        w = inits[layer["name"]]
-        kept = np.count_nonzero(w) / w.size
-        if layer["implementation"] == "dense":
-            assert kept > 0.99
-        else:
-            assert kept == pytest.approx(layer["alpha"], abs=1.5 / w.size + 1e-3)
+    for name, alpha in s["alphas"].items():
+        w = inits[name]
+        assert np.count_nonzero(w) / w.size == pytest.approx(alpha, abs=1.5 / w.size + 1e-3)
+        if s["patterns"].get(name) == "2:4":
+            groups = (w.reshape(w.shape[0], -1)[:, : w[0].size // 4 * 4] != 0).reshape(w.shape[0], -1, 4)
+            assert groups.sum(axis=2).max() <= 2
+    plan = json.loads((run_dir / "plan.json").read_text())
+    assert plan["totals"]["speedup"] == pytest.approx(s["speedup"]["exported"], rel=1e-9)
 
 
-def test_rerun_resumes_without_new_evaluations(run_dir, capsys):
+def test_rerun_resumes_without_new_evaluations(run_dir):
     before = (run_dir / "evaluations.jsonl").read_text()
-    plan = (run_dir / "plan.json").read_text()
+    summary = (run_dir / "summary.json").read_text()
     assert main(ARGS + ["--out", str(run_dir)]) == 0
     assert (run_dir / "evaluations.jsonl").read_text() == before
-    assert json.loads((run_dir / "plan.json").read_text())["alphas"] == json.loads(plan)["alphas"]
+    assert json.loads((run_dir / "summary.json").read_text())["alphas"] == json.loads(summary)["alphas"]
 
 
 def test_other_settings_in_the_same_run_dir_are_refused(run_dir, capsys):
-    assert main(ARGS[:-3] + ["--max-drop", "1", "--quiet", "--out", str(run_dir)]) == 2
+    args = [a if a != "100" else "1" for a in ARGS]
+    assert main(args + ["--out", str(run_dir)]) == 2
     assert "holds a run with other settings (max_drop)" in capsys.readouterr().err
 
 
-def test_report_command_rerenders(run_dir, tmp_path, capsys):
+def test_a_busy_run_dir_is_refused_with_one_line(run_dir, capsys):
+    from codesign.runlock import run_lock
+    with run_lock(run_dir, "codesign search"):
+        assert main(ARGS + ["--out", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is in use by another codesign search run" in err[0]
+    assert main(ARGS + ["--out", str(run_dir)]) == 0          # released: the next run goes ahead
+
+
+def test_report_command_rerenders(run_dir, tmp_path):
     assert main(["report", str(run_dir), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "report.md").read_text() == (run_dir / "report.md").read_text()
 
 
-def test_unknown_allocator_is_a_clear_error(tmp_path, capsys):
-    assert main(ARGS[:4] + ["--allocator", "magic", "--out", str(tmp_path)]) == 2
-    assert "unknown allocator" in capsys.readouterr().err
+@pytest.mark.parametrize("extra,message", [
+    (["--allocator", "magic"], "unknown allocator"),
+    (["--patterns", "3:2"], "0 < N < M"),
+    (["--max-drop", "nan"], "--max-drop"),
+    (["--lr", "-1"], "--lr"),
+    (["--executor", "ray", "--workers", "0"], "--workers"),
+    (["--agp-updates", "3"], "is an option of method 'agp'"),
+])
+def test_bad_settings_are_one_line_before_any_file(tmp_path, capsys, extra, message):
+    out = tmp_path / "never"
+    assert main(ARGS[:4] + ["--quiet", "--out", str(out)] + extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()

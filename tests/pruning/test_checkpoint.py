@@ -32,6 +32,7 @@ def test_a_checkpoint_of_other_settings_is_refused_before_reading_it(tmp_path):
         load_checkpoint(tmp_path, "k", fingerprint="run-b")
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_planted_pickle_does_not_run(tmp_path):
     import os
     if os.path.exists(MARKER):

@@ -5,13 +5,13 @@ import torch
 
 from pruning.data import load_dataset
 from pruning.errors import PruningError
-from pruning.models import lenet5
+from pruning.models import build_model
 from pruning.protocol import prunable_weights
 from pruning.pipeline import PruneJob, load_module, resolve_bits, targets_for
 
 
 def test_bits_spec_by_kind_name_and_all():
-    w = prunable_weights(lenet5())
+    w = prunable_weights(build_model("lenet5", (1, 28, 28), 10))
     assert resolve_bits("conv=3,fc=2", w) == {"conv1.weight": 3, "conv2.weight": 3, "fc1.weight": 2, "fc2.weight": 2}
     assert resolve_bits("4", w) == dict.fromkeys(w, 4)
     assert resolve_bits("fc=2,fc1.weight=5", w)["fc1.weight"] == 5
@@ -22,7 +22,7 @@ def test_bits_spec_by_kind_name_and_all():
 
 
 def test_targets_uniform_and_global():
-    w = prunable_weights(lenet5())
+    w = prunable_weights(build_model("lenet5", (1, 28, 28), 10))
     t = targets_for(PruneJob("lenet5", alpha=0.2, alphas={"conv1.weight": 1.0}), w)
     assert t.alphas == {"conv1.weight": 1.0, "conv2.weight": 0.2, "fc1.weight": 0.2, "fc2.weight": 0.2}
     g = targets_for(PruneJob("lenet5", alpha=0.2, allocation="global"), w)

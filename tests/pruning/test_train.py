@@ -6,7 +6,7 @@ from pruning.data import load_dataset
 from pruning.errors import PruningError
 from pruning.masks import check_sparsity
 from pruning.projections import pattern_masks
-from pruning.models import build_model, lenet5
+from pruning.models import build_model
 from pruning.protocol import prunable_weights
 from pruning.train import TrainContext, evaluate, split_budget, train_epochs
 
@@ -22,7 +22,7 @@ def _fresh(ds, seed=0):
 
 
 def test_lenet5_has_430_5k_weights():
-    assert sum(w.numel() for w in prunable_weights(lenet5()).values()) == 430_500
+    assert sum(w.numel() for w in prunable_weights(build_model("lenet5", (1, 28, 28), 10)).values()) == 430_500
 
 
 def test_training_learns_and_is_deterministic(digits):
@@ -39,7 +39,7 @@ def test_fractional_epochs_and_hooks(digits):
     steps, calls = [], []
     model = _fresh(digits)
     hist = train_epochs(model, ctx, 0.5, after_step=steps.append,
-                        loss_extra=lambda m: calls.append(1) or m.fc1.weight.pow(2).sum() * 0)
+                        loss_extra=lambda m: calls.append(1) or prunable_weights(m)["fc1.weight"].pow(2).sum() * 0)
     assert ctx.steps_per_epoch == 13 and ctx.steps(0.5) == 6
     assert steps == list(range(1, 7)) and len(calls) == 6 and hist[0]["steps"] == 6
 
@@ -100,6 +100,6 @@ def test_clip_grad_norm_bounds_the_update(digits):
     before = [p.detach().clone() for p in model.parameters()]
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     train_epochs(model, TrainContext(digits, batch_size=400), 0.01, optimizer=opt, clip_grad_norm=1e-3,
-                 loss_extra=lambda m: 1e3 * m.fc1.weight.sum())
+                 loss_extra=lambda m: 1e3 * prunable_weights(m)["fc1.weight"].sum())
     moved = torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
     assert float(moved) <= 1e-3 * 1.001                  # float32 rounding
