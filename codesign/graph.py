@@ -19,11 +19,9 @@ from onnx import numpy_helper, shape_inference
 from codesign.errors import InputShapeError, ModelImportError
 from codesign.models import describe_sources, resolve_model_source
 from hwmodels.workload import LayerShape
+from pruning.onnx.conventions import WEIGHT_PATH_OPS, spatial_pads
 
 COMPUTE_OPS = {"Conv": "conv", "ConvTranspose": "conv_transpose", "Gemm": "gemm", "MatMul": "matmul"}
-# Ops that carry a constant weight unchanged in value count on its way to a compute node.
-WEIGHT_PATH_OPS = {"Identity", "Cast", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten",
-                   "DequantizeLinear"}
 
 
 @dataclass(frozen=True)
@@ -391,21 +389,7 @@ def _ints(values, n: int, default: int) -> tuple[int, ...]:
 
 
 def _conv_pads(attrs: dict, in_spatial, kernel, stride, dilation) -> tuple[int, ...]:
-    n = len(kernel)
-    auto = attrs.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        begins, ends = [], []
-        for i in range(n):
-            out = -(-in_spatial[i] // stride[i])
-            total = max((out - 1) * stride[i] + (kernel[i] - 1) * dilation[i] + 1 - in_spatial[i], 0)
-            small, big = total // 2, total - total // 2
-            begins.append(small if auto == "SAME_UPPER" else big)
-            ends.append(big if auto == "SAME_UPPER" else small)
-        return tuple(begins + ends)
-    if auto == "VALID":
-        return (0,) * (2 * n)
-    return _ints(attrs.get("pads"), 2 * n, 0)
+    return tuple(spatial_pads(attrs, in_spatial, kernel, stride, dilation))
 
 
 def _conv_out_spatial(in_spatial, kernel, stride, dilation, pads) -> tuple[int, ...]:

@@ -30,6 +30,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from pruning.errors import PruningError
+from pruning.onnx.conventions import WEIGHT_PATH_OPS
 from pruning.onnx.ops import OPS, OnnxBridgeError, _attrs
 
 WEIGHT_OPS = {"Conv": (1,), "ConvTranspose": (1,), "Gemm": (0, 1), "MatMul": (0, 1)}
@@ -42,8 +43,6 @@ class ExportMismatchError(PruningError):
 
 # ---- the module ---------------------------------------------------------------------------
 
-# Ops that pass a weight through unchanged in value (converters often reshape a Gemm weight).
-WEIGHT_PATH_OPS = ("Reshape", "Transpose", "Identity", "Unsqueeze", "Squeeze", "Flatten", "Cast")
 
 
 def _root_initializer(tensor: str, producers: dict) -> tuple[str, int]:

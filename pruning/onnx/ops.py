@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from onnx import helper, numpy_helper
 
 from pruning.errors import PruningError
+from pruning.onnx.conventions import spatial_pads
 
 
 class OnnxBridgeError(PruningError):
@@ -33,26 +34,9 @@ def _ints(t: torch.Tensor | None) -> list[int]:
     return [] if t is None else [int(v) for v in t.reshape(-1).tolist()]
 
 
-def _same_pads(in_sizes, kernel, strides, dilations, upper: bool) -> list[int]:
-    """ONNX auto_pad SAME_*: output = ceil(in / stride); the odd pad goes to the end (UPPER)."""
-    begin, end = [], []
-    for size, k, s, d in zip(in_sizes, kernel, strides, dilations):
-        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        small, big = total // 2, total - total // 2
-        begin.append(small if upper else big)
-        end.append(big if upper else small)
-    return begin + end
-
-
 def _spatial_pads(attrs: dict, x: torch.Tensor, kernel, strides, dilations) -> list[int]:
     """Pads as ONNX lists them: [x1_begin, x2_begin, ..., x1_end, x2_end, ...]."""
-    n = len(kernel)
-    auto = _s(attrs.get("auto_pad", "NOTSET"))
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        return _same_pads(x.shape[2:], kernel, strides, dilations, auto == "SAME_UPPER")
-    if auto == "VALID":
-        return [0] * (2 * n)
-    return list(attrs.get("pads", [0] * (2 * n)))
+    return spatial_pads(attrs, x.shape[2:], kernel, strides, dilations)
 
 
 def _torch_pad(pads: list[int]) -> list[int]:
