@@ -54,6 +54,9 @@ def register(sub) -> None:
     p.add_argument("--out", help="run directory (default runs/<model>-search)")
     p.add_argument("--bits", help="quantize in the final compression: conv=3,fc=2 | 4 (all "
                                   "layers) | <weight name>=5 (default: float weights)")
+    p.add_argument("--export", choices=("float", "qdq"), default="float",
+                   help="float: compressed.onnx; qdq: also compressed-qdq.onnx with int8 weights and "
+                        "DequantizeLinear (needs --bits, at most 8)")
     p.add_argument("--storage-budget", type=float, metavar="KIB",
                    help="dp allocator: weights + indices of the whole model must fit in KIB "
                         "(on-chip storage budget)")
@@ -113,7 +116,7 @@ def run(args) -> int:
                     pretrain_epochs=args.pretrain_epochs, train_epochs=args.train_epochs,
                     final_epochs=args.final_epochs, probe_epochs=args.probe_epochs,
                     initial=args.initial, alpha_min=args.alpha_min, lr=args.lr,
-                    storage_budget_kib=args.storage_budget, bits=args.bits, seed=args.seed,
+                    storage_budget_kib=args.storage_budget, bits=args.bits, export=args.export, seed=args.seed,
                     executor=args.executor, address=args.address, workers=args.workers)
     import torch
     torch.set_num_threads(args.threads)
@@ -137,9 +140,15 @@ def run(args) -> int:
         mark = "pass" if rec.accepted else "fail"
         say(f"[{alg}] #{rec.iteration} {rec.phase}: speedup {rec.speedup:.2f}x{own}  {drop}{mark}  {rec.note}")
 
-    with progress("training", enabled=not args.quiet and sys.stderr.isatty()) as update:
-        result = run_job(job, on_iteration=on_iteration, on_status=say,
-                         on_progress=lambda p: update(p.step, p.total, f"{p.phase} {p.message}".strip()),
+    # A bar on a terminal; in a log, progress lines for the long dense pretraining only (the
+    # searches' runs get one line each from on_result / on_iteration).
+    tty = sys.stderr.isatty()
+    with progress("training", enabled=not args.quiet and tty) as bar, \
+            progress("pretrain", enabled=not args.quiet and not tty) as log:
+        def on_progress(p) -> None:
+            (bar if tty else log if p.phase == "pretrain" else (lambda *a: None))(
+                p.step, p.total, f"{p.phase} {p.message}".strip())
+        result = run_job(job, on_iteration=on_iteration, on_status=say, on_progress=on_progress,
                          on_result=on_result)
     rows = []
     for name, r in result.results.items():
@@ -161,6 +170,9 @@ def run(args) -> int:
           f"{s['speedup']['exported']:.2f}x with its own masks (search estimate "
           f"{s['speedup']['search_estimate']:.2f}x); onnxruntime test accuracy "
           f"{100 * s['onnxruntime_test_accuracy']:.2f}%, max |ORT - torch| {s['onnxruntime_max_abs_diff']:.1e}")
+    if s.get("qdq_test_accuracy") is not None:
+        print(f"int8 QDQ model: {result.files['compressed-qdq.onnx']}: onnxruntime test accuracy "
+              f"{100 * s['qdq_test_accuracy']:.2f}%, max |ORT - torch| {s['qdq_max_abs_diff']:.1e}")
     for w in result.warnings:
         print(f"warning: {w}")
     print(f"summary: {result.files['summary.json']}; report: {result.files['report.html']}")

@@ -53,6 +53,7 @@ class SearchJob:
     probe_epochs: float = 0.1
     initial: str | None = None                  # Fig. 5 start: a sparsity file
     bits: str | None = None                     # final quantization: "conv=3,fc=2", "4", ...
+    export: str = "float"                       # float, or qdq: also int8 weights + DequantizeLinear
     alpha_min: float = 0.02
     lr: float = 5e-4                            # fine-tuning lr of the compression runs
     storage_budget_kib: float | None = None     # dp: weights + indices must fit (KiB)
@@ -128,6 +129,10 @@ def validate(job: SearchJob):
     unknown = [a for a in job.allocators if a not in ALGORITHMS]
     if unknown or not job.allocators:
         raise SearchError(f"unknown allocator(s) {unknown}; choose from {sorted(ALGORITHMS)}")
+    if job.export not in ("float", "qdq"):
+        raise SearchError(f"export {job.export!r} is not float or qdq")
+    if job.export == "qdq" and not job.bits:
+        raise SearchError("--export qdq stores quantized weights as int8: give --bits (e.g. --bits 8)")
     if job.executor not in EXECUTORS:
         raise SearchError(f"executor {job.executor!r} is not one of {', '.join(EXECUTORS)}")
     make_options(job.method, dict(job.method_options))
@@ -256,7 +261,7 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
         status("the final model's checkpoint is missing: recomputing the final compression")
         oracle.evaluate(final_req)
         final = oracle.load_final(final_req)
-    files, exported = _export(final[0], final[1], prep, out, best, spec, mask_cost, job)
+    files, exported = _export(final, prep, out, best, spec, job)
     summary = _summary(job, best, exported, results, executor, prep)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=True) + "\n")
     files["summary.json"] = out / "summary.json"
@@ -297,14 +302,16 @@ def _best(results: Mapping[str, SearchResult]) -> str:
     return min(results, key=lambda k: results[k].drop)
 
 
-def _export(model, masks, prep: _Prepared, out: Path, result: SearchResult, spec, mask_cost, job):
-    """compressed.onnx (and compressed-qdq.onnx with bits <= 8), checked in onnxruntime, and
-    the plan of the exported file with its own masks (plan.json)."""
+def _export(final, prep: _Prepared, out: Path, result: SearchResult, spec, job: SearchJob):
+    """compressed.onnx (and, with --export qdq, compressed-qdq.onnx: int8 weights and
+    DequantizeLinear), checked in onnxruntime, and the plan of the exported file with its own
+    masks (plan.json)."""
     import onnx
 
     from codesign.api import plan as plan_of
     from codesign.graph import load_network
     from pruning.onnx.bridge import onnxruntime_accuracy, verify_onnx, with_static_batch
+    model, masks, intervals = final
     meta = {"alphas": result.alphas, "patterns": result.patterns, "algorithm": result.algorithm,
             "hardware": spec.name}
     proto = with_static_batch(model.to_onnx(metadata=meta), 1)
@@ -314,11 +321,18 @@ def _export(model, masks, prep: _Prepared, out: Path, result: SearchResult, spec
     path = out / "compressed.onnx"
     onnx.save(proto, str(path))
     files = {"compressed.onnx": path}
+    info = {"max_abs_diff": diff, "onnxruntime_test_accuracy": onnxruntime_accuracy(proto, prep.test_data)}
+    if job.export == "qdq":
+        from pruning.onnx.qdq import to_qdq
+        qdq = to_qdq(proto, intervals, prep.bits)
+        info["qdq_max_abs_diff"] = verify_onnx(model, qdq, sample, masks)
+        info["qdq_test_accuracy"] = onnxruntime_accuracy(qdq, prep.test_data)
+        files["compressed-qdq.onnx"] = out / "compressed-qdq.onnx"
+        onnx.save(qdq, str(files["compressed-qdq.onnx"]))
     exported_net = load_network(proto, (1,) + tuple(prep.test_data.input_shape))
     plan = plan_of(prep.network, spec, pruned=exported_net)
     files["plan.json"] = plan.save(out / "plan.json")
-    info = {"max_abs_diff": diff, "onnxruntime_test_accuracy": onnxruntime_accuracy(proto, prep.test_data),
-            "speedup": float(plan.totals["speedup"]), "plan": plan}
+    info.update(speedup=float(plan.totals["speedup"]), plan=plan)
     return files, info
 
 
@@ -342,6 +356,8 @@ def _summary(job: SearchJob, best: SearchResult, exported: dict, results, execut
         "final_test_accuracy": best.extras.get("final_extra", {}).get("test_accuracy"),
         "onnxruntime_test_accuracy": exported["onnxruntime_test_accuracy"],
         "onnxruntime_max_abs_diff": exported["max_abs_diff"],
+        "qdq_test_accuracy": exported.get("qdq_test_accuracy"),
+        "qdq_max_abs_diff": exported.get("qdq_max_abs_diff"),
         "validation_samples": prep.validation,
         "warnings": list(prep.warnings),
         "allocators": {k: {"speedup": r.speedup, "met": r.constraint_met, "training_runs": r.training_runs,

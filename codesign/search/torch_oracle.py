@@ -85,8 +85,9 @@ class TorchOracle:
         self.mask_cost = mask_cost
         self.fingerprint = fingerprint
         self.backend = get_backend(settings.method, **dict(settings.method_options))
-        # final models by request key: several searches may each end in a final run
-        self._finals: dict[str, tuple[nn.Module, dict[str, torch.Tensor]]] = {}
+        # final (model, masks, quantization intervals) by request key: several searches may
+        # each end in a final run
+        self._finals: dict[str, tuple[nn.Module, dict[str, torch.Tensor], dict[str, float]]] = {}
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -125,21 +126,24 @@ class TorchOracle:
             model, _, _ = self._reference_model()
             model = copy.deepcopy(model)
             masks: dict[str, torch.Tensor] = {}
-            accuracy_epochs = 0.0
+            accuracy_epochs, intervals = 0.0, {}
         else:
             result = self.backend.compress(model, targets, ctx)
             model, masks, accuracy_epochs = result.model, result.masks, result.epochs_used
+            intervals = next((h.get("intervals") or {} for h in reversed(result.history)
+                              if "intervals" in h), {})
         correct = correctness(model, self.data)
         extra: dict[str, float] = {}
         test_correct = ""
         if final:
-            self._finals[request.key] = (model, masks)
+            self._finals[request.key] = (model, masks, dict(intervals))
             test = correctness(model, self.test)
             extra["test_accuracy"] = float(test.mean())
             test_correct = pack(test)
             if self.run_dir:
                 save_checkpoint(self._final_dir(request), FINAL_KEY,
-                                {"state_dict": model.state_dict(), "masks": dict(masks)},
+                                {"state_dict": model.state_dict(), "masks": dict(masks),
+                                 "intervals": {n: float(q) for n, q in intervals.items()}},
                                 self.fingerprint)
         weights = prunable_weights(model)
         achieved = {n: float(m.float().mean()) for n, m in masks.items() if not bool(m.all())}
@@ -197,8 +201,8 @@ class TorchOracle:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def load_final(self, request: EvalRequest) -> tuple[nn.Module, dict] | None:
-        """(model, masks) of a finished final run, also one of an earlier, interrupted session
+    def load_final(self, request: EvalRequest) -> tuple[nn.Module, dict, dict] | None:
+        """(model, masks, quantization intervals) of a finished final run, also one of an earlier, interrupted session
         (a safe checkpoint: settings checked first, plain tensors only)."""
         if request.key in self._finals:
             return self._finals[request.key]
@@ -209,5 +213,5 @@ class TorchOracle:
             return None
         model = copy.deepcopy(self.model)
         model.load_state_dict(saved["state_dict"])
-        self._finals[request.key] = (model, dict(saved["masks"]))
+        self._finals[request.key] = (model, dict(saved["masks"]), dict(saved.get("intervals", {})))
         return self._finals[request.key]
