@@ -384,7 +384,7 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
                  f"{summary['speedup']['search_estimate']:.2f}x",
              "onnxruntime test accuracy": f"{100 * summary['onnxruntime_test_accuracy']:.2f}%",
              "training runs (chosen search)": summary["training_runs"],
-             "executor": f"{summary['executor']['name']} ({summary['executor']['workers']} workers)"}
+             "executor": f"{summary['executor']['name']} ({summary['executor']['workers']} worker{'s' if summary['executor']['workers'] > 1 else ''})"}
     traces = [search_trace(r, wall.get(k), job.max_drop) for k, r in results.items()]
     meta = {"model": job.model, "data": job.data, "hardware": job.hw, "method": job.method,
             "max drop": f"{job.max_drop} points at {100 * job.confidence:g}% confidence",
