@@ -40,13 +40,15 @@ def _arrays(source) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def as_dataset(data, *, limit=None, test_limit=None, seed: int = 0):
-    """A pruning.data.Dataset from any of the forms in the module docstring."""
-    from pruning.data import Dataset, from_arrays, load_dataset, subset
+def as_dataset(data, *, limit=None, test_limit=None, seed: int = 0, spec=None):
+    """A pruning.data.Dataset from any of the forms in the module docstring, fitted to `spec`
+    (pruning.data.DataSpec: what the model takes) when given."""
+    from pruning.data import Dataset, fit_dataset, from_arrays, load_dataset, subset
     if isinstance(data, Dataset):
+        data = fit_dataset(data, spec) if spec is not None else data
         return subset(data, limit, test_limit if test_limit is not None else limit, seed)
     if isinstance(data, (str, Path)):
-        return load_dataset(str(data), limit=limit, test_limit=test_limit, seed=seed)
+        return load_dataset(str(data), limit=limit, test_limit=test_limit, seed=seed, spec=spec)
     if isinstance(data, tuple) and len(data) == 2:
         (tx, ty), (vx, vy) = _arrays(data[0]), _arrays(data[1])
     else:
@@ -55,17 +57,19 @@ def as_dataset(data, *, limit=None, test_limit=None, seed: int = 0):
         cut = max(1, int(len(y) * TEST_SHARE))
         test, train = order[:cut], order[cut:]
         tx, ty, vx, vy = x[train], y[train], x[test], y[test]
-    ds = from_arrays("torch-data", tx, ty, vx, vy)
+    ds = from_arrays("torch-data", tx, ty, vx, vy, spec=spec)
     return subset(ds, limit, test_limit if test_limit is not None else limit, seed)
 
 
-def _model_source(model, example_shape):
+def _model_source(model, ds):
     """An ONNX path, a built-in name or a ModelProto for pruning.pipeline; an nn.Module is
-    exported (with its current, trained weights)."""
+    exported (with its current, trained weights) for inputs like the data's samples."""
     from codesign.api import _is_module
     if _is_module(model):
+        import torch
+
         from pruning.onnx.bridge import export_torch
-        return export_torch(model, tuple(example_shape))
+        return export_torch(model, tuple(ds.input_shape), dtype=torch.from_numpy(ds.train_x[:1]).dtype)
     return model
 
 
@@ -151,7 +155,9 @@ def prune(model, data, *, method: str = "admm", alpha: float | None = None, alph
     from codesign.plan import read_sparsity
     from pruning.methods import make_options, method as method_info
     from pruning.models import MODELS
-    from pruning.pipeline import PruneJob, run_job
+    from codesign.api import _is_module
+    from pruning.pipeline import PruneJob, model_spec, run_job
+    from pruning.train import check_training_numbers
     torch.set_num_threads(max(1, int(threads)))
     method_info(method)
     make_options(method, dict(method_options or {}))           # validates before any work
@@ -159,12 +165,14 @@ def prune(model, data, *, method: str = "admm", alpha: float | None = None, alph
         raise CodesignError("nothing to do: give alpha, alphas (a sparsity plan), an N:M pattern, "
                             "or bits to quantize only")
     sparsity = read_sparsity(alphas) if alphas is not None else None
-    ds = as_dataset(data, limit=limit, test_limit=test_limit, seed=seed)
+    check_training_numbers(epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr)
+    spec = None if _is_module(model) else model_spec(model)     # the data follows an ONNX model
+    ds = as_dataset(data, limit=limit, test_limit=test_limit, seed=seed, spec=spec)
     builtin = isinstance(model, str) and model in MODELS and not Path(model).exists()
     if pretrain_epochs is None:
         pretrain_epochs = 10.0 if builtin else 0.0
     job = PruneJob(
-        model=_model_source(model, ds.input_shape), data=ds.name, method=method,
+        model=_model_source(model, ds), data=ds.name, method=method,
         method_options=dict(method_options or {}),
         alphas=dict(sparsity.alphas) if sparsity else {}, alpha=alpha, allocation=allocation,
         pattern=pattern, patterns={k: str(v) for k, v in sparsity.patterns.items()} if sparsity else {},

@@ -1,21 +1,25 @@
-"""Per-layer description of a Network as plain records (the inspect command's data)."""
+"""Per-layer description of a Network as plain records (the inspect command's data), and the
+coverage statement every command prints: the share of the model's MACs that is modeled."""
 from __future__ import annotations
 
 from codesign.graph import Network
 
 MAC_CONVENTION = ("one multiply-add = one MAC (paper 001 Table 8 counts the multiply and the add "
                   "separately: multiply by 2 to compare)")
+NO_WEIGHT = "multiplies two activations: no weight to prune"
 
 
 def layer_records(network: Network) -> list[dict]:
     total = network.total_macs or 1
+    bits = network.weight_bits()
     records = []
     for layer in network.layers:
         s = layer.shape
         records.append({
-            "name": layer.name, "op": layer.op, "node": layer.node,
-            "weight_shape": list(layer.weight_shape), "weight_source": layer.weight_source,
-            "groups": s.groups, "depthwise": s.is_depthwise,
+            "name": layer.name, "op": layer.op, "node": layer.node, "uses": list(layer.uses),
+            "prunable": s.prunable, "weight_shape": list(layer.weight_shape),
+            "weight_source": layer.weight_source, "weight_bits": bits[layer.name] if s.prunable else None,
+            "groups": s.groups, "depthwise": s.is_depthwise, "repeat": layer.attributes.get("repeat", 1),
             "kernel": list(s.kernel), "stride": list(s.stride), "dilation": list(s.dilation),
             "pads": list(s.pads), "bias": layer.bias,
             "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
@@ -31,7 +35,7 @@ def write_csv(path, records: list[dict]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fields = ["name", "op", "weight_shape", "groups", "input_shape", "output_shape", "params",
-              "macs", "mac_share", "input_elements", "output_elements"]
+              "macs", "mac_share", "input_elements", "output_elements", "prunable", "weight_bits"]
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
@@ -42,10 +46,42 @@ def write_csv(path, records: list[dict]) -> None:
 def network_summary(network: Network) -> dict:
     return {
         "model": network.name,
-        "inputs": {"input": list(network.input_shape)},
+        "inputs": {name: list(shape) for name, shape in network.inputs.items()},
         "input_shape": list(network.input_shape),
         "mac_convention": MAC_CONVENTION,
         "layers": layer_records(network),
         "totals": {"layers": len(network.layers), "params": network.total_params,
-                   "macs": network.total_macs},
+                   "macs": network.total_macs, "coverage": network.coverage_dict()},
     }
+
+
+def coverage_text(coverage: dict) -> str:
+    """One sentence: how much of the model is modeled and what is not."""
+    text = f"coverage: {_percent(coverage['share'])} of the model's {coverage['macs_total']:,} MACs modeled"
+    gaps = coverage["unmodeled"]
+    if gaps:
+        shown = "; ".join(f"{g['op']} {g['node']!r} ({_macs(g['macs'])}: {g['reason']})" for g in gaps[:3])
+        text += f"; not modeled: {shown}" + (f"; ... {len(gaps) - 3} more" if len(gaps) > 3 else "")
+    return text
+
+
+def coverage_warning(coverage: dict) -> str | None:
+    """The warning when part of the model's arithmetic is missing from the numbers, else None."""
+    gaps = coverage["unmodeled"]
+    if not gaps:
+        return None
+    unknown = sum(g["macs"] is None for g in gaps)
+    first = gaps[0]
+    what = (f"only {_percent(coverage['share'])} of the model's MACs are modeled" if coverage["share"] < 1
+            else "the model's MACs may be under-counted")
+    return (f"{what}: {len(gaps)} node{'s' * (len(gaps) > 1)} not modeled"
+            + (f" ({unknown} of unknown cost)" if unknown else "")
+            + f", e.g. {first['op']} {first['node']!r}: {first['reason']} (`codesign inspect` lists them)")
+
+
+def _percent(share: float) -> str:
+    return "100%" if share >= 1 else f"{min(100 * share, 99.9):.1f}%"
+
+
+def _macs(macs) -> str:
+    return "MACs unknown" if macs is None else f"~{macs:,} MACs"

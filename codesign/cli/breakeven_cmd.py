@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, format_table,
                                  hw_from_args, load_model_arg, ratio)
+from codesign.cli.inspect_cmd import coverage_lines, warn_coverage
 
 
 def register(sub) -> None:
@@ -35,6 +36,7 @@ def run(args) -> int:
         check_figure_path(args.plot, "--plot")
     hw = hw_from_args(args)
     network = load_model_arg(args)
+    warn_coverage(network)
     result = breakeven(network, hw, patterns=patterns, uncertainty=args.uncertainty, seed=args.seed)
     if args.csv:
         result.to_csv(args.csv)
@@ -42,7 +44,10 @@ def run(args) -> int:
         from codesign.report.figures import breakeven_figure
         breakeven_figure(result, args.plot)
     if args.json:
-        print(result.to_json())
+        import json
+        doc = result.to_dict()
+        doc["totals"]["coverage"] = network.coverage_dict()
+        print(json.dumps(doc, indent=1, allow_nan=False))
         return 0
     rows = []
     for l in result.layers:
@@ -57,6 +62,7 @@ def run(args) -> int:
     print(f"{network.name} on {hw.name} ({hw.mode}; {arch['weight_bits']}-bit weights; "
           f"{hw.index_format} index, {hw.index_width_bits}-bit width; sparse engine {hw.sparse_engine})")
     print(format_table(head, rows))
+    print("\n".join(coverage_lines(network)))
     if result.uncertainty:
         print(f"r* range: {100 * (result.uncertainty['quantiles'][1] - result.uncertainty['quantiles'][0]):.0f}% "
               f"of {result.uncertainty['samples']} samples of the preset's ranges (seed {args.seed})")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, format_table,
                                  hw_from_args, load_model_arg, ratio)
+from codesign.cli.inspect_cmd import coverage_lines, warn_coverage
 
 
 def register(sub) -> None:
@@ -42,6 +43,7 @@ def run(args) -> int:
     pattern = parse_pattern(args.pattern)
     hw = hw_from_args(args)
     network = load_model_arg(args)
+    warn_coverage(network)
     if args.alpha is not None:
         result = plan(network, hw, alpha=args.alpha, pattern=pattern, uncertainty=args.uncertainty,
                       seed=args.seed)
@@ -60,6 +62,7 @@ def run(args) -> int:
         print(result.to_json())
         return 0
     print(summary_text(result, network.name, hw))
+    print("\n".join(coverage_lines(network)))
     for what, path in written:
         print(f"{what}: {path}")
     return 0

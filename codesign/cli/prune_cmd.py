@@ -26,7 +26,11 @@ def register(subparsers) -> None:
     add_model_args(p, positional=False)
     p.add_argument("--data", default="fashion-mnist",
                    help=f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory or an .npz file "
-                        "(x_train, y_train, x_test, y_test; any sample shape) (default fashion-mnist)")
+                        "(x_train, y_train, x_test, y_test: samples (N, ...) of any shape, labels 0..K-1). "
+                        "Samples follow an ONNX model's input: (N, H, W) images or (N, L) signals gain "
+                        "the channel axis the model wants, integer token ids stay integers; synthetic "
+                        "data is made in the model's input shape and type with its number of classes "
+                        "(default fashion-mnist)")
     p.add_argument("--method", default="admm", choices=sorted(METHODS),
                    help="compression method (default admm)")
     target = p.add_mutually_exclusive_group()

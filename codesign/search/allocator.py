@@ -23,6 +23,9 @@ most aggressive plan whose predicted drop is within the allowed drop, then bisec
 until two feasible plans are measured, then secant steps on (probe-predicted drop -> measured
 drop), which calibrate the probes' scale. Plans whose calibrated predicted drop exceeds the
 limit are never trained. With a batch of k, k plans are trained per round.
+When every plan tried fails, and at once when one the probes call cheap fails by far
+(single-layer probes miss how layers pruned together compound), the most cautious failed plan
+is scaled back towards each layer's gentlest sparse alpha (two bisection runs) first.
 Then at most max_refine more runs (plus confirm runs left unused) refine the best confirmed
 plan one layer at a time, off the grid (codesign.search.refine): plans past it on the frontier
 often move several layers at once and fail on the probes' errors about one of them. So the
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codesign.executor import Executor
-from codesign.search.costs import CostModel, layer_latency
+from codesign.search.costs import CostModel, layer_latency, runs_sparse
 from codesign.search.records import IterationHook, SearchConfig, SearchError, SearchResult
 from codesign.search.refine import Refiner, Trial
 from codesign.search.sensitivity import Curve, Curves, probe_curves
@@ -44,6 +47,9 @@ from pruning.patterns import UNSTRUCTURED, Pattern
 
 ALGORITHM = "dp"
 SCALE_RANGE = (0.1, 10.0)     # measured / predicted drop: the probes' calibration, bounded
+BACK_OFF_STEPS = 2            # runs spent scaling back a failed most-cautious plan
+GROSS = 2.0                   # a measured drop this many times max drop at a plan predicted within
+                              # it: the probes' sum cannot rank plans here
 
 
 @dataclass(frozen=True)
@@ -240,13 +246,27 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
             hi = min(above)
         if 0 in failing and not passing:
             break                       # the most cautious plan fails: none will pass
+        if not passing and any(measured[i] > GROSS * config.max_drop and frontier[i].predicted_drop <= config.max_drop
+                               for i in failing):
+            break                       # the probes cannot rank plans at this scale: back off instead
+    budget_left = config.max_refine + config.max_confirm - runs
+    failed = [Trial(frontier[i].alphas, d, False, dict(frontier[i].patterns)) for i, d in measured.items()
+              if i not in passed]
     if lo < 0 and config.storage_budget_bits is not None:
         s.record("confirm", best.alphas, None, False, "no plan meets both the accuracy constraint "
                  "and the storage budget; falling back to dense", best.patterns)
         alphas, patterns = {n: 1.0 for n in s.layers}, {}
     else:
-        alphas, patterns = _refine(s, curves, frontier, measured, passed, lo,
-                                   config.max_refine + config.max_confirm - runs)
+        if lo >= 0:
+            base = Trial(dict(frontier[lo].alphas), measured[lo], True, dict(frontier[lo].patterns))
+        else:
+            base = Trial({n: 1.0 for n in s.layers}, 0.0, True)
+            if measured:               # every plan tried failed: scale the most cautious one back
+                found, used, more = _back_off(s, frontier[min(measured)], min(BACK_OFF_STEPS, budget_left))
+                budget_left -= used
+                failed += more
+                base = found or base
+        alphas, patterns = _refine(s, curves, base, failed, budget_left)
     result = s.finish(ALGORITHM, alphas, restored=[], patterns=patterns)
     if lo < 0 and config.storage_budget_bits is not None:
         result.constraint_met = False       # dense does not fit the storage budget
@@ -263,12 +283,41 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
     return result
 
 
-def _refine(s: SearchSession, curves: Curves, frontier: list[FrontierPlan],
-            measured: dict[int, float], passed: set[int], lo: int, runs: int):
+def _back_off(s: SearchSession, plan: FrontierPlan, runs: int) -> tuple[Trial | None, int, list[Trial]]:
+    """A frontier plan the probes call cheap failed by far: its layers look cheap one at a time,
+    but pruned together they cost more than the probes add up to. Scale the plan back: each
+    pruned layer moves between its gentlest sparse alpha (u = 0) and the plan's (u = 1),
+    alpha(u) = gentle^(1 - u) * alpha^u, by bisection on u from u = 1/2 (an N:M layer has one
+    alpha and keeps it). Returns the best passing plan, the runs used and the plans that failed."""
+    lo, hi, best, used, failed = 0.0, 1.0, None, 0, []
+    while used < runs:
+        u = (lo + hi) / 2
+        alphas, patterns = {n: 1.0 for n in s.layers}, {}
+        for n, a in plan.alphas.items():
+            p = plan.patterns.get(n, UNSTRUCTURED)
+            usable = s.usable(n, p)
+            if a >= 1.0 or not usable.size:
+                continue
+            gentle = float(usable[0])
+            alphas[n] = a if p.fixed_alpha is not None else round(gentle ** (1 - u) * a ** u, 4)
+            if p.kind != "unstructured":
+                patterns[n] = p
+        ev = s.run("train", [alphas], [patterns])[0]
+        used += 1
+        trial = Trial(alphas, s.verdict(ev).drop, s.feasible(ev), patterns)
+        s.record("back-off", alphas, ev, trial.feasible,
+                 f"frontier plan scaled back to u = {u:.3g} between each layer's gentlest sparse alpha and its own",
+                 patterns)
+        if trial.feasible:
+            lo, best = u, trial
+        else:
+            hi = u
+            failed.append(trial)
+    return best, used, failed
+
+
+def _refine(s: SearchSession, curves: Curves, base: Trial, failed: list[Trial], runs: int):
     """Single-layer moves from the best confirmed plan (see codesign.search.refine)."""
-    start = frontier[lo] if lo >= 0 else None
-    base = Trial(dict(start.alphas) if start else {n: 1.0 for n in s.layers},
-                 measured.get(lo, 0.0), True, dict(start.patterns) if start else {})
     fits = (lambda a, p: True)
     if s.config.storage_budget_bits is not None:
         budget, names = s.config.storage_budget_bits, s.cost.layer_names()
@@ -276,9 +325,8 @@ def _refine(s: SearchSession, curves: Curves, frontier: list[FrontierPlan],
                                                           p.get(n, UNSTRUCTURED))[0])
                                  for n in names) <= budget)
     refiner = Refiner(s.cost, s.layers, curves, s.config.alpha_min, s.target_drop, fits)
-    for i, d in measured.items():
-        refiner.learn(Trial(frontier[i].alphas, d, i in passed,
-                            dict(frontier[i].patterns)))
+    for trial in failed:
+        refiner.learn(trial)
     while runs > 0:
         moves = refiner.propose(base, min(s.config.batch, runs))
         if not moves:

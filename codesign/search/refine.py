@@ -7,7 +7,8 @@ enters. And once a layer runs sparse, its latency is smooth in α, so its α may
 
 Each candidate is the confirmed plan with one layer moved further, within its pattern (a layer
 that is dense in the plan may start on any allowed pattern; an N:M layer has no further α):
-- no failing α known for it yet: the next usable probed α below its current one (expansion);
+- no failing α known for it yet: the deepest probed α below its current one that its probe
+  says keeps the plan within the allowed drop, at least the next one (expansion);
 - a failing α known: a safeguarded secant step in ln α between the passing α (the current
   plan, drop measured) and the failing one (drop measured), aimed at the allowed drop and
   kept within the middle half of the bracket, so noisy drops still halve the bracket at worst.
@@ -83,9 +84,14 @@ class Refiner:
             t = ((self.target() - base.drop) / (d_x - base.drop) if d_x > base.drop else 0.5)
             a = float(np.exp(np.log(cur) + float(np.clip(t, *SAFEGUARD)) * span))
             return a if self._usable(name, pattern, a) else None
-        below = [float(a) for a in self.curves[name][pattern].alphas if a < cur * (1 - 1e-9)]
+        curve = self.curves[name][pattern]
+        below = [float(a) for a in curve.alphas if a < cur * (1 - 1e-9)]
         if below:
-            return below[0]
+            # One layer moved alone: its probe is a fair guide, so jump to the deepest probed alpha
+            # it says keeps the plan within the target (at least one step).
+            now = 0.0 if cur >= 1.0 else curve.at(cur)
+            within = [a for a in below if base.drop + curve.at(a) - now <= self.target()]
+            return within[-1] if within else below[0]
         if cur > self.alpha_min * (1 + 1e-9) and self._usable(name, pattern, self.alpha_min):
             return self.alpha_min
         return None

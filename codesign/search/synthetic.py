@@ -6,7 +6,8 @@ costs s_i points per squared e-fold; a structured pattern p multiplies s_i by
 pattern_penalty[p]. Additive, so the allocator's surrogate is exact and the optimum on a grid can
 be found by brute force. "probe" requests see the same function. With `samples`, outcomes carry
 per-sample correctness (the first round(accuracy * samples) samples right), so the paired
-verdicts have intervals.
+verdicts have intervals. `interaction` adds a drop for every pair of pruned layers, which
+one-layer probes cannot see.
 
 `ProportionalCostModel`: sparse latency = dense latency · α · r*_i, so the sparse speedup is
 1 / (α r*_i) and crosses 1 exactly at the given r*_i; a layer runs sparse from there on. A
@@ -35,6 +36,7 @@ class SyntheticOracle:
     pattern_penalty: Mapping[str, float] = field(default_factory=dict)   # pattern name -> factor
     samples: int = 0                         # > 0: per-sample correctness in every outcome
     probe_scale: float = 1.0                 # probes see drops this many times the true ones
+    interaction: float = 0.0                 # points per pair of pruned layers: kappa ln(1/a_i) ln(1/a_j)
 
     def drop(self, alphas: Mapping[str, float], patterns: Mapping[str, str] | None = None) -> float:
         total = 0.0
@@ -42,6 +44,9 @@ class SyntheticOracle:
             excess = math.log(self.free_alpha[name] / a)
             factor = self.pattern_penalty.get((patterns or {}).get(name, "unstructured"), 1.0)
             total += factor * self.sensitivity[name] * max(0.0, excess) ** 2
+        logs = [math.log(1.0 / a) for a in alphas.values()]
+        # pairs only: a one-layer probe never sees it (layers pruned together compound)
+        total += self.interaction * (sum(logs) ** 2 - sum(x * x for x in logs)) / 2
         return total
 
     def _correct(self, accuracy: float) -> str:

@@ -5,7 +5,8 @@ Request kinds (see codesign.executor):
   with one candidate's budget if that is more accurate (so extra training is not taken as
   room for pruning);
 - probe: one layer pruned to (α, pattern) by magnitude, optionally `probe_epochs` of masked
-  retraining: cheap sensitivity;
+  retraining: cheap sensitivity (a probe of nothing is the probes' control: the dense model
+  trained the same);
 - train: the backend's full method at the candidate plan with the short `train_epochs`
   budget: one "training run";
 - final: the same at the found plan with the longer `final_epochs` budget (and quantization

@@ -208,7 +208,7 @@ def test_shared_executor_counts_each_search_separately():
     alone = dp_search(InProcessExecutor(oracle()), COST, CFG)
     assert b.counts == alone.counts                 # probes replayed from the cache still count
     usable = [a for a in CFG.alpha_grid if a * 2.2 <= 1.0]        # r* = 2.2: probes only there
-    assert a.counts["probe"] == b.counts["probe"] == 4 * len(usable)
+    assert a.counts["probe"] == b.counts["probe"] == 4 * len(usable) + 1    # + the probes' control
 
 
 def test_frontier_plans_are_pareto_ordered():
@@ -313,3 +313,17 @@ def test_requests_carry_patterns_in_their_key_and_their_own_seed():
     assert a.key != b.key and a.pattern_dict() == {"w": "2:4"}
     assert EvalRequest.make("train", {"w": 1.0}, {"w": "2:4"}).patterns == ()   # dense: no pattern
     assert a.seed(0) == EvalRequest.make("train", {"w": 0.5}, {"w": "2:4"}).seed(0) != a.seed(1)
+
+
+def test_a_failed_most_cautious_plan_is_scaled_back_instead_of_abandoned():
+    """Every layer looks free to its own probe, but pruned together they compound: the
+    frontier's most cautious plan fails, and scaling it back finds a plan that passes."""
+    free = {n: 0.05 for n in NAMES}
+    orc = SyntheticOracle(SENS, free, interaction=0.4)
+    res = dp_search(InProcessExecutor(orc), COST, CFG)
+    phases = [r.phase for r in res.history]
+    assert "back-off" in phases
+    first = next(r for r in res.history if r.phase == "confirm")
+    assert not first.accepted
+    assert res.constraint_met and res.speedup > 1.2
+    assert res.training_runs <= CFG.max_confirm + CFG.max_refine + 1

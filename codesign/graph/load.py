@@ -1,0 +1,194 @@
+"""load_network: read and check the model, fix its input shapes, infer shapes (and fold
+constants with onnxruntime only when something is left unknown), walk it into layers."""
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from math import prod
+
+import networkx as nx
+import onnx
+import onnx.inliner
+from onnx import shape_inference
+
+from codesign.errors import InputShapeError, ModelImportError
+from codesign.graph.fold import fold
+from codesign.graph.index import GraphIndex
+from codesign.graph.inputs import fix_input_shapes
+from codesign.graph.limits import MAX_ELEMENTS, MAX_MACS, shown
+from codesign.graph.network import Layer, Network
+from codesign.graph.ops import SPECS
+from codesign.graph.protos import all_graphs, op_key
+from codesign.graph.source import load_model
+from codesign.graph.walk import collect, node_names
+
+COMPUTE_TEXT = "Conv, ConvTranspose, Gemm, MatMul, Einsum, LSTM/GRU/RNN or quantized conv/matmul"
+
+
+def load_network(source, input_shape=None) -> Network:
+    """A Network from a path, a bundled or built-in name, or an onnx.ModelProto. `input_shape`:
+    None, a tuple, '1x3x224x224', or a list of '[NAME=]DIMS' (a bare DIMS sets the first input)."""
+    model, name = load_model(source)
+    model = _inline_functions(model, name)
+    model, inputs = fix_input_shapes(model, input_shape, name)
+    model = _infer_shapes(model, name, given=bool(input_shape))
+    index = GraphIndex(model)
+    probes = _probes(model, index)
+    if probes:
+        folded, index.fold_error = fold(model, probes)
+        if folded is not None:
+            index.add_folded(folded, probes)
+    _check_sizes(index, name)
+    _check_reshapes(model, index, name)
+    found = collect(model.graph, index)
+    layers = _unique_layers(found.layers, found.notes)
+    if not layers:
+        raise _nothing_to_model(name, found)
+    _check_macs(layers, name)
+    return Network(name=name, input_shape=inputs[next(iter(inputs))], layers=layers,
+                   graph=_node_graph(model.graph), model=model, inputs=inputs,
+                   unmodeled=found.unmodeled, notes=found.notes,
+                   _weights={l.name: l.stored.values for l in layers if l.stored is not None},
+                   _bits={l.name: l.stored.bits for l in layers if l.stored is not None})
+
+
+def _inline_functions(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    """Model-local functions (exporters write some) become plain nodes, so their compute counts."""
+    if not model.functions:
+        return model
+    try:
+        return onnx.inliner.inline_local_functions(model)
+    except Exception as exc:
+        raise ModelImportError(f"model {shown(name)}: its local functions cannot be inlined "
+                               f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
+def _infer_shapes(model: onnx.ModelProto, name: str, given: bool) -> onnx.ModelProto:
+    try:
+        return shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()
+        detail = next((line for line in msg if "node" in line.lower()), msg[0] if msg else type(exc).__name__)
+        hint = "check the node named there" if given else "check the input shape (--input-shape) or the node named there"
+        raise ModelImportError(f"shape inference failed for model {shown(name)}: {detail[:300]}; {hint}") from exc
+
+
+def _probes(model: onnx.ModelProto, index: GraphIndex) -> set[str]:
+    """Tensors that constant folding must resolve: compute operands of unknown shape, weights
+    computed from constants, If conditions, Loop trip counts and Scan inputs not yet known."""
+    probes: set[str] = set()
+    for graph in all_graphs(model.graph):
+        for node in graph.node:
+            key = op_key(node)
+            if key in SPECS:
+                wanted = [t for i, t in enumerate(node.input) if i in SPECS[key].operands or key == "Einsum"]
+                probes |= {t for t in wanted if t and index.shape(t) is None}
+                probes |= {t for t in wanted if t and index.weight(t) is None and index.constant_only(t)}
+                if key == "ConvTranspose" and node.output and index.shape(node.output[0]) is None:
+                    probes.add(node.output[0])
+            elif key in ("If", "Loop") and node.input:
+                control = [t for t in node.input[:2 if key == "Loop" else 1] if t]
+                probes |= {t for t in control if t not in index.constants and index.constant_only(t)}
+            elif key == "Scan":
+                probes |= {t for t in node.input if t and index.shape(t) is None}
+    return probes
+
+
+def _check_sizes(index: GraphIndex, name: str) -> None:
+    """A shape that inference derived from a hostile file may be astronomically large."""
+    for tensor, shape in index.shapes.items():
+        if prod(shape) > MAX_ELEMENTS:
+            producer = index.producers.get(tensor)
+            where = f" (made by node {shown(producer.name or producer.op_type)})" if producer is not None else ""
+            raise ModelImportError(f"model {shown(name)}: tensor {shown(tensor)}{where} has shape "
+                                   f"{list(shape)[:8]} ({prod(shape):.3g} elements), beyond the limit of "
+                                   f"{MAX_ELEMENTS:.3g}: the file or the input shape is not sane")
+
+
+def _check_reshapes(model: onnx.ModelProto, index: GraphIndex, name: str) -> None:
+    """Shape inference accepts a fixed-shape Reshape that no longer fits a new input size; catch it
+    here, before it silently corrupts every layer downstream."""
+    for node_name, node in zip(node_names(model.graph), model.graph.node):
+        if node.op_type in ("Reshape", "Flatten") and node.input and node.output:
+            before, after = index.shape(node.input[0]), index.shape(node.output[0])
+            if before is not None and after is not None and prod(before) != prod(after):
+                raise InputShapeError(
+                    f"model {shown(name)}: node {shown(node_name)} ({node.op_type}) reshapes {prod(before)} "
+                    f"elements into {'x'.join(map(str, after))} ({prod(after)}); the model has a fixed "
+                    "reshape, so its input size cannot change this way: use its native input shape")
+
+
+def _unique_layers(layers: list[Layer], notes: list[str]) -> list[Layer]:
+    """One layer per stored weight. A weight several nodes use (exporters merge identical
+    initial weights) is one layer whose rows add up over its uses: costed per use, stored
+    once. Uses of different shapes stay separate layers (noted: their storage is counted per use)."""
+    by_name: dict[str, list[Layer]] = defaultdict(list)
+    for layer in layers:
+        by_name[layer.name].append(layer)
+    out, taken = [], set()
+    for name, group in by_name.items():
+        if len(group) == 1:
+            merged = group
+        elif len({_signature(l) for l in group}) == 1 and group[0].shape.prunable:
+            first = group[0]
+            shape = dataclasses.replace(first.shape, batch=sum(l.shape.batch for l in group))
+            merged = [dataclasses.replace(first, shape=shape,
+                                          attributes={**first.attributes, "shared_by": [l.node for l in group]})]
+        else:
+            merged = group
+            if group[0].shape.prunable:
+                notes.append(f"weight {shown(name)} serves {len(group)} nodes of different shapes: each use "
+                             "is a layer of its own, and its storage is counted per use")
+        out += [_renamed(layer, taken) for layer in merged]
+    return out
+
+
+def _signature(layer: Layer) -> tuple:
+    s = layer.shape
+    return (s.op, s.in_channels, s.out_channels, s.kernel, s.in_spatial, s.out_spatial, s.groups,
+            s.stride, s.dilation, s.pads, s.has_bias)
+
+
+def _renamed(layer: Layer, taken: set[str]) -> Layer:
+    name, k = layer.name, 1
+    while name in taken:
+        k += 1
+        name = f"{layer.name}#{k}"
+    taken.add(name)
+    if name == layer.name:
+        return layer
+    return dataclasses.replace(layer, name=name, shape=dataclasses.replace(layer.shape, name=name))
+
+
+def _check_macs(layers: list[Layer], name: str) -> None:
+    total = sum(l.macs for l in layers)
+    if total > MAX_MACS:
+        worst = max(layers, key=lambda l: l.macs)
+        raise ModelImportError(f"model {shown(name)} claims {total:.3g} MACs (layer {shown(worst.name)}: "
+                               f"{worst.macs:.3g}), beyond the limit of {MAX_MACS:.0e}: the file or the "
+                               "input shape is not sane")
+
+
+def _nothing_to_model(name: str, found) -> ModelImportError:
+    if found.unmodeled:
+        gap = found.unmodeled[0]
+        return ModelImportError(f"model {shown(name)}: no compute layer can be modeled; node "
+                                f"{shown(gap.node)} ({gap.op}): {gap.reason}")
+    return ModelImportError(f"model {shown(name)} has no {COMPUTE_TEXT}: there is nothing to simulate "
+                            "or prune")
+
+
+def _node_graph(graph: onnx.GraphProto) -> nx.DiGraph:
+    """The top-level node graph (edges carry the tensor between two nodes)."""
+    out = nx.DiGraph()
+    names = node_names(graph)
+    producer = {}
+    for name, node in zip(names, graph.node):
+        out.add_node(name, op_type=node.op_type, inputs=list(node.input), outputs=list(node.output))
+        for t in node.output:
+            producer[t] = name
+    for name, node in zip(names, graph.node):
+        for t in node.input:
+            if t in producer:
+                out.add_edge(producer[t], name, tensor=t)
+    return out

@@ -1,0 +1,120 @@
+"""What the importer returns: a Network of compute Layers, what it could not model, and notes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import networkx as nx
+import numpy as np
+import onnx
+
+from hwmodels.workload import LayerShape
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One compute layer as the importer found it."""
+    name: str                        # weight tensor name (root constant); the node for dynamic matmuls
+    op: str                          # an op of hwmodels.workload.OPS
+    node: str                        # ONNX node name (the first one when a weight is shared)
+    weight_shape: tuple[int, ...]    # as stored; () when the layer has no weight
+    weight_source: str               # initializer | constant | constant_of_shape | folded | activation
+    bias: str | None
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    shape: LayerShape
+    attributes: dict = field(default_factory=dict, compare=False)
+    stored: object = field(default=None, compare=False, repr=False)   # index.Weight: bits, values
+
+    @property
+    def params(self) -> int:
+        return self.shape.weight_count
+
+    @property
+    def macs(self) -> int:
+        return self.shape.macs
+
+    @property
+    def groups(self) -> int:
+        return self.shape.groups
+
+    @property
+    def uses(self) -> tuple[str, ...]:
+        """The nodes this layer's weight serves (one unless the exporter shared it)."""
+        return tuple(self.attributes.get("shared_by", (self.node,)))
+
+
+@dataclass(frozen=True)
+class Unmodeled:
+    """A node that does arithmetic the importer cannot turn into a layer."""
+    op: str
+    node: str
+    macs: int | None                 # estimated from shapes; None when nothing is known
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"op": self.op, "node": self.node, "macs": self.macs, "reason": self.reason}
+
+
+@dataclass
+class Network:
+    name: str
+    input_shape: tuple[int, ...]                 # the first input's shape
+    layers: list[Layer]
+    graph: nx.DiGraph
+    model: onnx.ModelProto
+    inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    unmodeled: list[Unmodeled] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)     # choices the importer made (If branches, ...)
+    _weights: dict[str, Callable[[], np.ndarray | None]] = field(default_factory=dict, repr=False)
+    _bits: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def shapes(self) -> list[LayerShape]:
+        return [layer.shape for layer in self.layers]
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no compute layer with weight {name!r}; layers are: "
+                       + ", ".join(l.name for l in self.layers))
+
+    def weight(self, name: str) -> np.ndarray | None:
+        """The weight values of a layer, or None when the model holds no values for it (a
+        dynamic matmul). ConstantOfShape weights are placeholders (one fill value)."""
+        values = self._weights.get(name)
+        return None if values is None else values()
+
+    def coverage_dict(self) -> dict:
+        """The share of the model's MACs that the layers model; `unmodeled` lists the nodes that
+        do arithmetic outside them, with MACs estimated from shapes (None: unknown)."""
+        modeled = self.total_macs
+        total = modeled + sum(u.macs or 0 for u in self.unmodeled)
+        return {"macs_modeled": modeled, "macs_total": total,
+                "share": modeled / total if total else 1.0,
+                "unmodeled": [u.to_dict() for u in self.unmodeled], "notes": list(self.notes)}
+
+    def weight_bits(self) -> dict[str, int]:
+        """Bits per stored weight of each layer as the model holds it: 32 for float32, 16 for
+        float16, 8 for int8 (QLinear*, *Integer and DequantizeLinear-fed weights), ..."""
+        return {l.name: self._bits.get(l.name, 32) for l in self.layers}
+
+    def input_shapes_text(self) -> list[str]:
+        """Shapes as `load_network` takes them back. A single input is given by position: a
+        pruned re-export of the model may name it differently."""
+        if len(self.inputs) <= 1:
+            return [_dims_text(self.input_shape)]
+        return [f"{name}={_dims_text(shape)}" for name, shape in self.inputs.items()]
+
+    @property
+    def total_params(self) -> int:
+        return sum(l.params for l in self.layers)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(l.macs for l in self.layers)
+
+
+def _dims_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape) if shape else "scalar"

@@ -1,0 +1,55 @@
+"""Small readers of ONNX protos that several importer steps share."""
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import onnx
+
+
+def subgraphs(node: onnx.NodeProto) -> list[tuple[str, onnx.GraphProto]]:
+    """(attribute name, body) of every graph a node carries (If branches, Loop/Scan bodies)."""
+    out = []
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            out.append((attr.name, attr.g))
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            out += [(f"{attr.name}[{i}]", g) for i, g in enumerate(attr.graphs)]
+    return out
+
+
+def all_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    """The graph and every body nested in it (depth-first; the nesting depth was checked on load)."""
+    stack = [graph]
+    while stack:
+        g = stack.pop()
+        yield g
+        for node in g.node:
+            stack += [sub for _, sub in subgraphs(node)]
+
+
+def attributes(node: onnx.NodeProto) -> dict:
+    """Plain attribute values (bodies left out: they are walked, not stored)."""
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute
+            if a.type not in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)}
+
+
+def op_key(node: onnx.NodeProto) -> str:
+    """'Conv' for the default domain, 'com.microsoft.FusedConv' for others."""
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+
+
+_NAMED_WIDTHS = {"FLOAT": 32, "DOUBLE": 64, "BOOL": 8}
+
+
+def dtype_bits(elem_type: int) -> int | None:
+    """Bits per element of an ONNX tensor type: the width in its name (INT8, FLOAT16, INT4,
+    FLOAT8E4M3FN, ...) or FLOAT/DOUBLE/BOOL; None for strings and unknown codes."""
+    try:
+        name = onnx.TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return None
+    if name in _NAMED_WIDTHS:
+        return _NAMED_WIDTHS[name]
+    match = re.search(r"\d+", name)
+    return int(match.group()) if match and name != "UNDEFINED" else None
