@@ -211,6 +211,15 @@ def search_progress(searches) -> bytes:
     return _png(fig)
 
 
+MAX_TICKS = 24
+
+
+def _thin(n: int) -> list[int]:
+    """At most MAX_TICKS evenly spaced positions of n labelled cells (every one when few)."""
+    step = max(1, -(-n // MAX_TICKS))
+    return list(range(0, n, step))
+
+
 def _sweep_axes(sweep):
     return sweep.keys[0], (sweep.keys[1] if len(sweep.keys) > 1 else None)
 
@@ -234,19 +243,25 @@ def sweep_panels(sweep) -> bytes:
                (f"speedup over its dense twin at α = {sweep.alpha:g}", speed, "viridis"),
                ("median break-even r*", r, "magma_r"))
     if ky is None:
-        xs = grid[kx][sel]
-        order = np.argsort(np.array(xs, dtype=float)) if all(isinstance(v, (int, float)) for v in xs) \
-            else np.arange(len(xs))
+        xs = np.asarray(grid[kx][sel])
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
+        order = np.argsort(xs.astype(float)) if numeric else np.arange(len(xs))
+        x = xs[order].astype(float) if numeric else np.arange(len(xs))
         fig, axes = plt.subplots(1, 3, figsize=(WIDTH, 4.2))
         for ax, (title, values, _) in zip(axes, metrics):
             y = values[sel][order]
-            ax.plot(range(len(order)), np.where(np.isfinite(y), y, np.nan), marker="o")
+            ax.plot(x, np.where(np.isfinite(y), y, np.nan), marker="o" if len(x) <= 60 else None)
             never = ~np.isfinite(y)
             if never.any():
-                ax.scatter(np.flatnonzero(never), [np.nanmax(np.where(np.isfinite(y), y, np.nan)) if np.isfinite(y).any() else 1] * int(never.sum()),
-                           marker="^", color="#d62728", label="r* never")
+                top = np.nanmax(np.where(np.isfinite(y), y, np.nan)) if np.isfinite(y).any() else 1.0
+                ax.scatter(x[never], [top] * int(never.sum()), marker="^", color="#d62728", label="r* never")
                 ax.legend()
-            ax.set_xticks(range(len(order)), [str(v) for v in np.asarray(xs)[order]], rotation=45)
+            if numeric:
+                if _spans_decades(x):
+                    ax.set_xscale("log")
+            else:                              # categories: a readable subset of labels
+                ticks = _thin(len(x))
+                ax.set_xticks(ticks, [str(xs[order][i]) for i in ticks], rotation=45)
             ax.set_xlabel(kx)
             ax.set_title(title, fontsize=10)
             if _spans_decades(y):
@@ -256,12 +271,14 @@ def sweep_panels(sweep) -> bytes:
         return _png(fig)
     xs = list(dict.fromkeys(grid[kx][sel].tolist()))
     ys = list(dict.fromkeys(grid[ky][sel].tolist()))
-    fig, axes = plt.subplots(1, 3, figsize=(WIDTH, max(4.0, 0.45 * len(ys) + 2.5)))
+    fig, axes = plt.subplots(1, 3, figsize=(WIDTH, min(12.0, max(4.0, 0.45 * len(ys) + 2.5))))
+    x_at = {v: i for i, v in enumerate(xs)}
+    y_at = {v: i for i, v in enumerate(ys)}
     for ax, (title, values, cmap) in zip(axes, metrics):
         img = np.full((len(ys), len(xs)), np.nan)
         never = np.zeros_like(img, dtype=bool)
         for i in np.flatnonzero(sel):
-            yi, xi = ys.index(grid[ky][i]), xs.index(grid[kx][i])
+            yi, xi = y_at[grid[ky][i]], x_at[grid[kx][i]]
             img[yi, xi] = values[i] if np.isfinite(values[i]) else np.nan
             never[yi, xi] = not np.isfinite(values[i])
         finite = img[np.isfinite(img)]
@@ -271,11 +288,12 @@ def sweep_panels(sweep) -> bytes:
         if never.any():
             ax.imshow(np.where(never, 1.0, np.nan), origin="lower", aspect="auto",
                       cmap="Greys", vmin=0, vmax=3)
-            for yi, xi in np.argwhere(never):
-                ax.text(xi, yi, "never", ha="center", va="center", fontsize=7)
+            if img.size <= 100:
+                for yi, xi in np.argwhere(never):
+                    ax.text(xi, yi, "never", ha="center", va="center", fontsize=7)
             ax.legend(handles=[Patch(color=NEVER, label="r* never")], loc="upper right", fontsize=8)
-        ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=45, fontsize=9)
-        ax.set_yticks(range(len(ys)), [str(v) for v in ys], fontsize=9)
+        ax.set_xticks(_thin(len(xs)), [str(xs[i]) for i in _thin(len(xs))], rotation=45, fontsize=9)
+        ax.set_yticks(_thin(len(ys)), [str(ys[i]) for i in _thin(len(ys))], fontsize=9)
         ax.set_xlabel(kx)
         ax.set_ylabel(ky)
         ax.set_title(title, fontsize=10)
