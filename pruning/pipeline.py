@@ -18,14 +18,14 @@ from typing import Any, Callable, Mapping
 import onnx
 import torch
 
-from pruning.data import Dataset, load_dataset
+from pruning.data import DataSpec, Dataset, fit_dataset, load_dataset
 from pruning.errors import PruningError
 from pruning.methods import get_backend
 from pruning.models import MODELS, builtin_onnx
-from pruning.onnx.bridge import OnnxModule, from_onnx, verify_onnx, with_static_batch
+from pruning.onnx.bridge import OnnxModule, data_spec, from_onnx, verify_onnx, with_static_batch
 from pruning.patterns import Pattern, parse_pattern
 from pruning.protocol import CompressionResult, Progress, Targets, prunable_weights
-from pruning.train import TrainContext, evaluate, train_epochs
+from pruning.train import TrainContext, check_training_numbers, evaluate, train_epochs
 
 ALLOCATIONS = ("uniform", "global")
 EXPORTS = ("float", "qdq")
@@ -53,6 +53,11 @@ class PruneJob:
     limit: int | None = None
     test_limit: int | None = None
     eval_limit: int | None = 2000
+
+    def __post_init__(self) -> None:
+        check_training_numbers(epochs=self.epochs, pretrain_epochs=self.pretrain_epochs,
+                               batch_size=self.batch_size, lr=self.lr, seed=self.seed, limit=self.limit,
+                               test_limit=self.test_limit, eval_limit=self.eval_limit)
 
     def fingerprint(self) -> str:
         d = asdict(self)
@@ -93,25 +98,56 @@ class JobResult:
                 "seconds": self.seconds, "layers": self.layer_rows()}
 
 
-def load_module(model: str | Path | onnx.ModelProto, data: Dataset, seed: int = 0) -> OnnxModule:
-    """The trainable module for a MODEL argument, checked against the data's input shape."""
-    if isinstance(model, str) and model in MODELS and not Path(model).exists():
+def is_builtin(model) -> bool:
+    return isinstance(model, str) and model in MODELS and not Path(model).exists()
+
+
+def read_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
+    """The ONNX graph of a MODEL argument that is a file or a proto (not a built-in name)."""
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if not Path(model).exists():
+        raise PruningError(f"model {str(model)!r} is neither a built-in ({', '.join(MODELS)}) nor an "
+                           "existing ONNX file")
+    try:
+        return onnx.load(str(model))
+    except Exception as exc:       # protobuf raises several types for a file that is not ONNX
+        raise PruningError(f"cannot read ONNX file {model} ({type(exc).__name__}: {exc})") from exc
+
+
+def model_spec(model) -> DataSpec | None:
+    """What data a MODEL argument takes; None for a built-in, which is built to fit the data."""
+    return None if is_builtin(model) else data_spec(read_model(model))
+
+
+def prepare(model: str | Path | onnx.ModelProto, data: str | Path | Dataset, *, limit: int | None = None,
+            test_limit: int | None = None, seed: int = 0) -> tuple[OnnxModule, Dataset]:
+    """The trainable module of a MODEL argument and the data fitted to it: a built-in net is
+    built for the data; an ONNX model's input, vocabulary and classes shape the data (and make
+    `synthetic` data of its kind)."""
+    if is_builtin(model):
+        if not isinstance(data, Dataset):
+            data = load_dataset(data, limit=limit, test_limit=test_limit, seed=seed)
         proto = builtin_onnx(model, data.input_shape, data.num_classes, seed)
-    elif isinstance(model, onnx.ModelProto):
-        proto = model
+        return from_onnx(proto), fit_dataset(data, data_spec(proto))
+    proto = read_model(model)
+    spec = data_spec(proto)
+    if isinstance(data, Dataset):
+        data = fit_dataset(data, spec)
     else:
-        path = Path(model)
-        if not path.exists():
-            raise PruningError(f"model {model!r} is neither a built-in ({', '.join(MODELS)}) nor an "
-                               "existing ONNX file")
-        proto = onnx.load(str(path))
-    module = from_onnx(proto)
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in
-            next(i for i in proto.graph.input if i.name == module.input_names[0]).type.tensor_type.shape.dim]
-    want = tuple(data.input_shape)
-    if len(dims) != len(want) + 1 or any(d is not None and d != w for d, w in zip(dims[1:], want)):
-        raise PruningError(f"the model's input is {dims} but the dataset {data.name!r} gives samples of "
-                           f"shape {want}; pick data that fits the model (or lenet5/lenet300)")
+        data = load_dataset(data, limit=limit, test_limit=test_limit, seed=seed, spec=spec)
+    return from_onnx(proto), data
+
+
+def load_module(model: str | Path | onnx.ModelProto, data: Dataset, seed: int = 0) -> OnnxModule:
+    """The trainable module for a MODEL argument, checked against the data as given (use
+    `prepare` to have the data fitted to the model)."""
+    module, fitted = prepare(model, data, seed=seed)
+    if fitted is not data:
+        raise PruningError(f"the dataset {data.name!r} gives samples of shape {data.input_shape} "
+                           f"({data.train_x.dtype}, {data.num_classes} classes) but the model's input is "
+                           f"{data_spec(read_model(model)).describe()}; fit the data to the model first "
+                           "(pruning.pipeline.prepare)")
     return module
 
 
@@ -182,8 +218,8 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     if job.export not in EXPORTS:
         raise PruningError(f"export {job.export!r} is not one of {', '.join(EXPORTS)}")
     torch.manual_seed(job.seed)
-    data = data or load_dataset(job.data, limit=job.limit, test_limit=job.test_limit, seed=job.seed)
-    module = load_module(job.model, data, job.seed)
+    module, data = prepare(job.model, data if data is not None else job.data, limit=job.limit,
+                           test_limit=job.test_limit, seed=job.seed)
     weights = prunable_weights(module)
     targets = targets_for(job, weights)
     if job.export == "qdq" and not targets.bits:

@@ -1,24 +1,29 @@
 """ONNX graph <-> trainable torch module, keyed by ONNX initializer names.
 
-`OnnxModule` is a small interpreter: it runs the graph's nodes in order with torch functions,
-and every float initializer is an nn.Parameter (BatchNormalization running statistics are
-buffers: fine-tuning keeps them frozen, so the exported graph computes exactly what was
-trained). `onnx_weight_names()` maps the weight tensor names of Conv/ConvTranspose/Gemm/MatMul
-to their parameters, which is what `pruning.protocol.prunable_weights` uses. `to_onnx()` writes
-the current values back into a copy of the same graph (nodes untouched), and
-`verify_onnx()` checks the result with onnxruntime.
+`OnnxModule` is a small interpreter: it runs the graph's nodes in order with the op registry
+(pruning.onnx.ops: CNN, Transformer and recurrent ops, each checked against onnxruntime), and
+float initializers are nn.Parameters: every tensor of weights, but not single numbers of the
+computation (scales, exponents, epsilons), nor BatchNormalization running statistics (buffers:
+fine-tuning keeps them frozen, so the exported graph computes exactly what was trained).
+`onnx_weight_names()` maps the weight tensor names of Conv/ConvTranspose/Gemm/MatMul and of
+LSTM/GRU/RNN (W and R) to their parameters, which is what `pruning.protocol.prunable_weights`
+uses. A graph exported with a fixed batch (dynamo exports: batch 1, folded into Reshape shapes)
+trains on batches of any size, run per sample under torch.vmap. Inputs may be float or int64
+token ids; `data_spec()` says what data a graph takes (pruning.data fits data to it).
+`to_onnx()` writes the current values back into a copy of the same graph (nodes untouched),
+and `verify_onnx()` checks the result with onnxruntime.
 
 Why an in-house interpreter instead of onnx2torch: onnx2torch is unmaintained, requires
 torchvision (which would replace our pinned CPU torch), renames parameters (so masks and plans
 could not be keyed by ONNX names without a fragile mapping), has no converter for Dropout-7
-or auto_pad SAME_*, and fails on the asymmetric AveragePool pads of inception_v1. The ops a
-CNN needs are a few lines each on top of torch.nn.functional, and writing back is trivial
-when parameters keep their ONNX names.
+or auto_pad SAME_*, and fails on the asymmetric AveragePool pads of inception_v1. Each op is
+a few lines on top of torch, and writing back is trivial when parameters keep their ONNX names.
 """
 from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 import warnings
 from typing import Mapping
@@ -26,14 +31,23 @@ from typing import Mapping
 import numpy as np
 import onnx
 import torch
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from pruning.data import DataSpec, shape_text
 from pruning.errors import PruningError
 from pruning.onnx.conventions import WEIGHT_PATH_OPS
-from pruning.onnx.ops import OPS, OnnxBridgeError, _attrs
+from pruning.onnx.ops import OPS, OnnxBridgeError, attrs as _attrs
 
-WEIGHT_OPS = {"Conv": (1,), "ConvTranspose": (1,), "Gemm": (0, 1), "MatMul": (0, 1)}
+WEIGHT_OPS = {"Conv": (1,), "ConvTranspose": (1,), "Gemm": (0, 1), "MatMul": (0, 1),
+              "LSTM": (1, 2), "GRU": (1, 2), "RNN": (1, 2)}      # recurrent: W and R
+RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
+# Ops whose constant inputs are learned tensors even when they hold a single number (a one-unit
+# layer's bias, a one-channel norm); elsewhere a single-number initializer is a constant of the
+# computation (an attention scale, a Pow exponent, an epsilon) and training it would change
+# what the graph computes, or turn x ** 2 into NaN for negative x.
+LEARNED_INPUT_OPS = frozenset(WEIGHT_OPS) | {"BatchNormalization", "InstanceNormalization",
+                                             "LayerNormalization", "PRelu", "Gather"}
 METADATA_KEY = "codesign.compression"
 
 
@@ -43,6 +57,21 @@ class ExportMismatchError(PruningError):
 
 # ---- the module ---------------------------------------------------------------------------
 
+def _learned_initializers(graph: onnx.GraphProto) -> set[str]:
+    """The float initializers that become nn.Parameters: every float tensor of more than one
+    value, and single values that feed a LEARNED_INPUT_OPS node (directly or through
+    WEIGHT_PATH_OPS); BatchNormalization's running statistics stay fixed."""
+    stats = {n.input[i] for n in graph.node if n.op_type == "BatchNormalization"
+             for i in (3, 4) if len(n.input) > i}
+    producers = {o: n for n in graph.node for o in n.output}
+    feeds_layer = {_root_initializer(i, producers)[0] for n in graph.node
+                   if n.op_type in LEARNED_INPUT_OPS for i in n.input}
+    out = set()
+    for t in graph.initializer:
+        kind = helper.tensor_dtype_to_np_dtype(t.data_type).kind
+        if kind == "f" and t.name not in stats and (math.prod(t.dims) > 1 or t.name in feeds_layer):
+            out.add(t.name)
+    return out
 
 
 def _root_initializer(tensor: str, producers: dict) -> tuple[str, int]:
@@ -63,7 +92,7 @@ def _output_axis(node: onnx.NodeProto, position: int, attrs: dict) -> int:
     """Which axis of a weight operand holds the output channels, as consumed by `node`."""
     if node.op_type == "Conv":
         return 0
-    if node.op_type == "ConvTranspose":
+    if node.op_type == "ConvTranspose" or node.op_type in RECURRENT_OPS:   # W, R: [dirs, gates*H, in]
         return 1
     if position == 1:                       # Y = X @ W: W is (in, out), or (out, in) with transB
         return 0 if attrs.get("transB", 0) else 1
@@ -109,22 +138,18 @@ class OnnxModule(nn.Module):
         if last is not None and last.op_type == "Softmax" and last.output[0] == self.output_names[0]:
             self.output_activation = self.nodes.pop()
             self.output_names[0] = last.input[0]
-        stats = {n.input[i] for n in graph.node if n.op_type == "BatchNormalization" for i in (3, 4)
-                 if len(n.input) > i}
+        learned = _learned_initializers(graph)
         self.params = nn.ParameterDict()
         self._keys: dict[str, str] = {}          # ONNX initializer name -> ParameterDict / buffer key
-        self.constant_names: set[str] = set()
         taken: set[str] = set()
         for name, tensor in inits.items():
             array = numpy_helper.to_array(tensor).copy()
             key = _param_key(name, taken)
             self._keys[name] = key
-            if array.dtype.kind == "f" and name not in stats:
+            if name in learned:
                 self.params[key] = nn.Parameter(torch.from_numpy(array.astype(np.float32)))
             else:
                 self.register_buffer("c_" + key, torch.from_numpy(array))
-                self.constant_names.add(name)
-        self.constant_names |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
         params = self.params_by_onnx_name()
         producers = {o: n for n in graph.node for o in n.output}
         self._weights = {}
@@ -143,7 +168,7 @@ class OnnxModule(nn.Module):
         return {n: self.params[k] for n, k in self._keys.items() if k in self.params}
 
     def onnx_weight_names(self) -> dict[str, nn.Parameter]:
-        """Conv/ConvTranspose/Gemm/MatMul weight tensors keyed by their ONNX names."""
+        """Conv/ConvTranspose/Gemm/MatMul and LSTM/GRU/RNN weight tensors by their ONNX names."""
         return dict(self._weights)
 
     def onnx_weight_layouts(self) -> dict[str, int]:
@@ -155,6 +180,32 @@ class OnnxModule(nn.Module):
         return self.params[key] if key in self.params else getattr(self, "c_" + key)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The graph's first output before a final Softmax (logits), for a batch of any size."""
+        b = self.static_batch
+        if not b or x.shape[0] == b:
+            return self._run(x)
+        return self._per_static_batch(x, b)
+
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """What the ONNX graph itself outputs: forward() plus a final Softmax it skipped."""
+        y = self(x)
+        if self.output_activation is None:
+            return y
+        node, a = self.output_activation
+        return OPS[node.op_type](self, node, a, [y])
+
+    def _per_static_batch(self, x: torch.Tensor, b: int) -> torch.Tensor:
+        """A graph written for a fixed batch (static exports hard-code it in Reshape shapes,
+        often not on axis 0) runs on a batch of any size as groups of that batch under
+        torch.vmap; the last group is padded with copies of the last sample."""
+        n = x.shape[0]
+        pad = (-n) % b
+        if pad:
+            x = torch.cat([x, x[-1:].expand(pad, *x.shape[1:])])
+        y = torch.vmap(self._run, randomness="different")(x.reshape(-1, b, *x.shape[1:]))
+        return y.reshape(-1, *y.shape[2:])[:n]
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         env: dict[str, torch.Tensor | None] = {self.input_names[0]: x, "": None}
         for name in self._keys:
             env[name] = self._value(name)
@@ -243,16 +294,18 @@ def materialize(model: onnx.ModelProto, seed: int = 0, bn_variance: float = 0.5)
     return model
 
 
-def export_torch(model: nn.Module, input_shape: tuple[int, ...], opset: int = 13) -> onnx.ModelProto:
+def export_torch(model: nn.Module, input_shape: tuple[int, ...], opset: int = 13,
+                 dtype: torch.dtype = torch.float32) -> onnx.ModelProto:
     """Export a torch model to ONNX with a dynamic batch axis, keeping parameter names as
-    initializer names (so `conv1.weight` names the same tensor in torch, ONNX and plans)."""
+    initializer names (so `conv1.weight` names the same tensor in torch, ONNX and plans);
+    `dtype` is the input's (torch.int64 for token ids)."""
     import io
     buf = io.BytesIO()
     was_training = model.training
     model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # the legacy exporter's deprecation notice
-        torch.onnx.export(model, torch.zeros((1,) + tuple(input_shape)), buf, dynamo=False,
+        torch.onnx.export(model, torch.zeros((1,) + tuple(input_shape), dtype=dtype), buf, dynamo=False,
                           input_names=["input"], output_names=["logits"], opset_version=opset,
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
                           do_constant_folding=False)
@@ -271,6 +324,73 @@ def with_static_batch(model: onnx.ModelProto, batch: int = 1) -> onnx.ModelProto
             dims[0].Clear()
             dims[0].dim_value = batch
     return out
+
+
+def as_input_tensor(x: np.ndarray) -> torch.Tensor:
+    """A batch of model inputs as a tensor: floats as float32, integers (token ids) as given."""
+    x = np.ascontiguousarray(x)
+    return torch.from_numpy(x.astype(np.float32) if x.dtype.kind == "f" else x)
+
+
+# ---- what data a graph takes ----------------------------------------------------------------
+
+def _dims(value: onnx.ValueInfoProto) -> tuple[int | None, ...] | None:
+    """Static dims of a graph value (None for a symbolic one); None when the rank is unknown."""
+    t = value.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+
+
+def _output_dims(model: onnx.ModelProto) -> tuple[int | None, ...] | None:
+    """The first output's dims, as declared or else as onnx shape inference finds them."""
+    dims = _dims(model.graph.output[0])
+    if dims is not None and all(d is not None for d in dims[1:]):
+        return dims
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:                     # an inference failure only costs the class count
+        return dims
+    return _dims(inferred.graph.output[0]) or dims
+
+
+def _vocabulary(graph: onnx.GraphProto, name: str) -> int | None:
+    """Rows of the embedding table that token input `name` indexes (Gather on a constant)."""
+    tables = {t.name: t for t in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Gather" and len(n.input) > 1 and n.input[1] == name and n.input[0] in tables:
+            if _attrs(n).get("axis", 0) == 0 and tables[n.input[0]].dims:
+                return int(tables[n.input[0]].dims[0])
+    return None
+
+
+def data_spec(model: onnx.ModelProto) -> DataSpec:
+    """What data must look like for `model` (pruning.data fits data to it): the input's name,
+    per-sample dims (batch excluded), element type, vocabulary of token ids, and the number of
+    classes of its (batch, classes) output."""
+    graph = model.graph
+    inits = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        raise OnnxBridgeError(f"the bridge needs exactly one graph input, found {[i.name for i in inputs]}")
+    dims = _dims(inputs[0])
+    if not dims:
+        raise OnnxBridgeError(f"graph input {inputs[0].name!r} has no batch axis (rank "
+                              f"{'unknown' if dims is None else 0}); training needs a batch of samples")
+    elem = inputs[0].type.tensor_type.elem_type
+    if elem not in INPUT_TYPES:
+        raise OnnxBridgeError(f"graph input {inputs[0].name!r} has element type "
+                              f"{TensorProto.DataType.Name(elem)}; the bridge trains float or integer inputs")
+    out = _output_dims(model)
+    if out is not None and len(out) != 2:
+        raise OnnxBridgeError(f"the model's output has shape {shape_text(out)}; training needs a "
+                              "classifier's (batch, classes) output")
+    classes = out[1] if out is not None else None
+    return DataSpec(name=inputs[0].name, dims=dims[1:], dtype=INPUT_TYPES[elem],
+                    vocab=_vocabulary(graph, inputs[0].name), classes=classes)
+
+
+INPUT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.INT64: "int64", TensorProto.INT32: "int32"}
 
 
 def onnxruntime_outputs(model: onnx.ModelProto, x: np.ndarray, chunk: int = 1000) -> np.ndarray:
@@ -306,11 +426,7 @@ def verify_onnx(module: OnnxModule, exported: onnx.ModelProto, x: np.ndarray,
     was_training = module.training
     module.eval()
     with torch.no_grad():
-        expected = module(torch.from_numpy(x.astype(np.float32)))
-        if module.output_activation is not None:
-            node, a = module.output_activation
-            expected = OPS[node.op_type](module, node, a, [expected])
-        expected = expected.numpy()
+        expected = module.outputs(as_input_tensor(x)).numpy()
     module.train(was_training)
     got = onnxruntime_outputs(exported, x)
     diff = float(np.max(np.abs(got - expected))) if got.size else 0.0

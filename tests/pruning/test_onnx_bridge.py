@@ -7,7 +7,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from pruning.protocol import prunable_weights
-from pruning.data import load_dataset
+from pruning.data import Dataset, load_dataset
 from pruning.projections import pattern_masks
 from pruning.models import builtin_onnx
 from pruning.onnx.bridge import (METADATA_KEY, OnnxBridgeError, OnnxModule, from_onnx, materialize,
@@ -32,44 +32,6 @@ def _f(*shape):
     return RNG.standard_normal(shape).astype(np.float32)
 
 
-CASES = {
-    "avgpool-asym-exclude-pad": ("AveragePool", [2, 3, 7, 7], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 0, 1, 1]}, ()),
-    "avgpool-asym-include-pad": ("AveragePool", [2, 3, 7, 7], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 2, 1], "count_include_pad": 1}, ()),
-    "avgpool-ceil": ("AveragePool", [1, 2, 8, 8], {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}, ()),
-    "maxpool-asym": ("MaxPool", [2, 3, 7, 7], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 1, 1, 2]}, ()),
-    "maxpool-same-upper": ("MaxPool", [1, 2, 9, 9], {"kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": "SAME_UPPER"}, ()),
-    "conv-groups-same": ("Conv", [2, 4, 9, 9], {"group": 2, "strides": [2, 2], "auto_pad": "SAME_UPPER"}, (_f(6, 2, 3, 3), _f(6))),
-    "conv-asym-dilated": ("Conv", [1, 3, 10, 10], {"pads": [0, 1, 2, 0], "dilations": [2, 1]}, (_f(5, 3, 3, 3),)),
-    "gemm-trans-alpha-beta": ("Gemm", [5, 4], {"transB": 1, "alpha": 0.5, "beta": 2.0}, (_f(3, 4), _f(3))),
-    "matmul": ("MatMul", [5, 4], {}, (_f(4, 3),)),
-    "lrn-odd": ("LRN", [2, 7, 4, 4], {"size": 5, "alpha": 1e-2, "beta": 0.75, "bias": 2.0}, ()),
-    "batchnorm": ("BatchNormalization", [2, 3, 4, 4], {"epsilon": 1e-3},
-                  (_f(3), _f(3), _f(3), np.abs(_f(3)) + 0.1)),
-    "global-avgpool": ("GlobalAveragePool", [2, 3, 5, 5], {}, ()),
-    "flatten-axis2": ("Flatten", [2, 3, 4, 5], {"axis": 2}, ()),
-    "transpose": ("Transpose", [2, 3, 4], {"perm": [0, 2, 1]}, ()),
-    "sum3": ("Sum", [2, 3], {}, (_f(2, 3), _f(3))),
-    "concat": ("Concat", [2, 3], {"axis": 1}, (_f(2, 4),)),
-    "dropout": ("Dropout", [2, 3], {}, ()),
-    "relu": ("Relu", [3, 4], {}, ()),
-    "add": ("Add", [2, 3, 4], {}, (_f(3, 1),)),
-}
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_single_op_matches_onnxruntime(case):
-    op, shape, attrs, weights = CASES[case]
-    model = _single_node(op, shape, attrs, weights)
-    module = OnnxModule(model)
-    verify_onnx(module, module.to_onnx(), _f(*shape), atol=1e-5)
-
-
-@pytest.mark.parametrize("opset", [11, 13])
-def test_softmax_axis_semantics_by_opset(opset):
-    model = _single_node("Softmax", [2, 3, 4], {"axis": 1}, opset=opset)
-    verify_onnx(OnnxModule(model), model, _f(2, 3, 4), atol=1e-6)
-
-
 def test_reshape_with_hardcoded_batch_follows_the_actual_batch():
     shape = numpy_helper.from_array(np.array([1, -1], np.int64), "S")
     node = helper.make_node("Reshape", ["X", "S"], ["Y"])
@@ -77,6 +39,73 @@ def test_reshape_with_hardcoded_batch_follows_the_actual_batch():
                               [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], [shape])
     module = OnnxModule(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8))
     assert module(torch.zeros(4, 2, 3)).shape == (4, 6)
+
+
+def _graph(nodes, inputs, output, inits=(), opset=17):
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
+                              list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+def _const(name, array):
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def test_a_static_batch_graph_runs_on_any_batch_even_with_the_batch_inside_reshapes():
+    """Dynamo exports fix batch 1 and fold it into Reshape shapes on other axes (here (4, 6)):
+    the module runs such a graph sample by sample (torch.vmap), as onnxruntime would."""
+    nodes = [helper.make_node("Transpose", ["X"], ["t"], perm=[1, 0, 2]),
+             helper.make_node("Reshape", ["t", "S1"], ["r"]),
+             helper.make_node("MatMul", ["r", "W"], ["m"]),
+             helper.make_node("Reshape", ["m", "S2"], ["Y"])]
+    model = _graph(nodes, [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 4, 6])], "Y",
+                   [_const("S1", np.array([4, 6])), _const("W", _f(6, 3)), _const("S2", np.array([1, 12]))])
+    module = OnnxModule(model)
+    assert module(torch.from_numpy(_f(5, 4, 6))).shape == (5, 12)
+    verify_onnx(module, model, _f(5, 4, 6), atol=1e-5)
+
+
+def test_single_numbers_of_the_computation_are_not_trained():
+    """An exponent, a scale or an epsilon stays what the graph says; a one-unit layer's bias and
+    every tensor of weights are trained."""
+    nodes = [helper.make_node("Pow", ["X", "two"], ["p"]), helper.make_node("Mul", ["p", "half"], ["h"]),
+             helper.make_node("Gemm", ["h", "W", "B"], ["Y"], transB=1)]
+    model = _graph(nodes, [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["n", 3])], "Y",
+                   [_const("two", np.float32(2.0)), _const("half", np.float32(0.5)), _const("W", _f(1, 3)),
+                    _const("B", np.zeros(1, np.float32))])
+    assert set(OnnxModule(model).params_by_onnx_name()) == {"W", "B"}
+
+
+def test_token_ids_feed_an_embedding_that_trains():
+    nodes = [helper.make_node("Gather", ["E", "ids"], ["e"]),
+             helper.make_node("ReduceMean", ["e"], ["m"], axes=[1], keepdims=0),
+             helper.make_node("Gemm", ["m", "W"], ["Y"], transB=1)]
+    model = _graph(nodes, [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n", 5])], "Y",
+                   [_const("E", _f(20, 4)), _const("W", _f(3, 4))], opset=13)
+    module = OnnxModule(model)
+    ids = np.array([[1, 2, 3, -1, 0]] * 6, np.int64)              # -1: the last row, valid ONNX
+    before = module.params_by_onnx_name()["E"].detach().clone()
+    data = Dataset(ids, np.arange(6) % 3, ids, np.arange(6) % 3, (5,), 3, "tokens")
+    train_epochs(module, TrainContext(data, batch_size=6, lr=0.1), 1)
+    after = module.params_by_onnx_name()["E"].detach()
+    changed = sorted(np.flatnonzero((after != before).any(1).numpy()).tolist())
+    assert changed == [0, 1, 2, 3, 19]
+    verify_onnx(module, module.to_onnx(), ids, atol=1e-5)
+
+
+def test_data_spec_names_what_it_cannot_train():
+    from pruning.onnx.bridge import data_spec
+    two = _graph([helper.make_node("Add", ["A", "B"], ["Y"])],
+                 [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3]) for n in "AB"], "Y")
+    with pytest.raises(OnnxBridgeError, match="exactly one graph input"):
+        data_spec(two)
+    scalar = _graph([helper.make_node("Relu", ["A"], ["Y"])], [helper.make_tensor_value_info("A", TensorProto.FLOAT, [])], "Y")
+    with pytest.raises(OnnxBridgeError, match="no batch axis"):
+        data_spec(scalar)
+    dense = _graph([helper.make_node("Relu", ["A"], ["Y"])],
+                   [helper.make_tensor_value_info("A", TensorProto.FLOAT, [1, 2, 8, 8])], "Y")
+    with pytest.raises(OnnxBridgeError, match=r"output has shape \(1, 2, 8, 8\)"):
+        data_spec(dense)
 
 
 def _logits(model):

@@ -67,3 +67,38 @@ def test_prune_user_errors_are_one_line(tmp_path, capsys):
     assert code == 2 and "nope.weight" in err and "fc1.weight" in err
     code = main(["prune", "lenet5", "--data", "cifar", "--alpha", "0.5", "--out", str(tmp_path / "o2")])
     assert code == 2 and "fashion-mnist" in capsys.readouterr().err
+
+
+def _one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("flag,value", [("--epochs", "nan"), ("--epochs", "inf"), ("--epochs", "-1"),
+                                        ("--pretrain-epochs", "nan"), ("--lr", "nan"), ("--lr", "inf"),
+                                        ("--lr", "-0.1"), ("--lr", "0"), ("--batch-size", "0"),
+                                        ("--seed", "-1"), ("--limit", "0"), ("--test-limit", "-3")])
+def test_bad_training_numbers_are_one_line_before_any_work(tmp_path, capsys, flag, value):
+    out = tmp_path / "o"
+    err = _one_line_error(capsys, ["prune", "lenet300", "--data", "digits", "--alpha", "0.5", flag, value,
+                                   "--no-progress", "--out", str(out)])
+    assert flag.lstrip("-") in err and value in err and not out.exists()
+
+
+def test_bad_data_files_are_one_line(tmp_path, capsys):
+    good = dict(x_train=np.zeros((40, 4, 4), np.uint8), y_train=np.arange(40) % 10,
+                x_test=np.zeros((10, 4, 4), np.uint8), y_test=np.arange(10))
+    stray = dict(good, y_train=np.where(np.arange(40) == 3, 250, np.arange(40) % 10))
+    nan = dict(good, x_test=np.full((10, 4, 4), np.nan))
+    for arrays, expected in ((stray, "labels must be 0..K-1"), (nan, "NaN")):
+        np.savez(tmp_path / "d.npz", **arrays)
+        err = _one_line_error(capsys, ["prune", "lenet5", "--data", str(tmp_path / "d.npz"), "--alpha", "0.5",
+                                       "--no-progress", "--out", str(tmp_path / "o")])
+        assert expected in err
+    np.savez(tmp_path / "d.npz", **good)
+    data = bytearray((tmp_path / "d.npz").read_bytes())
+    (tmp_path / "d.npz").write_bytes(bytes(data[: len(data) // 2]))
+    assert "d.npz" in _one_line_error(capsys, ["prune", "lenet5", "--data", str(tmp_path / "d.npz"),
+                                               "--alpha", "0.5", "--out", str(tmp_path / "o")])
