@@ -173,11 +173,11 @@ def _prepare(job: SearchJob, status: StatusHook, on_progress) -> _Prepared:
 
     from codesign.graph import load_network
     from codesign.search.torch_oracle import search_split
-    from pruning.data import load_dataset
     from pruning.models import MODELS
-    from pruning.pipeline import load_module, resolve_bits
+    from pruning.pipeline import prepare, resolve_bits
     from pruning.protocol import prunable_weights
-    data = load_dataset(job.data, limit=job.train_limit, test_limit=job.test_limit, seed=job.seed)
+    # the model and the data fitted to it (tokens, signals, images; synthetic data of its kind)
+    module, data = prepare(job.model, job.data, limit=job.train_limit, test_limit=job.test_limit, seed=job.seed)
     warnings: list[str] = []
     if job.validation is None:
         n_val, width = validation_size(job.max_drop, len(data.train_y), job.confidence)
@@ -192,7 +192,6 @@ def _prepare(job: SearchJob, status: StatusHook, on_progress) -> _Prepared:
         status(warnings[-1])
     search_data, test_data = search_split(data, n_val, job.seed)
     builtin = job.model in MODELS and not Path(job.model).exists()
-    module = load_module(job.model, data, job.seed)
     epochs = job.pretrain_epochs if job.pretrain_epochs is not None else (BUILTIN_PRETRAIN_EPOCHS if builtin else 0.0)
     if epochs > 0:
         from pruning.pretrain import pretrained
