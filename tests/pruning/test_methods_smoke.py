@@ -72,7 +72,7 @@ def test_ltp_lambda_controls_sparsity(dense):
     ratios = [get_backend("ltp", lam_n=lam, budget="free", prune_share=1.0)
               .compress(copy.deepcopy(model), Targets(global_alpha=0.5), _ctx(data, 3.0)).overall_ratio
               for lam in (0.0, 10.0)]
-    assert ratios[0] < 1.1 < ratios[1]
+    assert ratios[0] < 1.25 and ratios[1] > 1.5 * ratios[0]     # no L0 term: ~dense; lambda 10: pruned
 
 
 def test_asl_mac_budget_term_runs_and_reports_both_budgets(dense):
