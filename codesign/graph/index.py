@@ -3,7 +3,8 @@ static shapes, element types, constant values, producers; and the one way a comp
 operand is traced back to the weight that is stored."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from math import prod
 from typing import Callable
 
@@ -28,18 +29,19 @@ class Constant:
     source: str                                 # initializer | constant | constant_of_shape | folded
     shape: tuple[int, ...]
     elem_type: int
-    read: Callable[[], np.ndarray]
+    read: Callable[[], np.ndarray]              # converted only when the values are asked for
     name: str = ""
-    _cache: list = field(default_factory=list, repr=False)
+
+    @cached_property
+    def array(self) -> np.ndarray:
+        try:
+            return self.read()
+        except Exception as exc:                 # data that does not match its type or shape
+            raise ModelImportError(f"tensor {shown(self.name)}: its data cannot be read "
+                                   f"({type(exc).__name__}: {str(exc)[:120]})") from exc
 
     def values(self) -> np.ndarray:
-        if not self._cache:
-            try:
-                self._cache.append(self.read())
-            except Exception as exc:             # data that does not match its type or shape
-                raise ModelImportError(f"tensor {shown(self.name)}: its data cannot be read "
-                                       f"({type(exc).__name__}: {str(exc)[:120]})") from exc
-        return self._cache[0]
+        return self.array
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class GraphIndex:
         self.producers: dict[str, onnx.NodeProto] = {}
         self.graph_inputs: set[str] = set()
         self._constant_only: dict[str, bool] = {}
+        self._folded_names: dict[str, str] = {}     # name -> the folded tensor that took it
         for graph in all_graphs(model.graph):
             self._add_graph(graph)
 
@@ -152,12 +155,13 @@ class GraphIndex:
         """The stored tensor a compute operand is, or None for an activation. The walk goes
         back through value-preserving ops to a constant; an operand computed from constants
         by other ops is known only after folding (named by the stored tensors it is made of)."""
-        widths, t = [], tensor
+        widths, t, seen = [], tensor, set()
         while t not in self.constants:
             widths.append(self.bits(t))
+            seen.add(t)
             node = self.producers.get(t)
-            if node is None or op_key(node) not in SEE_THROUGH or not node.input or not node.input[0]:
-                return None
+            if node is None or op_key(node) not in SEE_THROUGH or not node.input or node.input[0] in seen | {""}:
+                return None                       # an activation (or a cycle in a corrupted file)
             t = node.input[0]
         const = self.constants[t]
         name = self._folded_name(t) if const.source == "folded" else t
@@ -218,11 +222,10 @@ class GraphIndex:
         size = prod(self.constants[tensor].shape)
         sizes = {s: prod(self.constants[s].shape) for s in stored}
         same = [s for s in stored if sizes[s] == size]
-        if len(same) == 1:
-            return same[0]
-        if stored and sum(sizes.values()) == size:
-            return "+".join(stored)
-        return tensor
+        name = same[0] if len(same) == 1 else "+".join(stored) if stored and sum(sizes.values()) == size \
+            else tensor
+        owner = self._folded_names.setdefault(name, tensor)
+        return name if owner == tensor else tensor    # two weights made from one stored tensor: apart
 
     def missing_shape(self, tensor: str, node: str, what: str) -> ModelImportError:
         """The error for an operand whose shape is unknown, naming the real cause (every input

@@ -69,7 +69,7 @@ def _infer_shapes(model: onnx.ModelProto, name: str, given: bool) -> onnx.ModelP
     except Exception as exc:
         msg = str(exc).strip().splitlines()
         detail = next((line for line in msg if "node" in line.lower()), msg[0] if msg else type(exc).__name__)
-        hint = "check the node named there" if given else "check the input shape (--input-shape) or the node named there"
+        hint = "check the node named there" + ("" if given else " or the input shape (--input-shape)")
         raise ModelImportError(f"shape inference failed for model {shown(name)}: {detail[:300]}; {hint}") from exc
 
 

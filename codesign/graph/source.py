@@ -92,12 +92,13 @@ def check_tensor(tensor: onnx.TensorProto, in_memory: bool = False, where: str =
         return
     stored = _stored_elements(tensor)
     if stored is not None and stored != count:
-        raise ModelImportError(f"{what} has shape {dims[:8]} ({count} elements) but stores {stored} "
+        raise ModelImportError(f"{what} has shape {dims[:8]} ({count} elements) but stores {stored:g} "
                                f"values of type {_type_name(tensor.data_type)}: the file is corrupted")
 
 
-def _stored_elements(tensor: onnx.TensorProto) -> int | None:
-    """Elements the tensor's data holds, None where that cannot be told cheaply."""
+def _stored_elements(tensor: onnx.TensorProto) -> float | None:
+    """Elements the tensor's data holds (fractional for a cut raw buffer), None where that
+    cannot be told cheaply."""
     bits = dtype_bits(tensor.data_type)
     if tensor.data_type == onnx.TensorProto.STRING:
         return len(tensor.string_data)
@@ -105,14 +106,9 @@ def _stored_elements(tensor: onnx.TensorProto) -> int | None:
         raise ModelImportError(f"tensor {shown(tensor.name)} has unknown data type {tensor.data_type}: "
                                "the file is corrupted")
     if tensor.raw_data:
-        if bits >= 8:
-            whole, part = divmod(len(tensor.raw_data) * 8, bits)
-            return whole if not part else -1
-        return None                                   # sub-byte types: padding makes it ambiguous
+        return len(tensor.raw_data) * 8 / bits if bits >= 8 else None   # sub-byte types are padded
     field = _TYPED_FIELDS.get(tensor.data_type)
-    if field is None:
-        return None
-    return len(getattr(tensor, field))
+    return None if field is None else len(getattr(tensor, field))
 
 
 def _type_name(data_type: int) -> str:

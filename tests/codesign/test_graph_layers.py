@@ -127,7 +127,7 @@ def test_gemm_trans_b_and_alpha():
     assert layer.macs == 3 * 10 * 16 and layer.attributes["alpha"] == 0.5
 
 
-def test_matmul_of_two_activations_is_not_a_layer():
+def test_matmul_of_two_activations_is_a_dynamic_layer_without_weight():
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["a", "b"], ["c"]),
          helper.make_node("Conv", ["x", "w"], ["y"])], "g",
@@ -137,8 +137,11 @@ def test_matmul_of_two_activations_is_not_a_layer():
         [helper.make_tensor_value_info("c", TensorProto.FLOAT, None),
          helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
         [numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")])
-    layers = load_network(helper.make_model(graph)).layers
-    assert [l.name for l in layers] == ["w"]
+    network = load_network(helper.make_model(graph))
+    dynamic, conv = network.layers
+    assert (dynamic.name, dynamic.op, dynamic.weight_source) == ("MatMul_0", "dynamic_matmul", "activation")
+    assert dynamic.macs == 2 * 3 * 4 and dynamic.params == 0 and not dynamic.shape.prunable
+    assert network.weight("MatMul_0") is None and conv.name == "w"
 
 
 def test_conv_transpose_macs():

@@ -108,38 +108,6 @@ def _sdpa_as_math():
         f.scaled_dot_product_attention = orig
 
 
-@contextlib.contextmanager
-def _cached_torchlib_registry():
-    """torch 2.13 rebuilds the ATen->ONNX registry (~2.5 s) on every dynamo export; reuse it.
-
-    Only the registry construction is cached (no custom translation table is ever passed, so
-    it is not mutated); the written graphs are byte-identical.  Set
-    CODESIGN_ZOO_NO_REGISTRY_CACHE=1 to disable, e.g. if torch's internals move."""
-    try:
-        from torch.onnx._internal.exporter import _registration as reg
-        orig = reg.ONNXRegistry.__dict__["from_torchlib"]
-    except (ImportError, KeyError):
-        yield
-        return
-    if os.environ.get("CODESIGN_ZOO_NO_REGISTRY_CACHE") or not isinstance(orig, classmethod):
-        yield
-        return
-    cache = _REGISTRY_CACHE
-
-    def from_torchlib(cls, *args, **kwargs):
-        key = (cls, args, tuple(sorted(kwargs.items())))
-        if key not in cache:
-            cache[key] = orig.__func__(cls, *args, **kwargs)
-        return cache[key]
-
-    reg.ONNXRegistry.from_torchlib = classmethod(from_torchlib)
-    try:
-        yield
-    finally:
-        reg.ONNXRegistry.from_torchlib = orig
-
-
-_REGISTRY_CACHE: dict = {}
 
 
 # ------------------------------------------------------------------------------ the export
@@ -227,8 +195,7 @@ def _dynamo(module, inputs, in_names, opset, out, meta, dynamic):
         args = _batch2(inputs)
         kw["dynamic_shapes"] = tuple({0: torch.export.Dim("batch")} for _ in inputs)
     meta["dynamic_batch_requested"] = dynamic
-    with _cached_torchlib_registry():
-        torch.onnx.export(module, args, str(out), **kw)
+    torch.onnx.export(module, args, str(out), **kw)
 
 
 def _graph_facts(path: Path) -> dict:

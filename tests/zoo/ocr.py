@@ -5,13 +5,15 @@ to a ``Path`` (or is ``None`` when the models cannot be had, and ``reason`` says
 ``pytest.skip(reason)``).
 
 Search order
-1. the cache directory ``$CODESIGN_ZOO_CACHE`` (default ``<repo>/.cache/zoo``), sub-folder ``rapidocr/``;
-2. a wheel ``rapidocr_onnxruntime-1.4.4-*.whl`` already in that folder (unzipped on the spot);
-3. ``<python> -m pip download --no-deps rapidocr-onnxruntime==1.4.4 -d <cache>/rapidocr``, then unzip.
-The package itself is never installed or imported (it would pull opencv etc.).
+1. an installed ``rapidocr_onnxruntime`` 1.4.4 (``pip install rapidocr-onnxruntime==1.4.4 --no-deps``):
+   its ``models/`` folder, found without importing the package (that would pull opencv etc.);
+2. the cache directory ``$CODESIGN_ZOO_CACHE`` (default ``<repo>/.cache/zoo``), sub-folder ``rapidocr/``;
+3. a wheel ``rapidocr_onnxruntime-1.4.4-*.whl`` already in that folder (unzipped on the spot);
+4. ``<python> -m pip download --no-deps rapidocr-onnxruntime==1.4.4 -d <cache>/rapidocr``, then unzip.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -73,9 +75,22 @@ def _unzip(wheel: Path, folder: Path) -> dict[str, Path] | None:
     return _complete(folder)
 
 
+def _installed() -> Path | None:
+    try:
+        spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
+
+
 def locate_ocr_models(cache_dir: str | os.PathLike | None = None, python: str | None = None,
                       download: bool = True, timeout: float = 300.0
                       ) -> tuple[dict[str, Path] | None, str]:
+    installed = _installed()
+    if installed is not None and _complete(installed):
+        return _complete(installed), f"installed package, {installed}"
     folder = Path(cache_dir) if cache_dir else cache_root() / "rapidocr"
     found = _complete(folder)
     if found:
