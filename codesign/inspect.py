@@ -2,7 +2,10 @@
 coverage statement every command prints: the share of the model's MACs that is modeled."""
 from __future__ import annotations
 
-from codesign.graph import Network
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:                       # the CLI reads MAC_CONVENTION before any model is loaded
+    from codesign.graph import Network
 
 MAC_CONVENTION = ("one multiply-add = one MAC (paper 001 Table 8 counts the multiply and the add "
                   "separately: multiply by 2 to compare)")

@@ -427,6 +427,8 @@ def build_plan(shapes: Sequence[LayerShape], hw: HardwareSpec, sparsity: Sparsit
             decision_agreement=None if band is None else band["agreement"][j])
         rows.append(row)
     totals = plan_totals(rows, hw, model_bits)
+    if coverage is not None:
+        totals["coverage"] = dict(coverage)
     if band is not None:
         net = uncertainty.interval(band["network_samples"], totals["speedup"])
         totals["speedup_range"] = [float(net.lo), float(net.hi)]

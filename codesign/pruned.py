@@ -106,8 +106,10 @@ def read_pruned(network, reference=None) -> PrunedModel:
     """Masks, patterns, keep fractions and quantized widths of `network`'s layers; layers
     must belong to `reference` (the model the pruned file was made from) when it is given."""
     if reference is not None:
+        # only weights identify a layer: activation products are named by their node, which a
+        # re-export may rename
         names = {l.name for l in reference.layers}
-        foreign = [l.name for l in network.layers if l.name not in names]
+        foreign = [l.name for l in network.layers if l.shape.prunable and l.name not in names]
         if foreign:
             raise PlanError(f"pruned model layer {foreign[0][:60]!r} is not in {reference.name}; give "
                             "the same model the pruned file was made from")

@@ -223,7 +223,10 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
     out = Path(job.out)
     _check_same_job(out, job)
     network, module = prep.network, prep.module
-    prunable = [l.name for l in network.layers if l.shape.prunable]
+    # the layers the search may prune: weights the bridge trains (a weight folded from others,
+    # e.g. a dynamo LSTM's sliced gates, is costed but cannot be pruned)
+    trainable = set(module.onnx_weight_layouts())
+    prunable = [l.name for l in network.layers if l.shape.prunable and l.name in trainable]
     layouts = module.onnx_weight_layouts()
     outputs_first = {l.name: layouts.get(l.name, 1) == 0 for l in network.layers if l.op in ("gemm", "matmul")}
     cost = HwCostModel(network.shapes, spec, prunable, weight_bits=prep.bits)
