@@ -107,8 +107,10 @@ def read_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
         return model
     if not Path(model).exists():
-        raise PruningError(f"model {str(model)!r} is neither a built-in ({', '.join(MODELS)}) nor an "
-                           "existing ONNX file")
+        raise PruningError(f"model {str(model)[:80]!r} cannot be trained: training needs an ONNX file with real "
+                           f"weights or a built-in net ({', '.join(MODELS)}) and data that fits it (the "
+                           "bundled ImageNet graphs such as alexnet carry placeholder weights: use them "
+                           "with inspect, breakeven, plan and sweep)")
     try:
         return onnx.load(str(model))
     except Exception as exc:       # protobuf raises several types for a file that is not ONNX
