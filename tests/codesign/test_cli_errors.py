@@ -28,3 +28,25 @@ def test_calibrate_row_missing_its_speedup(capsys, tmp_path):
     points.write_text("layer,pruning_ratio,speedup\nconv4_w_0,3\n")
     err = one_line_error(capsys, ["calibrate", str(points), "--model", "alexnet"])
     assert "points.csv:2" in err
+
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+@pytest.mark.parametrize("delay", [0.3, 2.5])
+def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
+    """During start-up (imports) and in the middle of the work."""
+    values = ",".join(str(16 * i) for i in range(1, 1500))
+    proc = subprocess.Popen([sys.executable, "-m", "codesign", "sweep", "alexnet", "--vary", f"pes={values}",
+                             "--out", str(tmp_path / "s")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("sweep:")]
+    assert proc.returncode == 130, err
+    assert len(lines) == 1 and "interrupted" in lines[0] and "Traceback" not in err
