@@ -16,7 +16,7 @@ $py -m codesign plan alexnet --input-shape 1x3x227x227 --hw smic40-admmnn \
     --sparsity reports/alexnet-smic40/table8-ours.json --report reports/alexnet-smic40
 $py -m codesign search vgg7 --data fashion-mnist --max-drop 1.0 --out reports/vgg7-search
 $py -m codesign search lenet5 --data fashion-mnist --hw smic40-admmnn --max-drop 1.0 \
-    --method admm --allocator fig5,dp --train-limit 12000 --test-limit 2000 \
+    --method admm --allocator fig5,dp --train-limit 30000 \
     --pretrain-epochs 10 --train-epochs 1 --final-epochs 3 --probe-epochs 0.1 --lr 5e-4 \
     --out reports/lenet5-search
 # what a run directory holds besides its report and logs is not committed
