@@ -180,14 +180,18 @@ def prune(model, data, *, method: str = "admm", alpha: float | None = None, alph
         bits=bits if bits is not None else (dict(sparsity.bits) if sparsity and sparsity.bits else None),
         export=export, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size,
         lr=lr, optimizer=optimizer, seed=seed, limit=limit, test_limit=test_limit)
-    res = run_job(job, out, on_progress=on_progress, data=ds, on_status=on_status)
-    summary = res.summary()
-    layers = summary.pop("layers")
-    if not isinstance(summary["model"], str):
-        summary["model"] = "module"
-    result = PruneResult(res, layers, summary)
-    if out is not None:
-        result.save(out)
+    from contextlib import nullcontext
+
+    from codesign.runlock import run_lock
+    with run_lock(out, "codesign prune") if out is not None else nullcontext():
+        res = run_job(job, out, on_progress=on_progress, data=ds, on_status=on_status)
+        summary = res.summary()
+        layers = summary.pop("layers")
+        if not isinstance(summary["model"], str):
+            summary["model"] = "module"
+        result = PruneResult(res, layers, summary)
+        if out is not None:
+            result.save(out)
     return result
 
 

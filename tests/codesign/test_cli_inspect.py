@@ -117,3 +117,14 @@ def test_static_graphs_import_without_onnxruntime():
             "print('onnxruntime' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_vgg7_is_conv_heavy_and_its_convs_can_pay(capsys):
+    """Issue 12's acceptance: >= 5 conv layers with > 90% of the MACs, >= 3 with a finite r* <= 10."""
+    assert main(["inspect", "vgg7", "--json"]) == 0
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    convs = [l for l in layers if l["op"] == "conv"]
+    assert len(convs) >= 5 and sum(l["macs"] for l in convs) > 0.9 * sum(l["macs"] for l in layers)
+    assert main(["breakeven", "vgg7", "--hw", "smic40-admmnn", "--json"]) == 0
+    r = [l["break_even"] for l in json.loads(capsys.readouterr().out)["layers"] if l["op"] == "conv"]
+    assert sum(1 for x in r if x is not None and x <= 10) >= 3

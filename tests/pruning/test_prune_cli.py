@@ -102,3 +102,51 @@ def test_bad_data_files_are_one_line(tmp_path, capsys):
     (tmp_path / "d.npz").write_bytes(bytes(data[: len(data) // 2]))
     assert "d.npz" in _one_line_error(capsys, ["prune", "lenet5", "--data", str(tmp_path / "d.npz"),
                                                "--alpha", "0.5", "--out", str(tmp_path / "o")])
+
+
+def _weights(path):
+    return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+
+def test_prune_to_a_pattern_holds_it_in_the_exported_model(tmp_path):
+    out = tmp_path / "nm"
+    assert main(["prune", "lenet5", "--data", "digits", "--method", "admm", "--pattern", "2:4", "--alpha", "0.5",
+                 "--epochs", "0.3", "--pretrain-epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    w = _weights(out / "model.onnx")
+    for name in ("conv2.weight", "fc1.weight"):
+        rows = w[name].reshape(w[name].shape[0], -1)
+        full = rows[:, : rows.shape[1] // 4 * 4].reshape(rows.shape[0], -1, 4)
+        assert (full != 0).sum(axis=2).max() <= 2, name
+    out = tmp_path / "channel"
+    assert main(["prune", "lenet5", "--data", "digits", "--pattern", "channel", "--alpha", "0.5",
+                 "--epochs", "0.3", "--pretrain-epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    w = _weights(out / "model.onnx")
+    rows = w["conv2.weight"].reshape(w["conv2.weight"].shape[0], -1)
+    kept = (rows != 0).any(axis=1)
+    assert kept.sum() == 25 and np.all((rows[kept] != 0).all(axis=1))   # whole output channels
+    assert np.count_nonzero(w["fc2.weight"]) == w["fc2.weight"].size       # the classifier stays dense
+
+
+def test_qdq_export_holds_int8_weights_that_onnxruntime_runs(tmp_path, capsys):
+    out = tmp_path / "q"
+    assert main(["prune", "lenet5", "--data", "digits", "--alpha", "0.2", "--bits", "8", "--export", "qdq",
+                 "--epochs", "0.5", "--pretrain-epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "int8 QDQ model: onnxruntime" in printed
+    model = onnx.load(str(out / "model-qdq.onnx"))
+    ints = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    assert {"conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"} <= set(ints)
+    assert sum(n.op_type == "DequantizeLinear" for n in model.graph.node) >= 4
+    for name, k in ints.items():
+        if name.endswith(".weight"):
+            assert np.count_nonzero(k) / k.size == pytest.approx(0.2, abs=2 / k.size + 1e-3)
+    summary = json.loads((out / "layers.json").read_text())
+    assert summary["qdq_accuracy"] == pytest.approx(summary["onnxruntime_accuracy"], abs=0.02)
+
+
+def test_a_busy_out_is_refused(tmp_path, capsys):
+    from codesign.runlock import run_lock
+    with run_lock(tmp_path / "busy", "codesign prune"):
+        code = main(["prune", "lenet5", "--data", "digits", "--alpha", "0.5", "--epochs", "0.1",
+                     "--pretrain-epochs", "0", "--no-progress", "--out", str(tmp_path / "busy")])
+    assert code == 2 and "is in use by another codesign prune run" in capsys.readouterr().err
