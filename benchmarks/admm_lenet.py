@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _record import record  # noqa: E402
 
 from hwmodels.formats import MaskStats  # noqa: E402  (benchmarks may join pruning and hwmodels)
-from pruning.backend import Targets, prunable_weights  # noqa: E402
+from pruning.protocol import Targets, prunable_weights  # noqa: E402
 from pruning.data import load_dataset  # noqa: E402
 from pruning.methods import get_backend  # noqa: E402
 from pruning.models import builtin_onnx  # noqa: E402
-from pruning.onnx_bridge import OnnxModule, verify_onnx  # noqa: E402
+from pruning.onnx.bridge import OnnxModule, verify_onnx  # noqa: E402
 from pruning.train import TrainContext, evaluate, train_epochs  # noqa: E402
 
 # Han et al. 2015 LeNet-5 keep fractions (conv1 66%, conv2 12%, fc1 8%, fc2 19% = 12x); paper
