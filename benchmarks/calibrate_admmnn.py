@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
-from codesign.breakeven import break_even_table  # noqa: E402
+from codesign.break_even import break_even_table  # noqa: E402
 from codesign.calibrate import BreakEvenTarget, CalibrationPoint, fit, predict, predict_break_even  # noqa: E402
-from codesign.hardware import hardware  # noqa: E402
+from codesign.specs import hardware  # noqa: E402
 from hwmodels import paper001  # noqa: E402
 from hwmodels.formats import relative_entries_per_nonzero  # noqa: E402
 

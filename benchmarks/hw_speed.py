@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record  # noqa: E402
 from codesign import api  # noqa: E402
 from codesign.graph import load_network  # noqa: E402
-from codesign.hardware import hardware  # noqa: E402
+from codesign.specs import hardware  # noqa: E402
 from hwmodels import decide  # noqa: E402
 from hwmodels.configs import ConfigArray, single  # noqa: E402
 from hwmodels.cost import evaluate  # noqa: E402

@@ -46,7 +46,7 @@ def interval(v) -> str:
 
 
 def part_search() -> tuple[str, str]:
-    from codesign.search.job import SearchJob, run_job
+    from codesign.loop.job import SearchJob, run_job
     runs = [("joint", JOINT)] + [(p, (p,)) for p in JOINT]
     rows = ["| patterns | speedup (own masks) | drop, validation [95% CI] | drop, test | met | training runs | "
             "probes | compute s | patterns chosen |", "|---|---|---|---|---|---|---|---|---|"]

@@ -30,9 +30,9 @@ class NoOp:
 def probe_requests(module, data):
     from codesign.executor import EvalRequest
     from codesign.graph import load_network
-    from codesign.hardware import hardware
-    from codesign.search import SearchConfig, usable_alphas
-    from codesign.search.hwcost import HwCostModel
+    from codesign.specs import hardware
+    from codesign.loop import SearchConfig, usable_alphas
+    from codesign.loop.hwcost import HwCostModel
     import numpy as np
     net = load_network(module.to_onnx(), (1,) + tuple(data.input_shape))
     cost = HwCostModel(net.shapes, hardware("smic40-admmnn"))
@@ -48,7 +48,7 @@ def main() -> int:
     torch.set_num_threads(1)
     from codesign.executor import EvalRequest, InProcessExecutor
     from codesign.ray_engine import RayExecutor
-    from codesign.search.torch_oracle import OracleSettings, TorchOracle, search_split
+    from codesign.loop.torch_oracle import OracleSettings, TorchOracle, search_split
     from pruning.pipeline import prepare
     from pruning.pretrain import pretrained
     module, data = prepare("lenet5", "mnist5k", seed=0)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
-from codesign.search.job import SearchJob, run_job  # noqa: E402
+from codesign.loop.job import SearchJob, run_job  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "search_vgg7"
 COMMON = dict(model="vgg7", data="fashion-mnist", hw="smic40-admmnn", max_drop=1.0, train_limit=32000,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from codesign.errors import CodesignError
-from codesign.hardware import hardware
+from codesign.specs import hardware
 from hwmodels.spec import HardwareSpec
 from pruning.patterns import UNSTRUCTURED, Pattern, parse_pattern
 
@@ -30,11 +30,11 @@ def load(source, input_shape=None, example_input=None):
     `input_shape`: "1x3x224x224", a tuple, or a list of "NAME=DIMS"."""
     from codesign.graph import load_network
     if _is_module(source):
-        from codesign.torch_export import export_module
+        from pruning.onnx.bridge import export_torch
         if example_input is None:
             raise CodesignError("codesign.load(nn.Module) needs example_input= (a tensor shaped like "
-                                "one batch) to export it")
-        source = export_module(source, example_input)
+                                "one batch, or a tuple of them) to export it")
+        source = export_torch(source, example_input, opset=17)   # at the example's own shapes
     return load_network(source, input_shape)
 
 
@@ -55,7 +55,7 @@ def _spec(hw) -> HardwareSpec:
 def breakeven(net, hw="smic40-admmnn", patterns: Sequence[Pattern | str] = (UNSTRUCTURED,),
               uncertainty: int = 0, seed: int = 0):
     """Break-even ratios (BreakEvenResult) of every prunable layer, per pattern."""
-    from codesign.breakeven import break_even_table
+    from codesign.break_even import break_even_table
     network, spec = _network(net), _spec(hw)
     return break_even_table(network.shapes, spec, network.name,
                             [parse_pattern(p) for p in patterns], uncertainty, seed)
@@ -63,10 +63,10 @@ def breakeven(net, hw="smic40-admmnn", patterns: Sequence[Pattern | str] = (UNST
 
 def plan(net, hw="smic40-admmnn", *, alpha: float | None = None, alphas=None, pruned=None,
          pattern: Pattern | str = UNSTRUCTURED, uncertainty: int = 0, seed: int = 0):
-    """Evaluate a plan (codesign.plan.Plan): one `alpha` (with `pattern`) for every layer, a
+    """Evaluate a plan (codesign.plans.Plan): one `alpha` (with `pattern`) for every layer, a
     sparsity file or mapping `alphas` (with "patterns" and "bits"), or the masks of a `pruned`
     ONNX model (path, ModelProto or Network)."""
-    from codesign.plan import build_plan, uniform_sparsity
+    from codesign.plans import build_plan, uniform_sparsity
     network, spec = _network(net), _spec(hw)
     given = [x is not None for x in (alpha, alphas, pruned)]
     if sum(given) != 1:
@@ -75,7 +75,7 @@ def plan(net, hw="smic40-admmnn", *, alpha: float | None = None, alphas=None, pr
     if alpha is not None:
         sparsity = uniform_sparsity(network.shapes, alpha, parse_pattern(pattern))
     elif alphas is not None:
-        from codesign.plan import read_sparsity
+        from codesign.plans import read_sparsity
         sparsity, source = read_sparsity(alphas), "sparsity"
     else:
         from codesign.pruned import read_pruned
@@ -100,8 +100,8 @@ def _pruned_network(pruned, network):
 def sweep(net, hw="smic40-admmnn", *, vary: Mapping[str, Sequence], alpha: float = 0.1,
           chunk: int | None = None, executor: str = "local", address: str | None = None,
           workers: int = 2, progress: Callable[[int, int], None] | None = None):
-    """A cartesian hardware sweep (codesign.sweep.SweepResult), ranked by planned latency."""
-    from codesign.sweep import DEFAULT_CHUNK, parse_vary, run_sweep
+    """A cartesian hardware sweep (codesign.sweeps.SweepResult), ranked by planned latency."""
+    from codesign.sweeps import DEFAULT_CHUNK, parse_vary, run_sweep
     network, spec = _network(net), _spec(hw)
     varied = parse_vary([f"{k}={','.join(str(v) for v in vals)}" for k, vals in vary.items()])
     runner = None

@@ -90,8 +90,8 @@ class PruneResult:
 
     @property
     def sparsity(self):
-        """The achieved plan as a sparsity file (codesign.plan.Sparsity)."""
-        from codesign.plan import Sparsity
+        """The achieved plan as a sparsity file (codesign.plans.Sparsity)."""
+        from codesign.plans import Sparsity
         from pruning.patterns import parse_pattern
         rows = self.layers
         return Sparsity({r["name"]: r["alpha"] for r in rows if r["alpha"] < 1},
@@ -152,7 +152,7 @@ def prune(model, data, *, method: str = "admm", alpha: float | None = None, alph
     the int8 QDQ model. `out`: a run directory (checkpoints; a rerun resumes)."""
     import torch
 
-    from codesign.plan import read_sparsity
+    from codesign.plans import read_sparsity
     from pruning.methods import make_options, method as method_info
     from pruning.models import MODELS
     from codesign.api import _is_module
@@ -196,5 +196,5 @@ def prune(model, data, *, method: str = "admm", alpha: float | None = None, alph
 
 
 def search(model, data, **options):
-    from codesign.search.job import search_api
+    from codesign.loop.job import search_api
     return search_api(model, data, **options)

@@ -89,7 +89,7 @@ class Outcome:
     epochs: float = 0.0
     achieved: Mapping[str, float] = field(default_factory=dict)   # achieved α per layer
     extra: Mapping[str, float] = field(default_factory=dict)      # e.g. test_accuracy
-    correct: str = ""                        # per-sample correctness, codesign.search.verdict.pack
+    correct: str = ""                        # per-sample correctness, codesign.loop.verdict.pack
     test_correct: str = ""                   # the same on the test split (reference, final)
     measured: Mapping[str, Any] = field(default_factory=dict)     # costs with the real masks
 
@@ -145,7 +145,7 @@ class Evaluation:
 
 class AccuracyOracle(Protocol):
     """Maps a request to an outcome. Implementations: a real pruning backend
-    (codesign.search.torch_oracle) or a synthetic function (codesign.search.synthetic)."""
+    (codesign.loop.torch_oracle) or a synthetic function (codesign.loop.synthetic)."""
 
     def evaluate(self, request: EvalRequest) -> Outcome:
         ...

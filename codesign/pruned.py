@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.plan import PlanError, Sparsity
+from codesign.plans import PlanError, Sparsity
 from hwmodels.formats import MaskStats
 from hwmodels.workload import LayerShape
 from pruning.patterns import Pattern

@@ -129,8 +129,8 @@ class RayExecutor(InProcessExecutor):
 
 
 def ray_chunk_runner(address: str | None = None, workers: int = 2):
-    """A codesign.sweep chunk runner that evaluates the chunks as Ray tasks."""
-    from codesign.sweep import sweep_chunk
+    """A codesign.sweeps chunk runner that evaluates the chunks as Ray tasks."""
+    from codesign.sweeps import sweep_chunk
 
     def run(tasks: list[tuple]) -> list:
         with ray_session(address, workers) as ray:

@@ -1,7 +1,7 @@
 """The one protocol every compression method implements (pruning.methods.*).
 
 A method gets a model, per-layer targets and a training context; it returns masks, trained
-weights, accuracy and one per-layer table. The search (codesign.search) and the reports only
+weights, accuracy and one per-layer table. The search (codesign.loop) and the reports only
 ever talk to this protocol, so they never special-case a method. Modelled on the split that
 torch.ao.pruning and NNI make between "what to prune" (targets) and "how to schedule it"
 (each method's own options), without their size.

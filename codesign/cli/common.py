@@ -70,7 +70,7 @@ def add_uncertainty_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def hw_from_args(args):
-    from codesign.hardware import hardware
+    from codesign.specs import hardware
     return hardware(args.hw, args.overrides)
 
 

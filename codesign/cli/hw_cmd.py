@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from codesign.hardware import hardware
+    from codesign.specs import hardware
     from hwmodels.presets import DEFAULT_PRESET, sources
     from hwmodels.spec import KEYS
     if args.sources:

@@ -100,7 +100,7 @@ def _interval(v: dict | None) -> str:
 
 
 def run(args) -> int:
-    from codesign.search.job import SearchJob, run_job
+    from codesign.loop.job import SearchJob, run_job
     from pruning.methods import options_from_args
     if args.threads < 1:
         raise CodesignError("--threads must be at least 1")

@@ -7,7 +7,7 @@ from codesign.cli.common import add_hw_args, add_model_args, hw_from_args, load_
 
 
 def register(sub) -> None:
-    from codesign.sweep import DEFAULT_CHUNK
+    from codesign.sweeps import DEFAULT_CHUNK
     p = sub.add_parser("sweep", help="sweep hardware keys: break-even, latency, speedup, area per config",
                        description="Evaluate every combination of the --vary values (any hardware "
                                    "key): per-layer break-even ratios, the network's planned latency "
@@ -34,7 +34,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from codesign.api import sweep
     from codesign.errors import CodesignError
-    from codesign.sweep import parse_vary, write_csv
+    from codesign.sweeps import parse_vary, write_csv
     varied = parse_vary(args.vary)
     if args.chunk <= 0:
         raise CodesignError("--chunk must be a positive number of configs")

@@ -43,7 +43,7 @@ def plan_summary(plan) -> dict:
 
 def plan_curves(plan) -> list[Curve]:
     """Speedup-vs-r of the layers with the most dense latency, with their own structures."""
-    from codesign.plan import structure_of
+    from codesign.plans import structure_of
     from hwmodels.configs import single
     from hwmodels.decide import speedup_curves
     from hwmodels.workload import LayerArray

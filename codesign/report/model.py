@@ -1,5 +1,5 @@
 """What a report holds, as plain data (written as report-data.json and read back by
-`codesign report`). Layer rows are the plan's own layer records (codesign.plan.LayerPlan as
+`codesign report`). Layer rows are the plan's own layer records (codesign.plans.LayerPlan as
 dicts): the report shows what `codesign plan --json` says, under the same names."""
 from __future__ import annotations
 

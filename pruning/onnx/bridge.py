@@ -294,22 +294,37 @@ def materialize(model: onnx.ModelProto, seed: int = 0, bn_variance: float = 0.5)
     return model
 
 
-def export_torch(model: nn.Module, input_shape: tuple[int, ...], opset: int = 13,
+def export_torch(model: nn.Module, example, opset: int = 13,
                  dtype: torch.dtype = torch.float32) -> onnx.ModelProto:
-    """Export a torch model to ONNX with a dynamic batch axis, keeping parameter names as
-    initializer names (so `conv1.weight` names the same tensor in torch, ONNX and plans);
-    `dtype` is the input's (torch.int64 for token ids)."""
+    """Export a torch model to ONNX with torch's legacy exporter, keeping parameter names as
+    initializer names (so `conv1.weight` names the same tensor in torch, ONNX and plans).
+    `example`: the per-sample input shape (a tuple of ints: one input named `input`, a dynamic
+    batch axis, input type `dtype`, e.g. torch.int64 for token ids) or example inputs (a tensor
+    or a tuple of tensors, exported at their own shapes)."""
     import io
+    shape_only = isinstance(example, (tuple, list)) and all(isinstance(d, int) for d in example)
+    if shape_only:
+        args = (torch.zeros((1,) + tuple(example), dtype=dtype),)
+        names = dict(input_names=["input"], output_names=["logits"],
+                     dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    else:
+        args = tuple(example) if isinstance(example, (tuple, list)) else (example,)
+        if not all(torch.is_tensor(a) for a in args):
+            raise PruningError("example inputs must be tensors (or a tuple of them), or a shape tuple")
+        names = {}
     buf = io.BytesIO()
     was_training = model.training
     model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")          # the legacy exporter's deprecation notice
-        torch.onnx.export(model, torch.zeros((1,) + tuple(input_shape), dtype=dtype), buf, dynamo=False,
-                          input_names=["input"], output_names=["logits"], opset_version=opset,
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                          do_constant_folding=False)
-    model.train(was_training)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")          # the legacy exporter's deprecation notice
+            torch.onnx.export(model, args, buf, dynamo=False, opset_version=opset,
+                              do_constant_folding=False, **names)
+    except Exception as exc:       # the exporter raises many types for what it cannot trace
+        raise PruningError(f"torch.onnx could not export the module ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+    finally:
+        model.train(was_training)
     return onnx.load_from_string(buf.getvalue())
 
 

@@ -7,8 +7,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from codesign.api import load, plan
-from codesign.hardware import hardware
-from codesign.plan import (SCHEMA_VERSION, PlanError, Sparsity, build_plan, read_sparsity,
+from codesign.specs import hardware
+from codesign.plans import (SCHEMA_VERSION, PlanError, Sparsity, build_plan, read_sparsity,
                            uniform_sparsity)
 from codesign.pruned import infer_pattern, quantized_bits, read_pruned
 from hwmodels.paper001 import ALEXNET_CONV

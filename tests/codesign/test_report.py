@@ -13,8 +13,8 @@ import pytest
 from codesign import api
 from codesign.report import load, render, rerender
 from codesign.report.build import search_report, search_trace
-from codesign.search.records import IterationRecord, SearchResult
-from codesign.search.verdict import DropEstimate
+from codesign.loop.records import IterationRecord, SearchResult
+from codesign.loop.verdict import DropEstimate
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

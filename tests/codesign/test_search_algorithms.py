@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from codesign.executor import EvalRequest, ExecutorError, InProcessExecutor
-from codesign.search import SearchConfig, SearchError, dp_search, fig5_search, network_speedup
-from codesign.search.allocator import layer_choices, pareto_frontier
-from codesign.search.refine import Refiner, Trial
-from codesign.search.sensitivity import Curve
-from codesign.search.synthetic import ProportionalCostModel, SyntheticOracle
+from codesign.loop import SearchConfig, SearchError, dp_search, fig5_search, network_speedup
+from codesign.loop.allocator import layer_choices, pareto_frontier
+from codesign.loop.refine import Refiner, Trial
+from codesign.loop.sensitivity import Curve
+from codesign.loop.synthetic import ProportionalCostModel, SyntheticOracle
 from pruning.patterns import UNSTRUCTURED, parse_pattern
 
 NAMES = ("conv1", "conv2", "fc1", "fc2")

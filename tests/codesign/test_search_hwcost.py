@@ -1,13 +1,13 @@
-"""The search's cost view and codesign.plan decide every layer the same way, on AlexNet,
+"""The search's cost view and codesign.plans decide every layer the same way, on AlexNet,
 ResNet-50 and ShuffleNet, over an alpha grid, in both modes and on both presets."""
 import numpy as np
 import pytest
 
 from codesign.graph import load_network
-from codesign.hardware import hardware
-from codesign.plan import build_plan
-from codesign.search import effective_alphas, network_speedup
-from codesign.search.hwcost import HwCostModel
+from codesign.specs import hardware
+from codesign.plans import build_plan
+from codesign.loop import effective_alphas, network_speedup
+from codesign.loop.hwcost import HwCostModel
 from pruning.patterns import Pattern
 
 ALPHAS = (0.6, 0.3, 0.12, 0.05)

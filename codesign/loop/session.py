@@ -8,11 +8,11 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from codesign.executor import KINDS, EvalRequest, Evaluation, Executor
-from codesign.search.costs import (CostModel, conv_layers, effective_alphas, network_speedup,
+from codesign.loop.costs import (CostModel, conv_layers, effective_alphas, network_speedup,
                                    usable_alphas)
-from codesign.search.records import (IterationHook, IterationRecord, SearchConfig, SearchError,
+from codesign.loop.records import (IterationHook, IterationRecord, SearchConfig, SearchError,
                                      SearchResult, pattern_names)
-from codesign.search.verdict import DropEstimate, paired_drop, point_drop, unpack
+from codesign.loop.verdict import DropEstimate, paired_drop, point_drop, unpack
 from pruning.patterns import Pattern
 
 Patterns = Mapping[str, Pattern]

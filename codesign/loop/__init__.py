@@ -4,13 +4,13 @@ Two algorithms over the same interfaces (an `Executor` for accuracy, a `CostMode
 hardware): `fig5_search` (paper 001 Fig. 5, faithfully, unstructured) and `dp_search` (probe
 curves + the simulator's latency curves over (α, pattern) choices, exact DP over the drop
 budget, confirmed by real training runs). Both judge the accuracy constraint on paired
-intervals (codesign.search.verdict).
+intervals (codesign.loop.verdict).
 """
-from codesign.search.allocator import dp_search
-from codesign.search.costs import (CostModel, conv_layers, effective_alphas, layer_latency,
+from codesign.loop.allocator import dp_search
+from codesign.loop.costs import (CostModel, conv_layers, effective_alphas, layer_latency,
                                    network_latency, network_speedup, runs_sparse, usable_alphas)
-from codesign.search.fig5 import fig5_search
-from codesign.search.records import IterationRecord, SearchConfig, SearchError, SearchResult
+from codesign.loop.fig5 import fig5_search
+from codesign.loop.records import IterationRecord, SearchConfig, SearchError, SearchResult
 
 ALGORITHMS = {"fig5": fig5_search, "dp": dp_search}
 

@@ -16,7 +16,7 @@ Request kinds (see codesign.executor):
 Every evaluation is seeded by its request (EvalRequest.seed), so it computes the same thing in
 this process or on a Ray worker. Train and final outcomes carry per-sample correctness on the
 validation split (paired verdicts; reference and final also on the test split) and the
-hardware's cost of the model's own masks (`mask_cost`, codesign.search.hwcost.MaskCost).
+hardware's cost of the model's own masks (`mask_cost`, codesign.loop.hwcost.MaskCost).
 Search decisions use the validation split carved out of the training data (`search_split`),
 never the test split.
 """
@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from codesign.executor import EvalRequest, Outcome
-from codesign.search.verdict import pack
+from codesign.loop.verdict import pack
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import Dataset
 from pruning.methods import get_backend

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from codesign.search.session import SearchSession
+from codesign.loop.session import SearchSession
 from pruning.patterns import Pattern
 
 

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
 from codesign.errors import CodesignError
-from codesign.search.verdict import DEFAULT_CONFIDENCE, DropEstimate
+from codesign.loop.verdict import DEFAULT_CONFIDENCE, DropEstimate
 from pruning.patterns import UNSTRUCTURED, Pattern
 
 
@@ -16,7 +16,7 @@ class SearchError(CodesignError):
 @dataclass(frozen=True)
 class SearchConfig:
     max_drop: float = 0.5               # allowed accuracy drop, in percentage points
-    confidence: float = DEFAULT_CONFIDENCE   # of the drop's interval (codesign.search.verdict)
+    confidence: float = DEFAULT_CONFIDENCE   # of the drop's interval (codesign.loop.verdict)
     alpha_min: float = 0.02             # no layer is pruned below this keep fraction
     layers: tuple[str, ...] = ()        # layers the search may prune; () = all of the cost model's
     # patterns a layer may take (dp; Fig. 5 is the paper's and prunes unstructured)

@@ -26,8 +26,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from codesign.executor import ALPHA_DIGITS
-from codesign.search.costs import CostModel, layer_latency, runs_sparse
-from codesign.search.sensitivity import Curves
+from codesign.loop.costs import CostModel, layer_latency, runs_sparse
+from codesign.loop.sensitivity import Curves
 from pruning.patterns import UNSTRUCTURED, Pattern
 
 BRACKET_TOL = 0.01          # stop a layer when its passing/failing α differ by < 1% (in ln α)

@@ -21,9 +21,9 @@ from typing import Any, Callable, Mapping
 
 from codesign.errors import CodesignError
 from codesign.executor import EvalRequest
-from codesign.search import ALGORITHMS, SearchConfig, SearchResult
-from codesign.search.records import IterationHook, SearchError
-from codesign.search.verdict import DEFAULT_CONFIDENCE, expected_width, validation_size
+from codesign.loop import ALGORITHMS, SearchConfig, SearchResult
+from codesign.loop.records import IterationHook, SearchError
+from codesign.loop.verdict import DEFAULT_CONFIDENCE, expected_width, validation_size
 
 EVALUATIONS = "evaluations.jsonl"
 EXECUTORS = ("local", "ray")
@@ -82,7 +82,7 @@ class JobResult:
     files: dict[str, Path]
     summary: dict
     warnings: list[str]
-    plan: Any = None                            # codesign.plan.Plan of the exported model
+    plan: Any = None                            # codesign.plans.Plan of the exported model
 
     @property
     def best(self) -> SearchResult:
@@ -121,8 +121,8 @@ def _check_numbers(job: SearchJob) -> None:
 def validate(job: SearchJob):
     """Everything that can be checked before any work: names, numbers, files. Returns
     (hardware spec, patterns, initial sparsity or None)."""
-    from codesign.hardware import hardware
-    from codesign.plan import read_sparsity
+    from codesign.specs import hardware
+    from codesign.plans import read_sparsity
     from pruning.methods import make_options
     from pruning.patterns import parse_pattern
     _check_numbers(job)
@@ -172,7 +172,7 @@ def _prepare(job: SearchJob, status: StatusHook, on_progress) -> _Prepared:
     import torch
 
     from codesign.graph import load_network
-    from codesign.search.torch_oracle import search_split
+    from codesign.loop.torch_oracle import search_split
     from pruning.models import MODELS
     from pruning.pipeline import prepare, resolve_bits
     from pruning.protocol import prunable_weights
@@ -218,8 +218,8 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
          on_progress, on_result) -> JobResult:
     from contextlib import nullcontext
 
-    from codesign.search.hwcost import HwCostModel, MaskCost
-    from codesign.search.torch_oracle import OracleSettings, TorchOracle
+    from codesign.loop.hwcost import HwCostModel, MaskCost
+    from codesign.loop.torch_oracle import OracleSettings, TorchOracle
     out = Path(job.out)
     _check_same_job(out, job)
     network, module = prep.network, prep.module

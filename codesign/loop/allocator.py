@@ -27,7 +27,7 @@ When every plan tried fails, and at once when one the probes call cheap fails by
 (single-layer probes miss how layers pruned together compound), the most cautious failed plan
 is scaled back towards each layer's gentlest sparse alpha (two bisection runs) first.
 Then at most max_refine more runs (plus confirm runs left unused) refine the best confirmed
-plan one layer at a time, off the grid (codesign.search.refine): plans past it on the frontier
+plan one layer at a time, off the grid (codesign.loop.refine): plans past it on the frontier
 often move several layers at once and fail on the probes' errors about one of them. So the
 allocator trains at most max_confirm + max_refine times, plus the final compression run.
 """
@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codesign.executor import Executor
-from codesign.search.costs import CostModel, layer_latency, runs_sparse
-from codesign.search.records import IterationHook, SearchConfig, SearchError, SearchResult
-from codesign.search.refine import Refiner, Trial
-from codesign.search.sensitivity import Curve, Curves, probe_curves
-from codesign.search.session import SearchSession
+from codesign.loop.costs import CostModel, layer_latency, runs_sparse
+from codesign.loop.records import IterationHook, SearchConfig, SearchError, SearchResult
+from codesign.loop.refine import Refiner, Trial
+from codesign.loop.sensitivity import Curve, Curves, probe_curves
+from codesign.loop.session import SearchSession
 from pruning.patterns import UNSTRUCTURED, Pattern
 
 ALGORITHM = "dp"
@@ -317,7 +317,7 @@ def _back_off(s: SearchSession, plan: FrontierPlan, runs: int) -> tuple[Trial | 
 
 
 def _refine(s: SearchSession, curves: Curves, base: Trial, failed: list[Trial], runs: int):
-    """Single-layer moves from the best confirmed plan (see codesign.search.refine)."""
+    """Single-layer moves from the best confirmed plan (see codesign.loop.refine)."""
     fits = (lambda a, p: True)
     if s.config.storage_budget_bits is not None:
         budget, names = s.config.storage_budget_bits, s.cost.layer_names()

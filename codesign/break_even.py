@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from codesign.plan import Design, structure_of
+from codesign.plans import Design, structure_of
 from hwmodels import decide, uncertainty
 from hwmodels.configs import single
 from hwmodels.cost import evaluate

@@ -24,10 +24,10 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from codesign.executor import ALPHA_DIGITS, Executor
-from codesign.search.costs import CostModel, runs_sparse
-from codesign.search.records import IterationHook, SearchConfig, SearchError, SearchResult
-from codesign.search.sensitivity import probe_curves, scan_initial_alphas
-from codesign.search.session import SearchSession
+from codesign.loop.costs import CostModel, runs_sparse
+from codesign.loop.records import IterationHook, SearchConfig, SearchError, SearchResult
+from codesign.loop.sensitivity import probe_curves, scan_initial_alphas
+from codesign.loop.session import SearchSession
 from pruning.patterns import UNSTRUCTURED
 
 ALGORITHM = "fig5"

@@ -4,7 +4,7 @@
 latency, and the latency of the implementation the hardware chooses at a keep fraction alpha
 and a pattern, which already applies the one dense/sparse rule of hwmodels.decide (a layer
 whose sparse implementation is slower runs dense, with its weights restored). The adapter
-onto hwmodels is codesign.search.hwcost; tests use codesign.search.synthetic. Latencies of
+onto hwmodels is codesign.loop.hwcost; tests use codesign.loop.synthetic. Latencies of
 layers add up: the accelerator runs layers one after the other, each in its own dense or
 sparse mode (paper 001 section 5.1; Sticker, its ref. [60]).
 """

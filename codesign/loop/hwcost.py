@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from codesign.plan import Sparsity, build_plan, structure_of
+from codesign.plans import Sparsity, build_plan, structure_of
 from codesign.pruned import layer_mask
 from hwmodels import decide
 from hwmodels.configs import single

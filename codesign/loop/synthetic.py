@@ -23,7 +23,7 @@ from typing import Mapping
 import numpy as np
 
 from codesign.executor import EvalRequest, Outcome
-from codesign.search.verdict import pack
+from codesign.loop.verdict import pack
 
 
 @dataclass
