@@ -38,7 +38,7 @@ import time
 import pytest
 
 
-@pytest.mark.parametrize("delay", [0.3, 2.5])
+@pytest.mark.parametrize("delay", [0.3, 0.4, 0.5, 2.5])
 def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
     """During start-up (imports) and in the middle of the work."""
     values = ",".join(str(16 * i) for i in range(1, 1500))
