@@ -3,7 +3,7 @@
 A case passes when the command either works (exit 0, no non-finite number in its output) or
 refuses with one clear line (exit 2: one stderr line of at most MAX_LINE printable characters),
 never a traceback, never another exit code, within the time limit. `run_in_process` is for the
-fast test subset; `run_forked` (benchmarks/fuzz.py) runs each case in a forked child with a
+fast test subset; `run_forked` (benchmarks/fuzz_campaign.py) runs each case in a forked child with a
 wall-clock and a memory limit, so a hang or a blow-up is counted instead of stopping the run.
 """
 from __future__ import annotations

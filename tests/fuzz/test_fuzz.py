@@ -1,4 +1,4 @@
-"""The fast subset of the fuzz suite (the full campaign is benchmarks/fuzz.py): seeded hostile
+"""The fast subset of the fuzz suite (the full campaign is benchmarks/fuzz_campaign.py): seeded hostile
 inputs of every family through the CLI's main, each either working with finite numbers or
 refused with one clear line and exit 2; plus Hypothesis on the free-text arguments."""
 from __future__ import annotations

@@ -7,7 +7,7 @@ hardware TOML files, `--input-shape` strings, sparsity JSON files and sweep `--v
 1,000 each; data files for `prune --data` 1,000. Targets: 0 crashes, 0 hangs over 10 s, 0 exits
 0 with non-finite numbers in the output.
 
-Run: .venv/bin/python benchmarks/fuzz.py [--scale 0.1] [--families onnx,set]
+Run: .venv/bin/python benchmarks/fuzz_campaign.py [--scale 0.1] [--families onnx,set]
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def main() -> int:
     notes = (f"Seed {args.seed}; each case forked from a warmed-up parent (imports shared), {TIME_LIMIT:g} s and "
              f"3 GiB per case. {totals['cases']:,} cases in {(time.perf_counter() - t_all) / 60:.0f} min. "
              f"Target (0 crashes, 0 hangs, 0 non-finite outputs or malformed errors): {'met' if ok else 'NOT met'}.")
-    record("fuzz.py", "fuzz.py: the fuzz campaign (issue 14)", "\n".join(rows), notes)
+    record("fuzz_campaign.py", "fuzz_campaign.py: the fuzz campaign (issue 14)", "\n".join(rows), notes)
     return 0 if ok else 1
 
 
