@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests"))      # the fuzz package
+sys.path.insert(0, str(ROOT))                # before tests/, whose codesign/ holds the tests
 
 from _record import record  # noqa: E402
 from fuzz.generators import FAMILIES  # noqa: E402
