@@ -32,8 +32,8 @@ class LayerBreakEven:
     macs: int
     break_even: float | None          # None: never; 1.0: always
     label: str
-    speedup_at: dict[str, float]      # sparse over dense-mode speedup at TABLE_RATIOS
-    curve: dict[str, list[float]]
+    speedup_at: dict[str, float | None]   # sparse over dense-mode speedup at TABLE_RATIOS; None:
+    curve: dict[str, list[float | None]]  # the engine cannot run the pattern, or not at that r
     designs: dict[str, dict[str, float]]
     design_ratio: float               # the pruning ratio of the sparse design shown
     break_even_range: list[float | None] | None = None
@@ -82,6 +82,15 @@ def _r(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
+def _achievable(pattern: Pattern, ratios: Sequence[float], speedups: Sequence[float]) -> list[float | None]:
+    """The speedups a pattern can really have: none where the sparse engine cannot run it (the
+    cost model gives 0) and none below an N:M pattern's own ratio (1:8 cannot prune by only 2x;
+    above it the engine skips its N:M zeros and the extra zeros cost nothing, hence the same value)."""
+    floor = pattern.m / pattern.n if pattern.kind == "nm" else 1.0
+    return [float(v) if v > 0 and np.isfinite(v) and r >= floor - 1e-9 else None
+            for r, v in zip(ratios, speedups)]
+
+
 def break_even_table(shapes: Sequence[LayerShape], hw: HardwareSpec, model: str = "model",
                      patterns: Sequence[Pattern] = (UNSTRUCTURED,), samples: int = 0,
                      seed: int = 0) -> BreakEvenResult:
@@ -109,8 +118,10 @@ def break_even_table(shapes: Sequence[LayerShape], hw: HardwareSpec, model: str 
             rows.append(LayerBreakEven(
                 name=s.name, op=s.op, pattern=str(pattern), weights=s.weight_count, macs=s.macs,
                 break_even=_r(r_star[j]), label=decide.ratio_label(float(r_star[j])),
-                speedup_at={f"{r:g}": float(v) for r, v in zip(TABLE_RATIOS, table[j])},
-                curve={"ratio": CURVE_RATIOS.round(4).tolist(), "speedup": curves[j].tolist()},
+                speedup_at=dict(zip((f"{r:g}" for r in TABLE_RATIOS),
+                                    _achievable(pattern, TABLE_RATIOS, table[j]))),
+                curve={"ratio": CURVE_RATIOS.round(4).tolist(),
+                       "speedup": _achievable(pattern, CURVE_RATIOS, curves[j])},
                 designs={"dense": design(at.dense), "sparse": design(at.sparse)},
                 design_ratio=float(shown[j]),
                 break_even_range=None if band is None else [_r(band.lo[j]), _r(band.hi[j])],

@@ -55,7 +55,7 @@ def run(args) -> int:
         portion = "-" if l.break_even is None else f"{100 * (1 - 1 / l.break_even):.0f}%"
         rows.append([l.name, l.op, l.pattern, f"{l.weights:,}", f"{l.macs:,}", l.label]
                     + ([rng] if result.uncertainty else []) + [portion]
-                    + [f"{v:.3g}x" for v in l.speedup_at.values()])
+                    + ["-" if v is None else f"{v:.3g}x" for v in l.speedup_at.values()])
     head = ["layer", "op", "pattern", "weights", "MACs", "r*"] + (["r* range"] if result.uncertainty else []) \
         + ["prune >="] + [f"x at r={r}" for r in result.layers[0].speedup_at] if result.layers else []
     arch = result.hardware["architecture"]

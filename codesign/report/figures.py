@@ -165,11 +165,17 @@ def speedup_curves(curves) -> bytes:
 
 
 def breakeven_figure(result, path) -> Path:
-    """`codesign breakeven --plot`: the speedup curve of every layer (first pattern)."""
+    """`codesign breakeven --plot`: the speedup curve of every layer (the first pattern the
+    sparse engine can run)."""
     from codesign.report.model import Curve
     plt = _plt()
-    first = result.layers[0].pattern if result.layers else "unstructured"
-    curves = [Curve(l.name, l.curve["ratio"], l.curve["speedup"],
+    runnable = [l.pattern for l in result.layers if any(v is not None for v in l.curve["speedup"])]
+    if not runnable:
+        from codesign.errors import CodesignError
+        raise CodesignError("no layer can run the requested patterns on this sparse engine, so "
+                            "there is no speedup curve to plot; choose --patterns the engine runs")
+    first = runnable[0]
+    curves = [Curve(l.name, l.curve["ratio"], [np.nan if v is None else v for v in l.curve["speedup"]],
                     l.break_even if l.break_even is not None else float("inf"))
               for l in result.layers if l.pattern == first][:12]
     fig, ax = plt.subplots(figsize=(WIDTH, 6))

@@ -28,6 +28,23 @@ def test_breakeven_table_json_designs_ranges_and_plot(capsys, tmp_path):
         assert (lo or 1e9) <= (l["break_even"] or 1e9) <= (hi or 1e9)
 
 
+def test_breakeven_shows_no_speedup_a_pattern_cannot_have(capsys, tmp_path):
+    """An engine that cannot run a pattern, and an N:M pattern below its own ratio, get '-'
+    (null in JSON), never a number."""
+    code, out, _ = run(capsys, "breakeven", "alexnet", "--set", "sparse_engine=nm", "--json",
+                       "--patterns", "unstructured,2:4,1:8")
+    layers = json.loads(out)["layers"]
+    at = {(l["name"], l["pattern"]): l["speedup_at"] for l in layers}
+    assert at[("conv3_w_0", "unstructured")] == {"2": None, "4": None, "10": None}
+    assert all(v is not None and v > 1 for v in at[("conv3_w_0", "2:4")].values())
+    assert at[("conv3_w_0", "1:8")]["2"] is None and at[("conv3_w_0", "1:8")]["10"] > 1
+    code, out, _ = run(capsys, "breakeven", "alexnet", "--set", "sparse_engine=nm")
+    assert code == 0 and "0x" not in out and " - " in out
+    code, _, err = run(capsys, "breakeven", "alexnet", "--set", "sparse_engine=none",
+                       "--plot", str(tmp_path / "be.png"))
+    assert code == 2 and "no speedup curve to plot" in err and not (tmp_path / "be.png").exists()
+
+
 def test_plan_sources_and_outputs(capsys, tmp_path):
     code, out, _ = run(capsys, "plan", "alexnet", "--alpha", "0.2", "--out", str(tmp_path / "p.json"),
                        "--csv", str(tmp_path / "p.csv"), "--report", str(tmp_path / "rep"))
