@@ -149,6 +149,7 @@ def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = No
             on_result: Callable[[Any], None] | None = None) -> JobResult:
     from codesign.runlock import run_lock
     spec, patterns, initial = validate(job)
+    _check_same_job(Path(job.out), job)          # before any work: a mismatch is known now
     status = on_status or (lambda _m: None)
     status(f"loading data {job.data!r}")
     prepared = _prepare(job, status, on_progress)
@@ -221,7 +222,8 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
     from codesign.loop.hwcost import HwCostModel, MaskCost
     from codesign.loop.torch_oracle import OracleSettings, TorchOracle
     out = Path(job.out)
-    _check_same_job(out, job)
+    _check_same_job(out, job)                    # again under the lock, and record the job
+    (out / "job.json").write_text(json.dumps(job.fingerprint(), indent=1, sort_keys=True))
     network, module = prep.network, prep.module
     # the layers the search may prune: weights the bridge trains (a weight folded from others,
     # e.g. a dynamo LSTM's sliced gates, is costed but cannot be pruned)
@@ -292,8 +294,6 @@ def _check_same_job(out: Path, job: SearchJob) -> None:
             diff = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
             raise SearchError(f"{out} holds a run with other settings ({', '.join(diff)[:120]}); "
                               f"use another --out, or the same settings to resume it")
-    else:
-        p.write_text(json.dumps(fp, indent=1, sort_keys=True))
 
 
 def _best(results: Mapping[str, SearchResult]) -> str:

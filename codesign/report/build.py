@@ -117,12 +117,15 @@ def search_trace(result, wall_seconds: float | None = None, max_drop: float | No
     h = result.history
     summary = {"speedup (own masks)": result.speedup,
                "speedup (search estimate)": result.speedup_estimate,
-               "conv-only speedup": result.conv_speedup,
+               "conv-only speedup (search estimate)": result.conv_speedup,
                "accuracy %": 100 * result.accuracy, "drop (points)": result.drop,
                "constraint met": result.constraint_met, "training runs": result.training_runs,
                "probes": result.counts.get("probe", 0)}
+    seconds = result.extras.get("oracle_seconds")
+    if seconds:        # replayed evaluations count at their recorded time
+        summary["evaluation time (s)"] = sum(seconds.values())
     if wall_seconds is not None:
-        summary["wall time (s)"] = wall_seconds
+        summary["wall time, this run (s)"] = wall_seconds
     return SearchTrace(result.algorithm, [r.iteration for r in h], [r.phase for r in h],
                        [None if r.accuracy is None else 100 * r.accuracy for r in h],
                        [r.speedup for r in h], [r.accepted for r in h], summary,
@@ -133,6 +136,8 @@ def search_report(plan, traces: Sequence[SearchTrace], *, title: str, meta: Mapp
                   summary: Mapping, notes: Iterable[str] = ()) -> Report:
     rep = plan_report(plan, title=title, meta=meta, notes=notes)
     rep.kind = "search"
-    rep.summary = {**dict(summary), **rep.summary}
+    plan_lines = {k: v for k, v in rep.summary.items()      # the search's summary names which
+                  if k != "whole-network speedup"}             # speedup it is (own masks)
+    rep.summary = {**dict(summary), **plan_lines}
     rep.searches = list(traces)
     return rep

@@ -76,7 +76,9 @@ def test_rerun_resumes_without_new_evaluations(run_dir):
 def test_other_settings_in_the_same_run_dir_are_refused(run_dir, capsys):
     args = [a if a != "100" else "1" for a in ARGS]
     assert main(args + ["--out", str(run_dir)]) == 2
-    assert "holds a run with other settings (max_drop)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds a run with other settings (max_drop)" in err
+    assert "loading data" not in err            # refused before any work
 
 
 def test_a_busy_run_dir_is_refused_with_one_line(run_dir, capsys):
