@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
+from codesign.loop.verdict import wilson_interval  # noqa: E402
 from pruning.data import load_dataset  # noqa: E402
 from pruning.pipeline import PruneJob, load_module, run_job  # noqa: E402
 from pruning.pretrain import pretrained  # noqa: E402
@@ -40,12 +40,6 @@ SEEDS = (0, 1)
 EPOCHS = 3.0
 PRETRAIN = 10.0
 CACHE = Path(__file__).resolve().parent / ".cache" / "compression_lenet300.json"
-
-
-def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def torch_baseline(data, seed: int, ratio: float, epochs: float) -> float:
@@ -125,8 +119,8 @@ def main() -> int:
     for r in RATIOS:
         best = max((mean(f"{m}|{a}", r)[0], f"{m} {a}") for m in ("admm", "progressive") for a in ALLOCATIONS)
         base = mean("torch-global", r)[0]
-        lo, hi = wilson(best[0], n * len(seeds))
-        blo, bhi = wilson(base, n * len(seeds))
+        lo, hi = wilson_interval(best[0], n * len(seeds))
+        blo, bhi = wilson_interval(base, n * len(seeds))
         verdict.append(f"{r}x: best ADMM variant {best[1]} {100 * best[0]:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}] vs "
                        f"baseline {100 * base:.2f}% [{100 * blo:.2f}, {100 * bhi:.2f}]: "
                        f"{'>=' if best[0] >= base else 'BELOW'}")

@@ -136,7 +136,8 @@ class PruneResult:
         result = plan(network, hw, pruned=network)
         return result.report(out_dir, notes=[
             f"Pruned with {self.totals['method']} on {self.totals['data']}: test accuracy "
-            f"{100 * self.totals['accuracy_before']:.2f}% -> {100 * self.totals['accuracy_after']:.2f}%."])
+            f"{100 * self.totals['accuracy_before']:.2f}% -> {100 * self.totals['accuracy_after']:.2f}% "
+            f"on {self.totals['test_samples']:,} test samples."])
 
 
 def prune(model, data, *, method: str = "admm", alpha: float | None = None, alphas=None,

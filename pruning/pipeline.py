@@ -80,6 +80,7 @@ class JobResult:
     qdq_model: onnx.ModelProto | None = None
     qdq_max_diff: float | None = None
     qdq_accuracy: float | None = None
+    test_samples: int = 0                             # the accuracies' sample size
 
     def layer_rows(self) -> list[dict]:
         return [{"name": l.name, "pattern": l.pattern, "weights": l.weights, "kept": l.kept,
@@ -94,7 +95,7 @@ class JobResult:
                 "overall_ratio": r.overall_ratio, "onnxruntime_max_diff": self.verify_max_diff,
                 "onnxruntime_accuracy": self.onnxruntime_accuracy,
                 "qdq_max_diff": self.qdq_max_diff, "qdq_accuracy": self.qdq_accuracy,
-                "allocation": self.job.allocation, "export": self.job.export,
+                "test_samples": self.test_samples, "allocation": self.job.allocation, "export": self.job.export,
                 "seconds": self.seconds, "layers": self.layer_rows()}
 
 
@@ -250,7 +251,7 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     masks = {n: m for n, m in result.masks.items() if not bool(m.all())}
     diff = verify_onnx(module, exported, sample, masks=masks, atol=1e-4)
     out = JobResult(job, result, exported, accuracy_pretrained, diff, dict(intervals),
-                    0.0, onnxruntime_accuracy(exported, data))
+                    0.0, onnxruntime_accuracy(exported, data), test_samples=len(data.test_y))
     if job.export == "qdq":
         from pruning.onnx.qdq import to_qdq
         out.qdq_model = to_qdq(exported, intervals, targets.bits)

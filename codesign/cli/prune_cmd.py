@@ -76,15 +76,22 @@ def summary_table(summary: dict) -> str:
     kept = sum(r["kept"] for r in summary["layers"])
     rows.append(["total", "", f"{total:,}", f"{kept:,}", f"{kept / max(total, 1):.4f}",
                  f"{total / max(kept, 1):.1f}x", ""])
+    n = summary["test_samples"]
     lines = [format_table(["layer", "pattern", "weights", "kept", "alpha", "ratio", "bits"], rows),
-             f"accuracy before {100 * summary['accuracy_before']:.2f}%, after "
-             f"{100 * summary['accuracy_after']:.2f}% ({summary['method']}, {summary['data']}, "
-             f"{summary['epochs']:g} epochs); onnxruntime {100 * summary['onnxruntime_accuracy']:.2f}%, "
-             f"max |diff| {summary['onnxruntime_max_diff']:.2g}"]
+             f"test accuracy ({n:,} samples, 95% Wilson intervals): before "
+             f"{_accuracy(summary['accuracy_before'], n)}, after {_accuracy(summary['accuracy_after'], n)} "
+             f"({summary['method']}, {summary['data']}, {summary['epochs']:g} epochs); onnxruntime "
+             f"{_accuracy(summary['onnxruntime_accuracy'], n)}, max |diff| {summary['onnxruntime_max_diff']:.2g}"]
     if summary.get("qdq_accuracy") is not None:
-        lines.append(f"int8 QDQ model: onnxruntime {100 * summary['qdq_accuracy']:.2f}%, max |diff| "
+        lines.append(f"int8 QDQ model: onnxruntime {_accuracy(summary['qdq_accuracy'], n)}, max |diff| "
                      f"{summary['qdq_max_diff']:.2g} against the torch model")
     return "\n".join(lines)
+
+
+def _accuracy(value: float, n: int) -> str:
+    from codesign.loop.verdict import wilson_interval
+    lo, hi = wilson_interval(value, n)
+    return f"{100 * value:.2f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
 def run(args) -> int:

@@ -91,6 +91,18 @@ def paired_drop(reference: np.ndarray, candidate: np.ndarray,
     return DropEstimate(drop, min(low, drop), max(high, drop), n, confidence)
 
 
+def wilson_interval(accuracy: float, n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
+    """Interval of an accuracy (a fraction) measured on n samples: Wilson's score interval
+    (Wilson, E. B., 1927, "Probable inference, the law of succession, and statistical inference",
+    JASA 22(158):209-212), which stays inside [0, 1] and keeps its coverage near 0 and 1."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def validation_size(max_drop: float, available: int, confidence: float = DEFAULT_CONFIDENCE,
                     discordance: float = ASSUMED_DISCORDANCE) -> tuple[int, float]:
     """(validation samples, expected interval width in points): the n at which the interval

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import onnx
@@ -34,7 +35,9 @@ def test_prune_writes_model_table_alphas_and_resumes(tmp_path, monkeypatch, caps
     reference = tmp_path / "uninterrupted"
     assert _run(reference) == 0
     table = capsys.readouterr().out
-    assert "fc1.weight" in table and "accuracy before" in table
+    assert "fc1.weight" in table and "samples, 95% Wilson intervals): before" in table
+    before = re.search(r"before (\d+\.\d+)% \[(\d+\.\d), (\d+\.\d)\]", table)
+    assert before and float(before[2]) <= float(before[1]) <= float(before[3])
 
     run = tmp_path / "interrupted"
     assert _run(run, monkeypatch, interrupt_phase="retrain-prune") == 130
