@@ -18,8 +18,9 @@ def test_the_api_example_runs_as_written(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "2.41x on the fixed chip"              # the number the comment promises
     assert out[3] == "2368"
-    accuracy, ratio = map(float, out[4].split())
+    accuracy, samples, ratio = map(float, out[4].split())
     assert 0.0 < accuracy <= 1.0 and abs(ratio - 1 / 0.3) < 0.05
+    assert samples == 359               # 20% of sklearn's 1,797 digits held out for testing (floor)
 
 
 def test_the_two_commands_are_what_ci_runs():
