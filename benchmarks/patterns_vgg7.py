@@ -7,7 +7,8 @@
    the evaluations each search asked for: the single-pattern runs replay the evaluations they
    share with the joint run from its log, so their wall time would flatter them).
 2. Accuracy at equal budget of unstructured vs N:M vs channel pruning at 50% (2:4) and 75% (1:4)
-   sparsity, every method, each from the same dense vgg7, 2 epochs of compression.
+   sparsity, every method, each from the same dense vgg7, 1 epoch of compression on 16,000 images
+   (a budget the shared 2-core machine affords for 36 runs).
 3. ADMM's W-step on a network its defaults were not tuned on (issue 12): conv5 alone at
    alpha 0.08 with 0.5 epoch: ADMM with the run's optimizer (the default), ADMM with the SGD
    W-step, and magnitude pruning.
@@ -38,7 +39,7 @@ JOINT = ("unstructured", "2:4", "4x1", "channel")
 METHODS = ("admm", "magnitude", "progressive", "agp", "ltp", "asl")
 SPARSITY = {"50%": (("unstructured", 0.5), ("2:4", 0.5), ("channel", 0.5)),
             "75%": (("unstructured", 0.25), ("1:4", 0.25), ("channel", 0.25))}
-PRUNE = dict(limit=32000, epochs=2.0, pretrain_epochs=10.0, seed=0)
+PRUNE = dict(limit=16000, epochs=1.0, pretrain_epochs=10.0, seed=0)
 
 
 def interval(v) -> str:
@@ -141,7 +142,8 @@ def main() -> int:
         record("patterns_vgg7.py", "patterns_vgg7.py: accuracy per pattern and method at equal budget, vgg7 (issue 10)",
                part_accuracy(), f"{PRUNE['limit']:,} training images, {PRUNE['epochs']:g} epochs of compression from "
                "the same cached dense model (10 epochs), every layer at the pattern (the classifier is never "
-               "channel-pruned), method defaults.")
+               "channel-pruned), method defaults; accuracy on the 10,000 test images (95% Wilson half-width about "
+               "0.6 points at 90%).")
     if 3 in parts:
         record("patterns_vgg7.py", "patterns_vgg7.py: ADMM's W-step on vgg7 conv5 (issue 12)", part_wstep(),
                "The issue's case: ADMM with an SGD W-step at lr 0.05 fell below magnitude pruning; the default is now "
