@@ -65,7 +65,7 @@ def main() -> int:
         level = max(int(np.abs(w).max()) for w in ints.values())
         ok &= bool(ints) and deq >= len(ints) and abs(kept / total - alpha) < 0.01 and level <= 2 ** (bits - 1)
         rows.append(f"| {model} | {data} | {alpha:g} | {bits} | {n:,} | {acc(float_ok.mean(), n)} | "
-                    f"{acc(qdq_ok.mean(), n)} | {-diff.drop:+.2f} [{-diff.ci_high:+.2f}, {-diff.ci_low:+.2f}] | "
+                    f"{acc(qdq_ok.mean(), n)} | {0.0 - diff.drop:+.2f} [{0.0 - diff.ci_high:+.2f}, {0.0 - diff.ci_low:+.2f}] | "
                     f"{res.qdq_max_diff:.2g} | {len(ints)} / {deq} | {kept / total:.4f} | {level} / {2 ** (bits - 1)} | "
                     f"{res.onnx_model.ByteSize() / 1024:.0f} | {res.qdq_model.ByteSize() / 1024:.0f} | "
                     f"{time.perf_counter() - t0:.0f} |")
