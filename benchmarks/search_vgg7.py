@@ -45,7 +45,7 @@ def main() -> int:
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = ["| seed | allocator | speedup (own masks) | estimate | drop, validation [95% CI] | drop, test [95% CI] | "
-            "met (val / test) | training runs | probes | compute s | wall s | sparse conv layers |",
+            "met (val / test) | training runs | probes | compute s | wall s, this run | sparse conv layers |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     summary: dict[str, list] = {"fig5": [], "dp": []}
     t_all = time.perf_counter()
@@ -62,18 +62,20 @@ def main() -> int:
                         f"{interval(r.test_verdict)} | {'yes' if r.constraint_met else 'NO'} / "
                         f"{'yes' if test_ok else 'NO'} | {r.training_runs} | {r.counts.get('probe', 0)} | "
                         f"{compute:.0f} | {res.wall_seconds[name]:.0f} | {', '.join(conv) or '-'} |")
-            summary[name].append((r.speedup, r.training_runs, r.constraint_met))
+            summary[name].append((r.speedup, r.training_runs, r.constraint_met, seed))
         (CACHE / f"seed{seed}-summary.json").write_text(json.dumps(res.summary, indent=1))
         print(f"seed {seed} done in {wall / 60:.1f} min", flush=True)
-    mean = {k: (sum(s for s, _, _ in v) / len(v), sum(t for _, t, _ in v) / len(v)) for k, v in summary.items()}
-    target = mean["dp"][0] >= mean["fig5"][0] and mean["dp"][1] <= 0.5 * mean["fig5"][1]
+    mean = {k: (sum(e[0] for e in v) / len(v), sum(e[1] for e in v) / len(v)) for k, v in summary.items()}
+    missed = [f"{k} seed {e[3]}" for k, v in summary.items() for e in v if not e[2]]
+    target = mean["dp"][0] >= mean["fig5"][0] and mean["dp"][1] <= 0.5 * mean["fig5"][1] and not missed
     notes = (f"vgg7 (six 3x3 convs 8-16-16-32-32-64 + one FC, 3.67M MACs, 99.8% in convs) on Fashion-MNIST, "
              f"hardware smic40-admmnn (simulated), max drop 1.0 point judged on the upper end of the paired "
              f"Agresti-Min interval. Budget: {COMMON['train_limit']:,} training images ({COMMON['validation']:,} of "
              f"them the validation split), the 10,000 test images, 1 epoch per training run, 3 for the final, "
              f"probes 0.1 epoch. Mean over seeds {seeds}: Fig. 5 {mean['fig5'][0]:.2f}x in {mean['fig5'][1]:.1f} "
-             f"training runs, DP {mean['dp'][0]:.2f}x in {mean['dp'][1]:.1f}. Target (DP >= Fig. 5's speedup with "
-             f"<= half its training runs): {'met' if target else 'NOT met'}. Whole benchmark "
+             f"training runs, DP {mean['dp'][0]:.2f}x in {mean['dp'][1]:.1f}. Final compressions that missed the "
+             f"constraint: {', '.join(missed) or 'none'}. Target (DP >= Fig. 5's speedup with <= half its training "
+             f"runs, both constraints met): {'met' if target else 'NOT met'}. Whole benchmark "
              f"{(time.perf_counter() - t_all) / 60:.0f} min (resumed runs replay their evaluations).")
     record("search_vgg7.py", "search_vgg7.py: DP vs Fig. 5 on vgg7 / Fashion-MNIST (issue 12)", "\n".join(rows), notes)
     return 0
