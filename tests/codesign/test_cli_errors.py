@@ -38,12 +38,19 @@ import time
 import pytest
 
 
+def _sigint_default():
+    # A test run started in the background of a non-interactive shell inherits SIGINT ignored,
+    # and so would the child; a user's terminal delivers it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("delay", [0.3, 0.4, 0.5, 2.5])
 def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
     """During start-up (imports) and in the middle of the work."""
     values = ",".join(str(16 * i) for i in range(1, 1500))
     proc = subprocess.Popen([sys.executable, "-m", "codesign", "sweep", "alexnet", "--vary", f"pes={values}",
-                             "--out", str(tmp_path / "s")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--out", str(tmp_path / "s")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_default)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
