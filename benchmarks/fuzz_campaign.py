@@ -37,20 +37,26 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every family's size")
     ap.add_argument("--families", default=",".join(SIZES))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cases", default="",
+                    help="run only these case numbers of each family (e.g. the ones a loaded run flagged), "
+                         "generated as in the full run")
     args = ap.parse_args()
+    only = {int(c) for c in args.cases.split(",") if c}
     warm_up()
     rows = ["| family | cases | exit 0 | exit 2 | crashes | hangs (> 10 s) | other problems | slowest s | worst signature |",
             "|---|---|---|---|---|---|---|---|---|"]
     totals = collections.Counter()
     t_all = time.perf_counter()
     for family in args.families.split(","):
-        n = max(1, int(SIZES[family] * args.scale))
+        n = max(1, int(SIZES[family] * args.scale), max(only, default=-1) + 1)
         tmp = Path(tempfile.mkdtemp(prefix=f"fuzz-{family}-"))
         counts = collections.Counter()
         signatures = collections.Counter()
         slowest = 0.0
         try:
             for i, (label, argv) in enumerate(FAMILIES[family](n, args.seed, tmp)):
+                if only and i not in only:
+                    continue
                 o = run_forked(argv, TIME_LIMIT)
                 slowest = max(slowest, o.seconds)
                 found = problems(o)
@@ -74,7 +80,7 @@ def main() -> int:
                     f"{counts['crashes']} | {counts['hangs']} | {counts['other']} | {slowest:.1f} | {worst} |")
         totals.update(counts)
     ok = totals["crashes"] == 0 and totals["hangs"] == 0 and totals["other"] == 0
-    notes = (f"Seed {args.seed}; each case forked from a warmed-up parent (imports shared), {TIME_LIMIT:g} s and "
+    notes = (("Only cases " + args.cases + " of each family. " if only else "") + f"Seed {args.seed}; each case forked from a warmed-up parent (imports shared), {TIME_LIMIT:g} s and "
              f"3 GiB per case. {totals['cases']:,} cases in {(time.perf_counter() - t_all) / 60:.0f} min. "
              f"Target (0 crashes, 0 hangs, 0 non-finite outputs or malformed errors): {'met' if ok else 'NOT met'}.")
     record("fuzz_campaign.py", "fuzz_campaign.py: the fuzz campaign (issue 14)", "\n".join(rows), notes)
