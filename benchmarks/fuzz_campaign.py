@@ -62,12 +62,13 @@ def main() -> int:
                 found = problems(o)
                 counts["cases"] += 1
                 counts[f"exit {o.code}"] += 1
+                kinds = set()                          # a case counts once per kind
                 for p in found:
-                    kind = "hangs" if p.startswith("crash: hang") or p.startswith("slow") else \
-                        "crashes" if p.startswith("crash") else "other"
-                    counts[kind] += 1
+                    kinds.add("hangs" if p.startswith("crash: hang") or p.startswith("slow") else
+                              "crashes" if p.startswith("crash") else "other")
                     signatures[p[:100]] += 1
                     print(f"[{family}] {label}: {p}", flush=True)
+                counts.update(kinds)
                 if i % 500 == 499:
                     print(f"[{family}] {i + 1}/{n} cases", flush=True)
                     for child in tmp.iterdir():      # keep the disk use bounded
