@@ -33,7 +33,11 @@ def build_parser():
 
 def main(argv: list[str] | None = None) -> int:
     from codesign.cli import interrupts
-    interrupts.install()
+    with interrupts.handled():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import signal
+from contextlib import contextmanager
+from typing import Iterator
 
 # How soon an interrupt that arrived during an import is tried again.
 RETRY_SECONDS = 0.05
@@ -32,10 +34,20 @@ def _on_signal(signum, frame):
     raise Interrupted
 
 
-def install() -> None:
-    """Route SIGINT through `_on_signal`, unless someone else (a test runner, an embedding
-    program) already handles it."""
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _on_signal)
-        if signal.getsignal(signal.SIGALRM) is signal.SIG_DFL:
-            signal.signal(signal.SIGALRM, _on_signal)
+@contextmanager
+def handled() -> Iterator[None]:
+    """Route SIGINT through `_on_signal` while the command runs, unless someone else (a test
+    runner, an embedding program) already handles it; the caller's handlers come back after."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGALRM)}
+    signal.signal(signal.SIGINT, _on_signal)
+    if previous[signal.SIGALRM] is signal.SIG_DFL:
+        signal.signal(signal.SIGALRM, _on_signal)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
