@@ -39,7 +39,8 @@ JOINT = ("unstructured", "2:4", "4x1", "channel")
 METHODS = ("admm", "magnitude", "progressive", "agp", "ltp", "asl")
 SPARSITY = {"50%": (("unstructured", 0.5), ("2:4", 0.5), ("channel", 0.5)),
             "75%": (("unstructured", 0.25), ("1:4", 0.25), ("channel", 0.25))}
-PRUNE = dict(model="lenet5", limit=30000, epochs=1.0, pretrain_epochs=10.0, seed=0)
+PRUNE = dict(model="lenet5", limit=30000, epochs=1.0, pretrain_epochs=10.0, seed=0)   # part 2
+WSTEP = dict(limit=32000, pretrain_epochs=10.0, seed=0)                                  # part 3, vgg7
 
 
 def interval(v) -> str:
@@ -112,15 +113,15 @@ def part_accuracy() -> str:
 def part_wstep() -> str:
     from pruning.data import load_dataset
     from pruning.pipeline import PruneJob, run_job
-    data = load_dataset("fashion-mnist", limit=PRUNE["limit"], seed=PRUNE["seed"])
+    data = load_dataset("fashion-mnist", limit=WSTEP["limit"], seed=WSTEP["seed"])
     rows = ["| method | W-step | test accuracy |", "|---|---|---|"]
     dense = None
     for method, options, label in (("admm", {}, "the run's optimizer (Adam, default)"),
                                    ("admm", {"w_step_optimizer": "sgd"}, "SGD lr 0.05"),
                                    ("magnitude", {}, "-")):
         job = PruneJob("vgg7", data="fashion-mnist", method=method, method_options=options,
-                       alphas={"conv5.weight": 0.08}, epochs=0.5, pretrain_epochs=PRUNE["pretrain_epochs"],
-                       seed=PRUNE["seed"], limit=PRUNE["limit"])
+                       alphas={"conv5.weight": 0.08}, epochs=0.5, pretrain_epochs=WSTEP["pretrain_epochs"],
+                       seed=WSTEP["seed"], limit=WSTEP["limit"])
         res = run_job(job, data=data)
         dense = res.accuracy_pretrained
         rows.append(f"| {method} | {label} | {100 * res.result.accuracy:.2f}% |")
