@@ -134,7 +134,22 @@ def _seed_for(seed: int, phase: str, epoch: int) -> int:
 
 
 def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+    return channels_last(torch.from_numpy(np.ascontiguousarray(x))), torch.from_numpy(np.ascontiguousarray(y))
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """An image batch (N, C, H, W) laid out channels-last in memory, whatever strides it came
+    with. Torch picks its convolution kernels by the input's strides, and numpy's strides of a
+    one-channel batch depend on how the array was made: a pickled copy (a Ray task's) gets
+    other strides than the original, and so other kernels and other rounding. One layout keeps
+    an evaluation bit-identical on every executor; channels-last is oneDNN's faster one on this
+    CPU (LeNet-5 and vgg7 on 28x28 images: about 2x for inference, benchmarks/RESULTS.md
+    ray_scaling.py). Explicit strides, because `.contiguous(memory_format=...)` leaves a
+    one-channel batch as it is (both layouts count as contiguous)."""
+    if x.dim() != 4 or not x.is_floating_point():
+        return x
+    n, c, h, w = x.shape
+    return torch.empty_strided(x.shape, (h * w * c, 1, w * c, c), dtype=x.dtype).copy_(x)
 
 
 def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: str = "train",

@@ -11,7 +11,7 @@ import ray
 
 from codesign.cli import main
 from codesign.executor import EvalRequest, InProcessExecutor, Outcome
-from codesign.ray_engine import RayExecutor
+from codesign.ray_engine import RayExecutor, ray_session
 
 SEARCH = ["search", "lenet5", "--data", "digits", "--max-drop", "1.0", "--validation", "300",
           "--train-limit", "900", "--pretrain-epochs", "3", "--train-epochs", "0.5",
@@ -20,10 +20,17 @@ SEARCH = ["search", "lenet5", "--data", "digits", "--max-drop", "1.0", "--valida
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
-    yield
-    ray.shutdown()
+    with ray_session(workers=2):                 # the local cluster the CLI would start
+        yield
+
+
+def _niceness():
+    return os.nice(0)
+
+
+def test_workers_of_a_local_cluster_are_not_niced():
+    # Ray's default (nice 15) lets any other busy process take the workers' CPU.
+    assert ray.get(ray.remote(num_cpus=1)(_niceness).remote()) == os.nice(0)
 
 
 def _records(path):
