@@ -34,7 +34,7 @@ from _record import record  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "patterns_vgg7"
 SEARCH = dict(model="vgg7", data="fashion-mnist", hw="smic40-admmnn", max_drop=1.0, train_limit=32000,
-              validation=8000, train_epochs=1.0, final_epochs=3.0, probe_epochs=0.1, seed=0)
+              validation=8000, train_epochs=1.0, final_epochs=2.0, probe_epochs=0.1, seed=0)
 JOINT = ("unstructured", "2:4", "4x1", "channel")
 METHODS = ("admm", "magnitude", "progressive", "agp", "ltp", "asl")
 SPARSITY = {"50%": (("unstructured", 0.5), ("2:4", 0.5), ("channel", 0.5)),

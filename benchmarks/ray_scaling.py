@@ -7,16 +7,26 @@ layer can run sparse, each a real evaluation (LeNet-5 on MNIST-5k: one layer mag
 local executor and on a local Ray cluster of 1 and 2 CPUs (a fresh cluster each, start-up timed
 apart); results must be identical. Overhead: 400 no-op tasks through RayExecutor.
 
+Second table: why a Ray task used to be slower than the same evaluation in the driver. A
+one-channel image batch can carry NCHW or channels-last strides (numpy's choice depends on how
+the array was made; a pickled copy, as a Ray task gets, has NCHW strides), and torch picks its
+convolution kernels by them. Timed: one pass over the validation split (inference) and 20
+training steps of LeNet-5 and vgg7, with each layout (pruning.train.channels_last now lays every
+batch out channels-last).
+
 Run: .venv/bin/python benchmarks/ray_scaling.py (needs 2 idle cores to show the scaling)
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
 
 from _record import record  # noqa: E402
 
@@ -40,6 +50,47 @@ def probe_requests(module, data):
     from pruning.patterns import UNSTRUCTURED
     return [EvalRequest.make("probe", {n: float(a)}) for n in cost.layer_names()
             for a in usable_alphas(cost, n, UNSTRUCTURED, grid, 0.02)]
+
+
+def layout_table() -> list[str]:
+    """Inference over the validation split and 20 training steps, NCHW vs channels-last strides."""
+    import torch
+    import torch.nn.functional as F
+    from pruning.pipeline import prepare
+    from pruning.train import channels_last
+    rows = ["| model | data | inference NCHW s | inference channels-last s | ratio | 20 train steps NCHW s | "
+            "channels-last s | ratio |", "|---|---|---|---|---|---|---|---|"]
+    for model_name in ("lenet5", "vgg7"):
+        module, data = prepare(model_name, "fashion-mnist", seed=0, limit=4000, test_limit=2000)
+        x, y = torch.from_numpy(np.ascontiguousarray(data.test_x)), torch.from_numpy(data.test_y)
+        nchw = torch.empty_strided(x.shape, tuple(torch.empty(x.shape).stride())).copy_(x)
+        cl = channels_last(x)
+        assert nchw.stride() != cl.stride() and torch.equal(nchw, cl)
+
+        def infer(t):
+            with torch.no_grad():
+                for i in range(0, len(t), 1000):
+                    module(t[i:i + 1000]).argmax(1)
+
+        def train(t):
+            for i in range(20):
+                module.zero_grad()
+                F.cross_entropy(module(t[(i * 64) % 1800:(i * 64) % 1800 + 128]), y[:128]).backward()
+        cells = []
+        for fn in (infer, train):
+            times = []
+            for t in (nchw, cl):
+                fn(t)
+                times.append(min(_timed(fn, t) for _ in range(3)))
+            cells += [f"{times[0]:.2f}", f"{times[1]:.2f}", f"{times[0] / times[1]:.2f}x"]
+        rows.append(f"| {model_name} | fashion-mnist, 2,000 images | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _timed(fn, arg) -> float:
+    t0 = time.perf_counter()
+    fn(arg)
+    return time.perf_counter() - t0
 
 
 def main() -> int:
@@ -74,6 +125,7 @@ def main() -> int:
             t_ray = time.perf_counter() - t0
             same = [(e.outcome.accuracy, e.outcome.correct) for e in local] == \
                 [(g.outcome.accuracy, g.outcome.correct) for g in got]
+            niceness = ray.get(ray.remote(num_cpus=1)(os.nice).remote(0))
             if workers == 2:                               # same session: the cluster is reused
                 reqs = [EvalRequest.make("probe", {"w": round(0.01 + i / 500, 4)}) for i in range(400)]
                 with RayExecutor(NoOp(), None, workers=workers) as noop:
@@ -82,10 +134,14 @@ def main() -> int:
                     overhead = (time.perf_counter() - t1) / len(reqs)
         rows.append(f"| ray | {workers} | {t_ray:.1f} | {t_local / t_ray:.2f}x | {t_start:.1f} | {'yes' if same else 'NO'} |")
         assert not ray.is_initialized()
+    layout_rows = layout_table()
     notes = (f"{len(requests)} probe requests (LeNet-5 on MNIST-5k, 4,000 training images less 1,000 validation, "
              f"0.1 epoch each, one torch thread per task). Scheduling overhead of RayExecutor on 2 workers: "
              f"{1e3 * overhead:.2f} ms per no-op task (400 tasks, submitted as one batch, logged as they finish). "
              "The speedup with 2 workers is bounded by the 2 cores of this shared machine.")
+    notes += (f" Ray workers of the local cluster run at nice {niceness} (Ray's default is 15; "
+              "codesign.ray_engine starts them at 0).\n\n" + "\n".join(layout_rows) +
+              "\n\nSeconds, one torch thread, best of 3; ratio = NCHW / channels-last.")
     record("ray_scaling.py", "ray_scaling.py: the probe phase on Ray (issue 12)", "\n".join(rows), notes)
     return 0
 

@@ -92,15 +92,21 @@ class Outcome:
     correct: str = ""                        # per-sample correctness, codesign.loop.verdict.pack
     test_correct: str = ""                   # the same on the test split (reference, final)
     measured: Mapping[str, Any] = field(default_factory=dict)     # costs with the real masks
+    # final runs: the model the run started from (the plan's candidate, trained as its
+    # confirming run was), judged on its own, so a search can ship it if the longer run lost
+    start: "Outcome | None" = None
 
     def to_record(self) -> dict:
-        return {"accuracy": self.accuracy, "seconds": self.seconds, "epochs": self.epochs,
-                "achieved": dict(self.achieved), "extra": dict(self.extra),
-                "correct": self.correct, "test_correct": self.test_correct,
-                "measured": dict(self.measured)}
+        rec = {"accuracy": self.accuracy, "seconds": self.seconds, "epochs": self.epochs,
+               "achieved": dict(self.achieved), "extra": dict(self.extra),
+               "correct": self.correct, "test_correct": self.test_correct,
+               "measured": dict(self.measured)}
+        if self.start is not None:
+            rec["start"] = self.start.to_record()
+        return rec
 
     @classmethod
-    def from_record(cls, rec: Mapping) -> "Outcome":
+    def from_record(cls, rec: Mapping, nested: bool = False) -> "Outcome":
         def number(x) -> float:
             if isinstance(x, bool) or not isinstance(x, (int, float)):
                 raise ValueError("not a number")
@@ -116,7 +122,15 @@ class Outcome:
                    achieved={str(k): number(v) for k, v in rec.get("achieved", {}).items()},
                    extra={str(k): number(v) for k, v in rec.get("extra", {}).items()},
                    correct=rec.get("correct", ""), test_correct=rec.get("test_correct", ""),
-                   measured=_plain(measured))
+                   measured=_plain(measured), start=cls._start(rec.get("start"), nested))
+
+    @classmethod
+    def _start(cls, rec, nested: bool) -> "Outcome | None":
+        if rec is None:
+            return None
+        if nested or not isinstance(rec, dict):
+            raise ValueError("start must be one outcome object")
+        return cls.from_record(rec, nested=True)
 
 
 def _plain(value, depth: int = 0):

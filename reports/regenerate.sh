@@ -17,6 +17,6 @@ $py -m codesign plan alexnet --input-shape 1x3x227x227 --hw smic40-admmnn \
 $py -m codesign search vgg7 --data fashion-mnist --max-drop 1.0 --out reports/vgg7-search
 $py -m codesign search vgg7 --data fashion-mnist --hw smic40-admmnn --max-drop 1.0 \
     --allocator fig5,dp --train-limit 32000 --validation 8000 \
-    --train-epochs 1 --final-epochs 3 --probe-epochs 0.1 --out reports/vgg7-fig5-dp
+    --train-epochs 1 --final-epochs 2 --probe-epochs 0.1 --out reports/vgg7-fig5-dp
 # what a run directory holds besides its report and logs is not committed
 rm -rf reports/*/final reports/*/.codesign.lock

@@ -74,8 +74,10 @@ def register(sub) -> None:
                         "0 for an ONNX file, whose weights are used as given)")
     g.add_argument("--train-epochs", type=float, default=1.0,
                    help="epochs of one candidate's compression run (default 1)")
-    g.add_argument("--final-epochs", type=float, default=3.0,
-                   help="epochs of the final compression at the chosen plan (default 3)")
+    g.add_argument("--final-epochs", type=float, default=2.0,
+                   help="epochs the final run trains the chosen plan's candidate further (masked "
+                        "fine-tuning; with --bits, the method again with quantization; default 2). "
+                        "If that loses the constraint, the candidate itself is exported")
     g.add_argument("--probe-epochs", type=float, default=0.1,
                    help="masked retraining in each sensitivity probe (default 0.1; 0: one-shot "
                         "magnitude pruning, which overstates the drop of large layers)")
@@ -166,6 +168,9 @@ def run(args) -> int:
           f"{'met' if c['met'] else 'NOT met'} on validation {_interval(c['validation'])} "
           f"(n = {c['validation']['n']:,}); test {_interval(c['test'])}"
           f"{'' if c['test'] is None else ' (n = %s)' % format(c['test']['n'], ',')}")
+    if s.get("shipped") == "candidate":
+        print(f"the final run missed the constraint ({_interval(s['final_run']['validation'])} on "
+              "validation): the exported model is the plan's candidate it started from")
     print(f"exported model: {result.files['compressed.onnx']}: whole-network speedup "
           f"{s['speedup']['exported']:.2f}x with its own masks (search estimate "
           f"{s['speedup']['search_estimate']:.2f}x); onnxruntime test accuracy "

@@ -26,6 +26,9 @@ from codesign.loop.records import IterationHook, SearchError
 from codesign.loop.verdict import DEFAULT_CONFIDENCE, expected_width, validation_size
 
 EVALUATIONS = "evaluations.jsonl"
+# Version of what an evaluation of a run folder means; a folder of another version is not
+# resumed (2: a final run continues from the plan's candidate instead of starting from dense).
+LOOP_VERSION = 2
 EXECUTORS = ("local", "ray")
 BUILTIN_PRETRAIN_EPOCHS = 10.0
 
@@ -49,7 +52,7 @@ class SearchJob:
     validation: int | None = None               # None: sized for the constraint
     pretrain_epochs: float | None = None        # None: 10 for a built-in, 0 for a file
     train_epochs: float = 1.0
-    final_epochs: float = 3.0
+    final_epochs: float = 2.0                   # further epochs from the chosen candidate
     probe_epochs: float = 0.1
     initial: str | None = None                  # Fig. 5 start: a sparsity file
     bits: str | None = None                     # final quantization: "conv=3,fc=2", "4", ...
@@ -68,6 +71,7 @@ class SearchJob:
         d = {k: v for k, v in asdict(self).items() if v is not None}   # unset options: absent
         for k in ("out", "allocators", "executor", "address", "workers"):
             d.pop(k, None)
+        d["loop_version"] = LOOP_VERSION
         return json.loads(json.dumps(d, sort_keys=True, default=str))
 
 
@@ -259,12 +263,15 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
     best = results[chosen]
     status(f"exporting the compressed model of the {chosen} search and checking it in onnxruntime")
     final_req = EvalRequest.make("final", best.alphas, best.patterns)
-    final = oracle.load_final(final_req)
+    candidate = best.extras.get("shipped") == "candidate"
+    if candidate:
+        status("the final run missed the constraint; shipping the plan's candidate, which meets it")
+    final = oracle.load_final(final_req, start=candidate)
     recomputed = final is None
     if recomputed:                    # outcome replayed from the log, model file lost
-        status("the final model's checkpoint is missing: recomputing the final compression")
+        status("the final model's checkpoint is missing: recomputing the final run")
         oracle.evaluate(final_req)
-        final = oracle.load_final(final_req)
+        final = oracle.load_final(final_req, start=candidate)
     files, exported = _export(final, prep, out, best, spec, job)
     summary = _summary(job, best, exported, results, executor, prep)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=True) + "\n")
@@ -349,6 +356,8 @@ def _summary(job: SearchJob, best: SearchResult, exported: dict, results, execut
         "speedup": {"search_estimate": best.speedup_estimate, "exported": exported["speedup"]},
         "training_runs": best.training_runs,
         "probes": best.counts.get("probe", 0),
+        "shipped": best.extras.get("shipped", "final run"),
+        "final_run": best.extras.get("final_run"),
         "executor": {"name": executor.name, "workers": executor.workers},
         "chosen": best.algorithm,
         "alphas": {n: a for n, a in best.alphas.items() if a < 1},
@@ -379,6 +388,8 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
             return "–"
         return f"{v['drop']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}] points (n = {v['n']:,})"
     lines = {"constraint met (validation)": "yes" if c["met"] else "NO",
+             "exported model": ("the final run" if summary.get("shipped") != "candidate"
+                                else "the plan's candidate (the final run missed the constraint)"),
              f"drop on validation, {100 * job.confidence:g}% interval": interval(c["validation"]),
              f"drop on test, {100 * job.confidence:g}% interval": interval(c["test"]),
              "whole-network speedup, exported model (its own masks)": f"{summary['speedup']['exported']:.2f}x",
@@ -396,14 +407,21 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
              f"{summary['validation_samples']:,} validation samples carved out of the training data "
              "(Agresti-Min interval of the drop; met when its upper end is within max drop); the "
              "test split is reported beside it, never used to decide.",
-             f"Each training run: {job.train_epochs:g} epoch(s) of {job.method}; final run "
-             f"{job.final_epochs:g} epoch(s); probes: one layer pruned by magnitude, "
-             f"{job.probe_epochs:g} epoch(s) of retraining, only where the layer can run sparse.",
+             f"Each training run: {job.train_epochs:g} epoch(s) of {job.method}; the final run "
+             f"trains the chosen plan's candidate {job.final_epochs:g} epoch(s) further "
+             f"({'the method again with quantization' if job.bits else 'masked fine-tuning'}); "
+             f"probes: one layer pruned by magnitude, {job.probe_epochs:g} epoch(s) of retraining, "
+             "only where the layer can run sparse.",
              "Speedups are simulated by hwmodels on the hardware preset, not measured on silicon; "
              "the table below is the exported model's own plan."]
     notes += summary.get("warnings", [])
     if recomputed:
         notes.append("The final model was recomputed in this session (its checkpoint was missing).")
+    if summary.get("shipped") == "candidate":
+        run = summary["final_run"]["validation"]
+        notes.append(f"The final run missed the constraint (validation drop {run['drop']:+.2f} "
+                     f"[{run['ci_low']:+.2f}, {run['ci_high']:+.2f}]); the exported model is the "
+                     "plan's candidate it started from, which meets it.")
     rep = search_report(exported["plan"], traces, title=f"Search: {job.model} on {job.hw}",
                         meta=meta, summary=lines, notes=notes)
     return dict(render(rep, out))

@@ -7,7 +7,8 @@ pattern_penalty[p]. Additive, so the allocator's surrogate is exact and the opti
 be found by brute force. "probe" requests see the same function. With `samples`, outcomes carry
 per-sample correctness (the first round(accuracy * samples) samples right), so the paired
 verdicts have intervals. `interaction` adds a drop for every pair of pruned layers, which
-one-layer probes cannot see.
+one-layer probes cannot see. A "final" outcome carries the candidate it started from
+(`Outcome.start`, the plan's training-run accuracy) and loses `final_loss` points against it.
 
 `ProportionalCostModel`: sparse latency = dense latency · α · r*_i, so the sparse speedup is
 1 / (α r*_i) and crosses 1 exactly at the given r*_i; a layer runs sparse from there on. A
@@ -37,6 +38,7 @@ class SyntheticOracle:
     samples: int = 0                         # > 0: per-sample correctness in every outcome
     probe_scale: float = 1.0                 # probes see drops this many times the true ones
     interaction: float = 0.0                 # points per pair of pruned layers: kappa ln(1/a_i) ln(1/a_j)
+    final_loss: float = 0.0                  # points a final run loses against the candidate it starts from
 
     def drop(self, alphas: Mapping[str, float], patterns: Mapping[str, str] | None = None) -> float:
         total = 0.0
@@ -62,8 +64,14 @@ class SyntheticOracle:
         alphas = request.alpha_dict()
         scale = self.probe_scale if request.kind == "probe" else 1.0
         accuracy = self.reference - scale * self.drop(alphas, request.pattern_dict()) / 100.0
-        return Outcome(accuracy=accuracy, achieved=alphas, correct=self._correct(accuracy),
-                       test_correct=self._correct(accuracy))
+        outcome = Outcome(accuracy=accuracy, achieved=alphas, correct=self._correct(accuracy),
+                          test_correct=self._correct(accuracy))
+        if request.kind != "final":
+            return outcome
+        # a final run continues from the plan's candidate (the outcome above) and may lose
+        final = accuracy - self.final_loss / 100.0
+        return Outcome(accuracy=final, achieved=alphas, correct=self._correct(final),
+                       test_correct=self._correct(final), start=outcome)
 
 
 @dataclass(frozen=True)

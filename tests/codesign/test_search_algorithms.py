@@ -327,3 +327,27 @@ def test_a_failed_most_cautious_plan_is_scaled_back_instead_of_abandoned():
     assert not first.accepted
     assert res.constraint_met and res.speedup > 1.2
     assert res.training_runs <= CFG.max_confirm + CFG.max_refine + 1
+
+
+@pytest.mark.parametrize("search", [fig5_search, dp_search])
+def test_a_final_run_that_loses_the_constraint_ships_the_candidate_it_started_from(search):
+    """The final run continues from the plan's candidate; if the longer run misses the limit,
+    the search ships the candidate, whose own verdict passed, and says so."""
+    kept = search(InProcessExecutor(oracle(samples=4000)), COST, CFG)
+    assert kept.extras["shipped"] == "final run" and kept.extras["final_run"]["met"]
+    res = search(InProcessExecutor(oracle(samples=4000, final_loss=2.0)), COST, CFG)
+    assert res.alphas == kept.alphas                      # the same plan: only the final differs
+    assert res.constraint_met and res.extras["shipped"] == "candidate"
+    run = res.extras["final_run"]
+    assert not run["met"] and run["validation"]["ci_high"] > 0.5
+    assert res.verdict.to_dict() == kept.verdict.to_dict()   # the candidate's own verdict
+    assert res.test_verdict is not None and res.verdict.ci_high <= 0.5 + 1e-9
+    last, before = res.history[-1], res.history[-2]
+    assert (before.phase, before.accepted, last.phase, last.accepted) == ("final", False, "final", True)
+
+
+def test_a_final_run_without_a_candidate_that_passes_is_reported_as_not_met():
+    # no drop at all is allowed: the plan is dense, and neither model's interval is within 0
+    res = dp_search(InProcessExecutor(oracle(samples=4000, final_loss=2.0)), COST, SearchConfig(max_drop=0.0))
+    assert all(a == 1.0 for a in res.alphas.values())
+    assert res.extras["shipped"] == "final run" and not res.constraint_met

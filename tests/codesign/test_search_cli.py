@@ -65,6 +65,22 @@ def test_the_exported_model_holds_the_plan_and_its_own_plan_is_written(run_dir):
     assert plan["totals"]["speedup"] == pytest.approx(s["speedup"]["exported"], rel=1e-9)
 
 
+def test_the_final_run_continues_from_the_candidate_the_search_judged(run_dir):
+    records = [json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()]
+    plan = lambda r: json.dumps([r["alphas"], r["patterns"]], sort_keys=True)   # noqa: E731
+    trained = {plan(r): r for r in records if r["kind"] == "train"}
+    finals = [r for r in records if r["kind"] == "final"]
+    assert finals and all(f["start"]["test_correct"] for f in finals)
+    same = [(f, trained[plan(f)]) for f in finals if plan(f) in trained]
+    assert same, "the searches' plans were trained during the search"
+    for final, run in same:
+        # recomputed from its own seed: bit for bit the model the search judged
+        assert final["start"]["correct"] == run["correct"] and final["start"]["accuracy"] == run["accuracy"]
+        assert final["epochs"] == pytest.approx(run["epochs"] + 0.3)            # then 0.3 epoch more
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s["shipped"] == "final run" and s["final_run"]["met"] is True
+
+
 def test_rerun_resumes_without_new_evaluations(run_dir):
     before = (run_dir / "evaluations.jsonl").read_text()
     summary = (run_dir / "summary.json").read_text()
