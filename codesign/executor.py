@@ -172,6 +172,7 @@ class Executor(Protocol):
 
 
 ResultHook = Callable[[Evaluation], None]
+StartHook = Callable[[EvalRequest], None]      # an evaluation that is not in the log begins
 
 
 class EvaluationLog:
@@ -227,10 +228,11 @@ class InProcessExecutor:
     workers = 1
 
     def __init__(self, oracle: AccuracyOracle, checkpoint: str | Path | None = None,
-                 on_result: ResultHook | None = None) -> None:
+                 on_result: ResultHook | None = None, on_start: StartHook | None = None) -> None:
         self.oracle = oracle
         self.log = EvaluationLog(checkpoint)
         self.on_result = on_result
+        self.on_start = on_start or (lambda _request: None)
         self.computed: dict[str, int] = defaultdict(int)    # evaluations run in this session
 
     def cached(self, request: EvalRequest) -> Outcome | None:
@@ -249,6 +251,8 @@ class InProcessExecutor:
         out = []
         for req in requests:
             hit = self.log.get(req)
+            if hit is None:
+                self.on_start(req)
             out.append(self._finish(req, hit if hit is not None else self.oracle.evaluate(req), hit is not None))
         return out
 

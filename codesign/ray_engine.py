@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Sequence
 
 from codesign.errors import CodesignError
-from codesign.executor import EvalRequest, Evaluation, InProcessExecutor, ResultHook
+from codesign.executor import EvalRequest, Evaluation, InProcessExecutor, ResultHook, StartHook
 
 INSTALL_HINT = "Ray is an optional extra: pip install '.[ray]' (ray==2.60.0, keeps torch pinned)"
 RETRIES = 2                           # re-runs of a task whose worker process died
@@ -94,9 +94,9 @@ class RayExecutor(InProcessExecutor):
     as they finish (a kill loses only the runs in flight) and returned in request order."""
     name = "ray"
 
-    def __init__(self, oracle, checkpoint=None, on_result: ResultHook | None = None, *,
-                 address: str | None = None, workers: int = 2) -> None:
-        super().__init__(oracle, checkpoint, on_result)
+    def __init__(self, oracle, checkpoint=None, on_result: ResultHook | None = None,
+                 on_start: StartHook | None = None, *, address: str | None = None, workers: int = 2) -> None:
+        super().__init__(oracle, checkpoint, on_result, on_start)
         self.address, self.workers = address, workers
         self._session = None
         self._ray = None
@@ -130,10 +130,13 @@ class RayExecutor(InProcessExecutor):
             if hit is not None:
                 results[req.key] = self._finish(req, hit, True)
             elif req.kind in REMOTE_KINDS:
+                self.on_start(req)
                 pending[self._task.remote(self._oracle_ref, req)] = req
         for req in requests:                      # while the workers run: the driver's own
             if req.key not in results and req.kind not in REMOTE_KINDS:
                 hit = self.log.get(req)
+                if hit is None:
+                    self.on_start(req)
                 results[req.key] = self._finish(req, hit or self.oracle.evaluate(req), hit is not None)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

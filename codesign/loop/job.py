@@ -210,13 +210,13 @@ def _prepare(job: SearchJob, status: StatusHook, on_progress) -> _Prepared:
     return _Prepared(search_data, test_data, module, network, bits, n_val, warnings)
 
 
-def _executor(job: SearchJob, oracle, on_result):
+def _executor(job: SearchJob, oracle, on_result, on_start):
     from codesign.executor import InProcessExecutor
     log = Path(job.out) / EVALUATIONS
     if job.executor == "ray":
         from codesign.ray_engine import RayExecutor
-        return RayExecutor(oracle, log, on_result, address=job.address, workers=job.workers)
-    return InProcessExecutor(oracle, log, on_result)
+        return RayExecutor(oracle, log, on_result, on_start, address=job.address, workers=job.workers)
+    return InProcessExecutor(oracle, log, on_result, on_start)
 
 
 def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_iteration,
@@ -247,7 +247,7 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
                           patterns=patterns, batch=job.batch,
                           storage_budget_bits=None if job.storage_budget_kib is None
                           else job.storage_budget_kib * 8192)
-    executor = _executor(job, oracle, on_result)
+    executor = _executor(job, oracle, on_result, lambda request: _starting(request, job, status))
     results: dict[str, SearchResult] = {}
     wall: dict[str, float] = {}
     with executor if hasattr(executor, "__enter__") else nullcontext(executor):
@@ -284,6 +284,13 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
     files.update(write_search_report(job, network, spec, results, chosen, wall, summary, exported,
                                      out, recomputed))
     return JobResult(results, chosen, wall, files, summary, list(prep.warnings), exported["plan"])
+
+
+def _starting(request: EvalRequest, job: SearchJob, status: StatusHook) -> None:
+    """A line before the longest evaluation, so a log does not go quiet for minutes."""
+    if request.kind == "final":
+        status(f"final run at the chosen plan: its candidate's training run again ({job.train_epochs:g} "
+               f"epoch(s)), then {job.final_epochs:g} more ({'with quantization' if job.bits else 'masked fine-tuning'})")
 
 
 def _check_same_job(out: Path, job: SearchJob) -> None:

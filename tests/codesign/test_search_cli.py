@@ -125,3 +125,16 @@ def test_bad_settings_are_one_line_before_any_file(tmp_path, capsys, extra, mess
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not out.exists()
+
+
+def test_a_logged_search_says_what_it_does_line_by_line(tmp_path, capsys):
+    """stderr is not a terminal here: one line per phase and evaluation, none silent for long."""
+    args = [a for a in ARGS if a != "--quiet"]
+    args[args.index("fig5,dp")] = "dp"
+    assert main(args + ["--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert all(line.startswith(("codesign search: ", "pretrain: ")) for line in err), err[:5]
+    text = "\n".join(err)
+    for expected in ("loading data 'digits'", "pretrain: ", ": probe ", "[dp] #", " confirm: ",
+                     "final run at the chosen plan", " final: ", "exporting the compressed model"):
+        assert expected in text, expected
