@@ -14,7 +14,7 @@ candidate 2 epochs further (masked fine-tuning; the candidate is shipped instead
 the constraint), probes with 0.1 epoch of retraining. Runs resume from
 benchmarks/.cache/search_vgg7/.
 
-Run: .venv/bin/python benchmarks/search_vgg7.py [--seeds 0,1,2]
+Run: .venv/bin/python benchmarks/search_vgg7.py [--seeds 0,1,2] [--jobs 2]
 """
 from __future__ import annotations
 
@@ -39,11 +39,34 @@ def interval(v) -> str:
     return "-" if v is None else f"{v.drop:+.2f} [{v.ci_low:+.2f}, {v.ci_high:+.2f}]"
 
 
-def main() -> int:
+def run_seed(seed: int) -> tuple[list[str], list[tuple], float]:
+    """One seed's run (both allocators): its table rows, per-allocator outcomes and wall time."""
     import torch
     torch.set_num_threads(1)
+    job = SearchJob(out=str(CACHE / f"seed{seed}"), allocators=("fig5", "dp"), seed=seed, **COMMON)
+    t0 = time.perf_counter()
+    res = run_job(job, on_status=lambda m: print(f"[seed {seed}] {m}", flush=True))
+    wall = time.perf_counter() - t0
+    rows, outcomes = [], []
+    for name, r in res.results.items():
+        compute = sum(r.extras["oracle_seconds"].values())
+        conv = [n.split(".")[0] for n, a in r.alphas.items() if a < 1 and n.startswith("conv")]
+        test_ok = r.test_verdict.met(job.max_drop) if r.test_verdict else None
+        rows.append(f"| {seed} | {name} | {r.speedup:.2f}x | {r.speedup_estimate:.2f}x | {interval(r.verdict)} | "
+                    f"{interval(r.test_verdict)} | {'yes' if r.constraint_met else 'NO'} / "
+                    f"{'yes' if test_ok else 'NO'} | {r.extras['shipped']} | {r.training_runs} | "
+                    f"{r.counts.get('probe', 0)} | "
+                    f"{compute:.0f} | {res.wall_seconds[name]:.0f} | {', '.join(conv) or '-'} |")
+        outcomes.append((name, (r.speedup, r.training_runs, r.constraint_met, seed, test_ok)))
+    (CACHE / f"seed{seed}-summary.json").write_text(json.dumps(res.summary, indent=1))
+    print(f"seed {seed} done in {wall / 60:.1f} min", flush=True)
+    return rows, outcomes, wall
+
+
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--jobs", type=int, default=1, help="seeds run at once, one process and one torch thread each")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = ["| seed | allocator | speedup (own masks) | estimate | drop, validation [95% CI] | drop, test [95% CI] | "
@@ -51,23 +74,17 @@ def main() -> int:
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     summary: dict[str, list] = {"fig5": [], "dp": []}
     t_all = time.perf_counter()
-    for seed in seeds:
-        job = SearchJob(out=str(CACHE / f"seed{seed}"), allocators=("fig5", "dp"), seed=seed, **COMMON)
-        t0 = time.perf_counter()
-        res = run_job(job, on_status=lambda m, s=seed: print(f"[seed {seed}] {m}", flush=True))
-        wall = time.perf_counter() - t0
-        for name, r in res.results.items():
-            compute = sum(r.extras["oracle_seconds"].values())
-            conv = [n.split(".")[0] for n, a in r.alphas.items() if a < 1 and n.startswith("conv")]
-            test_ok = r.test_verdict.met(job.max_drop) if r.test_verdict else None
-            rows.append(f"| {seed} | {name} | {r.speedup:.2f}x | {r.speedup_estimate:.2f}x | {interval(r.verdict)} | "
-                        f"{interval(r.test_verdict)} | {'yes' if r.constraint_met else 'NO'} / "
-                        f"{'yes' if test_ok else 'NO'} | {r.extras['shipped']} | {r.training_runs} | "
-                        f"{r.counts.get('probe', 0)} | "
-                        f"{compute:.0f} | {res.wall_seconds[name]:.0f} | {', '.join(conv) or '-'} |")
-            summary[name].append((r.speedup, r.training_runs, r.constraint_met, seed, test_ok))
-        (CACHE / f"seed{seed}-summary.json").write_text(json.dumps(res.summary, indent=1))
-        print(f"seed {seed} done in {wall / 60:.1f} min", flush=True)
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = list(pool.map(run_seed, seeds))
+    else:
+        done = [run_seed(seed) for seed in seeds]
+    for seed_rows, outcomes, _ in done:
+        rows += seed_rows
+        for name, outcome in outcomes:
+            summary[name].append(outcome)
     mean = {k: (sum(e[0] for e in v) / len(v), sum(e[1] for e in v) / len(v)) for k, v in summary.items()}
     missed = [f"{k} seed {e[3]}" for k, v in summary.items() for e in v if not e[2]]
     missed_test = [f"{k} seed {e[3]}" for k, v in summary.items() for e in v if not e[4]]
@@ -82,7 +99,9 @@ def main() -> int:
              f"constraint on validation (the verdict): {', '.join(missed) or 'none'}; on the test split (reported, "
              f"never used to decide): {', '.join(missed_test) or 'none'}. Target (DP >= Fig. 5's speedup with <= "
              f"half its training runs, every verdict met): {'met' if target else 'NOT met'}. Whole benchmark "
-             f"{(time.perf_counter() - t_all) / 60:.0f} min (resumed runs replay their evaluations).")
+             f"{(time.perf_counter() - t_all) / 60:.0f} min with {args.jobs} seed(s) at once on this machine "
+             f"(per seed, pretraining included: {', '.join(f'{w / 60:.0f}' for _, _, w in done)} min; resumed runs "
+             f"replay their evaluations).")
     record("search_vgg7.py", "search_vgg7.py: DP vs Fig. 5 on vgg7 / Fashion-MNIST (issue 12)", "\n".join(rows), notes)
     return 0
 

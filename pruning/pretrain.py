@@ -22,6 +22,12 @@ from pruning.data import Dataset
 from pruning.train import TrainContext, evaluate, train_epochs
 
 
+# Changes when the training loop computes differently for the same inputs (2: image batches
+# laid out channels-last, other kernels and rounding), so no older cached model is taken as this
+# code's result.
+TRAINING_VERSION = 2
+
+
 def cache_dir() -> Path:
     base = os.environ.get("CODESIGN_CACHE") or Path.home() / ".cache" / "codesign"
     return Path(base) / "pretrained"
@@ -45,7 +51,7 @@ def _key(module: torch.nn.Module, model_name: str, data: Dataset, epochs: float,
                        "content": _digest(data.train_y, data.train_x, data.test_y),
                        "shape": list(data.input_shape), "classes": data.num_classes,
                        "epochs": epochs, "batch": batch_size, "lr": lr, "optimizer": optimizer,
-                       "seed": seed, "torch": torch.__version__}, sort_keys=True)
+                       "seed": seed, "torch": torch.__version__, "training": TRAINING_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

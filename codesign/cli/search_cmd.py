@@ -19,9 +19,10 @@ def register(sub) -> None:
                     "pattern) that makes MODEL fastest on the simulated hardware while the "
                     "accuracy drop stays within --max-drop points, judged on a paired "
                     "comparison with the reference model (the upper end of the drop's interval "
-                    "at --confidence must be within the limit). Then compress at the found plan, "
-                    "export the compressed ONNX model (verified in onnxruntime, costed with its "
-                    "own masks) and write summary.json (the verdict), plan.json, "
+                    "at --confidence must be within the limit). Then train the found plan's "
+                    "candidate further (--final-epochs; the candidate itself is kept if that "
+                    "loses the constraint), export the compressed ONNX model (verified in "
+                    "onnxruntime, costed with its own masks) and write summary.json (the verdict), plan.json, "
                     "search-history.json and the report to --out. An interrupted run resumes "
                     "when started again with the same --out; one run holds --out at a time.")
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
@@ -49,7 +50,9 @@ def register(sub) -> None:
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="run evaluations in this process (local) or as Ray tasks (ray; pip install "
                         "'.[ray]'); both give the same plan (default local)")
-    p.add_argument("--address", help="with --executor ray: an existing cluster (default: start a local one)")
+    p.add_argument("--address", help="with --executor ray: an existing cluster (default: start a local one, "
+                                     "its workers at nice 0; start a cluster of your own with "
+                                     "RAY_worker_niceness=0 for the same, Ray's default is 15)")
     p.add_argument("--workers", type=int, default=2, help="with --executor ray: CPUs of the local cluster (default 2)")
     p.add_argument("--out", help="run directory (default runs/<model>-search)")
     p.add_argument("--bits", help="quantize in the final compression: conv=3,fc=2 | 4 (all "

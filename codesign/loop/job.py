@@ -210,6 +210,35 @@ def _prepare(job: SearchJob, status: StatusHook, on_progress) -> _Prepared:
     return _Prepared(search_data, test_data, module, network, bits, n_val, warnings)
 
 
+def _cost_and_oracle(job: SearchJob, spec, prep: _Prepared, on_progress=None):
+    """The hardware's cost view of the prunable layers and the accuracy oracle of the job."""
+    from codesign.loop.hwcost import HwCostModel, MaskCost
+    from codesign.loop.torch_oracle import OracleSettings, TorchOracle
+    network, module = prep.network, prep.module
+    # the layers the search may prune: weights the bridge trains (a weight folded from others,
+    # e.g. a dynamo LSTM's sliced gates, is costed but cannot be pruned)
+    layouts = module.onnx_weight_layouts()
+    prunable = [l.name for l in network.layers if l.shape.prunable and l.name in layouts]
+    outputs_first = {l.name: layouts.get(l.name, 1) == 0 for l in network.layers if l.op in ("gemm", "matmul")}
+    cost = HwCostModel(network.shapes, spec, prunable, weight_bits=prep.bits)
+    mask_cost = MaskCost(network.shapes, spec, prep.bits, outputs_first)
+    settings = OracleSettings(method=job.method, method_options=dict(job.method_options),
+                              train_epochs=job.train_epochs, final_epochs=job.final_epochs,
+                              probe_epochs=job.probe_epochs, bits=prep.bits, lr=job.lr, seed=job.seed)
+    fingerprint = json.dumps(job.fingerprint(), sort_keys=True)
+    oracle = TorchOracle(module, prep.search_data, prep.test_data, settings, job.out, on_progress,
+                         mask_cost, fingerprint=hashlib.sha256(fingerprint.encode()).hexdigest()[:16])
+    return cost, oracle
+
+
+def oracle_for(job: SearchJob, on_status: StatusHook | None = None):
+    """The accuracy oracle a run of `job` evaluates with (data, validation split, the dense
+    model pretrained or loaded from the cache): to recompute a run folder's evaluations."""
+    spec, _, _ = validate(job)
+    prep = _prepare(job, on_status or (lambda _m: None), None)
+    return _cost_and_oracle(job, spec, prep)[1]
+
+
 def _executor(job: SearchJob, oracle, on_result, on_start):
     from codesign.executor import InProcessExecutor
     log = Path(job.out) / EVALUATIONS
@@ -228,21 +257,8 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
     out = Path(job.out)
     _check_same_job(out, job)                    # again under the lock, and record the job
     (out / "job.json").write_text(json.dumps(job.fingerprint(), indent=1, sort_keys=True))
-    network, module = prep.network, prep.module
-    # the layers the search may prune: weights the bridge trains (a weight folded from others,
-    # e.g. a dynamo LSTM's sliced gates, is costed but cannot be pruned)
-    trainable = set(module.onnx_weight_layouts())
-    prunable = [l.name for l in network.layers if l.shape.prunable and l.name in trainable]
-    layouts = module.onnx_weight_layouts()
-    outputs_first = {l.name: layouts.get(l.name, 1) == 0 for l in network.layers if l.op in ("gemm", "matmul")}
-    cost = HwCostModel(network.shapes, spec, prunable, weight_bits=prep.bits)
-    mask_cost = MaskCost(network.shapes, spec, prep.bits, outputs_first)
-    settings = OracleSettings(method=job.method, method_options=dict(job.method_options),
-                              train_epochs=job.train_epochs, final_epochs=job.final_epochs,
-                              probe_epochs=job.probe_epochs, bits=prep.bits, lr=job.lr, seed=job.seed)
-    fingerprint = json.dumps(job.fingerprint(), sort_keys=True)
-    oracle = TorchOracle(module, prep.search_data, prep.test_data, settings, out, on_progress,
-                         mask_cost, fingerprint=hashlib.sha256(fingerprint.encode()).hexdigest()[:16])
+    network = prep.network
+    cost, oracle = _cost_and_oracle(job, spec, prep, on_progress)
     config = SearchConfig(max_drop=job.max_drop, confidence=job.confidence, alpha_min=job.alpha_min,
                           patterns=patterns, batch=job.batch,
                           storage_budget_bits=None if job.storage_budget_kib is None
