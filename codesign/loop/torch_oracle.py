@@ -151,7 +151,7 @@ class TorchOracle:
                                                           folder / "start" if folder else None)
         start = None
         if not s.bits:
-            start = self._outcome(model, masks, time.perf_counter(), epochs, test=True)
+            start = self._outcome(model, masks, t0, epochs, test=True)
             self._keep(request, START_KEY, model, masks, intervals)
         model = copy.deepcopy(model)
         seed = request.seed(s.seed)

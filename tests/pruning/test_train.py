@@ -103,3 +103,33 @@ def test_clip_grad_norm_bounds_the_update(digits):
                  loss_extra=lambda m: 1e3 * prunable_weights(m)["fc1.weight"].sum())
     moved = torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
     assert float(moved) <= 1e-3 * 1.001                  # float32 rounding
+
+
+def test_the_same_images_train_and_evaluate_bit_for_bit_alike_whatever_their_strides():
+    """numpy's strides of a one-channel batch depend on how it was made (the loaders give some
+    of these; a pickled copy, as a Ray task gets, has standard ones), and torch picks conv
+    kernels by strides: the one layout of pruning.train must hide that."""
+    import dataclasses
+    import pickle
+    from pruning.train import channels_last, correctness
+    rng = np.random.default_rng(0)
+    flat = rng.random((300, 28, 28), dtype=np.float32)
+    variants = {"channel axis added": flat[:, None],                                   # stride 0
+                "channels last": np.copy(flat[..., None], order="C").transpose(0, 3, 1, 2),
+                "pickled": pickle.loads(pickle.dumps(flat[:, None]))}
+    assert len({v.strides for v in variants.values()}) == 3      # the hazard is real
+    tensors = [channels_last(torch.from_numpy(v)) for v in variants.values()]
+    assert all(t.stride() == tensors[0].stride() and torch.equal(t, tensors[0]) for t in tensors)
+    base = load_dataset("digits", limit=10, test_limit=10)
+    labels = rng.integers(0, 10, 300)
+    results = []
+    for images in variants.values():
+        data = dataclasses.replace(base, train_x=images, train_y=labels, test_x=images, test_y=labels,
+                                   input_shape=(1, 28, 28))
+        torch.manual_seed(0)
+        model = build_model("lenet5", (1, 28, 28), 10)
+        train_epochs(model, TrainContext(data, batch_size=32, seed=1), 0.5)
+        results.append((list(model.parameters()), correctness(model, data)))
+    for params, correct in results[1:]:
+        assert all(torch.equal(p, q) for p, q in zip(params, results[0][0]))
+        assert np.array_equal(correct, results[0][1])
