@@ -139,3 +139,20 @@ def test_a_logged_search_says_what_it_does_line_by_line(tmp_path, capsys):
     for expected in ("loading data 'digits'", ": probe ", "[dp] #", " confirm: ",
                      "final run at the chosen plan", " final: ", "exporting the compressed model"):
         assert expected in text, expected
+
+
+def test_with_bits_the_final_run_quantizes_the_candidate_and_exports_qdq(tmp_path):
+    out = tmp_path / "q"
+    args = ARGS[:ARGS.index("--allocator")] + ["--allocator", "dp"] + ARGS[ARGS.index("--train-limit"):]
+    assert main(args + ["--bits", "8", "--export", "qdq", "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["shipped"] == "final run" and s["qdq_test_accuracy"] is not None
+    final = [json.loads(line) for line in (out / "evaluations.jsonl").read_text().splitlines()
+             if json.loads(line)["kind"] == "final"]
+    assert len(final) == 1 and "start" not in final[0]      # an unquantized candidate is no answer
+    qdq = onnx.load(str(out / "compressed-qdq.onnx"))
+    int8 = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    assert int8
+    for name, alpha in s["alphas"].items():
+        w = next(v for k, v in int8.items() if k.startswith(name))
+        assert np.count_nonzero(w) / w.size == pytest.approx(alpha, abs=1.5 / w.size + 1e-3)   # sparsity kept
