@@ -13,8 +13,9 @@ that is dense in the plan may start on any allowed pattern; an N:M layer has no 
   plan, drop measured) and the failing one (drop measured), aimed at the allowed drop and
   kept within the middle half of the bracket, so noisy drops still halve the bracket at worst.
   The measured drops are what correct the probes here; the probes only rank the layers.
-Which layer: the largest simulated latency gain per probe-predicted drop increase; with a batch
-of k, the k best moves of different layers are trained together. A failing α stays valid when
+Which layer: the largest simulated latency gain per probe-predicted drop increase, among moves
+that gain at least MIN_GAIN of the plan's latency; with a batch of k, the k best moves of
+different layers are trained together. A failing α stays valid when
 another layer moves later (plans only get more aggressive), and a candidate at least as
 aggressive as a measured failing plan in every layer is taken as failing untrained.
 """
@@ -32,6 +33,12 @@ from pruning.patterns import UNSTRUCTURED, Pattern
 
 BRACKET_TOL = 0.01          # stop a layer when its passing/failing α differ by < 1% (in ln α)
 SAFEGUARD = (0.25, 0.75)    # secant step within this share of the ln α bracket
+# A move must shorten the plan's simulated latency by at least this share to be worth a
+# training run: smaller gains are below the hardware model's resolution (its errors against
+# paper 001's Table 9 are 2-20%, benchmarks/RESULTS.md calibrate_admmnn.py) and far below what
+# one run can tell apart from training noise (vgg7: runs 1% apart in one layer's alpha measured
+# drops 0.4 points apart, search_vgg7.py).
+MIN_GAIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,7 @@ class Refiner:
         if not self.fits(alphas, patterns):
             return None
         gain = base_lat - self._latency(alphas, patterns)
-        if gain <= 0:
+        if gain <= MIN_GAIN * base_lat:
             return None
         curve = self.curves[name][pattern]
         now = 0.0 if base.alphas[name] >= 1.0 else curve.at(base.alphas[name])
