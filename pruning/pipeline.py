@@ -25,7 +25,7 @@ from pruning.models import MODELS, builtin_onnx
 from pruning.onnx.bridge import OnnxModule, data_spec, from_onnx, verify_onnx, with_static_batch
 from pruning.patterns import Pattern, parse_pattern
 from pruning.protocol import CompressionResult, Progress, Targets, prunable_weights
-from pruning.train import TrainContext, check_training_numbers, evaluate, train_epochs
+from pruning.train import TrainContext, check_training_numbers, evaluate
 
 ALLOCATIONS = ("uniform", "global")
 EXPORTS = ("float", "qdq")

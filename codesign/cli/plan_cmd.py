@@ -1,7 +1,6 @@
 """`codesign plan MODEL`: evaluate a sparsity plan on a hardware config, layer by layer."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, format_table,
                                  hw_from_args, load_model_arg, ratio)

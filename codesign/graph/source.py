@@ -3,7 +3,6 @@ corrupted or hostile file ends in one ModelImportError naming the tensor or node
 from __future__ import annotations
 
 from math import prod
-from pathlib import Path
 
 import onnx
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codesign.executor import Executor
-from codesign.loop.costs import CostModel, layer_latency, runs_sparse
+from codesign.loop.costs import CostModel, layer_latency
 from codesign.loop.records import IterationHook, SearchConfig, SearchError, SearchResult
 from codesign.loop.refine import Refiner, Trial
 from codesign.loop.sensitivity import Curve, Curves, probe_curves

@@ -252,8 +252,6 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
          on_progress, on_result) -> JobResult:
     from contextlib import nullcontext
 
-    from codesign.loop.hwcost import HwCostModel, MaskCost
-    from codesign.loop.torch_oracle import OracleSettings, TorchOracle
     out = Path(job.out)
     _check_same_job(out, job)                    # again under the lock, and record the job
     (out / "job.json").write_text(json.dumps(job.fingerprint(), indent=1, sort_keys=True))

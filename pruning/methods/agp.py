@@ -14,7 +14,7 @@ and one layer at a time is raised to its target, the variant the paper used for 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 import torch

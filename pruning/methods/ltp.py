@@ -23,7 +23,7 @@ LTP has no budget; to meet a plan's weight count the backend picks a trail check
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch

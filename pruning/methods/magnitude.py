@@ -11,7 +11,6 @@ Masks are monotone (a pruned weight never comes back) and follow each layer's pa
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import ClassVar, Mapping
 
 import torch

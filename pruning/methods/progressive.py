@@ -24,7 +24,6 @@ so the two ADMM methods differ only in staging.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field

@@ -74,7 +74,6 @@ def test_html_is_self_contained(reports):
 
 
 def test_hostile_layer_names_are_escaped_in_markdown_and_html(tmp_path):
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
     import numpy as np
     evil = "w|<script>alert(1)</script>\n## pwned"

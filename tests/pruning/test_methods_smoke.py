@@ -10,7 +10,7 @@ from pruning.protocol import Targets, prunable_weights
 from pruning.data import load_dataset
 from pruning.projections import keep_count
 from pruning.support import exclude, layer_macs, shrink_to_budget
-from pruning.methods import METHODS as REGISTRY, get_backend
+from pruning.methods import get_backend
 from pruning.models import build_model
 from pruning.train import TrainContext, evaluate, train_epochs
 
