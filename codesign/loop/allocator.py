@@ -28,8 +28,11 @@ When every plan tried fails, and at once when one the probes call cheap fails by
 is scaled back towards each layer's gentlest sparse alpha (two bisection runs) first.
 Then at most max_refine more runs (plus confirm runs left unused) refine the best confirmed
 plan one layer at a time, off the grid (codesign.loop.refine): plans past it on the frontier
-often move several layers at once and fail on the probes' errors about one of them. So the
-allocator trains at most max_confirm + max_refine times, plus the final compression run.
+often move several layers at once and fail on the probes' errors about one of them.
+The final run fine-tunes the found plan's candidate further, which recovers accuracy that short
+training runs lack; with the recovery it measured, at most max_climb more final runs retry the
+fastest plans whose training runs failed by less than that (`_climb`). So the allocator trains
+at most max_confirm + max_refine times, plus 1 + max_climb final runs.
 """
 from __future__ import annotations
 
@@ -40,10 +43,10 @@ import numpy as np
 from codesign.executor import Executor
 from codesign.loop.costs import CostModel, layer_latency
 from codesign.loop.records import IterationHook, SearchConfig, SearchError, SearchResult
-from codesign.loop.refine import Refiner, Trial
+from codesign.loop.refine import MIN_GAIN, Refiner, Trial, at_least_as_aggressive
 from codesign.loop.sensitivity import Curve, Curves, probe_curves
 from codesign.loop.session import SearchSession
-from pruning.patterns import UNSTRUCTURED, Pattern
+from pruning.patterns import UNSTRUCTURED, Pattern, parse_pattern
 
 ALGORITHM = "dp"
 SCALE_RANGE = (0.1, 10.0)     # measured / predicted drop: the probes' calibration, bounded
@@ -266,10 +269,14 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
                 budget_left -= used
                 failed += more
                 base = found or base
-        alphas, patterns = _refine(s, curves, base, failed, budget_left)
+        base, failed = _refine(s, curves, base, failed, budget_left)
+        alphas = base.alphas
+        patterns = {n: p for n, p in base.patterns.items() if base.alphas.get(n, 1.0) < 1.0}
     result = s.finish(ALGORITHM, alphas, restored=[], patterns=patterns)
     if lo < 0 and config.storage_budget_bits is not None:
         result.constraint_met = False       # dense does not fit the storage budget
+    else:
+        result = _climb(s, result, base, failed, config.max_climb)
     dense = sum(cost.dense_latency(n) for n in cost.layer_names())
     # layers the search may not touch run dense
     fixed = sum(layer_latency(cost, n, 1.0) for n in cost.layer_names() if n not in s.layers)
@@ -346,4 +353,40 @@ def _refine(s: SearchSession, curves: Curves, base: Trial, failed: list[Trial], 
                 winner = trial               # moves are ranked: the first passing one wins
         if winner is not None:
             base = winner
-    return base.alphas, {n: p for n, p in base.patterns.items() if base.alphas.get(n, 1.0) < 1.0}
+    return base, refiner.failed_plans
+
+
+def _climb(s: SearchSession, result: SearchResult, base: Trial, failed: list[Trial], attempts: int) -> SearchResult:
+    """Plans whose training runs failed, retried as final runs.
+
+    A final run fine-tunes its candidate further, and on the first plan it measures how many
+    points that recovers (the candidate's drop less the final model's; on vgg7 about 0.8,
+    benchmarks/RESULTS.md training_noise.py). A failed candidate whose measured drop, less the
+    smallest recovery measured so far, is within the target drop may well pass as a final run.
+    The fastest such plan (faster than the shipped one by MIN_GAIN) is run as a final, at most
+    `attempts` times; one that passes with its own masks faster is shipped, one that fails rules
+    out every plan at least as aggressive. Each attempt is a final run: judged on its own, so
+    what is shipped has passed, whatever the recoveries predicted."""
+    if not result.constraint_met or result.extras.get("shipped") != "final run":
+        return result
+    best, recoveries = result, [base.drop - result.verdict.drop]
+    ladder = [t for t in failed if any(a < 1.0 for a in t.alphas.values())]
+    while attempts > 0 and min(recoveries) > 0:
+        limit = s.target_drop() + min(recoveries)
+        now = s.estimate(best.alphas, {n: parse_pattern(p) for n, p in best.patterns.items()})[0]
+        eligible = [(s.estimate(t.alphas, t.patterns)[0], i) for i, t in enumerate(ladder) if t.drop <= limit]
+        eligible = [(speed, i) for speed, i in eligible if speed > now * (1 + MIN_GAIN)]
+        if not eligible:
+            break
+        pick = ladder.pop(max(eligible)[1])
+        attempts -= 1
+        tried = s.finish(ALGORITHM, pick.alphas, restored=[], patterns=pick.patterns)
+        if tried.constraint_met and tried.speedup > best.speedup:
+            recoveries.append(pick.drop - tried.verdict.drop)
+            best = tried
+        elif not tried.constraint_met:
+            ladder = [t for t in ladder if not at_least_as_aggressive(t.alphas, t.patterns, pick, s.layers)]
+    best.history, best.counts = list(s.history), s.counts()
+    best.extras["oracle_seconds"] = s.oracle_seconds()
+    best.extras["climb_recoveries"] = recoveries
+    return best

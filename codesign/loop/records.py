@@ -31,8 +31,11 @@ class SearchConfig:
     drop_bins: int = 4000               # resolution of the allocator's drop budget
     max_confirm: int = 4                # real training runs the allocator spends confirming
     # then at most this many runs refining the best confirmed plan one layer at a time (plus
-    # the confirm runs left unused): the allocator trains <= max_confirm + max_refine + 1 times
+    # the confirm runs left unused), and at most max_climb more final runs at faster plans whose
+    # training runs failed by less than the final run recovers: the allocator trains at most
+    # max_confirm + max_refine times, plus 1 + max_climb final runs
     max_refine: int = 3
+    max_climb: int = 2
     storage_budget_bits: float | None = None   # allocator: weights + indices must fit on chip
 
     def __post_init__(self) -> None:
@@ -42,9 +45,9 @@ class SearchConfig:
             raise SearchError(f"confidence {self.confidence} must be in [0.5, 1)")
         if not 0 < self.alpha_min < 1:
             raise SearchError(f"alpha_min {self.alpha_min} must be in (0, 1)")
-        if self.max_confirm < 0 or self.max_refine < 0:
-            raise SearchError(f"max_confirm {self.max_confirm} and max_refine "
-                              f"{self.max_refine} must be >= 0 (training runs)")
+        if min(self.max_confirm, self.max_refine, self.max_climb) < 0:
+            raise SearchError(f"max_confirm {self.max_confirm}, max_refine {self.max_refine} and "
+                              f"max_climb {self.max_climb} must be >= 0 (training runs)")
         if not 1 <= self.batch <= 256:
             raise SearchError(f"batch {self.batch} must be in 1..256 (candidates per round)")
         if any(not 0 < a < 1 for a in self.alpha_grid):

@@ -60,6 +60,15 @@ class Move:
     score: float
 
 
+def at_least_as_aggressive(alphas: Mapping[str, float], patterns: Mapping[str, Pattern], other: Trial,
+                           layers: Sequence[str]) -> bool:
+    """Every layer pruned at least as far as in `other`, with the same pattern where pruned: a
+    plan that cannot do better than `other` if `other` failed."""
+    return all(alphas.get(n, 1.0) <= other.alphas.get(n, 1.0) + 1e-12
+               and (alphas.get(n, 1.0) >= 1.0 or patterns.get(n, UNSTRUCTURED) == other.pattern(n))
+               for n in layers)
+
+
 class Refiner:
     def __init__(self, cost: CostModel, layers: list[str], curves: Curves, alpha_min: float,
                  target: Callable[[], float],
@@ -104,13 +113,8 @@ class Refiner:
         return None
 
     def _dominated(self, alphas: Mapping[str, float], patterns: Mapping[str, Pattern]) -> Trial | None:
-        for f in self.failed_plans:
-            if all(alphas.get(n, 1.0) <= f.alphas.get(n, 1.0) + 1e-12
-                   and (alphas.get(n, 1.0) >= 1.0
-                        or patterns.get(n, UNSTRUCTURED) == f.patterns.get(n, UNSTRUCTURED))
-                   for n in self.layers):
-                return f
-        return None
+        return next((f for f in self.failed_plans if at_least_as_aggressive(alphas, patterns, f, self.layers)),
+                    None)
 
     def _latency(self, alphas: Mapping[str, float], patterns: Mapping[str, Pattern]) -> float:
         return sum(layer_latency(self.cost, n, alphas[n], patterns.get(n, UNSTRUCTURED)) for n in self.layers)

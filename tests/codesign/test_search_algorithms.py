@@ -351,3 +351,25 @@ def test_a_final_run_without_a_candidate_that_passes_is_reported_as_not_met():
     res = dp_search(InProcessExecutor(oracle(samples=4000, final_loss=2.0)), COST, SearchConfig(max_drop=0.0))
     assert all(a == 1.0 for a in res.alphas.values())
     assert res.extras["shipped"] == "final run" and not res.constraint_met
+
+
+def test_when_the_final_run_recovers_accuracy_dp_retries_faster_plans_as_final_runs():
+    """Short training runs understate what the final run reaches (here by 0.6 points): with
+    the recovery measured on its first final run, DP retries as final runs the fastest plans
+    whose training runs failed by less, and ships one only if its own final verdict passes."""
+    cfg = SearchConfig(max_drop=0.5)
+    plain = dp_search(InProcessExecutor(oracle(samples=4000, final_loss=-0.6)), COST,
+                      SearchConfig(max_drop=0.5, max_climb=0))
+    orc = oracle(samples=4000, final_loss=-0.6)
+    res = dp_search(InProcessExecutor(orc), COST, cfg)
+    finals = [r for r in res.history if r.phase == "final"]
+    assert len(finals) >= 2 and res.extras["climb_recoveries"][0] == pytest.approx(0.6, abs=0.05)
+    assert res.speedup > plain.speedup * 1.01 and res.constraint_met
+    assert res.verdict.ci_high <= 0.5 + 1e-9
+    assert any(f.accepted and f.alphas == res.alphas for f in finals)     # shipped: a passing final
+    # every final retried was a plan a training run had rejected
+    trained = {json.dumps(r.alphas, sort_keys=True): r.accepted for r in res.history if r.phase in ("confirm", "refine")}
+    for f in finals[1:]:
+        assert trained.get(json.dumps(f.alphas, sort_keys=True)) is False
+    assert res.training_runs <= cfg.max_confirm + cfg.max_refine + 1 + cfg.max_climb
+    assert res.counts["final"] == len(finals)
