@@ -3,10 +3,10 @@
 #   reports/alexnet-smic40  cost-only plan, seconds: paper 001 Table 8 "Ours" keep fractions on
 #                           AlexNet (227x227) evaluated on the smic40-admmnn preset
 #   reports/vgg7-search     the README's co-design command: vgg7 on Fashion-MNIST, max drop 1.0
-#                           point at 95% confidence, the DP allocator (about 30 min on 2 cores,
-#                           plus 10 min of dense pretraining the first time, cached)
+#                           point at 95% confidence, the DP allocator (see the README for the time)
 #   reports/vgg7-fig5-dp    the paper 001 Fig. 5 loop and the DP allocator side by side on vgg7
-#                           (seed 0 of benchmarks/search_vgg7.py; about 40 min)
+#                           (seed 0 of benchmarks/search_vgg7.py; about 55 min of one core:
+#                           copy benchmarks/.cache/search_vgg7/seed0 here first to replay it)
 # Each search run's evaluations are in its evaluations.jsonl: a re-run with the final/ checkpoint
 # present (it is not committed) replays them.
 set -euo pipefail
