@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
-from search_vgg7 import CACHE, COMMON  # noqa: E402
+from search_vgg7 import CACHE, COMMON, interval  # noqa: E402
 
 
 def main() -> int:
@@ -56,9 +56,8 @@ def main() -> int:
         after = paired_drop(ref, unpack(final.correct))
         drops.append(start.drop)
         finals.append(after.drop)
-        rows.append(f"| {k} | {start.drop:+.2f} [{start.ci_low:+.2f}, {start.ci_high:+.2f}] | "
-                    f"{'yes' if start.met(job.max_drop) else 'NO'} | {after.drop:+.2f} [{after.ci_low:+.2f}, "
-                    f"{after.ci_high:+.2f}] | {'yes' if after.met(job.max_drop) else 'NO'} |")
+        rows.append(f"| {k} | {interval(start)} | {'yes' if start.met(job.max_drop) else 'NO'} | "
+                    f"{interval(after)} | {'yes' if after.met(job.max_drop) else 'NO'} |")
         print(rows[-1], flush=True)
     plan = ", ".join(f"{n.split('.')[0]} {a:g}" for n, a in sorted(alphas.items()))
     notes = (f"vgg7 / Fashion-MNIST, seed 0's split and dense model of search_vgg7.py, plan: {plan}; {args.runs} "
