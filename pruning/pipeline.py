@@ -18,11 +18,12 @@ from typing import Any, Callable, Mapping
 import onnx
 import torch
 
-from pruning.data import DataSpec, Dataset, fit_dataset, load_dataset
+from pruning.data import BUILTIN_DATASETS, DataSpec, Dataset, fit_dataset, load_dataset
+from pruning.identity import file_identity
 from pruning.errors import PruningError
 from pruning.methods import get_backend
 from pruning.models import MODELS, builtin_onnx
-from pruning.onnx.bridge import OnnxModule, data_spec, from_onnx, verify_onnx, with_static_batch
+from pruning.onnx.bridge import OnnxModule, data_spec, from_onnx, verify_onnx
 from pruning.patterns import Pattern, parse_pattern
 from pruning.protocol import CompressionResult, Progress, Targets, prunable_weights
 from pruning.train import TrainContext, check_training_numbers, evaluate
@@ -63,6 +64,10 @@ class PruneJob:
         d = asdict(self)
         if isinstance(self.model, onnx.ModelProto):     # a model given in memory: its bytes
             d["model"] = hashlib.sha256(self.model.SerializeToString()).hexdigest()
+        else:                                           # a file: its contents
+            d["model"] = file_identity(self.model)
+        if isinstance(self.data, (str, Path)) and str(self.data) not in BUILTIN_DATASETS:
+            d["data"] = file_identity(self.data)
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -107,6 +112,9 @@ def read_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     """The ONNX graph of a MODEL argument that is a file or a proto (not a built-in name)."""
     if isinstance(model, onnx.ModelProto):
         return model
+    if not Path(model).exists() and (Path(model).suffix or len(Path(model).parts) > 1):
+        raise PruningError(f"model file {str(model)[:80]!r} not found: check the path, or use a built-in net "
+                           f"({', '.join(MODELS)})")
     if not Path(model).exists():
         raise PruningError(f"model {str(model)[:80]!r} cannot be trained: training needs an ONNX file with real "
                            f"weights or a built-in net ({', '.join(MODELS)}) and data that fits it (the "
@@ -115,7 +123,8 @@ def read_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     try:
         return onnx.load(str(model))
     except Exception as exc:       # protobuf raises several types for a file that is not ONNX
-        raise PruningError(f"cannot read ONNX file {model} ({type(exc).__name__}: {exc})") from exc
+        raise PruningError(f"cannot read ONNX file {model} ({type(exc).__name__}: {str(exc).strip()[:120]}); "
+                           "re-export it, or check that the file was copied completely") from exc
 
 
 def model_spec(model) -> DataSpec | None:
@@ -245,8 +254,8 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     metadata = {"method": result.method, "data": data.name,
                 "layers": {l.name: {"alpha": l.alpha, "bits": l.bits, "pattern": l.pattern,
                                     "interval": intervals.get(l.name)} for l in result.layers}}
-    # Batch 1 in the written file: codesign plan/inspect read static shapes directly.
-    exported = with_static_batch(module.to_onnx(metadata=metadata), 1)
+    # The source graph's input shapes (a symbolic batch stays symbolic: deployable as is).
+    exported = module.to_onnx(metadata=metadata)
     sample = data.test_x[: min(64, len(data.test_y))]
     masks = {n: m for n, m in result.masks.items() if not bool(m.all())}
     diff = verify_onnx(module, exported, sample, masks=masks, atol=1e-4)

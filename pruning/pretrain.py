@@ -68,7 +68,7 @@ def pretrained(module: torch.nn.Module, model_name: str, data: Dataset, epochs: 
         module.load_state_dict(state["model"])
         say(f"dense {model_name} pretrained earlier: {directory}")
         return float(state["accuracy"])
-    say(f"pretraining the dense {model_name} for {epochs:g} epochs (once; cached in {directory})")
+    say(f"pretraining the dense {model_name} for {epochs:g} epoch(s) (once; cached in {directory})")
     ctx = TrainContext(data=data, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                        seed=seed, checkpoint_dir=directory / "progress", fingerprint=key,
                        on_progress=on_progress)

@@ -99,11 +99,14 @@ def progress(desc: str, enabled: bool = True) -> Iterator:
         finally:
             bar.close()
         return
-    shown = {"step": -1}
+    shown = {"step": -1, "done": 0, "total": None}
 
     def log(done: int, total: int | None = None, message: str = "") -> None:
         if not enabled or not total:
             return
+        if total != shown["total"] or done < shown["done"]:     # a new phase counts from 0
+            shown["step"] = -1
+        shown["done"], shown["total"] = done, total
         step = int(10 * done / total)
         if step > shown["step"]:
             shown["step"] = step

@@ -80,7 +80,7 @@ def summary_table(summary: dict) -> str:
     lines = [format_table(["layer", "pattern", "weights", "kept", "alpha", "ratio", "bits"], rows),
              f"test accuracy ({n:,} samples, 95% Wilson intervals): before "
              f"{_accuracy(summary['accuracy_before'], n)}, after {_accuracy(summary['accuracy_after'], n)} "
-             f"({summary['method']}, {summary['data']}, {summary['epochs']:g} epochs); onnxruntime "
+             f"({summary['method']}, {summary['data']}, {summary['epochs']:g} epoch(s)); onnxruntime "
              f"{_accuracy(summary['onnxruntime_accuracy'], n)}, max |diff| {summary['onnxruntime_max_diff']:.2g}"]
     if summary.get("qdq_accuracy") is not None:
         lines.append(f"int8 QDQ model: onnxruntime {_accuracy(summary['qdq_accuracy'], n)}, max |diff| "

@@ -104,6 +104,17 @@ def _interval(v: dict | None) -> str:
     return f"{v['drop']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]"
 
 
+def _reference_note(ev, job) -> str:
+    """Which dense model is the bar: the one given, or a copy trained like every candidate."""
+    given, trained = ev.outcome.extra.get("pretrained_accuracy"), ev.outcome.extra.get("control_accuracy")
+    if ev.request.kind != "reference" or given is None or trained is None:
+        return ""
+    copy = f"a dense copy trained {job.train_epochs:g} epoch(s) like every candidate"
+    if trained > given:
+        return f" (the bar: {copy}; the model as given: {100 * given:.2f}%)"
+    return f" (the model as given; {copy}: {100 * trained:.2f}%)"
+
+
 def run(args) -> int:
     from codesign.loop.job import SearchJob, run_job
     from pruning.methods import options_from_args
@@ -135,7 +146,7 @@ def run(args) -> int:
             what = ", ".join(f"{n} {a:g}" + (f" ({ev.request.pattern_dict()[n]})" if n in ev.request.pattern_dict() else "")
                              for n, a in ev.request.alphas) or "dense"
             say(f"evaluation {counter['n']}: {ev.request.kind} {what}: accuracy "
-                f"{100 * ev.accuracy:.2f}% ({ev.outcome.seconds:.1f} s)")
+                f"{100 * ev.accuracy:.2f}%{_reference_note(ev, job)} ({ev.outcome.seconds:.1f} s)")
 
     def on_iteration(alg, rec) -> None:
         if args.quiet or rec.phase == "restore" and rec.accuracy is None and not rec.note:

@@ -23,7 +23,7 @@ from codesign.errors import CodesignError
 from codesign.executor import EvalRequest
 from codesign.loop import ALGORITHMS, SearchConfig, SearchResult
 from codesign.loop.records import IterationHook, SearchError
-from codesign.loop.verdict import DEFAULT_CONFIDENCE, expected_width, validation_size
+from codesign.loop.verdict import ASSUMED_DISCORDANCE, DEFAULT_CONFIDENCE, expected_width, validation_size
 
 EVALUATIONS = "evaluations.jsonl"
 # Version of what an evaluation of a run folder means; a folder of another version is not
@@ -67,10 +67,18 @@ class SearchJob:
 
     def fingerprint(self) -> dict:
         """Settings that change results: a run directory only resumes a run with the same ones
-        (the executor is not one of them: every executor gives the same results)."""
+        (the executor is not one of them: every executor gives the same results). Files (model,
+        data, hardware, initial sparsity) count by their contents."""
+        from pruning.data import BUILTIN_DATASETS
+        from pruning.identity import file_identity
         d = {k: v for k, v in asdict(self).items() if v is not None}   # unset options: absent
         for k in ("out", "allocators", "executor", "address", "workers"):
             d.pop(k, None)
+        for k in ("model", "hw", "initial"):       # files by their contents (a path wins over a name)
+            if k in d:
+                d[k] = file_identity(d[k])
+        if self.data not in BUILTIN_DATASETS:
+            d["data"] = file_identity(self.data)
         d["loop_version"] = LOOP_VERSION
         return json.loads(json.dumps(d, sort_keys=True, default=str))
 
@@ -129,6 +137,7 @@ def validate(job: SearchJob):
     from codesign.plans import read_sparsity
     from pruning.methods import make_options
     from pruning.patterns import parse_pattern
+    from pruning.pipeline import model_spec
     _check_numbers(job)
     unknown = [a for a in job.allocators if a not in ALGORITHMS]
     if unknown or not job.allocators:
@@ -145,6 +154,7 @@ def validate(job: SearchJob):
         raise SearchError("give at least one pattern, e.g. --patterns unstructured,2:4")
     spec = hardware(job.hw, list(job.hw_overrides))
     initial = read_sparsity(job.initial) if job.initial else None
+    model_spec(job.model)                  # a missing or unreadable model file: refused before data
     return spec, patterns, initial
 
 
@@ -191,7 +201,9 @@ def _prepare(job: SearchJob, status: StatusHook, on_progress) -> _Prepared:
         width = expected_width(n_val, job.confidence)
     if width > job.max_drop:
         warnings.append(f"validation split of {n_val} samples: a drop's {100 * job.confidence:g}% interval "
-                        f"is about {width:.2f} points wide, wider than --max-drop {job.max_drop:g}; the "
+                        f"is about {width:.2f} points wide if the models disagree on "
+                        f"{100 * ASSUMED_DISCORDANCE:g}% of the samples (narrower if less), wider than "
+                        f"--max-drop {job.max_drop:g}; the "
                         "constraint is then met only by plans clearly better than the limit (use more "
                         "data or a larger --max-drop)")
         status(warnings[-1])
@@ -262,6 +274,9 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
                           storage_budget_bits=None if job.storage_budget_kib is None
                           else job.storage_budget_kib * 8192)
     executor = _executor(job, oracle, on_result, lambda request: _starting(request, job, status))
+    if executor.log.outcomes:
+        status(f"resuming {out}: {len(executor.log.outcomes)} evaluation(s) recorded in {EVALUATIONS} "
+               "are replayed, not recomputed")
     results: dict[str, SearchResult] = {}
     wall: dict[str, float] = {}
     with executor if hasattr(executor, "__enter__") else nullcontext(executor):
@@ -340,11 +355,11 @@ def _export(final, prep: _Prepared, out: Path, result: SearchResult, spec, job: 
 
     from codesign.api import plan as plan_of
     from codesign.graph import load_network
-    from pruning.onnx.bridge import onnxruntime_accuracy, verify_onnx, with_static_batch
+    from pruning.onnx.bridge import onnxruntime_accuracy, verify_onnx
     model, masks, intervals = final
     meta = {"alphas": result.alphas, "patterns": result.patterns, "algorithm": result.algorithm,
             "hardware": spec.name}
-    proto = with_static_batch(model.to_onnx(metadata=meta), 1)
+    proto = model.to_onnx(metadata=meta)          # the source's input shapes, batch included
     sample = prep.test_data.test_x[:64]
     masks = {n: m for n, m in masks.items() if not bool(m.all())}
     diff = verify_onnx(model, proto, sample, masks)
@@ -368,6 +383,7 @@ def _export(final, prep: _Prepared, out: Path, result: SearchResult, spec, job: 
 
 def _summary(job: SearchJob, best: SearchResult, exported: dict, results, executor, prep) -> dict:
     val, test = best.verdict, best.test_verdict
+    reference = dict(getattr(executor.log.get(EvalRequest.make("reference")), "extra", {}) or {})
     return {
         "constraint": {"max_drop": job.max_drop, "confidence": job.confidence,
                        "met": bool(best.constraint_met),
@@ -383,7 +399,9 @@ def _summary(job: SearchJob, best: SearchResult, exported: dict, results, execut
         "chosen": best.algorithm,
         "alphas": {n: a for n, a in best.alphas.items() if a < 1},
         "patterns": dict(best.patterns),
-        "reference_accuracy": best.reference_accuracy,
+        "reference_accuracy": best.reference_accuracy,     # the bar: the better of the two below
+        "given_accuracy": reference.get("pretrained_accuracy"),      # the dense model as given
+        "trained_reference_accuracy": reference.get("control_accuracy"),   # a copy trained like a candidate
         "final_accuracy": best.accuracy,
         "final_test_accuracy": best.extras.get("final_extra", {}).get("test_accuracy"),
         "onnxruntime_test_accuracy": exported["onnxruntime_test_accuracy"],
@@ -395,6 +413,16 @@ def _summary(job: SearchJob, best: SearchResult, exported: dict, results, execut
         "allocators": {k: {"speedup": r.speedup, "met": r.constraint_met, "training_runs": r.training_runs,
                            "drop": r.drop} for k, r in results.items()},
     }
+
+
+def _reference_line(summary: dict, job: SearchJob) -> str:
+    """The bar every candidate is judged against, and the two dense models it is the better of."""
+    bar, given, trained = (summary.get(k) for k in ("reference_accuracy", "given_accuracy",
+                                                    "trained_reference_accuracy"))
+    if given is None or trained is None:
+        return f"{100 * bar:.2f}%"
+    return (f"{100 * bar:.2f}%: the better of the dense model as given ({100 * given:.2f}%) and a dense "
+            f"copy trained {job.train_epochs:g} epoch(s) like every candidate ({100 * trained:.2f}%)")
 
 
 def write_search_report(job: SearchJob, network, hw, results: Mapping[str, SearchResult], chosen: str,
@@ -417,6 +445,7 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
              "whole-network speedup, search estimate (mask statistics)":
                  f"{summary['speedup']['search_estimate']:.2f}x",
              "onnxruntime test accuracy": f"{100 * summary['onnxruntime_test_accuracy']:.2f}%",
+             "reference accuracy (validation)": _reference_line(summary, job),
              "training runs (chosen search)": summary["training_runs"],
              "executor": f"{summary['executor']['name']} ({summary['executor']['workers']} worker{'s' if summary['executor']['workers'] > 1 else ''})"}
     traces = [search_trace(r, wall.get(k), job.max_drop) for k, r in results.items()]

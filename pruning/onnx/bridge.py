@@ -328,19 +328,6 @@ def export_torch(model: nn.Module, example, opset: int = 13,
     return onnx.load_from_string(buf.getvalue())
 
 
-def with_static_batch(model: onnx.ModelProto, batch: int = 1) -> onnx.ModelProto:
-    """A copy whose graph input and outputs have a fixed batch dimension (shape tools such as
-    codesign.graph need static shapes; the weights and nodes are unchanged)."""
-    out = copy.deepcopy(model)
-    inits = {t.name for t in out.graph.initializer}
-    for value in [i for i in out.graph.input if i.name not in inits] + list(out.graph.output):
-        dims = value.type.tensor_type.shape.dim
-        if dims and not dims[0].HasField("dim_value"):
-            dims[0].Clear()
-            dims[0].dim_value = batch
-    return out
-
-
 def as_input_tensor(x: np.ndarray) -> torch.Tensor:
     """A batch of model inputs as a tensor: floats as float32, integers (token ids) as given."""
     x = np.ascontiguousarray(x)

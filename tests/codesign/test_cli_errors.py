@@ -57,3 +57,18 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("sweep:")]
     assert proc.returncode == 130, err
     assert len(lines) == 1 and "interrupted" in lines[0] and "Traceback" not in err
+
+
+def test_progress_lines_in_a_log_start_again_for_each_phase(capsys):
+    """Not a terminal: one line per 10% of each phase (pretraining, then the method's phases)."""
+    from codesign.cli.common import progress
+    with progress("prune") as update:
+        for done in range(0, 101, 5):
+            update(done, 100, "pretrain")
+        for done in range(0, 41, 4):
+            update(done, 40, "admm")
+        for done in range(0, 41, 4):
+            update(done, 40, "masked")
+    lines = capsys.readouterr().err.splitlines()
+    assert sum("pretrain" in line for line in lines) == 11
+    assert sum("admm" in line for line in lines) == 11 and sum("masked" in line for line in lines) == 11

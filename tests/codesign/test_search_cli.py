@@ -42,6 +42,7 @@ def test_search_writes_the_verdict_plan_model_history_and_report(run_dir):
         assert v["n"] == n and v["ci_low"] <= v["drop"] <= v["ci_high"]
     assert set(s["speedup"]) == {"search_estimate", "exported"} and s["speedup"]["exported"] > 1
     assert s["executor"] == {"name": "local", "workers": 1}
+    assert s["reference_accuracy"] == max(s["given_accuracy"], s["trained_reference_accuracy"])
     assert s["training_runs"] >= 1
     history = json.loads((run_dir / "search-history.json").read_text())
     assert set(history["results"]) == {"fig5", "dp"} and history["chosen"] == s["chosen"]
@@ -81,10 +82,23 @@ def test_the_final_run_continues_from_the_candidate_the_search_judged(run_dir):
     assert s["shipped"] == "final run" and s["final_run"]["met"] is True
 
 
-def test_rerun_resumes_without_new_evaluations(run_dir):
+def test_the_exported_model_keeps_the_source_graphs_batch_dimension(run_dir):
+    import onnxruntime as ort
+    model = onnx.load(str(run_dir / "compressed.onnx"))
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    session = ort.InferenceSession(str(run_dir / "compressed.onnx"), providers=["CPUExecutionProvider"])
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
+    out = session.run(None, {session.get_inputs()[0].name: np.zeros([7] + shape, np.float32)})[0]
+    assert out.shape == (7, 10)                                 # deployable with any batch
+
+
+def test_rerun_resumes_without_new_evaluations_and_says_so(run_dir, capsys):
     before = (run_dir / "evaluations.jsonl").read_text()
     summary = (run_dir / "summary.json").read_text()
-    assert main(ARGS + ["--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main([a for a in ARGS if a != "--quiet"] + ["--out", str(run_dir)]) == 0
+    n = len(before.splitlines())
+    assert f"codesign search: resuming {run_dir}: {n} evaluation(s) recorded" in capsys.readouterr().err
     assert (run_dir / "evaluations.jsonl").read_text() == before
     assert json.loads((run_dir / "summary.json").read_text())["alphas"] == json.loads(summary)["alphas"]
 
@@ -95,6 +109,25 @@ def test_other_settings_in_the_same_run_dir_are_refused(run_dir, capsys):
     err = capsys.readouterr().err
     assert "holds a run with other settings (max_drop)" in err
     assert "loading data" not in err            # refused before any work
+
+
+def test_a_model_file_rewritten_in_place_is_another_model_but_another_path_to_it_is_not(tmp_path, capsys,
+                                                                                       monkeypatch):
+    from pruning.models import builtin_onnx
+    onnx.save(builtin_onnx("lenet5", (1, 8, 8), 10, 0), str(tmp_path / "net.onnx"))
+    args = ["search", str(tmp_path / "net.onnx")] + ARGS[2:] + ["--out", str(tmp_path / "run")]
+    from codesign.loop.job import SearchJob
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "job.json").write_text(json.dumps(
+        SearchJob(model=str(tmp_path / "net.onnx"), data="digits", out="", max_drop=100).fingerprint()))
+    monkeypatch.chdir(tmp_path)                                  # a relative path: the same file
+    assert SearchJob(model="net.onnx", data="digits", out="", max_drop=100).fingerprint() == \
+        json.loads((tmp_path / "run" / "job.json").read_text())
+    onnx.save(builtin_onnx("lenet5", (1, 8, 8), 10, 1), str(tmp_path / "net.onnx"))   # retrained in place
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "holds a run with other settings" in err and "model" in err and "loading data" not in err
 
 
 def test_a_busy_run_dir_is_refused_with_one_line(run_dir, capsys):
@@ -136,7 +169,8 @@ def test_a_logged_search_says_what_it_does_line_by_line(tmp_path, capsys):
     assert all(line.startswith(("codesign search: ", "pretrain: ")) for line in err), err[:5]
     text = "\n".join(err)
     assert "pretrain: " in text or "pretrained earlier" in text      # trained now, or cached
-    for expected in ("loading data 'digits'", ": probe ", "[dp] #", " confirm: ",
+    for expected in ("loading data 'digits'", "reference dense: accuracy", "like every candidate", ": probe ",
+                     "[dp] #", " confirm: ",
                      "final run at the chosen plan", " final: ", "exporting the compressed model"):
         assert expected in text, expected
 
