@@ -489,20 +489,20 @@ def search_api(model, data, *, out=None, hw="smic40-admmnn", **options) -> JobRe
     if _is_module(model) or not isinstance(data, (str, Path)):
         out.mkdir(parents=True, exist_ok=True)
     if _is_module(model):
-        import onnx
-
         from codesign.compress import as_dataset
         from pruning.onnx.bridge import export_torch
         ds = as_dataset(data) if not isinstance(data, (str, Path)) else None
         shape = ds.input_shape if ds is not None else _input_shape_of(data)
         path = out / "model.onnx"
-        onnx.save(export_torch(model, tuple(shape)), str(path))
+        exported = export_torch(model, tuple(shape)).SerializeToString()
+        _write_input(path, path.exists() and path.read_bytes() == exported, lambda: path.write_bytes(exported))
         model = str(path)
     if not isinstance(data, (str, Path)):
         from codesign.compress import as_dataset
         ds = as_dataset(data)
         path = out / "data.npz"
-        np.savez(path, x_train=ds.train_x, y_train=ds.train_y, x_test=ds.test_x, y_test=ds.test_y)
+        arrays = {"x_train": ds.train_x, "y_train": ds.train_y, "x_test": ds.test_x, "y_test": ds.test_y}
+        _write_input(path, _holds_arrays(path, arrays), lambda: np.savez(path, **arrays))
         data = str(path)
     for key in ("patterns", "allocators", "hw_overrides"):
         if isinstance(options.get(key), str):
@@ -514,6 +514,33 @@ def search_api(model, data, *, out=None, hw="smic40-admmnn", **options) -> JobRe
     except TypeError as exc:
         raise CodesignError(f"codesign.search: {exc}") from None
     return run_job(job)
+
+
+def _write_input(path: Path, same: bool, write: Callable[[], Any]) -> None:
+    """An input the API saves into OUT: kept when a rerun gives the same (so the run resumes;
+    np.savez stamps the time), written when new, refused when it would replace the input of
+    the run OUT holds."""
+    if same:
+        return
+    if path.exists() and (path.parent / "job.json").exists():
+        raise SearchError(f"{path.parent} holds a run of another {path.stem}; use another out=, or the "
+                          "same model and data to resume it")
+    write()
+
+
+def _holds_arrays(path: Path, arrays: Mapping[str, Any]) -> bool:
+    """Whether the .npz file at `path` holds exactly these arrays (same names, dtypes, values)."""
+    import zipfile
+
+    import numpy as np
+    if not path.exists():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as old:
+            return set(old.files) == set(arrays) and all(
+                old[k].dtype == np.asarray(v).dtype and np.array_equal(old[k], v) for k, v in arrays.items())
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return False
 
 
 def _input_shape_of(data) -> tuple[int, ...]:

@@ -190,3 +190,31 @@ def test_with_bits_the_final_run_quantizes_the_candidate_and_exports_qdq(tmp_pat
     for name, alpha in s["alphas"].items():
         w = next(v for k, v in int8.items() if k.startswith(name))
         assert np.count_nonzero(w) / w.size == pytest.approx(alpha, abs=1.5 / w.size + 1e-3)   # sparsity kept
+
+
+def test_the_python_api_searches_a_torch_module_and_resumes_into_the_same_out(tmp_path):
+    """codesign.search with an nn.Module and a DataLoader: the inputs it saves into OUT are kept
+    by a rerun (which replays every evaluation), and another module is refused there."""
+    import codesign
+    from sklearn.datasets import load_digits
+    torch.manual_seed(0)
+    x, y = load_digits(return_X_y=True)
+    data = torch.utils.data.TensorDataset(torch.tensor(x[:700], dtype=torch.float32).reshape(-1, 1, 8, 8) / 16,
+                                          torch.tensor(y[:700]))
+    loader = torch.utils.data.DataLoader(data, batch_size=128)
+
+    def net():
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                   torch.nn.Linear(32, 10))
+    model = net()
+    options = dict(out=tmp_path / "api", max_drop=100.0, allocators="dp", validation=100,
+                   train_epochs=0.2, final_epochs=0.2, probe_epochs=0.2)
+    first = codesign.search(model, loader, **options)
+    assert first.summary["constraint"]["met"] and (tmp_path / "api" / "compressed.onnx").exists()
+    log = (tmp_path / "api" / "evaluations.jsonl").read_text()
+    again = codesign.search(model, loader, **options)
+    assert (tmp_path / "api" / "evaluations.jsonl").read_text() == log        # replayed, not recomputed
+    assert again.summary["alphas"] == first.summary["alphas"]
+    with pytest.raises(codesign.CodesignError, match="holds a run of another model"):
+        codesign.search(net(), loader, **options)
+    assert (tmp_path / "api" / "evaluations.jsonl").read_text() == log
