@@ -49,13 +49,13 @@ def _main(argv: list[str] | None) -> int:
         return 130
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:          # e.g. `codesign inspect x --json | head` (before OSError below)
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except USER_ERRORS as exc:
         if debug:
             raise
         return fail(str(exc))
-    except BrokenPipeError:          # e.g. `codesign inspect x --json | head`
-        sys.stdout = open(os.devnull, "w")
-        return 0
     except KeyboardInterrupt:
         if debug:
             raise

@@ -72,3 +72,15 @@ def test_progress_lines_in_a_log_start_again_for_each_phase(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert sum("pretrain" in line for line in lines) == 11
     assert sum("admm" in line for line in lines) == 11 and sum("masked" in line for line in lines) == 11
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_not_an_error():
+    """`codesign inspect vgg19 | head -1`: the closed pipe ends the command quietly, exit 0."""
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-m", "codesign", "inspect", "vgg19", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(10)
+    proc.stdout.close()                                         # the reader goes away
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "error" not in err, err
