@@ -22,6 +22,13 @@ def file_identity(argument: str | Path) -> str:
     return f"{path.resolve().name}@{_digest(stamps)}"
 
 
+def data_identity(argument: str | Path) -> str:
+    """A DATA argument: a built-in dataset's name wins over a path of that name, as
+    pruning.data reads it; anything else is a file or directory."""
+    from pruning.data import BUILTIN_DATASETS
+    return str(argument) if str(argument) in BUILTIN_DATASETS else file_identity(argument)
+
+
 @functools.lru_cache(maxsize=64)
 def _digest(stamps: tuple) -> str:
     """Cached by (name, size, mtime) of every file: a run asks several times, a large model is

@@ -18,9 +18,9 @@ from typing import Any, Callable, Mapping
 import onnx
 import torch
 
-from pruning.data import BUILTIN_DATASETS, DataSpec, Dataset, fit_dataset, load_dataset
-from pruning.identity import file_identity
+from pruning.data import DataSpec, Dataset, fit_dataset, load_dataset
 from pruning.errors import PruningError
+from pruning.identity import data_identity, file_identity
 from pruning.methods import get_backend
 from pruning.models import MODELS, builtin_onnx
 from pruning.onnx.bridge import OnnxModule, data_spec, from_onnx, verify_onnx
@@ -66,8 +66,8 @@ class PruneJob:
             d["model"] = hashlib.sha256(self.model.SerializeToString()).hexdigest()
         else:                                           # a file: its contents
             d["model"] = file_identity(self.model)
-        if isinstance(self.data, (str, Path)) and str(self.data) not in BUILTIN_DATASETS:
-            d["data"] = file_identity(self.data)
+        if isinstance(self.data, (str, Path)):
+            d["data"] = data_identity(self.data)
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -108,18 +108,25 @@ def is_builtin(model) -> bool:
     return isinstance(model, str) and model in MODELS and not Path(model).exists()
 
 
+def check_trainable(model) -> None:
+    """A MODEL argument to train is a built-in net, a proto or an existing file; else one line
+    naming the fix (without reading the file)."""
+    if isinstance(model, onnx.ModelProto) or is_builtin(model) or Path(model).exists():
+        return
+    if Path(model).suffix or len(Path(model).parts) > 1:
+        raise PruningError(f"model file {str(model)[:80]!r} not found: check the path, or use a built-in net "
+                           f"({', '.join(MODELS)})")
+    raise PruningError(f"model {str(model)[:80]!r} cannot be trained: training needs an ONNX file with real "
+                       f"weights or a built-in net ({', '.join(MODELS)}) and data that fits it (the "
+                       "bundled ImageNet graphs such as alexnet carry placeholder weights: use them "
+                       "with inspect, breakeven, plan and sweep)")
+
+
 def read_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     """The ONNX graph of a MODEL argument that is a file or a proto (not a built-in name)."""
     if isinstance(model, onnx.ModelProto):
         return model
-    if not Path(model).exists() and (Path(model).suffix or len(Path(model).parts) > 1):
-        raise PruningError(f"model file {str(model)[:80]!r} not found: check the path, or use a built-in net "
-                           f"({', '.join(MODELS)})")
-    if not Path(model).exists():
-        raise PruningError(f"model {str(model)[:80]!r} cannot be trained: training needs an ONNX file with real "
-                           f"weights or a built-in net ({', '.join(MODELS)}) and data that fits it (the "
-                           "bundled ImageNet graphs such as alexnet carry placeholder weights: use them "
-                           "with inspect, breakeven, plan and sweep)")
+    check_trainable(model)
     try:
         return onnx.load(str(model))
     except Exception as exc:       # protobuf raises several types for a file that is not ONNX

@@ -105,14 +105,13 @@ def _interval(v: dict | None) -> str:
 
 
 def _reference_note(ev, job) -> str:
-    """Which dense model is the bar: the one given, or a copy trained like every candidate."""
-    given, trained = ev.outcome.extra.get("pretrained_accuracy"), ev.outcome.extra.get("control_accuracy")
-    if ev.request.kind != "reference" or given is None or trained is None:
+    """On the reference's line: which dense model is the bar."""
+    from codesign.loop.job import reference_phrase
+    if ev.request.kind != "reference":
         return ""
-    copy = f"a dense copy trained {job.train_epochs:g} epoch(s) like every candidate"
-    if trained > given:
-        return f" (the bar: {copy}; the model as given: {100 * given:.2f}%)"
-    return f" (the model as given; {copy}: {100 * trained:.2f}%)"
+    phrase = reference_phrase(ev.outcome.extra.get("pretrained_accuracy"),
+                              ev.outcome.extra.get("control_accuracy"), job.train_epochs)
+    return f" ({phrase})" if phrase else ""
 
 
 def run(args) -> int:

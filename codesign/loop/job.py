@@ -69,16 +69,14 @@ class SearchJob:
         """Settings that change results: a run directory only resumes a run with the same ones
         (the executor is not one of them: every executor gives the same results). Files (model,
         data, hardware, initial sparsity) count by their contents."""
-        from pruning.data import BUILTIN_DATASETS
-        from pruning.identity import file_identity
+        from pruning.identity import data_identity, file_identity
         d = {k: v for k, v in asdict(self).items() if v is not None}   # unset options: absent
         for k in ("out", "allocators", "executor", "address", "workers"):
             d.pop(k, None)
         for k in ("model", "hw", "initial"):       # files by their contents (a path wins over a name)
             if k in d:
                 d[k] = file_identity(d[k])
-        if self.data not in BUILTIN_DATASETS:
-            d["data"] = file_identity(self.data)
+        d["data"] = data_identity(self.data)
         d["loop_version"] = LOOP_VERSION
         return json.loads(json.dumps(d, sort_keys=True, default=str))
 
@@ -137,7 +135,7 @@ def validate(job: SearchJob):
     from codesign.plans import read_sparsity
     from pruning.methods import make_options
     from pruning.patterns import parse_pattern
-    from pruning.pipeline import model_spec
+    from pruning.pipeline import check_trainable
     _check_numbers(job)
     unknown = [a for a in job.allocators if a not in ALGORITHMS]
     if unknown or not job.allocators:
@@ -154,7 +152,7 @@ def validate(job: SearchJob):
         raise SearchError("give at least one pattern, e.g. --patterns unstructured,2:4")
     spec = hardware(job.hw, list(job.hw_overrides))
     initial = read_sparsity(job.initial) if job.initial else None
-    model_spec(job.model)                  # a missing or unreadable model file: refused before data
+    check_trainable(job.model)             # a missing model file: refused before any work
     return spec, patterns, initial
 
 
@@ -415,14 +413,13 @@ def _summary(job: SearchJob, best: SearchResult, exported: dict, results, execut
     }
 
 
-def _reference_line(summary: dict, job: SearchJob) -> str:
-    """The bar every candidate is judged against, and the two dense models it is the better of."""
-    bar, given, trained = (summary.get(k) for k in ("reference_accuracy", "given_accuracy",
-                                                    "trained_reference_accuracy"))
+def reference_phrase(given: float | None, trained: float | None, train_epochs: float) -> str:
+    """Which dense models the bar every candidate is judged against is the better of ("" when
+    no trained copy was made)."""
     if given is None or trained is None:
-        return f"{100 * bar:.2f}%"
-    return (f"{100 * bar:.2f}%: the better of the dense model as given ({100 * given:.2f}%) and a dense "
-            f"copy trained {job.train_epochs:g} epoch(s) like every candidate ({100 * trained:.2f}%)")
+        return ""
+    return (f"the better of the dense model as given ({100 * given:.2f}%) and a dense copy trained "
+            f"{train_epochs:g} epoch(s) like every candidate ({100 * trained:.2f}%)")
 
 
 def write_search_report(job: SearchJob, network, hw, results: Mapping[str, SearchResult], chosen: str,
@@ -436,6 +433,8 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
         if not v:
             return "–"
         return f"{v['drop']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}] points (n = {v['n']:,})"
+    which_reference = reference_phrase(summary.get("given_accuracy"), summary.get("trained_reference_accuracy"),
+                           job.train_epochs)
     lines = {"constraint met (validation)": "yes" if c["met"] else "NO",
              "exported model": ("the final run" if summary.get("shipped") != "candidate"
                                 else "the plan's candidate (the final run missed the constraint)"),
@@ -445,7 +444,8 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
              "whole-network speedup, search estimate (mask statistics)":
                  f"{summary['speedup']['search_estimate']:.2f}x",
              "onnxruntime test accuracy": f"{100 * summary['onnxruntime_test_accuracy']:.2f}%",
-             "reference accuracy (validation)": _reference_line(summary, job),
+             "reference accuracy (validation)": f"{100 * summary['reference_accuracy']:.2f}%"
+                                                 + (f": {which_reference}" if which_reference else ""),
              "training runs (chosen search)": summary["training_runs"],
              "executor": f"{summary['executor']['name']} ({summary['executor']['workers']} worker{'s' if summary['executor']['workers'] > 1 else ''})"}
     traces = [search_trace(r, wall.get(k), job.max_drop) for k, r in results.items()]
