@@ -90,10 +90,9 @@ class Sparsity:
                             '{"<layer>": value}')
         alphas = {}
         for name, value in parts["alphas"].items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or not 0 < value <= 1:
+            if not is_keep_fraction(value):
                 raise PlanError(f"{where}: alpha of layer {str(name)[:60]!r} is {str(value)[:20]}; a "
-                                "keep fraction is a number in (0, 1]")
+                                f"keep fraction is a number in {KEEP_FRACTION_RANGE}")
             alphas[str(name)] = float(value)
         patterns = {}
         for name, value in parts["patterns"].items():
@@ -159,11 +158,22 @@ def read_sparsity(source: str | Path | Mapping) -> Sparsity:
     return Sparsity.from_dict(data, where)
 
 
+# The smallest keep fraction taken: its pruning ratio 1/α stays a finite float (a subnormal α
+# such as 2e-313 would make it inf).
+MIN_KEEP_FRACTION = 1e-300
+KEEP_FRACTION_RANGE = "(0, 1], at least 1e-300"
+
+
+def is_keep_fraction(value) -> bool:
+    """A number in [MIN_KEEP_FRACTION, 1]."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+            and MIN_KEEP_FRACTION <= value <= 1)
+
+
 def uniform_sparsity(shapes: Sequence[LayerShape], alpha: float, pattern: Pattern | None = None) -> Sparsity:
     """One keep fraction (and pattern) for every prunable layer."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) \
-            or not 0 < alpha <= 1:
-        raise PlanError(f"--alpha {alpha}: a keep fraction must be in (0, 1]")
+    if not is_keep_fraction(alpha):
+        raise PlanError(f"--alpha {alpha}: a keep fraction must be in {KEEP_FRACTION_RANGE}")
     names = [s.name for s in shapes if s.prunable]
     patterns = {n: pattern for n in names} if pattern is not None and pattern.kind != "unstructured" else {}
     return Sparsity({n: float(alpha) for n in names}, patterns, {})

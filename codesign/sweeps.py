@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from codesign.errors import CodesignError
+from codesign.plans import KEEP_FRACTION_RANGE, is_keep_fraction
 from hwmodels import decide
 from hwmodels.configs import ConfigArray
 from hwmodels.cost import evaluate
@@ -168,8 +169,8 @@ def run_sweep(shapes: Sequence[LayerShape], base: HardwareSpec, varied: Mapping[
               run_chunks: ChunkRunner | None = None) -> SweepResult:
     """`run_chunks`: evaluates a list of sweep_chunk argument tuples (default: here, in
     order); a Ray executor passes its own."""
-    if isinstance(alpha, bool) or not 0 < alpha <= 1:
-        raise CodesignError(f"--alpha {alpha}: a keep fraction must be in (0, 1]")
+    if not is_keep_fraction(alpha):
+        raise CodesignError(f"--alpha {alpha}: a keep fraction must be in {KEEP_FRACTION_RANGE}")
     if chunk < 1:
         raise CodesignError("--chunk must be a positive number of configs")
     for k, v in varied.items():          # every value against the base, before any work
