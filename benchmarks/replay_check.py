@@ -40,6 +40,10 @@ def check(run_dir: Path, count: int) -> list[tuple]:
     from codesign.loop.job import LOOP_VERSION, SearchJob, oracle_for
     settings = json.loads((run_dir / "job.json").read_text())
     settings.pop("loop_version", None)
+    files = [f"{k} {settings[k]}" for k in ("model", "data", "hw", "initial") if "@" in str(settings.get(k, ""))]
+    if files:      # job.json names files by content (pruning.identity), not by a path to open
+        raise SystemExit(f"replay_check: {run_dir} ran on files ({', '.join(files)}); only runs of "
+                         "built-in models, data and presets can be rebuilt from job.json")
     for key in ("hw_overrides", "patterns"):
         settings[key] = tuple(settings.get(key, ()))
     job = SearchJob(out=str(run_dir / "replay-check"), **settings)
