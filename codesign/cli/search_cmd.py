@@ -18,13 +18,15 @@ def register(sub) -> None:
         description="Find each layer's keep fraction α (and, with --patterns, its sparsity "
                     "pattern) that makes MODEL fastest on the simulated hardware while the "
                     "accuracy drop stays within --max-drop points, judged on a paired "
-                    "comparison with the reference model (the upper end of the drop's interval "
+                    "comparison with the reference model (the better of MODEL and a dense copy "
+                    "trained like every candidate; the upper end of the drop's interval "
                     "at --confidence must be within the limit). Then train the found plan's "
                     "candidate further (--final-epochs; the candidate itself is kept if that "
                     "loses the constraint), export the compressed ONNX model (verified in "
                     "onnxruntime, costed with its own masks) and write summary.json (the verdict), plan.json, "
                     "search-history.json and the report to --out. An interrupted run resumes "
-                    "when started again with the same --out; one run holds --out at a time.")
+                    "when started again with the same --out and settings (files count by their "
+                    "contents); one run holds --out at a time.")
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--data", default="fashion-mnist",
                    help=f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory or an .npz file "
