@@ -32,6 +32,7 @@ from hwmodels.configs import ConfigArray, single
 from hwmodels.cost import MaskArrays, baseline, evaluate
 from hwmodels.formats import MaskStats
 from hwmodels.spec import HardwareSpec
+from hwmodels.ties import first_min
 from hwmodels.workload import UNSTRUCTURED, LayerArray, LayerShape, Structure
 from pruning.errors import PruningError
 from pruning.patterns import Pattern, parse_pattern
@@ -337,7 +338,7 @@ def _smallest_width(hw: HardwareSpec, layers: LayerArray, alphas, masks) -> tupl
                                  {"index_width_bits": widths}, where="smallest width")
     costs = evaluate(cfgs, layers, alphas, masks, energy=False)
     total = costs.storage.total_bits[:, :, 0]
-    best = np.argmin(total, axis=0)
+    best = first_min(total, axis=0)            # a tie keeps the narrower width
     cols = np.arange(total.shape[1])
     return np.asarray(widths)[best], total[best, cols]
 

@@ -22,6 +22,7 @@ from hwmodels import decide
 from hwmodels.configs import ConfigArray
 from hwmodels.cost import evaluate
 from hwmodels.spec import CHOICE_KEYS, KEYS, HardwareSpec, coerce, key as spec_key
+from hwmodels.ties import rank
 from hwmodels.workload import LayerArray, LayerShape
 
 DEFAULT_CHUNK = 2000
@@ -87,7 +88,7 @@ class SweepResult:
         sparse-over-dense speedup ("speedup")."""
         if objective not in OBJECTIVES:
             raise CodesignError(f"sweep objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
-        return np.argsort(self.latency_ns if objective == "latency" else -self.speedup, kind="stable")
+        return rank(self.latency_ns if objective == "latency" else -self.speedup)
 
     def config(self, i: int) -> dict[str, Any]:
         return {k: self.grid[k][i].item() if hasattr(self.grid[k][i], "item") else self.grid[k][i]

@@ -30,6 +30,7 @@ from hwmodels.arch import KB_BITS, UM2_PER_MM2, PEArea, ceil_log2
 from hwmodels.configs import ConfigArray
 from hwmodels.errors import ConfigError, FitError
 from hwmodels.formats import RELATIVE, MaskStats, Storage
+from hwmodels.ties import clearly_less
 from hwmodels.workload import LayerArray
 
 NS_PER_GBPS_BIT = 8.0          # GB/s = bytes per ns: 8 bits per ns
@@ -318,7 +319,7 @@ def _isoarea(cfg, layers, alpha, masks, energy, base: Baseline) -> LayerCosts:
         if best is None:
             best = cand
         else:
-            faster = design.time_ns < best[0].time_ns
+            faster = clearly_less(design.time_ns, best[0].time_ns)   # a tie keeps the narrower width
             best = (design.where(faster, best[0]), _pick_workload(faster, w, best[1]),
                     np.where(faster, eff, best[2]),
                     PEArea(*(np.where(faster, getattr(pe, f.name), getattr(best[3], f.name))

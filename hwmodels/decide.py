@@ -8,10 +8,18 @@ which that comparison flips, so a layer runs sparse exactly when its planned rat
 (for a random mask; a real mask is judged by its own cost). Plans, sweeps, every search
 allocator and the reports call these functions and nothing else.
 
-r* is found on a 24-point log grid of r in [1, 1000] and refined by Illinois regula falsi on
-log(speedup) in log(r) (it keeps the bracket, so kinks and integer PE counts are safe);
-r* = 1 means "always", inf "never". N:M layers have one ratio (M/N): r* is that ratio where
-it pays and inf where it does not.
+"No slower" carries the relative tolerance of `hwmodels.ties` (REL_TOL = 1e-9): two times that
+close are equal, and equal counts as no slower, so no floating-point tie can flip a decision on
+another CPU. Every other float decision of the project (the fastest index width, the smallest
+storage, the cheapest choice of a search) goes through `hwmodels.ties` too.
+
+r* is found on a 12-point log grid of r in [1, 1000] (GRID_POINTS) and refined by Illinois
+regula falsi on log(speedup) in log(r) (it keeps the bracket, so kinks and integer PE counts are
+safe); r* = 1 means "always", inf "never". Where a curve crosses 1 more than once, r* is its
+first crossing from below: the smallest grid ratio that pays, refined inside the cell before it
+(a layer that pays at r* may stop paying at a larger r; plans judge every alpha by the rule
+itself, never by r*). N:M layers have one ratio (M/N): r* is that ratio where it pays and inf
+where it does not.
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ import numpy as np
 
 from hwmodels.configs import ConfigArray
 from hwmodels.cost import Baseline, LayerCosts, MaskArrays, baseline, evaluate
+from hwmodels.ties import REL_TOL, no_slower
 from hwmodels.workload import LayerArray
 
 R_MAX = 1000.0
@@ -30,12 +39,18 @@ GRID_POINTS = 12              # log grid on [1, R_MAX] that brackets the first c
 ROOT_STEPS = 12                 # Illinois steps inside one grid cell (width 0.63 in log r)
 CHUNK_ELEMENTS = 1_500_000      # configs x layers x grid points per evaluation (memory bound)
 PRUNED_BELOW = 1.0 - 1e-9       # alpha below this is pruned
+PAYS_AT = 1.0 / (1.0 + REL_TOL)  # a sparse speedup of at least this is "no slower"
+
+
+def pays(speedup) -> np.ndarray:
+    """A sparse speedup that is no slower than dense: the same rule as `no_slower`."""
+    return np.asarray(speedup) >= PAYS_AT
 
 
 def runs_sparse(costs: LayerCosts) -> np.ndarray:
     """(C, L, A) booleans: the rule of the module docstring."""
     return ((costs.alphas < PRUNED_BELOW) & costs.supported
-            & (costs.sparse.time_ns <= costs.dense_mode.time_ns))
+            & no_slower(costs.sparse.time_ns, costs.dense_mode.time_ns))
 
 
 def chosen_time_ns(costs: LayerCosts) -> np.ndarray:
@@ -109,29 +124,33 @@ def break_even(configs: ConfigArray, layers: LayerArray, r_max: float = R_MAX,
     if np.any(nm):                        # N:M: one ratio, profitable or not
         nm_ratio = np.where(nm, layers.nm_group[0, :, 0] / np.maximum(layers.nm_keep[0, :, 0], 1), 1.0)
         costs = evaluate(configs, layers, (1.0 / nm_ratio).reshape(1, -1, 1), energy=False)
-        pays = sparse_speedup(costs)[..., 0] >= 1.0
-        out = np.where(nm, np.where(pays, nm_ratio, np.inf), out)
+        paid = pays(sparse_speedup(costs)[..., 0])
+        out = np.where(nm, np.where(paid, nm_ratio, np.inf), out)
     return BreakEven(out)
 
 
-def _log_speedup(configs, layers, log_r, base):
+def _log_margin(s):
+    """log(speedup / PAYS_AT): >= 0 exactly where the layer pays; the root solver's function."""
     with np.errstate(divide="ignore"):
-        return np.log(sparse_speedup(evaluate(configs, layers, np.exp(-log_r)[..., None],
-                                              energy=False, base=base))[..., 0])
+        return np.log(s) - np.log(PAYS_AT)
+
+
+def _log_speedup(configs, layers, log_r, base):
+    return _log_margin(sparse_speedup(evaluate(configs, layers, np.exp(-log_r)[..., None],
+                                               energy=False, base=base))[..., 0])
 
 
 def _solve(configs: ConfigArray, layers: LayerArray, grid) -> np.ndarray:
     base = baseline(configs, layers, energy=False)
     s = speedup_curves(configs, layers, grid, base)                # (C, L, G)
-    wins = s >= 1.0
+    wins = pays(s)
     first = np.argmax(wins, axis=-1)
     any_win = wins.any(axis=-1)
     lo = np.log(grid[np.maximum(first - 1, 0)])
     hi = np.log(grid[first])
     idx = np.indices(first.shape)
-    with np.errstate(divide="ignore"):
-        f_lo = np.log(s[idx[0], idx[1], np.maximum(first - 1, 0)])
-        f_hi = np.log(s[idx[0], idx[1], first])
+    f_lo = _log_margin(s[idx[0], idx[1], np.maximum(first - 1, 0)])
+    f_hi = _log_margin(s[idx[0], idx[1], first])
     todo = any_win & (first > 0)
     for _ in range(ROOT_STEPS if todo.any() else 0):
         finite = np.isfinite(f_lo) & np.isfinite(f_hi) & (f_hi > f_lo)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwmodels.spec import DATAFLOWS
+from hwmodels.ties import clearly_less
 
 OS, WS, IS, AUTO = (DATAFLOWS.index(d) for d in ("os", "ws", "is", "auto"))
 
@@ -61,6 +62,6 @@ def cycles(dataflow, rows, cols, pixels, filters, groups, walk_os, walk_ws, walk
         if best is None:
             best, used = value, np.where(allowed, code, -1)
         else:
-            better = value < best
+            better = clearly_less(value, best)       # a tie keeps the earlier dataflow
             best, used = np.where(better, value, best), np.where(better, code, used)
     return best * groups - 1, used

@@ -46,6 +46,7 @@ from codesign.loop.records import IterationHook, SearchConfig, SearchError, Sear
 from codesign.loop.refine import MIN_GAIN, Refiner, Trial, at_least_as_aggressive
 from codesign.loop.sensitivity import Curve, Curves, probe_curves
 from codesign.loop.session import SearchSession
+from hwmodels.ties import clearly_less, first_min
 from pruning.patterns import UNSTRUCTURED, Pattern, parse_pattern
 
 ALGORITHM = "dp"
@@ -105,7 +106,7 @@ def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan
                              if c.alphas[k] < 1.0 and c.patterns[k].kind != "unstructured"})
     total = sum(float(c.drops.max()) for c in choices)
     if total <= 0:                      # nothing costs accuracy: take the fastest of each layer
-        return [plan_of([int(np.argmin(c.latency)) for c in choices])]
+        return [plan_of([int(first_min(c.latency)) for c in choices])]
     step = total / bins
     f = np.zeros(bins + 1)             # best latency of the layers so far, per budget
     picks = []                         # per layer: argmin choice per budget
@@ -115,12 +116,12 @@ def pareto_frontier(choices: list[LayerChoices], bins: int) -> list[FrontierPlan
         for k, (wk, lk) in enumerate(zip(w, c.latency)):
             if wk <= bins:
                 cand[k, wk:] = f[: bins + 1 - wk] + lk
-        pick = np.argmin(cand, axis=0)
+        pick = first_min(cand, axis=0)
         f = cand[pick, np.arange(bins + 1)]
         picks.append(pick)
     plans: list[FrontierPlan] = []
     for b in range(bins + 1):
-        if plans and f[b] >= plans[-1].latency - 1e-15:
+        if plans and not clearly_less(f[b], plans[-1].latency):
             continue                   # the same (or no better) plan as a smaller budget
         budget, ks = b, []
         for c, pick in zip(reversed(choices), reversed(picks)):

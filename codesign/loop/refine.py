@@ -29,6 +29,7 @@ import numpy as np
 from codesign.executor import ALPHA_DIGITS
 from codesign.loop.costs import CostModel, layer_latency, runs_sparse
 from codesign.loop.sensitivity import Curves
+from hwmodels.ties import clearly_less, rank
 from pruning.patterns import UNSTRUCTURED, Pattern
 
 BRACKET_TOL = 0.01          # stop a layer when its passing/failing α differ by < 1% (in ln α)
@@ -149,9 +150,10 @@ class Refiner:
                                           else list(self.curves.get(name, {})))
             for pattern in options:
                 move = self._move(base, name, pattern, base_lat)
-                if move is not None and (name not in best or move.score > best[name].score):
+                if move is not None and (name not in best or clearly_less(best[name].score, move.score)):
                     best[name] = move
-        return sorted(best.values(), key=lambda m: -m.score)[:k]
+        moves = list(best.values())
+        return [moves[i] for i in rank([-m.score for m in moves])[:k]]
 
     def observe(self, move: Move, trial: Trial) -> None:
         """Result of a proposed move; a failure brackets that layer in its pattern."""
