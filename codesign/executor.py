@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from codesign.errors import CodesignError
+from pruning.safe_files import append_file, read_file, write_file
 
 # Kinds of evaluation, cheapest first. "reference": the uncompressed model's accuracy;
 # "probe": a short sensitivity probe (one layer pruned, little or no retraining);
@@ -32,6 +33,7 @@ from codesign.errors import CodesignError
 KINDS = ("reference", "probe", "train", "final")
 ALPHA_DIGITS = 4          # α vectors equal to 4 decimals are the same candidate
 MAX_LOG_LINE = 64 << 20   # a log line longer than this is not one of ours
+MAX_LOG_BYTES = 1 << 30   # nor a log longer than this (a search logs hundreds of evaluations)
 
 
 class ExecutorError(CodesignError):
@@ -180,16 +182,16 @@ class EvaluationLog:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else None
         self.outcomes: dict[str, Outcome] = {}
-        if self.path and self.path.exists():
+        if self.path and os.path.lexists(self.path):       # a link there is refused, not followed
             self._load()
 
     def _load(self) -> None:
         assert self.path is not None
-        raw = self.path.read_bytes()
+        raw = read_file(self.path, MAX_LOG_BYTES, within=self.path.parent)
         if raw and not raw.endswith(b"\n"):
             # A torn last line (killed mid-write): drop it so new records are not glued on.
             raw = raw[: raw.rfind(b"\n") + 1]
-            self.path.write_bytes(raw)
+            write_file(self.path, raw, within=self.path.parent)
         for line_no, line in enumerate(raw.split(b"\n"), 1):
             if not line.strip():
                 continue
@@ -211,14 +213,11 @@ class EvaluationLog:
         self.outcomes[request.key] = outcome
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         rec = {"key": request.key, "kind": request.kind, "alphas": request.alpha_dict(),
                "patterns": request.pattern_dict(), **outcome.to_record(),
                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(rec, allow_nan=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_file(self.path, (json.dumps(rec, allow_nan=True) + "\n").encode("utf-8"),
+                    within=self.path.parent)
 
 
 class InProcessExecutor:

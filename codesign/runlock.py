@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Iterator
 
 from codesign.errors import CodesignError
+from pruning.errors import PruningError
+from pruning.safe_files import check_out_folder, open_own_file, read_file, write_fault
 
 LOCK_NAME = ".codesign.lock"
+MAX_LOCK_BYTES = 4096          # a pid, a command name and a time stamp
 
 
 class RunDirBusyError(CodesignError):
@@ -25,30 +28,30 @@ class RunDirBusyError(CodesignError):
 
 @contextmanager
 def run_lock(out: str | Path, command: str = "codesign") -> Iterator[Path]:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise CodesignError(f"--out {out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_out_folder(out, "--out", (LOCK_NAME,))
     path = out / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_own_file(path, within=out)             # never through a link planted there
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _holder(path)
+            holder = _holder(path, out)
             raise RunDirBusyError(f"--out {out} is in use by another {holder}; wait for it to "
                                   "finish or give another --out") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "command": command,
-                                 "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "command": command,
+                                     "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode())
+        except OSError as exc:
+            raise write_fault(path, exc) from None
         yield out
     finally:
         os.close(fd)                      # closing releases the flock
 
 
-def _holder(path: Path) -> str:
+def _holder(path: Path, out: Path) -> str:
     try:
-        info = json.loads(path.read_text(encoding="utf-8")[:1000])
+        info = json.loads(read_file(path, MAX_LOCK_BYTES, within=out))
         return f"{str(info.get('command', 'codesign'))[:40]} run (pid {int(info['pid'])}, since {str(info.get('started'))[:20]})"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, PruningError):
         return "codesign run"

@@ -1,5 +1,6 @@
 """Run checkpoints that cannot execute code: one tensor file per key in a run directory,
-written atomically, with a JSON sidecar that holds the run's fingerprint.
+written atomically (pruning.safe_files: never through a link planted in the folder), with a
+JSON sidecar that holds the run's fingerprint.
 
 The sidecar is read (as JSON) and checked before any tensor file is opened, so a checkpoint
 of a run with other settings is refused without reading it; tensor files are read with
@@ -16,6 +17,7 @@ from typing import Any
 
 import torch
 
+from pruning import safe_files
 from pruning.errors import PruningError
 
 FORMAT = "codesign-checkpoint-2"
@@ -31,19 +33,13 @@ def _paths(directory: Path, key: str) -> tuple[Path, Path]:
     return directory / f"{stem}.pt", directory / f"{stem}.json"
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)              # an interrupted save never leaves half a checkpoint
-
-
 def save_checkpoint(directory: str | Path, key: str, payload: dict[str, Any], fingerprint: str = "") -> Path:
+    """Save `payload` under `key`; `directory` itself is one of ours (a link there is refused)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     data, meta = _paths(directory, key)
-    _atomic_write(data, lambda p: torch.save(payload, p))
-    _atomic_write(meta, lambda p: p.write_text(json.dumps({"format": FORMAT, "key": key,
-                                                           "fingerprint": fingerprint})))
+    safe_files.write_file(data, lambda f: torch.save(payload, f), within=directory)
+    safe_files.write_file(meta, json.dumps({"format": FORMAT, "key": key, "fingerprint": fingerprint}),
+                          within=directory)
     return data
 
 
@@ -53,14 +49,13 @@ def load_checkpoint(directory: str | Path | None, key: str, fingerprint: str = "
     is not one of ours (e.g. a pickle with code in it)."""
     if directory is None:
         return None
-    data, meta = _paths(Path(directory), key)
-    if not data.exists() and not meta.exists():
+    directory = Path(directory)
+    data, meta = _paths(directory, key)
+    if not os.path.lexists(data) and not os.path.lexists(meta):     # a link counts: refused below
         return None
     where = f"checkpoint {data}"
     try:
-        if meta.stat().st_size > MAX_SIDECAR_BYTES:
-            raise ValueError("sidecar too large")
-        info = json.loads(meta.read_text(encoding="utf-8"))
+        info = json.loads(safe_files.read_file(meta, MAX_SIDECAR_BYTES, within=directory).decode("utf-8"))
         if not isinstance(info, dict) or info.get("format") != FORMAT:
             raise ValueError("not a codesign checkpoint")
     except (OSError, ValueError, RecursionError) as exc:
@@ -71,7 +66,10 @@ def load_checkpoint(directory: str | Path | None, key: str, fingerprint: str = "
             f"{where} was written by a run with other settings; use another output directory "
             f"or delete {Path(directory)} to start over")
     try:
-        blob = torch.load(data, map_location="cpu", weights_only=True)
+        with safe_files.open_file(data, within=directory) as fh:
+            blob = torch.load(fh, map_location="cpu", weights_only=True)
+    except safe_files.UnsafeFileError:
+        raise
     except Exception as exc:  # a corrupt or foreign file: say which and how to recover
         raise PruningError(f"{where} is unreadable or not plain tensors ({type(exc).__name__}); "
                            "delete it to restart that phase") from None

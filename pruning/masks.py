@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pruning import safe_files
 from pruning.errors import PruningError, SparsityMismatchError
 from pruning.patterns import UNSTRUCTURED, Pattern
 from pruning.projections import expected_units, kept_units, pattern_violations
@@ -92,10 +93,12 @@ def check_sparsity(masks: Masks, targets: Mapping[str, float],
                                     + " (a bug in the method: masks must be enforced after every step)")
 
 
-def save_masks(masks: Masks, path: str | Path) -> None:
-    """Save as .npz of bool arrays keyed by weight name (names may contain dots and slashes)."""
-    np.savez_compressed(path, **{f"m{i}": m.cpu().numpy() for i, m in enumerate(masks.values())},
-                        names=np.array(list(masks), dtype=str))
+def save_masks(masks: Masks, path: str | Path, within: str | Path | None = None) -> None:
+    """Save as .npz of bool arrays keyed by weight name (names may contain dots and slashes);
+    `within`: the run folder `path` is in (pruning.safe_files)."""
+    arrays = {f"m{i}": m.cpu().numpy() for i, m in enumerate(masks.values())}
+    safe_files.write_file(path, lambda f: np.savez_compressed(f, **arrays, names=np.array(list(masks), dtype=str)),
+                          within=within)
 
 
 def load_masks(path: str | Path) -> Masks:

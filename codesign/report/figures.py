@@ -30,21 +30,19 @@ def _plt():
     return plt
 
 
-def _png(fig) -> bytes:
+def _png(fig, fmt: str = "png") -> bytes:
+    """The figure encoded (PNG, or another of SUFFIXES), closed."""
     plt = _plt()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buf, format=fmt, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
 
 def _save(fig, path) -> Path:
-    plt = _plt()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    """The figure written to a file the user named (written as pruning.safe_files writes)."""
+    from pruning.safe_files import write_file
+    return write_file(path, _png(fig, Path(path).suffix.lower()[1:]))
 
 
 def _short(names, width: int = 18) -> list[str]:
@@ -318,9 +316,9 @@ def sweep_panels(sweep) -> bytes:
     return _png(fig)
 
 
-def sweep_figure(result, path) -> Path:
-    """`codesign sweep`'s PNG: the report's panels for a SweepResult."""
+def sweep_figure(result, path, within=None) -> Path:
+    """`codesign sweep`'s PNG: the report's panels for a SweepResult (`within`: the run folder
+    it goes in, see pruning.safe_files)."""
     from codesign.report.build import sweep_data
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(sweep_panels(sweep_data(result)))
-    return Path(path)
+    from pruning.safe_files import write_file
+    return write_file(path, sweep_panels(sweep_data(result)), within=within)

@@ -6,16 +6,21 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import io
 import json
+import os
 import re
 from pathlib import Path
 
 from codesign.errors import CodesignError
 from codesign.report import fmt
 from codesign.report.model import Report
+from pruning.safe_files import MIB, check_out_folder, delete_file, list_dir, make_dir, read_file, write_file
 
 MAX_CURVES = 6
 DATA_FILE = "report-data.json"
+MAX_DATA_BYTES = 512 * MIB       # a sweep's report data is ~150 bytes per config, 1M configs at most
+REPORT_NAMES = ("figures/", "report.html", "report.md", "plan.json", DATA_FILE, "layers.csv")
 MAX_NAME = 48
 
 CSS = """
@@ -202,43 +207,36 @@ def to_markdown(report: Report, figs: dict[str, tuple[str, bytes]]) -> str:
 
 
 # -- files --------------------------------------------------------------------------------------
-def write_layers_csv(report: Report, path: Path) -> None:
+def layers_csv(report: Report) -> str:
+    buf = io.StringIO(newline="")
     names = list(report.layers[0])
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(names)
-        for l in report.layers:
-            w.writerow([json.dumps(l[n]) if isinstance(l[n], (dict, list)) else l[n] for n in names])
+    w = csv.writer(buf)
+    w.writerow(names)
+    for l in report.layers:
+        w.writerow([json.dumps(l[n]) if isinstance(l[n], (dict, list)) else l[n] for n in names])
+    return buf.getvalue()
 
 
 def render(report: Report, out_dir: str | Path) -> dict[str, Path]:
-    """Write every report file into out_dir; returns name -> path."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ReportError(f"report directory {out} exists and is not a directory; choose another")
-    try:
-        (out / "figures").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReportError(f"cannot create report directory {out} ({exc.strerror}); choose another") from None
+    """Write every report file into out_dir (never through a link planted there); returns
+    name -> path."""
+    out = check_out_folder(out_dir, "report folder", REPORT_NAMES)
     figs = build_figures(report)
+    folder = make_dir(out / "figures", within=out)
     paths: dict[str, Path] = {}
     for name, (_, png) in figs.items():
-        p = out / "figures" / name
-        p.write_bytes(png)
-        paths[f"figures/{name}"] = p
-    for old in (out / "figures").glob("*.png"):       # stale figures of an earlier render
-        if f"figures/{old.name}" not in paths:
-            old.unlink()
+        paths[f"figures/{name}"] = write_file(folder / name, png, within=out)
+    for old in list_dir(folder, within=out):           # stale figures of an earlier render
+        if old.endswith(".png") and f"figures/{old}" not in paths:
+            delete_file(folder / old, within=out)
     files = {"report.html": to_html(report, figs), "report.md": to_markdown(report, figs),
              DATA_FILE: json.dumps(report.to_dict(), indent=1)}
     if report.plan is not None:
         files["plan.json"] = json.dumps(report.plan, indent=1)
-    for name, text in files.items():
-        (out / name).write_text(text, encoding="utf-8")
-        paths[name] = out / name
     if report.layers:
-        write_layers_csv(report, out / "layers.csv")
-        paths["layers.csv"] = out / "layers.csv"
+        files["layers.csv"] = layers_csv(report)
+    for name, text in files.items():
+        paths[name] = write_file(out / name, text, within=out)
     return paths
 
 
@@ -248,11 +246,12 @@ def load(run_dir: str | Path) -> Report:
         raise ReportError(f"{run_dir} is not a directory; give the --report / --out directory of a "
                           "`codesign plan`, `sweep` or `search` run")
     p = run / DATA_FILE
-    if not p.exists():
+    if not os.path.lexists(p):
         raise ReportError(f"{run_dir} holds no {DATA_FILE}, so it is not a report directory; give the "
                           "--report / --out directory of a `codesign plan`, `sweep` or `search` run")
+    raw = read_file(p, MAX_DATA_BYTES, within=run)      # no link, FIFO or device; size capped
     try:
-        return Report.from_dict(json.loads(p.read_text(encoding="utf-8")))
+        return Report.from_dict(json.loads(raw.decode("utf-8")))
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ReportError(f"{p} is not valid report data ({type(exc).__name__}); re-run the command "
                           "that made it") from None
