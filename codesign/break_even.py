@@ -3,6 +3,7 @@ designs behind them and (optionally) their uncertainty range."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from hwmodels.cost import evaluate
 from hwmodels.spec import HardwareSpec
 from hwmodels.workload import LayerArray, LayerShape
 from pruning.patterns import UNSTRUCTURED, Pattern
+from pruning.safe_files import write_file
 
 TABLE_RATIOS = (2.0, 4.0, 10.0)
 CURVE_RATIOS = np.geomspace(1.0, 100.0, 31)
@@ -66,16 +68,15 @@ class BreakEvenResult:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
 
     def to_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        with path.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["layer", "op", "pattern", "weights", "macs", "break_even", "label",
-                        "range_lo", "range_hi"] + [f"speedup_at_{r:g}" for r in TABLE_RATIOS])
-            for l in self.layers:
-                lo, hi = l.break_even_range or (None, None)
-                w.writerow([l.name, l.op, l.pattern, l.weights, l.macs, l.break_even, l.label, lo, hi]
-                           + list(l.speedup_at.values()))
-        return path
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["layer", "op", "pattern", "weights", "macs", "break_even", "label",
+                    "range_lo", "range_hi"] + [f"speedup_at_{r:g}" for r in TABLE_RATIOS])
+        for l in self.layers:
+            lo, hi = l.break_even_range or (None, None)
+            w.writerow([l.name, l.op, l.pattern, l.weights, l.macs, l.break_even, l.label, lo, hi]
+                       + list(l.speedup_at.values()))
+        return write_file(path, buf.getvalue())
 
 
 def _r(x: float) -> float | None:

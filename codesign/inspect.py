@@ -34,16 +34,17 @@ def layer_records(network: Network) -> list[dict]:
 
 def write_csv(path, records: list[dict]) -> None:
     import csv
-    from pathlib import Path
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    import io
+
+    from pruning.safe_files import write_file
     fields = ["name", "op", "weight_shape", "groups", "input_shape", "output_shape", "params",
               "macs", "mac_share", "input_elements", "output_elements", "prunable", "weight_bits"]
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows({k: "x".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()}
-                         for r in records)           # shapes as 256x48x5x5, as on screen
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: "x".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()}
+                     for r in records)               # shapes as 256x48x5x5, as on screen
+    write_file(path, buf.getvalue())
 
 
 def network_summary(network: Network) -> dict:

@@ -18,6 +18,7 @@ null when it never wins below r = 1000 ("never").
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ from hwmodels.ties import first_min
 from hwmodels.workload import UNSTRUCTURED, LayerArray, LayerShape, Structure
 from pruning.errors import PruningError
 from pruning.patterns import Pattern, parse_pattern
+from pruning.safe_files import write_file
 
 SCHEMA_VERSION = 2
 SOURCES = ("alpha", "sparsity", "pruned", "search")
@@ -292,10 +294,9 @@ class Plan:
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False, default=_json_default)
 
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_json())
-        return path
+    def save(self, path: str | Path, within: str | Path | None = None) -> Path:
+        """The plan's JSON at `path` (`within`: the run folder it goes in; pruning.safe_files)."""
+        return write_file(path, self.to_json(), within=within)
 
     def report(self, out_dir: str | Path, *, title: str | None = None,
                meta: Mapping[str, str] | None = None, notes=()) -> dict[str, Path]:
@@ -304,14 +305,13 @@ class Plan:
         return render(plan_report(self, title=title, meta=meta, notes=notes), out_dir)
 
     def to_csv(self, path: str | Path) -> Path:
-        path = Path(path)
         rows = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in asdict(lp).items()}
                 for lp in self.layers]
-        with path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        return path
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        return write_file(path, buf.getvalue())
 
 
 def _json_default(x):

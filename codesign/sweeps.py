@@ -9,6 +9,7 @@ config on its own dense twin reported beside it.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,11 @@ from hwmodels.cost import evaluate
 from hwmodels.spec import CHOICE_KEYS, KEYS, HardwareSpec, coerce, key as spec_key
 from hwmodels.ties import rank
 from hwmodels.workload import LayerArray, LayerShape
+from pruning.safe_files import write_file
 
 DEFAULT_CHUNK = 2000
 MAX_CONFIGS = 1_000_000
+OUT_NAMES = ("configs.csv", "break_even.csv", "sweep.png")     # what `codesign sweep` writes in --out
 MAX_VALUES_PER_KEY = 100_000
 OBJECTIVES = ("latency", "speedup")
 
@@ -204,25 +207,25 @@ def _fmt(values: np.ndarray) -> np.ndarray:
 
 def write_csv(result: SweepResult, out_dir: Path) -> tuple[Path, Path]:
     """configs.csv: one row per config with the network totals, ranked by planned latency;
-    break_even.csv: one row per config, one r* column per layer ("never": sparse never wins)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg_path, be_path = out_dir / "configs.csv", out_dir / "break_even.csv"
+    break_even.csv: one row per config, one r* column per layer ("never": sparse never wins).
+    `out_dir` is the sweep's run folder (pruning.safe_files: no link in it is followed)."""
     order = result.ranking()
     keys = [np.asarray(result.grid[k]).astype(str)[order] for k in result.keys]
-    with cfg_path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["rank", "config", *result.keys, "latency_us", "dense_latency_us",
-                    f"speedup_at_alpha_{result.alpha:g}", "median_break_even", "dense_area_mm2"])
-        w.writerows(zip(np.arange(1, result.configs + 1).astype(str), order.astype(str), *keys,
-                        _fmt(result.latency_ns[order] / 1e3), _fmt(result.dense_latency_ns[order] / 1e3),
-                        _fmt(result.speedup[order]), _fmt(result.median_break_even[order]),
-                        _fmt(result.area_mm2[order])))
-    with be_path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["config", *result.keys, *result.layer_names])
-        per_layer = [_fmt(result.break_even[order, j]) for j in range(len(result.layer_names))]
-        w.writerows(zip(order.astype(str), *keys, *per_layer))
-    return cfg_path, be_path
+    configs = io.StringIO()
+    w = csv.writer(configs)
+    w.writerow(["rank", "config", *result.keys, "latency_us", "dense_latency_us",
+                f"speedup_at_alpha_{result.alpha:g}", "median_break_even", "dense_area_mm2"])
+    w.writerows(zip(np.arange(1, result.configs + 1).astype(str), order.astype(str), *keys,
+                    _fmt(result.latency_ns[order] / 1e3), _fmt(result.dense_latency_ns[order] / 1e3),
+                    _fmt(result.speedup[order]), _fmt(result.median_break_even[order]),
+                    _fmt(result.area_mm2[order])))
+    break_even = io.StringIO()
+    w = csv.writer(break_even)
+    w.writerow(["config", *result.keys, *result.layer_names])
+    per_layer = [_fmt(result.break_even[order, j]) for j in range(len(result.layer_names))]
+    w.writerows(zip(order.astype(str), *keys, *per_layer))
+    return (write_file(out_dir / "configs.csv", configs.getvalue(), within=out_dir),
+            write_file(out_dir / "break_even.csv", break_even.getvalue(), within=out_dir))
 
 
 __all__ = ["DEFAULT_CHUNK", "OBJECTIVES", "SweepResult", "parse_vary", "run_sweep", "sweep_chunk",

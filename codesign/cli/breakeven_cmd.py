@@ -1,8 +1,8 @@
 """`codesign breakeven MODEL`: per-layer break-even pruning ratio r*, per sparsity pattern."""
 from __future__ import annotations
 
-from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, format_table,
-                                 hw_from_args, load_model_arg, ratio)
+from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, check_outputs,
+                                 format_table, hw_from_args, load_model_arg, ratio)
 from codesign.cli.inspect_cmd import coverage_lines, warn_coverage
 
 
@@ -32,6 +32,7 @@ def run(args) -> int:
     from codesign.report.figures import check_figure_path
     from pruning.patterns import parse_pattern_list
     patterns = parse_pattern_list(args.patterns)
+    check_outputs(args, files=("csv", "plot"))
     if args.plot:
         check_figure_path(args.plot, "--plot")
     hw = hw_from_args(args)

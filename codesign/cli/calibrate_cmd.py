@@ -33,24 +33,22 @@ def run(args) -> int:
     from codesign.calibrate import fit, read_points
     from codesign.errors import CodesignError
     from hwmodels.presets import dump
+    from pruning.safe_files import check_out_file, write_file
     params = tuple(p.strip() for p in args.params.split(",") if p.strip())
     if not params:
         raise CodesignError("--params: give at least one key to fit")
     base = hw_from_args(args)
     network = load_model_arg(args)
     name = args.name or f"{base.name}-calibrated"
-    out = Path(args.out or f"{name}.toml")
-    if out.exists() and out.is_dir():
-        raise CodesignError(f"--out {out}: is a directory; give a .toml file name")
+    out = check_out_file(args.out if args.out is not None else f"{name}.toml", "--out")
     points = read_points(args.points, network.shapes)
     result = fit(base, points, params=params)
     sources = dict(result.spec.sources)
     for key in params:
         sources[key] = f"fitted by `codesign calibrate {Path(args.points).name}` on {network.name}"
     spec = dataclasses.replace(result.spec, name=name, sources=sources)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(dump(spec, f"{name}: {base.name} with {', '.join(params)} fitted to {args.points}",
-                        fitted=params))
+    write_file(out, dump(spec, f"{name}: {base.name} with {', '.join(params)} fitted to {args.points}",
+                         fitted=params))
     rows = [[p.layer, f"{p.ratio:.3g}", f"{p.target:.3g}", f"{p.predicted:.3g}", f"{p.rel_error:+.1%}"]
             for p in result.points]
     print(format_table(["layer", "ratio", "measured", "model", "error"], rows))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 from codesign.errors import CodesignError
 from hwmodels.errors import HardwareModelError
@@ -77,6 +77,25 @@ def hw_from_args(args):
 def load_model_arg(args):
     from codesign.graph import load_network
     return load_network(args.model, args.input_shapes or None)
+
+
+def check_outputs(args, folders: Mapping[str, tuple[str, ...]] | None = None, files: Sequence[str] = ()) -> None:
+    """Every output path a command was given, checked before any work by the one rule
+    (pruning.safe_files: not empty, not a link, a folder or a file that exists or can be made,
+    writable). `folders` maps an option's dest to the names the command writes in that folder
+    (none of which may be a link or a file of another kind); `files` are dests of output
+    files. Options not given (None) are skipped; an empty one is refused."""
+    from pruning.safe_files import check_out_file, check_out_folder
+    for dest, names in (folders or {}).items():
+        if getattr(args, dest, None) is not None:
+            check_out_folder(getattr(args, dest), _flag(dest), names)
+    for dest in files:
+        if getattr(args, dest, None) is not None:
+            check_out_file(getattr(args, dest), _flag(dest))
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from codesign.cli.common import add_model_args, dims, format_table, load_model_arg, one_line
+from codesign.cli.common import add_model_args, check_outputs, dims, format_table, load_model_arg, one_line
 
 
 def register(sub) -> None:
@@ -39,6 +39,7 @@ def coverage_lines(network) -> list[str]:
 
 def run(args) -> int:
     from codesign.inspect import MAC_CONVENTION, network_summary, write_csv
+    check_outputs(args, files=("csv",))
     network = load_model_arg(args)
     warn_coverage(network)
     summary = network_summary(network)

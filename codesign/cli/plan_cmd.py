@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 
-from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, format_table,
-                                 hw_from_args, load_model_arg, ratio)
+from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, check_outputs,
+                                 format_table, hw_from_args, load_model_arg, ratio)
 from codesign.cli.inspect_cmd import coverage_lines, warn_coverage
 
 
@@ -38,7 +38,9 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from codesign.api import plan
+    from codesign.report.renderer import REPORT_NAMES
     from pruning.patterns import parse_pattern
+    check_outputs(args, folders={"report": REPORT_NAMES}, files=("out", "csv"))
     pattern = parse_pattern(args.pattern)
     hw = hw_from_args(args)
     network = load_model_arg(args)

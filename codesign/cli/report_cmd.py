@@ -14,7 +14,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from codesign.cli.common import check_outputs
     from codesign.report import rerender
+    from codesign.report.renderer import REPORT_NAMES
+    check_outputs(args, folders={"out": REPORT_NAMES})
     paths = rerender(args.run_dir, args.out)
     print(f"report: {paths['report.html']}")
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codesign.cli.common import add_hw_args, add_model_args, hw_from_args, load_model_arg, progress
+from codesign.cli.common import add_hw_args, add_model_args, check_outputs, hw_from_args, load_model_arg, progress
 
 
 def register(sub) -> None:
@@ -34,13 +34,13 @@ def register(sub) -> None:
 def run(args) -> int:
     from codesign.api import sweep
     from codesign.errors import CodesignError
-    from codesign.sweeps import parse_vary, write_csv
+    from codesign.report.renderer import REPORT_NAMES
+    from codesign.sweeps import OUT_NAMES, parse_vary, write_csv
     varied = parse_vary(args.vary)
     if args.chunk <= 0:
         raise CodesignError("--chunk must be a positive number of configs")
+    check_outputs(args, folders={"out": OUT_NAMES, "report": REPORT_NAMES})
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CodesignError(f"--out {args.out}: exists and is not a directory; give a directory")
     hw = hw_from_args(args)
     network = load_model_arg(args)
     with progress("sweep") as update:
@@ -49,7 +49,7 @@ def run(args) -> int:
                        progress=lambda done, total: update(done, total))
     cfg_csv, layer_csv = write_csv(result, out)
     from codesign.report.figures import sweep_figure
-    fig = sweep_figure(result, out / "sweep.png")
+    fig = sweep_figure(result, out / "sweep.png", within=out)
     best = result.to_dict()
     print(f"{result.configs} configs x {len(result.layer_names)} layers of {network.name} around {hw.name} "
           f"({hw.mode}), alpha {args.alpha:g}")

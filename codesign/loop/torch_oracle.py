@@ -42,6 +42,7 @@ from pruning.methods import get_backend
 from pruning.patterns import parse_pattern
 from pruning.projections import pattern_masks
 from pruning.protocol import Progress, Targets, prunable_weights, weight_layouts
+from pruning.safe_files import make_dir
 from pruning.train import TrainContext, correctness, train_epochs
 
 FINAL_KEY = "final-model"
@@ -243,8 +244,7 @@ class TorchOracle:
     def _final_dir(self, request: EvalRequest) -> Path:
         assert self.run_dir is not None
         d = self.run_dir / "final" / hashlib.sha1(request.key.encode()).hexdigest()[:12]
-        d.mkdir(parents=True, exist_ok=True)
-        return d
+        return make_dir(d, within=self.run_dir)        # a linked `final/` is refused, not followed
 
     def load_final(self, request: EvalRequest, start: bool = False) -> tuple[nn.Module, dict, dict] | None:
         """(model, masks, quantization intervals) of a finished final run (`start`: the
