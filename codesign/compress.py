@@ -8,6 +8,7 @@ path, a pruning.data.Dataset, a torch Dataset or DataLoader (split 80/20, seeded
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from codesign.errors import CodesignError
+from codesign.runlock import LOCK_NAME
+from pruning.safe_files import check_out_folder, write_file
+
+# What a prune writes in its run folder (a folder's name ends in "/"), checked before any work.
+RUN_NAMES = ("model.onnx", "model-qdq.onnx", "layers.json", "layers.csv", "sparsity.json", "masks.npz",
+             "checkpoints/", LOCK_NAME)
 
 TEST_SHARE = 0.2
 
@@ -102,31 +109,27 @@ class PruneResult:
     def to_dict(self) -> dict:
         return {**self.totals, "layers": self.layers}
 
-    def to_csv(self, path) -> Path:
-        path = Path(path)
-        with path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(self.layers[0]))
-            writer.writeheader()
-            writer.writerows(self.layers)
-        return path
+    def to_csv(self, path, within=None) -> Path:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(self.layers[0]))
+        writer.writeheader()
+        writer.writerows(self.layers)
+        return write_file(path, buf.getvalue(), within=within)
 
     def save(self, out_dir) -> dict[str, Path]:
-        """model.onnx (+ model-qdq.onnx), layers.json/csv, sparsity.json, masks.npz."""
-        import onnx
-
+        """model.onnx (+ model-qdq.onnx), layers.json/csv, sparsity.json, masks.npz (written as
+        pruning.safe_files writes a run folder)."""
         from pruning.masks import save_masks
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         paths = {"model": out / "model.onnx", "json": out / "layers.json", "csv": out / "layers.csv",
                  "sparsity": out / "sparsity.json", "masks": out / "masks.npz"}
-        onnx.save(self.onnx, str(paths["model"]))
+        write_file(paths["model"], self.onnx.SerializeToString(), within=out)
         if self.qdq is not None:
-            paths["qdq"] = out / "model-qdq.onnx"
-            onnx.save(self.qdq, str(paths["qdq"]))
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n")
-        self.to_csv(paths["csv"])
-        paths["sparsity"].write_text(json.dumps(self.sparsity.to_dict(), indent=2) + "\n")
-        save_masks(self.job.result.masks, paths["masks"])
+            paths["qdq"] = write_file(out / "model-qdq.onnx", self.qdq.SerializeToString(), within=out)
+        write_file(paths["json"], json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n", within=out)
+        self.to_csv(paths["csv"], within=out)
+        write_file(paths["sparsity"], json.dumps(self.sparsity.to_dict(), indent=2) + "\n", within=out)
+        save_masks(self.job.result.masks, paths["masks"], within=out)
         return paths
 
     def report(self, out_dir, hw="smic40-admmnn") -> dict[str, Path]:
@@ -151,6 +154,8 @@ def prune(model, data, *, method: str = "admm", alpha: float | None = None, alph
     weights together instead) or `alphas` (a sparsity file or mapping, with patterns and bits);
     `pattern` for every layer; `bits` ("conv=3,fc=2", "8", or a mapping); `export` "qdq" adds
     the int8 QDQ model. `out`: a run directory (checkpoints; a rerun resumes)."""
+    if out is not None:
+        check_out_folder(out, "out=", RUN_NAMES)
     import torch
 
     from codesign.plans import read_sparsity

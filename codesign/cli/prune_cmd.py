@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from codesign.cli.common import MODEL_HELP, add_model_args, format_table, progress
+from codesign.cli.common import MODEL_HELP, add_model_args, check_outputs, format_table, progress
 
 
 def register(subparsers) -> None:
@@ -96,6 +96,7 @@ def _accuracy(value: float, n: int) -> str:
 
 def run(args) -> int:
     from codesign.api import prune
+    from codesign.compress import RUN_NAMES
     from codesign.errors import CodesignError
     from pruning.methods import options_from_args
     if args.alpha is None and not args.alphas and not args.bits and not args.pattern:
@@ -103,9 +104,8 @@ def run(args) -> int:
                             "an N:M --pattern, or --bits to quantize only")
     if args.threads < 1:
         raise CodesignError("--threads must be at least 1")
+    check_outputs(args, folders={"out": RUN_NAMES})
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CodesignError(f"--out {args.out}: exists and is not a directory")
     if (out / "checkpoints").exists():
         print(f"resuming from checkpoints in {out / 'checkpoints'}", file=sys.stderr)
     say = (lambda m: None) if args.no_progress else (lambda m: print(f"codesign prune: {m}", file=sys.stderr, flush=True))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,12 +25,20 @@ from codesign.executor import EvalRequest
 from codesign.loop import ALGORITHMS, SearchConfig, SearchResult
 from codesign.loop.records import IterationHook, SearchError
 from codesign.loop.verdict import ASSUMED_DISCORDANCE, DEFAULT_CONFIDENCE, expected_width, validation_size
+from codesign.report.renderer import REPORT_NAMES
+from codesign.runlock import LOCK_NAME
+from pruning.safe_files import MIB, check_out_folder, make_dir, open_file, read_file, write_file
 
 EVALUATIONS = "evaluations.jsonl"
 # Version of what an evaluation of a run folder means; a folder of another version is not
 # resumed (2: a final run continues from the plan's candidate instead of starting from dense).
 LOOP_VERSION = 2
 EXECUTORS = ("local", "ray")
+MAX_JOB_BYTES = 1 * MIB              # job.json: the settings of a run
+MAX_INPUT_BYTES = 2048 * MIB         # model.onnx saved by the API: protobuf's own limit
+# What a search writes in its run folder (a folder's name ends in "/"), checked before any work.
+RUN_NAMES = ("job.json", "summary.json", "search-history.json", "compressed.onnx", "compressed-qdq.onnx",
+             EVALUATIONS, "final/", "model.onnx", "data.npz", LOCK_NAME) + REPORT_NAMES
 BUILTIN_PRETRAIN_EPOCHS = 10.0
 
 
@@ -153,6 +162,7 @@ def validate(job: SearchJob):
     spec = hardware(job.hw, list(job.hw_overrides))
     initial = read_sparsity(job.initial) if job.initial else None
     check_trainable(job.model)             # a missing model file: refused before any work
+    check_out_folder(job.out, "--out", RUN_NAMES)
     return spec, patterns, initial
 
 
@@ -264,7 +274,7 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
 
     out = Path(job.out)
     _check_same_job(out, job)                    # again under the lock, and record the job
-    (out / "job.json").write_text(json.dumps(job.fingerprint(), indent=1, sort_keys=True))
+    write_file(out / "job.json", json.dumps(job.fingerprint(), indent=1, sort_keys=True), within=out)
     network = prep.network
     cost, oracle = _cost_and_oracle(job, spec, prep, on_progress)
     config = SearchConfig(max_drop=job.max_drop, confidence=job.confidence, alpha_min=job.alpha_min,
@@ -301,13 +311,12 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
         final = oracle.load_final(final_req, start=candidate)
     files, exported = _export(final, prep, out, best, spec, job)
     summary = _summary(job, best, exported, results, executor, prep)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=True) + "\n")
-    files["summary.json"] = out / "summary.json"
-    (out / "search-history.json").write_text(json.dumps(
+    files["summary.json"] = write_file(out / "summary.json", json.dumps(summary, indent=1, allow_nan=True) + "\n",
+                                       within=out)
+    files["search-history.json"] = write_file(out / "search-history.json", json.dumps(
         {"job": job.fingerprint(), "allocators": list(job.allocators), "chosen": chosen,
          "wall_seconds": wall, "results": {k: r.to_dict() for k, r in results.items()}},
-        indent=1, default=str))
-    files["search-history.json"] = out / "search-history.json"
+        indent=1, default=str), within=out)
     files.update(write_search_report(job, network, spec, results, chosen, wall, summary, exported,
                                      out, recomputed))
     return JobResult(results, chosen, wall, files, summary, list(prep.warnings), exported["plan"])
@@ -323,9 +332,9 @@ def _starting(request: EvalRequest, job: SearchJob, status: StatusHook) -> None:
 def _check_same_job(out: Path, job: SearchJob) -> None:
     p = out / "job.json"
     fp = job.fingerprint()
-    if p.exists():
+    if os.path.lexists(p):                       # a link or FIFO there is refused, not followed
         try:
-            old = json.loads(p.read_text(encoding="utf-8"))
+            old = json.loads(read_file(p, MAX_JOB_BYTES, within=out).decode("utf-8"))
             if not isinstance(old, dict):
                 raise ValueError("not an object")
         except (ValueError, OSError, RecursionError):
@@ -349,8 +358,6 @@ def _export(final, prep: _Prepared, out: Path, result: SearchResult, spec, job: 
     """compressed.onnx (and, with --export qdq, compressed-qdq.onnx: int8 weights and
     DequantizeLinear), checked in onnxruntime, and the plan of the exported file with its own
     masks (plan.json)."""
-    import onnx
-
     from codesign.api import plan as plan_of
     from codesign.graph import load_network
     from pruning.onnx.bridge import onnxruntime_accuracy, verify_onnx
@@ -361,20 +368,17 @@ def _export(final, prep: _Prepared, out: Path, result: SearchResult, spec, job: 
     sample = prep.test_data.test_x[:64]
     masks = {n: m for n, m in masks.items() if not bool(m.all())}
     diff = verify_onnx(model, proto, sample, masks)
-    path = out / "compressed.onnx"
-    onnx.save(proto, str(path))
-    files = {"compressed.onnx": path}
+    files = {"compressed.onnx": write_file(out / "compressed.onnx", proto.SerializeToString(), within=out)}
     info = {"max_abs_diff": diff, "onnxruntime_test_accuracy": onnxruntime_accuracy(proto, prep.test_data)}
     if job.export == "qdq":
         from pruning.onnx.qdq import to_qdq
         qdq = to_qdq(proto, intervals, prep.bits)
         info["qdq_max_abs_diff"] = verify_onnx(model, qdq, sample, masks)
         info["qdq_test_accuracy"] = onnxruntime_accuracy(qdq, prep.test_data)
-        files["compressed-qdq.onnx"] = out / "compressed-qdq.onnx"
-        onnx.save(qdq, str(files["compressed-qdq.onnx"]))
+        files["compressed-qdq.onnx"] = write_file(out / "compressed-qdq.onnx", qdq.SerializeToString(), within=out)
     exported_net = load_network(proto, (1,) + tuple(prep.test_data.input_shape))
     plan = plan_of(prep.network, spec, pruned=exported_net)
-    files["plan.json"] = plan.save(out / "plan.json")
+    files["plan.json"] = plan.save(out / "plan.json", within=out)
     info.update(speedup=float(plan.totals["speedup"]), plan=plan)
     return files, info
 
@@ -487,7 +491,7 @@ def search_api(model, data, *, out=None, hw="smic40-admmnn", **options) -> JobRe
     from codesign.api import _is_module
     out = Path(out) if out is not None else Path("reports") / "search-run"
     if _is_module(model) or not isinstance(data, (str, Path)):
-        out.mkdir(parents=True, exist_ok=True)
+        make_dir(check_out_folder(out, "out=", RUN_NAMES), within=out)
     if _is_module(model):
         from codesign.compress import as_dataset
         from pruning.onnx.bridge import export_torch
@@ -495,14 +499,16 @@ def search_api(model, data, *, out=None, hw="smic40-admmnn", **options) -> JobRe
         shape = ds.input_shape if ds is not None else _input_shape_of(data)
         path = out / "model.onnx"
         exported = export_torch(model, tuple(shape)).SerializeToString()
-        _write_input(path, path.exists() and path.read_bytes() == exported, lambda: path.write_bytes(exported))
+        _write_input(path, os.path.lexists(path) and read_file(path, MAX_INPUT_BYTES, within=out) == exported,
+                     lambda: write_file(path, exported, within=out))
         model = str(path)
     if not isinstance(data, (str, Path)):
         from codesign.compress import as_dataset
         ds = as_dataset(data)
         path = out / "data.npz"
         arrays = {"x_train": ds.train_x, "y_train": ds.train_y, "x_test": ds.test_x, "y_test": ds.test_y}
-        _write_input(path, _holds_arrays(path, arrays), lambda: np.savez(path, **arrays))
+        _write_input(path, _holds_arrays(path, arrays), lambda: write_file(path, lambda f: np.savez(f, **arrays),
+                                                                           within=out))
         data = str(path)
     for key in ("patterns", "allocators", "hw_overrides"):
         if isinstance(options.get(key), str):
@@ -533,10 +539,10 @@ def _holds_arrays(path: Path, arrays: Mapping[str, Any]) -> bool:
     import zipfile
 
     import numpy as np
-    if not path.exists():
+    if not os.path.lexists(path):
         return False
     try:
-        with np.load(path, allow_pickle=False) as old:
+        with open_file(path, within=path.parent) as fh, np.load(fh, allow_pickle=False) as old:
             return set(old.files) == set(arrays) and all(
                 old[k].dtype == np.asarray(v).dtype and np.array_equal(old[k], v) for k, v in arrays.items())
     except (OSError, ValueError, zipfile.BadZipFile):
