@@ -64,6 +64,7 @@ class GraphIndex:
         self.graph_inputs: set[str] = set()
         self._constant_only: dict[str, bool] = {}
         self._folded_names: dict[str, str] = {}     # name -> the folded tensor that took it
+        self._traced: dict[str, tuple[str | None, int | None]] = {}     # see _trace
         for graph in all_graphs(model.graph):
             self._add_graph(graph)
 
@@ -131,6 +132,7 @@ class GraphIndex:
     def add_folded(self, folded: onnx.ModelProto, probes: set[str]) -> None:
         """Shapes of the constant-folded copy where this model's are unknown, and the values it
         computed for the probed tensors (weights made from constants, If conditions, ...)."""
+        self._traced.clear()                      # a traced activation may now be a folded constant
         for graph in all_graphs(folded.graph):
             for vi in list(graph.value_info) + list(graph.input) + list(graph.output):
                 self._add_value_info(vi)
@@ -155,18 +157,34 @@ class GraphIndex:
         """The stored tensor a compute operand is, or None for an activation. The walk goes
         back through value-preserving ops to a constant; an operand computed from constants
         by other ops is known only after folding (named by the stored tensors it is made of)."""
-        widths, t, seen = [], tensor, set()
-        while t not in self.constants:
-            widths.append(self.bits(t))
-            seen.add(t)
-            node = self.producers.get(t)
-            if node is None or op_key(node) not in SEE_THROUGH or not node.input or node.input[0] in seen | {""}:
-                return None                       # an activation (or a cycle in a corrupted file)
-            t = node.input[0]
-        const = self.constants[t]
-        name = self._folded_name(t) if const.source == "folded" else t
-        bits = min(b for b in widths + [dtype_bits(const.elem_type) or 32] if b)
+        root, width = self._trace(tensor)
+        if root is None:
+            return None
+        const = self.constants[root]
+        name = self._folded_name(root) if const.source == "folded" else root
+        bits = min(b for b in (width, dtype_bits(const.elem_type) or 32) if b)
         return Weight(name, const.source, const.shape, bits, const.values)
+
+    def _trace(self, tensor: str) -> tuple[str | None, int | None]:
+        """(the constant the tensor is through SEE_THROUGH ops, or None for an activation; the
+        narrowest element width on the way). Memoized along the whole path, so that tracing
+        every operand of a graph is linear in its nodes, however long its Identity chains."""
+        path, on_path, t = [], set(), tensor
+        while t not in self.constants and t not in self._traced:
+            path.append(t)
+            on_path.add(t)
+            node = self.producers.get(t)
+            if node is None or op_key(node) not in SEE_THROUGH or not node.input or not node.input[0] \
+                    or node.input[0] in on_path:
+                root, width = None, None          # an activation (or a cycle in a corrupted file)
+                break
+            t = node.input[0]
+        else:
+            root, width = self._traced.get(t, (t, None))
+        for p in reversed(path):
+            width = min((b for b in (width, self.bits(p)) if b), default=None) if root else None
+            self._traced[p] = (root, width)
+        return self._traced.get(tensor, (root, width))
 
     def constant_only(self, tensor: str) -> bool:
         """True when the tensor is computed from constants and input shapes alone, so that
