@@ -187,6 +187,13 @@ def _workload(cfg, layers: LayerArray, alpha, width, masks: MaskArrays | None, w
                      np.where(nm, ceil_log2(group), width), relative & ~nm & ~channel)
 
 
+def _macs_walked(layers: LayerArray, w: _Workload) -> np.ndarray:
+    """MACs the sparse design issues: the layer's MACs scaled by the weight entries it walks
+    (kept and padding) over its K x N weight positions. Not over `layers.weights`: an
+    activation x activation product stores none, and its MACs / 0 overflowed (issue 26)."""
+    return layers.macs * w.storage.entries / (layers.fibers * layers.fiber_len)
+
+
 def _balance(w: _Workload, lanes, masks: MaskArrays | None) -> np.ndarray:
     """Expected load-balance efficiency of a column fold: mean / E[max] over its independent
     lanes (a block's filters walk together), or exact from a mask."""
@@ -308,7 +315,7 @@ def _isoarea(cfg, layers, alpha, masks, energy, base: Baseline) -> LayerCosts:
             cyc, df = _cycles(cfg, layers, rows, np.maximum(cols, 1e-9), w, eff, cfg.pes / rows)
         cyc = np.where((cols > 0) & w.supported, cyc, np.inf)
         time = _time(cyc, clk, dram_s, cfg)
-        macs = layers.macs * w.storage.entries / np.maximum(layers.weights, 1e-300)
+        macs = _macs_walked(layers, w)
         nnz = np.where(w.channel | w.nm, macs, layers.macs * alpha)
         design = Design(cols * rows, cols, pe.total, clk,
                         buf.area_um2 + cols * rows * pe.total + control, buf.bits, cyc, time,
@@ -436,7 +443,7 @@ def _fixed(cfg, layers, alpha, masks, energy, base: Baseline) -> LayerCosts:
     cyc_s = np.where(w.supported, cyc_s, np.inf)
     dram_s = _dram_fixed(cfg, layers, w.storage.total_bits, base.feature_bits)
     time_s = _time(cyc_s, mode.clock_ns, dram_s, cfg)
-    macs = layers.macs * w.storage.entries / np.maximum(layers.weights, 1e-300)
+    macs = _macs_walked(layers, w)
     nnz = np.where(w.channel | w.nm, macs, layers.macs * alpha)
     sparse = Design(mode.pes, mode.cols, spe.total, mode.clock_ns, mode.area_um2, mode.sram_bits,
                     cyc_s, time_s, dram_s,
