@@ -380,7 +380,7 @@ def check_out_folder(path: PathLike | None, flag: str = "--out", names: tuple[st
     out = _given(path, flag, "a folder")
     try:
         st = os.lstat(out)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         _creatable(out, flag)
         return out
     if stat.S_ISLNK(st.st_mode):
@@ -403,7 +403,7 @@ def check_out_file(path: PathLike | None, flag: str) -> Path:
     out = _given(path, flag, "a file name")
     try:
         st = os.lstat(out)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         _creatable(out, flag)
         return out
     if stat.S_ISLNK(st.st_mode):
