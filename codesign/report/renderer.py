@@ -249,7 +249,7 @@ def load(run_dir: str | Path) -> Report:
     if not os.path.lexists(p):
         raise ReportError(f"{run_dir} holds no {DATA_FILE}, so it is not a report directory; give the "
                           "--report / --out directory of a `codesign plan`, `sweep` or `search` run")
-    raw = read_file(p, MAX_DATA_BYTES, within=run)      # no link, FIFO or device; size capped
+    raw = read_file(p, MAX_DATA_BYTES)          # not a link, FIFO or device; size capped
     try:
         return Report.from_dict(json.loads(raw.decode("utf-8")))
     except (ValueError, KeyError, TypeError, RecursionError) as exc:

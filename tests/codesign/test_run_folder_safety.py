@@ -85,6 +85,17 @@ def test_report_out_with_planted_links_and_stale_figure_links(report_dir, tmp_pa
     assert (out / "figures" / "speedup.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_linked_run_folder_is_read_but_not_written_through(report_dir, tmp_path, capsys):
+    linked = tmp_path / "linked-run"
+    linked.symlink_to(report_dir)
+    before = {p.name: p.stat().st_mtime_ns for p in report_dir.iterdir()}
+    line = one_error(capsys, main(["report", str(linked)]))
+    assert "linked-run is a symbolic link" in line and "give the folder itself" in line
+    assert {p.name: p.stat().st_mtime_ns for p in report_dir.iterdir()} == before
+    assert main(["report", str(linked), "--out", str(tmp_path / "copy")]) == 0
+    assert (tmp_path / "copy" / "report.html").is_file()
+
+
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_report_data_as_fifo_or_dev_zero_ends_quickly(report_dir, tmp_path, kind):
     run = tmp_path / "run"
