@@ -28,7 +28,7 @@ class Range:
         kind = numbers.Integral if self.whole else numbers.Real
         if isinstance(value, bool) or not isinstance(value, kind):
             return False
-        if not self.whole and not math.isfinite(value):      # (an int is finite, and may not fit a float)
+        if not isinstance(value, numbers.Integral) and not math.isfinite(value):   # an int is finite
             return False
         above = value > self.low if self.low_open else value >= self.low
         below = value < self.high if self.high_open else value <= self.high
@@ -37,9 +37,10 @@ class Range:
     @property
     def interval(self) -> str:
         """'[1e-12, 10]', '(0, 1]', '[1, 1,000]'."""
-        show = (lambda x: f"{int(x):,}") if self.whole else (lambda x: f"{x:g}")
+        def show(x: float) -> str:
+            return f"{int(x):,}" if self.whole and math.isfinite(x) else f"{x:g}"
         return (f"{'(' if self.low_open else '['}{show(self.low)}, {show(self.high)}"
-                f"{')' if self.high_open else ']'}")
+                f"{')' if self.high_open or self.high == math.inf else ']'}")
 
     def __str__(self) -> str:
         return f"{'a whole' if self.whole else 'a finite'} number in {self.interval}"

@@ -1,23 +1,38 @@
 """What a report holds, as plain data (written as report-data.json and read back by
 `codesign report`). Layer rows are the plan's own layer records (codesign.plans.LayerPlan as
-dicts): the report shows what `codesign plan --json` says, under the same names."""
+dicts): the report shows what `codesign plan --json` says, under the same names.
+
+These types are also the schema that report-data.json is checked against before it is
+rendered (codesign.report.schema): a float must be finite unless it is `Unbounded`; field
+metadata adds "choices", a numeric "range" (pruning.ranges.Range, for every number in the
+field), "rows" (the dataclass each dict of a list follows), "same_length" (as a sibling
+list; for a mapping of lists, each of them), "keys_of" (items or keys of a sibling mapping)
+and "min_items"."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Annotated, Any, Union
+
+from pruning.ranges import Range
 
 SCHEMA_VERSION = 2
 KINDS = ("plan", "search", "sweep")
+
+Unbounded = Annotated[float, "may be inf or nan"]     # r* = inf: never; nan: undefined
+Shown = Union[int, Unbounded, str, bool, None]         # a value shown as it is (fmt.num); "inf": ∞
+POSITIVE = Range(0, float("inf"), low_open=True)
+NON_NEGATIVE = Range(0, float("inf"))
+KEEP_FRACTION = Range(0, 1, low_open=True)
 
 
 @dataclass(frozen=True)
 class Curve:
     """Speedup of a layer's sparse implementation over its dense one, against pruning ratio r."""
     layer: str
-    ratios: list[float]
-    speedups: list[float]
-    r_star: float                      # inf = never
-    planned_ratio: float | None = None
+    ratios: list[float] = field(metadata={"range": POSITIVE, "min_items": 1})
+    speedups: list[Unbounded] = field(metadata={"same_length": "ratios"})
+    r_star: Unbounded                  # inf = never
+    planned_ratio: float | None = field(default=None, metadata={"range": POSITIVE})
 
 
 @dataclass(frozen=True)
@@ -25,64 +40,62 @@ class SearchTrace:
     """One search algorithm's history: one point per evaluated candidate."""
     algorithm: str
     iterations: list[int]
-    phases: list[str]
-    accuracy: list[float | None]       # percent
-    speedup: list[float]
-    accepted: list[bool]
-    summary: dict[str, Any] = field(default_factory=dict)
+    phases: list[str] = field(metadata={"same_length": "iterations"})
+    accuracy: list[float | None] = field(metadata={"same_length": "iterations"})   # percent
+    speedup: list[float] = field(metadata={"same_length": "iterations"})
+    accepted: list[bool] = field(metadata={"same_length": "iterations"})
+    summary: dict[str, Shown] = field(default_factory=dict)
     accuracy_floor: float | None = None   # percent: reference minus the allowed drop
 
 
 @dataclass(frozen=True)
 class SweepData:
-    keys: list[str]
-    grid: dict[str, list]              # key -> one value per config
-    latency_ns: list[float]
-    speedup: list[float]
-    median_r_star: list[float]         # inf = never
-    alpha: float
-    slice_values: dict[str, Any] = field(default_factory=dict)   # keys beyond the first two
+    keys: list[str] = field(metadata={"keys_of": "grid", "min_items": 1})
+    grid: dict[str, list[Shown]] = field(metadata={"same_length": "latency_ns"})   # one value per config
+    latency_ns: list[float] = field(metadata={"range": NON_NEGATIVE, "min_items": 1})
+    speedup: list[float] = field(metadata={"same_length": "latency_ns"})
+    median_r_star: list[Unbounded] = field(metadata={"same_length": "latency_ns"})   # inf = never
+    alpha: float = field(metadata={"range": KEEP_FRACTION})
+    slice_values: dict[str, Shown] = field(default_factory=dict, metadata={"keys_of": "grid"})   # keys beyond the first two
 
 
 @dataclass
 class Report:
-    kind: str
+    kind: str = field(metadata={"choices": KINDS})
     title: str
-    meta: dict[str, str]
-    summary: dict[str, Any]
-    layers: list[dict] = field(default_factory=list)
+    meta: dict[str, Shown]
+    summary: dict[str, Shown]
+    layers: list[dict] = field(default_factory=list, metadata={"rows": "codesign.plans.LayerPlan"})
     curves: list[Curve] = field(default_factory=list)
     searches: list[SearchTrace] = field(default_factory=list)
     sweep: SweepData | None = None
     plan: dict[str, Any] | None = None         # the plan JSON, written as plan.json
     notes: list[str] = field(default_factory=list)
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = field(default=SCHEMA_VERSION, metadata={"choices": (SCHEMA_VERSION,)})
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Report":
+    def from_dict(cls, d: Any, source: str = "report data") -> "Report":
+        """The report in parsed report-data.json, checked against these types first (one
+        CodesignError naming `source` and the JSON path of the first bad value)."""
         from codesign.errors import CodesignError
+        from codesign.report.schema import checked
         if not isinstance(d, dict) or d.get("schema_version") != SCHEMA_VERSION:
-            raise CodesignError(f"report data has schema version {d.get('schema_version') if isinstance(d, dict) else '?'}, "
-                                f"this codesign reads {SCHEMA_VERSION}; re-run the command that made it")
+            raise CodesignError(f"{source} has schema version "
+                                + (f"{d.get('schema_version')!r:.20}" if isinstance(d, dict) else "?")
+                                + f", this codesign reads {SCHEMA_VERSION}; re-run the command that made it")
+        d = checked(d, cls, source)
         sweep = d.get("sweep")
-        return cls(kind=d["kind"], title=d["title"], meta=dict(d["meta"]), summary=dict(d["summary"]),
-                   layers=[_unjson(r) for r in d.get("layers", [])],
-                   curves=[_build(Curve, c) for c in d.get("curves", [])],
-                   searches=[_build(SearchTrace, s) for s in d.get("searches", [])],
-                   sweep=_build(SweepData, sweep) if sweep else None,
-                   plan=d.get("plan"), notes=list(d.get("notes", [])))
-
-
-def _build(cls, d: dict[str, Any]):
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: _unjson(v) for k, v in d.items() if k in names})
+        return cls(**{**d, "curves": [Curve(**c) for c in d.get("curves", [])],
+                      "searches": [SearchTrace(**s) for s in d.get("searches", [])],
+                      "sweep": SweepData(**sweep) if sweep else None})
 
 
 def _jsonable(x: Any) -> Any:
-    """inf/nan are not JSON: store them as strings and read them back in _unjson."""
+    """inf/nan are not JSON: store them as strings (the schema reads them back where a
+    number may be one)."""
     if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
         return str(x)
     if isinstance(x, dict):
@@ -93,12 +106,3 @@ def _jsonable(x: Any) -> Any:
         return _jsonable(x.item())
     return x
 
-
-def _unjson(x: Any) -> Any:
-    if x in ("inf", "-inf", "nan"):
-        return float(x)
-    if isinstance(x, list):
-        return [_unjson(v) for v in x]
-    if isinstance(x, dict):
-        return {k: _unjson(v) for k, v in x.items()}
-    return x

@@ -251,10 +251,11 @@ def load(run_dir: str | Path) -> Report:
                           "--report / --out directory of a `codesign plan`, `sweep` or `search` run")
     raw = read_file(p, MAX_DATA_BYTES)          # not a link, FIFO or device; size capped
     try:
-        return Report.from_dict(json.loads(raw.decode("utf-8")))
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ReportError(f"{p} is not valid report data ({type(exc).__name__}); re-run the command "
                           "that made it") from None
+    return Report.from_dict(data, source=str(p))      # checked against the report's types first
 
 
 def rerender(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
