@@ -118,7 +118,7 @@ def _open_folder(path: Path, within: PathLike | None, create: bool) -> int:
     if create:
         os.makedirs(root.parent, exist_ok=True)
     fd = os.open(root.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    shown = root.parent
+    shown = Path(within).parent                     # errors name paths as the caller gave them
     for name in ((root.name,) if root.name else ()) + parts:
         shown = shown / name
         try:
