@@ -47,10 +47,16 @@ def pays(speedup) -> np.ndarray:
     return np.asarray(speedup) >= PAYS_AT
 
 
+def sparse_no_slower(sparse_time, dense_time, supported=True) -> np.ndarray:
+    """The rule on bare times: the hardware can run the sparse implementation and it is no
+    slower than the dense one (GPU targets compare their 2:4 and dense kernels with it)."""
+    return np.asarray(supported, dtype=bool) & no_slower(sparse_time, dense_time)
+
+
 def runs_sparse(costs: LayerCosts) -> np.ndarray:
     """(C, L, A) booleans: the rule of the module docstring."""
-    return ((costs.alphas < PRUNED_BELOW) & costs.supported
-            & no_slower(costs.sparse.time_ns, costs.dense_mode.time_ns))
+    return ((costs.alphas < PRUNED_BELOW)
+            & sparse_no_slower(costs.sparse.time_ns, costs.dense_mode.time_ns, costs.supported))
 
 
 def chosen_time_ns(costs: LayerCosts) -> np.ndarray:

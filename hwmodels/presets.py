@@ -14,6 +14,10 @@ Keys used only by one evaluation mode live under [evaluation.<mode>]:
     [evaluation.fixed]
     weight_sram_kb = 1024
 
+A tensor-core GPU preset says `target = "gpu"` and holds the tables [device] and [kernels] of
+hwmodels.gpu.spec (its `base`, if any, is another GPU preset; without one it gives every
+[device] key, so that no number silently comes from another chip).
+
 Files are read defensively (size, encoding, nesting): bad files give one ConfigError line.
 """
 from __future__ import annotations
@@ -25,7 +29,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from hwmodels.errors import ConfigError
-from hwmodels.spec import KEYS, MODES, SECTIONS, HardwareSpec, coerce
+from hwmodels.gpu.spec import GPU_KEYS, GPU_SECTIONS, GpuSpec, gpu_key
+from hwmodels.spec import KEYS, MODES, SECTIONS, HardwareSpec, coerce, coerce_key
 
 PRESET_DIR = Path(__file__).with_name("presets")
 SOURCES_FILE = Path(__file__).with_name("data") / "sources.toml"
@@ -33,6 +38,7 @@ DEFAULT_PRESET = "smic40-admmnn"
 DEFAULT_BASE = "smic40"
 MAX_FILE_BYTES = 1 << 20
 ENTRY_FIELDS = ("value", "min", "max", "source", "note", "fitted")
+TARGETS = ("asic", "gpu")
 
 
 def available_presets() -> list[str]:
@@ -85,7 +91,7 @@ def preset_path(name_or_path: str | Path) -> Path:
 def _entries(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Flat {key: value-or-entry-table} from the sectioned TOML, checking sections and modes."""
     flat: dict[str, Any] = {}
-    unknown = sorted(set(data) - set(SECTIONS) - {"name", "base", "description"})
+    unknown = sorted(set(data) - set(SECTIONS) - {"name", "base", "description", "target"})
     if unknown:
         raise ConfigError(f"{where}: unknown top-level entry {unknown[0]!r}; a preset has name, base, "
                           f"description and the tables [{'], ['.join(SECTIONS)}]")
@@ -119,7 +125,7 @@ def _entries(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     return flat
 
 
-def _split_entry(name: str, entry: Any, where: str):
+def _split_entry(name: str, entry: Any, where: str, coerce_fn=coerce):
     """(value, range or None, source or None) of one key's TOML entry."""
     if not isinstance(entry, dict):
         return entry, None, None
@@ -131,7 +137,7 @@ def _split_entry(name: str, entry: Any, where: str):
     if "min" in entry or "max" in entry:
         if "min" not in entry or "max" not in entry:
             raise ConfigError(f"{where}: key {name!r} gives only one end of its range; give min and max")
-        rng = (coerce(name, entry["min"], where), coerce(name, entry["max"], where))
+        rng = (coerce_fn(name, entry["min"], where), coerce_fn(name, entry["max"], where))
         if rng[0] > rng[1]:
             raise ConfigError(f"{where}: key {name!r} has min {rng[0]} > max {rng[1]}")
     source = entry.get("source")
@@ -140,10 +146,19 @@ def _split_entry(name: str, entry: Any, where: str):
     return entry["value"], rng, source
 
 
-def read_preset(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> HardwareSpec:
+def _target(data: Mapping[str, Any], where: str) -> str:
+    target = data.get("target", "asic")
+    if target not in TARGETS:
+        raise ConfigError(f"{where}: target = {str(target)[:40]!r} is not one of {', '.join(TARGETS)}")
+    return target
+
+
+def read_preset(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> HardwareSpec | GpuSpec:
     path = preset_path(name_or_path)
     where = str(path) if path.parent != PRESET_DIR else f"preset {path.stem}"
     data = _read_toml(path)
+    if _target(data, where) == "gpu":
+        return _read_gpu(path, where, data, _seen)
     base_name = data.get("base")
     if path.parent == PRESET_DIR and base_name is None and path.stem == DEFAULT_BASE:
         base = HardwareSpec(name=DEFAULT_BASE)
@@ -154,6 +169,9 @@ def read_preset(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> Hardwa
         if base_name in _seen or base_name == path.stem:
             raise ConfigError(f"{where}: base {base_name!r} inherits from itself")
         base = read_preset(base_name, _seen + (path.stem,))
+        if isinstance(base, GpuSpec):
+            raise ConfigError(f"{where}: base {base_name!r} is a GPU target; an ASIC preset "
+                              "inherits from an ASIC preset")
     values, ranges, srcs = {}, dict(base.ranges), dict(base.sources)
     for key_name, entry in _entries(data, where).items():
         value, rng, source = _split_entry(key_name, entry, where)
@@ -170,6 +188,62 @@ def read_preset(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> Hardwa
         raise ConfigError(f"{where}: name and description must be strings")
     return dataclasses.replace(spec, name=name, description=description, ranges=ranges,
                                sources=srcs)
+
+
+def _gpu_coerce(name: str, value: Any, where: str) -> Any:
+    return coerce_key(gpu_key(name, where), value, where)
+
+
+def _gpu_entries(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    unknown = sorted(set(data) - set(GPU_SECTIONS) - {"name", "base", "description", "target"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown top-level entry {unknown[0]!r}; a GPU preset has name, "
+                          f"base, description, target and the tables [{'], ['.join(GPU_SECTIONS)}]")
+    flat: dict[str, Any] = {}
+    for section in GPU_SECTIONS:
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table")
+        for name, value in table.items():
+            k = gpu_key(name, where)
+            if k.section != section:
+                raise ConfigError(f"{where}: key {name!r} belongs in [{k.section}], not [{section}]")
+            flat[name] = value
+    return flat
+
+
+def _read_gpu(path: Path, where: str, data: Mapping[str, Any], seen: tuple[str, ...]) -> GpuSpec:
+    base_name = data.get("base")
+    entries = _gpu_entries(data, where)
+    if base_name is None:
+        missing = [k for k, key_ in GPU_KEYS.items() if key_.section == "device" and k not in entries]
+        if missing:
+            raise ConfigError(f"{where}: a GPU preset without a base gives every [device] key; "
+                              f"missing {', '.join(missing)}")
+        base = GpuSpec(name=path.stem)
+    else:
+        if not isinstance(base_name, str):
+            raise ConfigError(f"{where}: base must be a preset name")
+        if base_name in seen or base_name == path.stem:
+            raise ConfigError(f"{where}: base {base_name!r} inherits from itself")
+        base = read_preset(base_name, seen + (path.stem,))
+        if not isinstance(base, GpuSpec):
+            raise ConfigError(f"{where}: base {base_name!r} is not a GPU target (target = \"gpu\")")
+    values, ranges, srcs = {}, dict(base.ranges), dict(base.sources)
+    for key_name, entry in entries.items():
+        value, rng, source = _split_entry(key_name, entry, where, _gpu_coerce)
+        values[key_name] = value
+        ranges.pop(key_name, None)
+        if rng is not None:
+            ranges[key_name] = rng
+        if source is not None:
+            srcs[key_name] = source
+    name, description = data.get("name", path.stem), data.get("description", base.description)
+    if not isinstance(name, str) or not isinstance(description, str):
+        raise ConfigError(f"{where}: name and description must be strings")
+    # ranges are checked once, on the finished spec (a changed key may move inside its new range)
+    spec = dataclasses.replace(base.replace(where, **values) if values else base, ranges={})
+    return dataclasses.replace(spec, name=name, description=description, ranges=ranges, sources=srcs)
 
 
 def parse_override(text: str, where: str = "--set") -> tuple[str, str]:
@@ -203,10 +277,12 @@ def _toml_scalar(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def dump(spec: HardwareSpec, header: str = "", fitted: tuple[str, ...] = ()) -> str:
+def dump(spec: HardwareSpec | GpuSpec, header: str = "", fitted: tuple[str, ...] = ()) -> str:
     """TOML text of a spec (every key of every mode, with ranges and sources)."""
     lines = [f"# {line}" for line in header.splitlines()]
     lines += [f"name = {_toml_scalar(spec.name)}"]
+    if isinstance(spec, GpuSpec):
+        lines.append('target = "gpu"')
     if spec.description:
         lines.append(f"description = {_toml_scalar(spec.description)}")
     flat = spec.flat()
@@ -223,6 +299,11 @@ def dump(spec: HardwareSpec, header: str = "", fitted: tuple[str, ...] = ()) -> 
             parts.append("fitted = true")
         return f"{k} = {{ {', '.join(parts)} }}" if len(parts) > 1 else f"{k} = {value}"
 
+    if isinstance(spec, GpuSpec):
+        for section in GPU_SECTIONS:
+            lines += ["", f"[{section}]"]
+            lines += [entry(k) for k, key_ in GPU_KEYS.items() if key_.section == section]
+        return "\n".join(lines) + "\n"
     for section in SECTIONS:
         lines += ["", f"[{section}]"]
         lines += [entry(k) for k, key_ in KEYS.items() if key_.section == section and not key_.modes]

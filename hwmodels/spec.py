@@ -158,9 +158,10 @@ class Key:
         return f"{kind} in [{self.lo:g}, {self.hi:g}]{' ' + self.unit if self.unit else ''}"
 
 
-def _registry() -> dict[str, Key]:
+def registry(section_types: Mapping[str, type]) -> dict[str, Key]:
+    """{flat key name: Key} of typed sections (this module's, or a GPU target's)."""
     out: dict[str, Key] = {}
-    for section, cls in SECTION_TYPES.items():
+    for section, cls in section_types.items():
         for f in fields(cls):
             m = f.metadata
             kind = type(f.default)
@@ -169,7 +170,7 @@ def _registry() -> dict[str, Key]:
     return out
 
 
-KEYS: dict[str, Key] = _registry()
+KEYS: dict[str, Key] = registry(SECTION_TYPES)
 NUMERIC_KEYS = tuple(k for k, key in KEYS.items() if key.numeric)
 CHOICE_KEYS = {k: key.choices for k, key in KEYS.items() if key.choices}
 
@@ -194,7 +195,11 @@ def key(name: str, where: str = "hardware") -> Key:
 
 def coerce(name: str, value: Any, where: str = "hardware") -> Any:
     """A TOML or command-line value as the key's type, inside the key's bounds."""
-    k = key(name, where)
+    return coerce_key(key(name, where), value, where)
+
+
+def coerce_key(k: Key, value: Any, where: str = "hardware") -> Any:
+    """`coerce` for a Key already looked up (GPU targets have their own key table)."""
     label = f"{where}: key {k.name!r}"
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):   # numpy scalars
         value = value.item()
