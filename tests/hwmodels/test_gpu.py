@@ -63,7 +63,7 @@ def test_more_batch_is_more_math_bound(a100):
         achieved = 2 * batches[:, None] * n * k / t.time_us       # useful FLOP per us
         assert np.all(np.diff(achieved, axis=0) >= -0.02 * achieved[1:])
     dense = kernel_times(a100, gemms, [1, 4096])
-    assert not dense.math_bound[0, 1:].any() and dense.math_bound[1, 1:].all()
+    assert not dense.math_bound[0, 1:].any() and dense.math_bound[1, 1]
 
 
 def test_wave_quantization_a_partial_wave_costs_a_full_one(a100):
