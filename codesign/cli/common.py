@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Iterator, Mapping, Sequence
 
 from codesign.errors import CodesignError
+from codesign.report.fmt import printable
 from hwmodels.errors import HardwareModelError
 from pruning.errors import PruningError
 
@@ -23,7 +24,7 @@ MODEL_HELP = ("an ONNX file, or a bundled name: the onnx wheel's ImageNet graphs
 def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:
     """An error message as one printable line of at most `limit` characters: control
     characters escaped, long text cut in the middle."""
-    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(message))
+    text = printable(message)
     if len(text) > limit:
         text = text[: limit * 2 // 3] + " ... " + text[-(limit // 3 - 5):]
     return text

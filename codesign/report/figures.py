@@ -3,6 +3,7 @@ only when a figure is drawn). Figures are drawn 12 inches wide at 100 dpi, so a 
 them at full width with readable text; values that span decades get log scales."""
 from __future__ import annotations
 
+import functools
 import io
 import math
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from codesign.errors import CodesignError
+from codesign.report.fmt import printable
 
 DPI = 100
 WIDTH = 12.0
@@ -45,7 +47,23 @@ def _save(fig, path) -> Path:
     return write_file(path, _png(fig, Path(path).suffix.lower()[1:]))
 
 
+@functools.lru_cache(maxsize=None)
+def _glyphs(font_path: str) -> frozenset[int]:
+    from matplotlib import ft2font
+    return frozenset(ft2font.FT2Font(font_path).get_charmap())
+
+
+def _label(text: object) -> str:
+    """A model's text (layer or file name) as a figure draws it: characters the figure's font
+    lacks escaped like control characters (matplotlib warns on stderr and draws a box for
+    them), and "$" escaped (a pair starts mathtext, which fails on a name like "$\\foo$")."""
+    from matplotlib import font_manager
+    has = _glyphs(font_manager.findfont(font_manager.FontProperties()))
+    return printable(text, lambda ch: ch.isprintable() and ord(ch) in has).replace("$", r"\$")
+
+
 def _short(names, width: int = 18) -> list[str]:
+    names = [_label(n) for n in names]
     return [n if len(n) <= width else "…" + n[-(width - 1):] for n in names]
 
 
@@ -135,7 +153,7 @@ def _curves(ax, curves) -> None:
     plt = _plt()
     for i, c in enumerate(curves):
         color = plt.cm.tab10(i % 10)
-        ax.plot(c.ratios, c.speedups, color=color, label=c.layer)
+        ax.plot(c.ratios, c.speedups, color=color, label=_label(c.layer))
         if math.isfinite(c.r_star):
             ax.axvline(c.r_star, color=color, ls=":", lw=1)
         if c.planned_ratio and c.planned_ratio > 1:
@@ -178,7 +196,8 @@ def breakeven_figure(result, path) -> Path:
               for l in result.layers if l.pattern == first][:12]
     fig, ax = plt.subplots(figsize=(WIDTH, 6))
     _curves(ax, curves)
-    ax.set_title(f"{result.model} on {result.hardware.get('name', '')}: sparse speedup per layer "
+    ax.set_title(f"{_label(result.model)} on {_label(result.hardware.get('name', ''))}: "
+                 f"sparse speedup per layer "
                  f"({first}; first 12 layers)")
     return _save(fig, path)
 

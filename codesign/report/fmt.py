@@ -1,9 +1,10 @@
 """One way to print every number, shared by HTML, Markdown and the figures, so the same value
-reads the same everywhere: significant digits, never "0.00x" for a real value."""
+reads the same everywhere: significant digits, never "0.00x" for a real value; and one way to
+make a model's text printable (`printable`)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 
 def num(x: Any, digits: int = 3) -> str:
@@ -27,6 +28,12 @@ def num(x: Any, digits: int = 3) -> str:
             return f"{x:,.0f}"
         return f"{x:#.{digits}g}".rstrip(".") if "e" not in f"{x:#.{digits}g}" else f"{x:.{digits}g}"
     return str(x)
+
+
+def printable(text: object, keep: Callable[[str], bool] = str.isprintable) -> str:
+    """Text from a model (a layer or file name) with every character `keep` refuses written as
+    Python escapes it (\\x07, \\u6ce8, \\U0001f600): one line, and names stay distinct."""
+    return "".join(ch if keep(ch) else ascii(ch)[1:-1] for ch in str(text))
 
 
 def times(x: float | None) -> str:
