@@ -154,25 +154,25 @@ def prune(model, data, *, method: str = "admm", alpha: float | None = None, alph
     weights together instead) or `alphas` (a sparsity file or mapping, with patterns and bits);
     `pattern` for every layer; `bits` ("conv=3,fc=2", "8", or a mapping); `export` "qdq" adds
     the int8 QDQ model. `out`: a run directory (checkpoints; a rerun resumes)."""
+    from pruning.methods import make_options, method as method_info
+    from pruning.ranges import check_training_numbers
+    check_training_numbers(epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
+                           seed=seed, limit=limit, test_limit=test_limit, threads=threads)
+    method_info(method)
+    make_options(method, method_options)          # every number checked before torch is imported
     if out is not None:
         check_out_folder(out, "out=", RUN_NAMES)
     import torch
 
     from codesign.plans import read_sparsity
-    from pruning.methods import make_options, method as method_info
     from pruning.models import MODELS
     from codesign.api import _is_module
     from pruning.pipeline import PruneJob, model_spec, run_job
-    from pruning.train import check_training_numbers
-    torch.set_num_threads(max(1, int(threads)))
-    method_info(method)
-    make_options(method, dict(method_options or {}))           # validates before any work
+    torch.set_num_threads(threads)
     if alpha is None and alphas is None and not bits and not pattern:
         raise CodesignError("nothing to do: give alpha, alphas (a sparsity plan), an N:M pattern, "
                             "or bits to quantize only")
     sparsity = read_sparsity(alphas) if alphas is not None else None
-    check_training_numbers(epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
-                           seed=seed, limit=limit, test_limit=test_limit)
     spec = None if _is_module(model) else model_spec(model)     # the data follows an ONNX model
     ds = as_dataset(data, limit=limit, test_limit=test_limit, seed=seed, spec=spec)
     builtin = isinstance(model, str) and model in MODELS and not Path(model).exists()

@@ -8,8 +8,6 @@ epoch), so a resumed run sees the same batches as an uninterrupted one.
 """
 from __future__ import annotations
 
-import math
-import numbers
 import time
 import zlib
 from dataclasses import dataclass
@@ -26,40 +24,13 @@ from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import Dataset
 from pruning.errors import PruningError
 from pruning.masks import Masks, MaskEnforcer
+from pruning.ranges import check_training_numbers
 
 OPTIMIZERS = ("adam", "sgd")
 
 
 class TrainingDivergedError(PruningError):
     """The loss became NaN or infinite."""
-
-
-MAX_EPOCHS = 100_000          # a budget beyond this is a typo, not a run that would ever end
-# name -> (whole number?, lowest, lowest allowed?, highest)
-TRAINING_NUMBERS = {
-    "epochs": (False, 0, True, MAX_EPOCHS), "pretrain_epochs": (False, 0, True, MAX_EPOCHS),
-    "lr": (False, 0, False, math.inf), "momentum": (False, 0, True, math.inf),
-    "weight_decay": (False, 0, True, math.inf), "batch_size": (True, 1, True, 2 ** 31),
-    "seed": (True, 0, True, 2 ** 63 - 1), "limit": (True, 1, True, math.inf),
-    "test_limit": (True, 1, True, math.inf), "eval_limit": (True, 1, True, math.inf),
-}
-
-
-def check_training_numbers(**settings) -> None:
-    """Training settings as they enter (flags, API), by TRAINING_NUMBERS: finite numbers, whole
-    where they count, in range (None: not given); anything else is one PruningError naming
-    the setting as its flag."""
-    for name, value in settings.items():
-        if value is None:
-            continue
-        whole, low, inclusive, high = TRAINING_NUMBERS[name]
-        ok = (isinstance(value, numbers.Integral if whole else numbers.Real) and not isinstance(value, bool)
-              and (whole or math.isfinite(value)) and (value >= low if inclusive else value > low)
-              and value <= high)
-        if not ok:
-            limits = f"{'>=' if inclusive else '>'} {low}" + (f" and <= {high:,}" if high < math.inf else "")
-            raise PruningError(f"{name.replace('_', '-')} must be a {'whole' if whole else 'finite'} "
-                               f"number {limits}, got {value!r}")
 
 
 @dataclass

@@ -14,6 +14,7 @@ from codesign.cli.common import MODEL_HELP, add_model_args, check_outputs, forma
 def register(subparsers) -> None:
     from pruning.data import BUILTIN_DATASETS
     from pruning.methods import METHODS, add_method_options
+    from pruning.ranges import TRAINING
     p = subparsers.add_parser(
         "prune", help="prune (and quantize) a model with one method on real data",
         description="Compress MODEL with a pruning method on DATA and write the pruned ONNX model "
@@ -49,12 +50,16 @@ def register(subparsers) -> None:
                    help="float: one float ONNX; qdq: also model-qdq.onnx with int8 weights and "
                         "DequantizeLinear (needs --bits, at most 8)")
     p.add_argument("--epochs", type=float, default=1.0,
-                   help="training budget of the method, all phases together (default 1)")
+                   help=f"training budget of the method, all phases together (range "
+                        f"{TRAINING['epochs'].interval}; default 1)")
     p.add_argument("--pretrain-epochs", type=float, default=None,
                    help="dense training of a built-in model before compression, done once and "
-                        "cached (default 10 for built-ins, 0 for files)")
-    p.add_argument("--batch-size", type=int, default=128, help="training batch size (default 128)")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+                        f"cached (range {TRAINING['pretrain_epochs'].interval}; default 10 for "
+                        "built-ins, 0 for files)")
+    p.add_argument("--batch-size", type=int, default=128,
+                   help=f"training batch size (range {TRAINING['batch_size'].interval}; default 128)")
+    p.add_argument("--lr", type=float, default=1e-3,
+                   help=f"learning rate (range {TRAINING['lr'].interval}; default 1e-3)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="optimizer of the training runs (default adam)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
@@ -63,7 +68,8 @@ def register(subparsers) -> None:
     p.add_argument("--test-limit", type=int, help="... and of this many test samples (default: all)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (also the checkpoints)")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: two threads collapse when anything else runs)")
+                   help=f"torch CPU threads (range {TRAINING['threads'].interval}; default 1: two threads "
+                        "collapse when anything else runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines")
     add_method_options(p)
     p.set_defaults(func=run)

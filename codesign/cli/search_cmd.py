@@ -13,6 +13,8 @@ from codesign.errors import CodesignError
 def register(sub) -> None:
     from pruning.data import BUILTIN_DATASETS
     from pruning.methods import METHODS, add_method_options
+    from pruning.ranges import TRAINING
+    epochs = TRAINING["epochs"].interval
     p = sub.add_parser(
         "search", help="hardware-aware search of per-layer patterns and α; compressed model, verdict, report",
         description="Find each layer's keep fraction α (and, with --patterns, its sparsity "
@@ -75,25 +77,29 @@ def register(sub) -> None:
                    help="validation samples carved out of the training data (default: sized so that "
                         "a drop's interval is narrower than --max-drop, at most a quarter of the data)")
     g.add_argument("--pretrain-epochs", type=float,
-                   help="dense pretraining of a built-in model, done once and cached (default 10; "
-                        "0 for an ONNX file, whose weights are used as given)")
+                   help=f"dense pretraining of a built-in model, done once and cached (range "
+                        f"{TRAINING['pretrain_epochs'].interval}; default 10; 0 for an ONNX file, whose "
+                        "weights are used as given)")
     g.add_argument("--train-epochs", type=float, default=1.0,
-                   help="epochs of one candidate's compression run (default 1)")
+                   help=f"epochs of one candidate's compression run (range {epochs}; default 1)")
     g.add_argument("--final-epochs", type=float, default=2.0,
                    help="epochs the final run trains the chosen plan's candidate further (masked "
-                        "fine-tuning; with --bits, the method again with quantization; default 2). "
+                        f"fine-tuning; with --bits, the method again with quantization; range {epochs}; "
+                        "default 2). "
                         "If that loses the constraint, the candidate itself is exported")
     g.add_argument("--probe-epochs", type=float, default=0.1,
-                   help="masked retraining in each sensitivity probe (default 0.1; 0: one-shot "
+                   help=f"masked retraining in each sensitivity probe (range {epochs}; default 0.1; 0: one-shot "
                         "magnitude pruning, which overstates the drop of large layers)")
     g.add_argument("--alpha-min", type=float, default=0.02,
                    help="smallest keep fraction the search may give a layer (default 0.02)")
     g.add_argument("--lr", type=float, default=5e-4,
-                   help="learning rate of the compression runs (default 5e-4: a fresh Adam at "
+                   help=f"learning rate of the compression runs (range {TRAINING['lr'].interval}; "
+                        "default 5e-4: a fresh Adam at "
                         "1e-3 perturbs a trained model more than a short run repairs)")
     g.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     g.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: reproducible results, and faster than 2 "
+                   help=f"torch threads (range {TRAINING['threads'].interval}; default 1: reproducible "
+                        "results, and faster than 2 "
                         "when the machine is shared)")
     p.add_argument("--quiet", action="store_true", help="print the summary only")
     add_method_options(p)
@@ -119,8 +125,8 @@ def _reference_note(ev, job) -> str:
 def run(args) -> int:
     from codesign.loop.job import SearchJob, run_job
     from pruning.methods import options_from_args
-    if args.threads < 1:
-        raise CodesignError("--threads must be at least 1")
+    from pruning.ranges import check_training_numbers
+    check_training_numbers(threads=args.threads)
     allocators = tuple(a.strip() for a in args.allocator.split(",") if a.strip())
     patterns = tuple(p.strip() for p in args.patterns.split(",") if p.strip())
     out = args.out or str(Path("runs") / f"{Path(args.model).stem[:60]}-search")

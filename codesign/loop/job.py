@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -27,6 +26,7 @@ from codesign.loop.records import IterationHook, SearchError
 from codesign.loop.verdict import ASSUMED_DISCORDANCE, DEFAULT_CONFIDENCE, expected_width, validation_size
 from codesign.report.renderer import REPORT_NAMES
 from codesign.runlock import LOCK_NAME
+from pruning.ranges import TRAINING, Range, check
 from pruning.safe_files import MIB, check_out_folder, make_dir, open_file, read_file, write_file
 
 EVALUATIONS = "evaluations.jsonl"
@@ -114,27 +114,28 @@ class JobResult:
 StatusHook = Callable[[str], None]
 
 
+# The search's own numbers, by SearchJob field; its training settings are checked against
+# pruning.ranges.TRAINING (the same ranges as `codesign prune`).
+SEARCH_NUMBERS = {
+    "max_drop": Range(0, 100),                        # percentage points of accuracy
+    "confidence": Range(0.5, 0.9999),                 # of the drop's interval
+    "alpha_min": Range(1e-6, 0.999),                  # a keep fraction below 1
+    "storage_budget_kib": Range(1e-6, 1e12),          # KiB: 1e12 is a petabyte of weights
+    "validation": Range(10, 10 ** 9, whole=True),     # a verdict on fewer samples says nothing
+    "train_limit": Range(10, 10 ** 9, whole=True),
+    "workers": Range(1, 1024, whole=True),            # CPUs of a local Ray cluster
+    "batch": Range(1, 1024, whole=True),              # candidates per round: one per worker
+}
+TRAINING_SETTINGS = {"train_epochs": "epochs", "final_epochs": "epochs", "probe_epochs": "epochs",
+                     "pretrain_epochs": "pretrain_epochs", "lr": "lr", "seed": "seed",
+                     "test_limit": "test_limit"}
+FLAGS = {"storage_budget_kib": "--storage-budget"}     # where a flag is not the field's name
+
+
 def _check_numbers(job: SearchJob) -> None:
-    def finite(name: str, value, lo: float, hi: float = math.inf) -> None:
-        if value is None:
-            return
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-            raise SearchError(f"--{name} = {value!r} must be a number in [{lo:g}, {hi:g}]")
-    finite("max-drop", job.max_drop, 0, 100)
-    finite("train-epochs", job.train_epochs, 0, 1e4)
-    finite("final-epochs", job.final_epochs, 0, 1e4)
-    finite("probe-epochs", job.probe_epochs, 0, 1e4)
-    finite("pretrain-epochs", job.pretrain_epochs, 0, 1e4)
-    finite("lr", job.lr, 1e-12, 10)
-    finite("alpha-min", job.alpha_min, 1e-6, 0.999)
-    finite("storage-budget", job.storage_budget_kib, 1e-6, 1e12)
-    finite("confidence", job.confidence, 0.5, 0.9999)
-    for name, value, lo in (("validation", job.validation, 10), ("train-limit", job.train_limit, 10),
-                            ("test-limit", job.test_limit, 1), ("workers", job.workers, 1),
-                            ("batch", job.batch, 1)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or not lo <= value <= 10 ** 9):
-            raise SearchError(f"--{name} = {value!r} must be an integer >= {lo}")
+    ranges = {**SEARCH_NUMBERS, **{k: TRAINING[v] for k, v in TRAINING_SETTINGS.items()}}
+    for name, allowed in ranges.items():
+        check(FLAGS.get(name, f"--{name.replace('_', '-')}"), getattr(job, name), allowed, SearchError)
 
 
 def validate(job: SearchJob):
@@ -155,7 +156,7 @@ def validate(job: SearchJob):
         raise SearchError("--export qdq stores quantized weights as int8: give --bits (e.g. --bits 8)")
     if job.executor not in EXECUTORS:
         raise SearchError(f"executor {job.executor!r} is not one of {', '.join(EXECUTORS)}")
-    make_options(job.method, dict(job.method_options))
+    make_options(job.method, job.method_options)
     patterns = tuple(parse_pattern(p) for p in job.patterns)
     if not patterns:
         raise SearchError("give at least one pattern, e.g. --patterns unstructured,2:4")
@@ -489,7 +490,19 @@ def search_api(model, data, *, out=None, hw="smic40-admmnn", **options) -> JobRe
     import numpy as np
 
     from codesign.api import _is_module
+    from pruning.methods import make_options
     out = Path(out) if out is not None else Path("reports") / "search-run"
+    for key in ("patterns", "allocators", "hw_overrides"):
+        if isinstance(options.get(key), str):
+            options[key] = tuple(p.strip() for p in options[key].split(",") if p.strip())
+        elif key in options:
+            options[key] = tuple(options[key])
+    try:       # model and data named for now: the numbers and options are checked before any file
+        job = SearchJob(model="model", data="data", out=str(out), hw=str(hw), **options)
+    except TypeError as exc:
+        raise CodesignError(f"codesign.search: {exc}") from None
+    _check_numbers(job)
+    make_options(job.method, job.method_options)
     if _is_module(model) or not isinstance(data, (str, Path)):
         make_dir(check_out_folder(out, "out=", RUN_NAMES), within=out)
     if _is_module(model):
@@ -510,16 +523,7 @@ def search_api(model, data, *, out=None, hw="smic40-admmnn", **options) -> JobRe
         _write_input(path, _holds_arrays(path, arrays), lambda: write_file(path, lambda f: np.savez(f, **arrays),
                                                                            within=out))
         data = str(path)
-    for key in ("patterns", "allocators", "hw_overrides"):
-        if isinstance(options.get(key), str):
-            options[key] = tuple(p.strip() for p in options[key].split(",") if p.strip())
-        elif key in options:
-            options[key] = tuple(options[key])
-    try:
-        job = SearchJob(model=str(model), data=str(data), out=str(out), hw=str(hw), **options)
-    except TypeError as exc:
-        raise CodesignError(f"codesign.search: {exc}") from None
-    return run_job(job)
+    return run_job(replace(job, model=str(model), data=str(data)))
 
 
 def _write_input(path: Path, same: bool, write: Callable[[], Any]) -> None:

@@ -1,9 +1,10 @@
 """Every compression method's options, as data (no torch: the CLI builds its flags from
 here without importing a backend).
 
-A method's options are a frozen dataclass whose fields carry `metadata={"help": ...}` (and
-optionally "choices"); `METHODS` names each method's module (imported only to train), its
-options class and a one-line description. `codesign prune` and `codesign search` generate one
+A method's options are a frozen dataclass whose fields carry `metadata={"help": ...}` and,
+for a number, its allowed "range" (pruning.ranges.Range; checked with the types by
+make_options, shown in --help), or a string's "choices"; `METHODS` names each method's
+module (imported only to train), its options class and a one-line description. `codesign prune` and `codesign search` generate one
 argument group per method (`--<method>-<field>`), so no command special-cases a method.
 """
 from __future__ import annotations
@@ -11,12 +12,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from pruning.errors import PruningError
+from pruning.ranges import LEARNING_RATE, SHARE, SHARE_BELOW_ONE, Range, check
 
 PROGRESSIVE_SELECTIONS = ("try_all", "best_parent")
 AGP_MODES = ("layerwise", "global", "layerwise_constant")
+
+# ADMM's penalty rho on the mean cross-entropy (an O(1) loss): the papers use 1.5e-3..3e-3,
+# and at 100 the penalty on weights of O(0.1) already outweighs the loss a hundredfold (W is
+# pinned to Z: one-shot projection); 0 would not be ADMM (--method magnitude is that).
+RHO = Range(0, 100, low_open=True)
+COUNT = Range(1, 1000, whole=True)        # cycles, iterations, checkpoints: each costs a run phase
+RATIO = Range(0, 1e4)                     # a threshold lr / weight lr (0: auto), a loss weight
 
 
 @dataclass(frozen=True)
@@ -24,27 +33,33 @@ class AdmmOptions:
     rho: float = field(default=0.03, metadata={
         "help": "ADMM penalty rho_i for every layer, on the mean cross-entropy loss (paper "
                 "001 §3.4.1 uses 3e-3 with Caffe's loss scaling; see benchmarks/RESULTS.md "
-                "admm_lenet.py for how 0.03 was chosen)"})
+                "admm_lenet.py for how 0.03 was chosen)", "range": RHO})
     rho_growth: float = field(default=1.0, metadata={
-        "help": "multiply rho by this after every ADMM iteration (1 = constant)"})
-    rho_max: float = field(default=1.0, metadata={"help": "upper bound of the rho schedule"})
+        "help": "multiply rho by this after every ADMM iteration (1 = constant)",
+        "range": Range(1, 10)})              # < 1 would loosen the constraint as ADMM goes
+    rho_max: float = field(default=1.0, metadata={"help": "upper bound of the rho schedule", "range": RHO})
     update_every: float = field(default=0.25, metadata={
-        "help": "length of one ADMM iteration (one Z/U update), in update-unit"})
+        "help": "length of one ADMM iteration (one Z/U update), in update-unit",
+        "range": Range(0, 10 ** 6, low_open=True)})       # a million steps covers both units
     update_unit: str = field(default="epochs", metadata={
         "help": "unit of update-every", "choices": ("epochs", "steps")})
     retrain_share: float = field(default=0.5, metadata={
-        "help": "share of the pruning budget spent on masked retraining after ADMM"})
+        "help": "share of the pruning budget spent on masked retraining after ADMM",
+        "range": SHARE_BELOW_ONE})            # 1 would leave ADMM no steps
     quant_share: float = field(default=0.3, metadata={
-        "help": "share of the total budget spent on quantization when bits are given"})
+        "help": "share of the total budget spent on quantization when bits are given",
+        "range": SHARE_BELOW_ONE})
     retrain_lr: float | None = field(default=None, metadata={
-        "help": "learning rate of the retraining phases (default: the run's lr)"})
+        "help": "learning rate of the retraining phases (default: the run's lr)", "range": LEARNING_RATE})
     w_step_optimizer: str = field(default="run", metadata={
         "help": "optimizer of the ADMM W-step: run (the run's optimizer and lr) or sgd (SGD at "
                 "--admm-w-step-lr with the run's momentum)",
         "choices": ("run", "sgd")})
-    w_step_lr: float = field(default=0.05, metadata={"help": "learning rate of the ADMM W-step with sgd"})
+    w_step_lr: float = field(default=0.05, metadata={"help": "learning rate of the ADMM W-step with sgd",
+                                                     "range": LEARNING_RATE})
     w_step_clip: float | None = field(default=None, metadata={
-        "help": "clip the gradient norm in the ADMM W-step to this (default: no clipping)"})
+        "help": "clip the gradient norm in the ADMM W-step to this (default: no clipping)",
+        "range": Range(0, 1e6, low_open=True)})     # 0 would stop training; above: no clipping
     mask_source: str = field(default="w", metadata={
         "help": "hard prune keeps the largest |W| (w, paper 000 §2.3) or the support of the "
                 "last Z = Proj(W + U) (z)", "choices": ("w", "z")})
@@ -53,7 +68,7 @@ class AdmmOptions:
 @dataclass(frozen=True)
 class MagnitudeOptions:
     cycles: int = field(default=3, metadata={
-        "help": "prune-retrain cycles; the epoch budget is split evenly over them"})
+        "help": "prune-retrain cycles; the epoch budget is split evenly over them", "range": COUNT})
     schedule: str = field(default="geometric", metadata={
         "help": "keep fraction per cycle: geometric (equal ratio per cycle) or linear",
         "choices": ("geometric", "linear")})
@@ -74,19 +89,21 @@ class ProgressiveOptions:
         "help": "try_all: run each step from every pool model, keep the best, evict its "
                 "parent; best_parent: run it only from the most accurate pool model",
         "choices": PROGRESSIVE_SELECTIONS})
-    rho: float = field(default=1.5e-3, metadata={"help": "ADMM penalty rho (paper: 1.5e-3)"})
+    rho: float = field(default=1.5e-3, metadata={"help": "ADMM penalty rho (paper: 1.5e-3)", "range": RHO})
     rho_final: float = field(default=3e-3, metadata={
-        "help": "rho of the last stage, at the highest ratio (paper: 3e-3)"})
+        "help": "rho of the last stage, at the highest ratio (paper: 3e-3)", "range": RHO})
     admm_iterations: int = field(default=3, metadata={
-        "help": "Z/U updates per stage (ADMM iterations)"})
+        "help": "Z/U updates per stage (ADMM iterations)", "range": COUNT})
     retrain_share: float = field(default=0.4, metadata={
-        "help": "share of each stage's epochs spent on masked retraining"})
+        "help": "share of each stage's epochs spent on masked retraining", "range": SHARE_BELOW_ONE})
     retrain_lr: float = field(default=0.0, metadata={
-        "help": "learning rate of masked retraining (0: the run's lr)"})
+        "help": "learning rate of masked retraining (0: the run's lr)",
+        "range": Range(0, LEARNING_RATE.high)})
     w_step_optimizer: str = field(default="run", metadata={
         "help": "optimizer of each stage's ADMM W-step: run (the run's optimizer) or sgd",
         "choices": ("run", "sgd")})
-    w_step_lr: float = field(default=0.05, metadata={"help": "learning rate of the W-step with sgd"})
+    w_step_lr: float = field(default=0.05, metadata={"help": "learning rate of the W-step with sgd",
+                                                     "range": LEARNING_RATE})
 
 
 @dataclass(frozen=True)
@@ -95,13 +112,16 @@ class AgpOptions:
         "help": "layerwise: every layer to its own alpha; global: one ranking over all layers; "
                 "layerwise_constant: one layer at a time", "choices": AGP_MODES})
     start: float = field(default=0.0, metadata={
-        "help": "t0 as a share of the epoch budget (0: start from the given, trained model)"})
+        "help": "t0 as a share of the epoch budget (0: start from the given, trained model)",
+        "range": SHARE_BELOW_ONE})
     window: float = field(default=0.6, metadata={
         "help": "share of the epoch budget over which sparsity ramps up; the rest trains "
-                "with frozen masks"})
-    updates: int = field(default=20, metadata={"help": "n, the number of mask updates"})
-    exponent: float = field(default=3.0, metadata={"help": "schedule exponent (paper: 3)"})
-    s_initial: float = field(default=0.0, metadata={"help": "s_i, sparsity at t0"})
+                "with frozen masks", "range": SHARE})
+    updates: int = field(default=20, metadata={"help": "n, the number of mask updates",
+                                               "range": Range(1, 10 ** 6, whole=True)})
+    exponent: float = field(default=3.0, metadata={"help": "schedule exponent (paper: 3)",
+                                                   "range": Range(0, 10, low_open=True)})
+    s_initial: float = field(default=0.0, metadata={"help": "s_i, sparsity at t0", "range": SHARE_BELOW_ONE})
     exclude_first: bool = field(default=False, metadata={"help": "keep the first layer dense"})
     exclude_depthwise: bool = field(default=True, metadata={
         "help": "keep depthwise convolutions dense (as the paper did for MobileNet)"})
@@ -113,16 +133,21 @@ class AgpOptions:
 class LtpOptions:
     lam_n: float = field(default=1.0, metadata={
         "help": "lambda x N: the soft-L0 weight times the number of targeted weights "
-                "(lambda = lam_n / N; the paper's settings give 0.2..8). Sets the sparsity"})
-    t0: float = field(default=1e-3, metadata={"help": "T0 of T_l = T0 Var(|w_l|)"})
+                "(lambda = lam_n / N; the paper's settings give 0.2..8). Sets the sparsity",
+        "range": Range(0, 1000, low_open=True)})
+    t0: float = field(default=1e-3, metadata={"help": "T0 of T_l = T0 Var(|w_l|)",
+                                              # above ~1 the sigmoid spans every weight: no signal
+                                              "range": Range(0, 10, low_open=True)})
     tau_lr_ratio: float = field(default=0.0, metadata={
         "help": "threshold lr / weight lr; 0 = auto: 1e-5 on raw tau with SGD (paper); "
-                "with Adam, on tau / mean(w^2), an lr that can move it by 50 in the window"})
+                "with Adam, on tau / mean(w^2), an lr that can move it by 50 in the window",
+        "range": RATIO})
     prune_share: float = field(default=0.6, metadata={
         "help": "share of the epoch budget spent soft-pruning; the rest fine-tunes the "
-                "hard-pruned net with frozen masks and no regulariser"})
+                "hard-pruned net with frozen masks and no regulariser",
+        "range": Range(0, 1, low_open=True)})
     trail_points: int = field(default=5, metadata={
-        "help": "hard-pruned checkpoints taken during pruning (the trail)"})
+        "help": "hard-pruned checkpoints taken during pruning (the trail)", "range": COUNT})
     budget: str = field(default="trail", metadata={
         "help": "how targets are met. trail: the most accurate trail checkpoint (on a "
                 "validation hold-out) within the targets' total kept weights, else the last "
@@ -136,27 +161,29 @@ class LtpOptions:
 @dataclass(frozen=True)
 class AslOptions:
     lam_p: float = field(default=10.0, metadata={
-        "help": "weight of the parameter-budget term (authors' code default 10)"})
+        "help": "weight of the parameter-budget term (authors' code default 10)", "range": RATIO})
     lam_f: float = field(default=0.0, metadata={
         "help": "weight of the MAC-budget term (paper: 0 in all experiments; > 0 makes the "
-                "thresholds trade weights for MACs)"})
+                "thresholds trade weights for MACs)", "range": RATIO})
     loss: str = field(default="squared", metadata={
         "help": "budget loss: squared (eq. 10) or hinge (eq. 11)", "choices": ("squared", "hinge")})
     min_weights: int = field(default=1000, metadata={
-        "help": "layers with fewer weights stay dense (the code's pthres)"})
+        "help": "layers with fewer weights stay dense (the code's pthres)",
+        "range": Range(0, 10 ** 12, whole=True)})
     ste: bool = field(default=True, metadata={
         "help": "straight-through estimator (off: the paper's no-STE ablation)"})
     b_lr_ratio: float = field(default=0.0, metadata={
         "help": "threshold lr / weight lr; 0 = auto: 0.01 with SGD (authors' code); with "
-                "Adam, an lr that can move b by 10 sigma over the training window"})
+                "Adam, an lr that can move b by 10 sigma over the training window",
+        "range": RATIO})
     init_share: float = field(default=0.6, metadata={
-        "help": "start thresholds at this share of the target sparsity (code: 0.6)"})
+        "help": "start thresholds at this share of the target sparsity (code: 0.6)", "range": SHARE})
     budget_correction: bool = field(default=True, metadata={
         "help": "if the counted kept weights exceed the budget at the end, cut every layer "
                 "by the same factor to meet it (ours; the erf model is approximate)"})
     finetune_share: float = field(default=0.2, metadata={
         "help": "share of the epoch budget for masked fine-tuning after the hard prune "
-                "(paper: 0, single stage)"})
+                "(paper: 0, single stage)", "range": SHARE_BELOW_ONE})
 
 
 @dataclass(frozen=True)
@@ -189,22 +216,39 @@ def method(name: str) -> Method:
     return METHODS[name]
 
 
-def make_options(name: str, values: dict[str, Any] | None = None):
-    """The options dataclass of `name` from keyword values (unknown fields are an error)."""
+def make_options(name: str, values: Mapping[str, Any] | None = None):
+    """The options dataclass of `name` from keyword values: unknown fields, values of the
+    wrong type and numbers out of their range are one PruningError (before any work)."""
     cls = method(name).options
+    if values is not None and not isinstance(values, Mapping):
+        raise PruningError(f"method {name!r}: options must be a mapping of option name to value, "
+                           f"not {type(values).__name__}")
+    values = dict(values or {})
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values or {}) - known)
+    unknown = sorted(set(values) - known)
     if unknown:
         raise PruningError(f"method {name!r} has no option(s) {unknown}; its options: {sorted(known)}")
     for f in dataclasses.fields(cls):
-        choices = f.metadata.get("choices")
-        if choices and f.name in (values or {}) and values[f.name] not in choices:
-            raise PruningError(f"method {name!r}: option {f.name} = {values[f.name]!r} is not one of "
-                               f"{', '.join(choices)}")
-    try:
-        return cls(**dict(values or {}))
-    except (TypeError, ValueError) as exc:
-        raise PruningError(f"method {name!r}: bad options ({exc})") from None
+        if f.name in values:
+            _check_value(name, f, values[f.name])
+    return cls(**values)
+
+
+def _check_value(method_name: str, f: dataclasses.Field, value: Any) -> None:
+    """One option's value against its field: its type, its "range" or "choices"."""
+    what = f"{_flag(method_name, f.name)} ({method_name} option {f.name})"
+    if value is None and f.default is None:            # optional: the method's default
+        return
+    kind = _scalar_type(f.type, f.default)
+    if "range" in f.metadata:
+        check(what, value, f.metadata["range"])
+        if value is None:
+            raise PruningError(f"{what} = None: must be {f.metadata['range']}")
+    elif not isinstance(value, kind):
+        raise PruningError(f"{what} = {value!r:.40}: must be "
+                           f"{'true or false' if kind is bool else 'text'}, not {type(value).__name__}")
+    elif "choices" in f.metadata and value not in f.metadata["choices"]:
+        raise PruningError(f"{what} = {value!r:.40} is not one of {', '.join(f.metadata['choices'])}")
 
 
 # ---- argparse generation ------------------------------------------------------------------
@@ -235,7 +279,9 @@ def add_method_options(parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(f"{name} options", m.description)
         for f in dataclasses.fields(m.options):
             default = f.default if f.default is not dataclasses.MISSING else None
-            shown = "" if default is None else f" (default {default})"
+            notes = ([f"range {f.metadata['range'].interval}"] if "range" in f.metadata else []) \
+                + ([] if default is None else [f"default {default}"])
+            shown = f" ({'; '.join(notes)})" if notes else ""
             kind = _scalar_type(f.type, default)
             kwargs: dict[str, Any] = {"dest": _dest(name, f.name), "default": None,
                                       "help": f"{f.metadata.get('help', '')}{shown}"}
