@@ -38,7 +38,7 @@ def real(tmp_path_factory):
     base = tmp_path_factory.mktemp("real")
     net = api.load("alexnet", "1x3x227x227")
     hw = api.hardware("smic40-admmnn")
-    api.plan(net, hw, alpha=0.15, uncertainty=20).report(base / "plan")
+    api.plan(net, hw, alpha=0.15, uncertainty=10).report(base / "plan")
     api.sweep(net, hw, vary={"pes": [128, 256], "sram_macro_kb": [32, 64], "weight_bits": [8, 16]}).report(
         base / "sweep", network=net, base=hw)
     out = {kind: json.loads((base / kind / DATA_FILE).read_text()) for kind in ("plan", "sweep")}
@@ -151,7 +151,7 @@ def test_real_report_data_passes_and_reads_back(real, tmp_path):
     assert any(math.isinf(c.r_star) for c in curves)        # "inf" read back as a number
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(pick=st.data())
 def test_tampered_report_data_is_one_line_never_a_report(real, pick):
