@@ -70,9 +70,16 @@ def add_uncertainty_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the uncertainty samples (default 0)")
 
 
-def hw_from_args(args):
+def hw_from_args(args, gpu: bool = False):
+    """The --hw spec with --set applied; a GPU target only where the command takes one (`gpu`)."""
     from codesign.specs import hardware
-    return hardware(args.hw, args.overrides)
+    from hwmodels.gpu.spec import GpuSpec
+    spec = hardware(args.hw, args.overrides)
+    if isinstance(spec, GpuSpec) and not gpu:
+        raise CodesignError(f"--hw {spec.name} is a GPU target; `codesign breakeven`, `hw` and "
+                            "`calibrate` take GPU targets, this command models ASIC designs "
+                            "(--hw smic40, nm-2of4, ...)")
+    return spec
 
 
 def load_model_arg(args):
