@@ -16,12 +16,19 @@ Results are typed objects with `.layers`, `.totals`, `.to_dict()`, `.to_csv(path
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
+from codesign import arguments
 from codesign.errors import CodesignError
 from codesign.specs import hardware
 from hwmodels.spec import HardwareSpec
-from pruning.patterns import UNSTRUCTURED, Pattern, parse_pattern
+from pruning.patterns import UNSTRUCTURED, Pattern
+from hwmodels.uncertainty import MAX_SAMPLES
+from pruning.ranges import TRAINING, Range
+
+SEED = TRAINING["seed"]
+UNCERTAINTY = Range(0, MAX_SAMPLES, whole=True)       # 0: off; else Monte Carlo samples
+CHUNK = Range(1, 10 ** 9, whole=True)                 # configs per sweep task
 
 
 def load(source, input_shape=None, example_input=None):
@@ -29,26 +36,37 @@ def load(source, input_shape=None, example_input=None):
     nn.Module (exported with torch.onnx at `example_input`, a tensor or a tuple of them).
     `input_shape`: "1x3x224x224", a tuple, or a list of "NAME=DIMS"."""
     from codesign.graph import load_network
-    if _is_module(source):
+    source = arguments.model("source", source)
+    input_shape = arguments.shape("input_shape", input_shape)
+    if arguments.is_torch_module(source):
         from pruning.onnx.bridge import export_torch
         if example_input is None:
             raise CodesignError("codesign.load(nn.Module) needs example_input= (a tensor shaped like "
                                 "one batch, or a tuple of them) to export it")
+        _check_example(example_input)
         source = export_torch(source, example_input, opset=17)   # at the example's own shapes
+    elif example_input is not None:
+        raise CodesignError("example_input= is for a torch nn.Module source only; leave it out (an ONNX "
+                            "model's inputs are set with input_shape=)")
     return load_network(source, input_shape)
 
 
-def _is_module(obj) -> bool:
-    cls = type(obj)
-    return any(c.__module__.startswith("torch.nn") and c.__name__ == "Module" for c in cls.__mro__)
+def _check_example(example) -> None:
+    import torch
+    tensors = example if isinstance(example, tuple) else (example,)
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise arguments.ArgumentError(f"example_input= must be a tensor or a tuple of tensors, not "
+                                  f"{type(example).__name__} {arguments.shown(example)}")
 
 
 def _network(net, input_shape=None):
     from codesign.graph import Network
+    net = arguments.model("net", net, network=True)
     return net if isinstance(net, Network) else load(net, input_shape)
 
 
 def _spec(hw) -> HardwareSpec:
+    hw = arguments.hardware("hw", hw)
     return hw if isinstance(hw, HardwareSpec) else hardware(hw)
 
 
@@ -56,9 +74,11 @@ def breakeven(net, hw="smic40-admmnn", patterns: Sequence[Pattern | str] = (UNST
               uncertainty: int = 0, seed: int = 0):
     """Break-even ratios (BreakEvenResult) of every prunable layer, per pattern."""
     from codesign.break_even import break_even_table
+    chosen = arguments.patterns("patterns", patterns)
+    uncertainty = arguments.whole("uncertainty", uncertainty, UNCERTAINTY)
+    seed = arguments.whole("seed", seed, SEED)
     network, spec = _network(net), _spec(hw)
-    return break_even_table(network.shapes, spec, network.name,
-                            [parse_pattern(p) for p in patterns], uncertainty, seed)
+    return break_even_table(network.shapes, spec, network.name, chosen, uncertainty, seed)
 
 
 def plan(net, hw="smic40-admmnn", *, alpha: float | None = None, alphas=None, pruned=None,
@@ -67,13 +87,21 @@ def plan(net, hw="smic40-admmnn", *, alpha: float | None = None, alphas=None, pr
     sparsity file or mapping `alphas` (with "patterns" and "bits"), or the masks of a `pruned`
     ONNX model (path, ModelProto or Network)."""
     from codesign.plans import build_plan, uniform_sparsity
-    network, spec = _network(net), _spec(hw)
     given = [x is not None for x in (alpha, alphas, pruned)]
     if sum(given) != 1:
         raise CodesignError("plan: give exactly one of alpha=, alphas= or pruned=")
+    alpha = arguments.keep_fraction("alpha", alpha, optional=True)
+    chosen = arguments.pattern("pattern", pattern)
+    if alphas is not None and not isinstance(alphas, Mapping):
+        alphas = arguments.path("alphas", alphas)             # read (and named if missing) by read_sparsity
+    if pruned is not None:
+        pruned = arguments.model("pruned", pruned, network=True)
+    uncertainty = arguments.whole("uncertainty", uncertainty, UNCERTAINTY)
+    seed = arguments.whole("seed", seed, SEED)
+    network, spec = _network(net), _spec(hw)
     masks, source, model_bits = None, "alpha", None
     if alpha is not None:
-        sparsity = uniform_sparsity(network.shapes, alpha, parse_pattern(pattern))
+        sparsity = uniform_sparsity(network.shapes, alpha, chosen)
     elif alphas is not None:
         from codesign.plans import read_sparsity
         sparsity, source = read_sparsity(alphas), "sparsity"
@@ -102,29 +130,46 @@ def sweep(net, hw="smic40-admmnn", *, vary: Mapping[str, Sequence], alpha: float
           workers: int = 2, progress: Callable[[int, int], None] | None = None):
     """A cartesian hardware sweep (codesign.sweeps.SweepResult), ranked by planned latency."""
     from codesign.sweeps import DEFAULT_CHUNK, parse_vary, run_sweep
+    varied = parse_vary(_vary_items(vary))
+    alpha = arguments.keep_fraction("alpha", alpha)
+    chunk = arguments.whole("chunk", chunk, CHUNK, optional=True)
+    executor = arguments.choice("executor", executor, ("local", "ray"))
+    address = arguments.text("address", address, optional=True)
+    from codesign.loop.job import SEARCH_NUMBERS      # a local Ray cluster's CPUs, as for search
+    workers = arguments.whole("workers", workers, SEARCH_NUMBERS["workers"])
+    progress = arguments.callback("progress", progress)
     network, spec = _network(net), _spec(hw)
-    varied = parse_vary([f"{k}={','.join(str(v) for v in vals)}" for k, vals in vary.items()])
     runner = None
     if executor == "ray":
         from codesign.ray_engine import ray_chunk_runner
         runner = ray_chunk_runner(address=address, workers=workers)
-    elif executor != "local":
-        raise CodesignError(f"executor {executor!r} is not local or ray")
     return run_sweep(network.shapes, spec, varied, alpha=alpha, chunk=chunk or DEFAULT_CHUNK,
                      progress=progress, run_chunks=runner)
 
 
-def prune(model, data, **options: Any):
-    """Compress `model` (an ONNX path, a built-in name or an nn.Module) on `data` (a dataset
-    name or path, or a torch Dataset/DataLoader); see codesign.compress.prune for the options."""
-    from codesign.compress import prune as run
-    return run(model, data, **options)
+def _vary_items(vary) -> list[str]:
+    """`vary={"pes": [256, 512]}` as the CLI's KEY=V1,V2 items (codesign.sweeps.parse_vary)."""
+    vary = arguments.mapping("vary", vary)
+    if not vary:
+        raise arguments.ArgumentError("vary= is empty; give at least one key and its values, e.g. "
+                                  "vary={'pes': [256, 512]}")
+    items = []
+    for key, values in vary.items():
+        arguments.text("vary key", key)
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise arguments.ArgumentError(f"vary={{{arguments.shown(key)}: ...}} must map to a non-empty list of "
+                                      f"values, not {arguments.shown(values)}")
+        items.append(f"{key}={','.join(arguments.text('vary value', str(v)) for v in values)}")
+    return items
 
 
-def search(model, data, **options: Any):
-    """The hardware-aware search; see codesign.compress.search for the options."""
-    from codesign.compress import search as run
-    return run(model, data, **options)
+# prune and search import torch (their signatures take defaults from the job dataclasses of
+# the compression backends): reached on first use, so importing this module stays cheap.
+def __getattr__(name: str):
+    if name in ("prune", "search"):
+        from codesign import compress
+        return getattr(compress, name)
+    raise AttributeError(f"module 'codesign.api' has no attribute {name!r}")
 
 
-__all__ = ["breakeven", "hardware", "load", "plan", "prune", "search", "sweep"]
+__all__ = ["breakeven", "hardware", "load", "plan", "prune", "search", "sweep"]  # noqa: F822 (__getattr__)

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from codesign import arguments
 from codesign.plans import Design, structure_of
 from hwmodels import decide, uncertainty
 from hwmodels.configs import single
@@ -68,6 +69,7 @@ class BreakEvenResult:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
 
     def to_csv(self, path: str | Path) -> Path:
+        path = arguments.output_file("path", path)
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["layer", "op", "pattern", "weights", "macs", "break_even", "label",

@@ -10,15 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from codesign import arguments
 from codesign.errors import CodesignError
+from codesign.loop import ALGORITHMS
+from codesign.loop.job import EXECUTORS, RUN_NAMES as SEARCH_RUN_NAMES, SearchJob, StatusHook
 from codesign.runlock import LOCK_NAME
-from pruning.safe_files import check_out_folder, write_file
+from pruning.errors import DatasetError
+from pruning.methods import METHODS, make_options
+from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, PruneJob
+from pruning.ranges import TRAINING
+from pruning.safe_files import write_file
 
 # What a prune writes in its run folder (a folder's name ends in "/"), checked before any work.
 RUN_NAMES = ("model.onnx", "model-qdq.onnx", "layers.json", "layers.csv", "sparsity.json", "masks.npz",
@@ -28,23 +35,48 @@ TEST_SHARE = 0.2
 
 
 def _arrays(source) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) numpy arrays of a torch Dataset or DataLoader."""
+    """(x, y) numpy arrays of a torch Dataset or DataLoader. What it yields must be (input,
+    label) pairs, batched or single, of one sample shape; anything else (and any error of the
+    dataset's own code or of collation) is one DatasetError naming the data."""
     import torch
     from torch.utils.data import DataLoader, Dataset as TorchDataset
+    what = f"data ({_torch_data_name(source)})"
     if isinstance(source, TorchDataset):
         source = DataLoader(source, batch_size=512, shuffle=False)
     if not isinstance(source, DataLoader):
-        raise CodesignError(f"data of type {type(source).__name__} is not a dataset name or path, a "
-                            "torch Dataset or DataLoader, or a (train, test) pair of them")
+        raise DatasetError(f"data of type {type(source).__name__} is not {arguments.DATA_FORMS}")
     xs, ys = [], []
-    for batch in source:
-        if not isinstance(batch, (list, tuple)) or len(batch) < 2:
-            raise CodesignError("a torch dataset for codesign must yield (input, label) pairs")
-        xs.append(torch.as_tensor(batch[0]).numpy())
-        ys.append(torch.as_tensor(batch[1]).numpy())
+    try:
+        for batch in source:
+            if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+                size = f" of {len(batch)}" if isinstance(batch, (list, tuple)) else ""
+                raise DatasetError(f"{what} must yield (input, label) pairs, not {type(batch).__name__}{size}")
+            x, y = (torch.as_tensor(t).detach().cpu().numpy() for t in batch)
+            xs.append(x if y.ndim else x[None])               # a DataLoader without batching
+            ys.append(y if y.ndim else y[None])
+    except DatasetError:
+        raise
+    except Exception as exc:      # the dataset's own code, collation, tensors of text: any type
+        raise DatasetError(f"{what} cannot be read as (input, label) pairs of numbers ({_reason(exc)})") from exc
     if not xs:
-        raise CodesignError("the torch dataset is empty")
+        raise DatasetError(f"{what} is empty; give at least one (input, label) pair per class")
+    shapes = sorted({x.shape[1:] for x in xs})
+    if len(shapes) > 1:
+        raise DatasetError(f"{what} yields inputs of several shapes ({', '.join(map(str, shapes[:3]))}); "
+                           "give samples of one shape")
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def _reason(exc: Exception) -> str:
+    """An exception of user code (a dataset's, a module's) as a short one-line reason."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:160]}" if lines else type(exc).__name__
+
+
+def _torch_data_name(source) -> str:
+    """'a torch DataLoader of TensorDataset', 'a torch TensorDataset'."""
+    inner = getattr(source, "dataset", None)
+    return (f"a torch {type(source).__name__}" + (f" of {type(inner).__name__}" if inner is not None else ""))
 
 
 def as_dataset(data, *, limit=None, test_limit=None, seed: int = 0, spec=None):
@@ -70,14 +102,38 @@ def as_dataset(data, *, limit=None, test_limit=None, seed: int = 0, spec=None):
 
 def _model_source(model, ds):
     """An ONNX path, a built-in name or a ModelProto for pruning.pipeline; an nn.Module is
-    exported (with its current, trained weights) for inputs like the data's samples."""
-    from codesign.api import _is_module
-    if _is_module(model):
+    exported (with its current, trained weights) for inputs like the data's samples, once it
+    is known to run on them."""
+    if arguments.is_torch_module(model):
         import torch
 
         from pruning.onnx.bridge import export_torch
+        check_module_fits(model, ds)
         return export_torch(model, tuple(ds.input_shape), dtype=torch.from_numpy(ds.train_x[:1]).dtype)
     return model
+
+
+def check_module_fits(module, ds) -> None:
+    """A torch module runs on two of the data's samples, and the labels are below its number
+    of outputs; else the data is named (with torch's reason), not the ONNX export or the
+    training that would fail next."""
+    import torch
+
+    from pruning.data import DataSpec, fit_dataset, shape_text
+    from pruning.onnx.bridge import as_input_tensor
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(as_input_tensor(ds.train_x[:2]))
+    except Exception as exc:      # whatever the module's forward raises for inputs it cannot take
+        raise DatasetError(f"dataset {ds.name!r}: samples of shape {shape_text(ds.input_shape)} "
+                           f"({ds.train_x.dtype}) do not fit the module ({_reason(exc)}); "
+                           "give data whose samples the module takes") from None
+    finally:
+        module.train(was_training)
+    if isinstance(out, torch.Tensor) and out.ndim == 2:      # labels against its classes: data's rule
+        fit_dataset(ds, DataSpec("input", tuple(ds.input_shape), str(ds.train_x.dtype), classes=out.shape[1]))
 
 
 @dataclass
@@ -110,6 +166,7 @@ class PruneResult:
         return {**self.totals, "layers": self.layers}
 
     def to_csv(self, path, within=None) -> Path:
+        path, within = arguments.output_file("path", path), arguments.path("within", within, optional=True)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(self.layers[0]))
         writer.writeheader()
@@ -120,7 +177,7 @@ class PruneResult:
         """model.onnx (+ model-qdq.onnx), layers.json/csv, sparsity.json, masks.npz (written as
         pruning.safe_files writes a run folder)."""
         from pruning.masks import save_masks
-        out = Path(out_dir)
+        out = arguments.output_dir("out_dir", out_dir, RUN_NAMES)
         paths = {"model": out / "model.onnx", "json": out / "layers.json", "csv": out / "layers.csv",
                  "sparsity": out / "sparsity.json", "masks": out / "masks.npz"}
         write_file(paths["model"], self.onnx.SerializeToString(), within=out)
@@ -135,6 +192,7 @@ class PruneResult:
     def report(self, out_dir, hw="smic40-admmnn") -> dict[str, Path]:
         """The plan report of the pruned model (its real masks) on hardware `hw`."""
         from codesign.api import load, plan
+        out_dir = arguments.report_dir("out_dir", out_dir)
         network = load(self.onnx)
         result = plan(network, hw, pruned=network)
         return result.report(out_dir, notes=[
@@ -143,37 +201,98 @@ class PruneResult:
             f"on {self.totals['test_samples']:,} test samples."])
 
 
-def prune(model, data, *, method: str = "admm", alpha: float | None = None, alphas=None,
-          allocation: str = "uniform", pattern: str | None = None, bits=None,
-          export: str = "float", epochs: float = 1.0, pretrain_epochs: float | None = None,
-          batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam", seed: int = 0,
-          limit: int | None = None, test_limit: int | None = None,
-          method_options: Mapping[str, Any] | None = None, out=None, threads: int = 1,
-          on_progress: Callable | None = None, on_status: Callable[[str], None] | None = None) -> PruneResult:
-    """Compress `model` with one method. `alpha` (every layer; allocation "global" ranks all
-    weights together instead) or `alphas` (a sparsity file or mapping, with patterns and bits);
-    `pattern` for every layer; `bits` ("conv=3,fc=2", "8", or a mapping); `export` "qdq" adds
-    the int8 QDQ model. `out`: a run directory (checkpoints; a rerun resumes)."""
-    from pruning.methods import make_options, method as method_info
+def _defaults(job_class) -> dict[str, Any]:
+    """A job dataclass's field defaults (None for a field made by a factory, a fresh mapping
+    per job): the API's defaults are written once, in the dataclass."""
+    return {f.name: None if f.default is MISSING else f.default for f in fields(job_class)}
+
+
+PRUNE = _defaults(PruneJob)
+SEARCH = _defaults(SearchJob)
+# Parameters of codesign.prune with PruneJob's defaults (its pretrain_epochs=None picks by the
+# model's kind; the job holds the number picked).
+PRUNE_SETTINGS = tuple(k for k in PRUNE if k not in ("model", "data", "pretrain_epochs"))
+# Parameters of codesign.search that are SearchJob fields (model, data and out are arguments
+# the API turns into files first).
+SEARCH_SETTINGS = tuple(k for k in SEARCH if k not in ("model", "data", "out"))
+
+Progress = Callable[[int, int, str], None]
+
+
+def _refuse_none(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+    """None means "not given" only where the default is None (a limit, pretraining by model)."""
+    for name, value in values.items():
+        if value is None and defaults.get(name, None) is not None:
+            raise arguments.ArgumentError(f"{name}=None: give a value (the default is {defaults[name]!r})")
+
+
+def _progress_steps(progress: Progress | None):
+    """The backends' Progress records as progress(done, total, message) calls."""
+    if progress is None:
+        return None
+    return lambda p: progress(p.step, p.total, f"{p.phase} {p.message}".strip())
+
+
+def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = PRUNE["alpha"],
+          alphas=None, allocation: str = PRUNE["allocation"], pattern: str | None = PRUNE["pattern"],
+          bits: str | Mapping[str, int] | None = PRUNE["bits"], export: str = PRUNE["export"],
+          epochs: float = PRUNE["epochs"], pretrain_epochs: float | None = None,
+          batch_size: int = PRUNE["batch_size"], lr: float = PRUNE["lr"], optimizer: str = PRUNE["optimizer"],
+          seed: int = PRUNE["seed"], limit: int | None = PRUNE["limit"], test_limit: int | None = PRUNE["test_limit"],
+          method_options: Mapping[str, Any] | None = PRUNE["method_options"], out=None, threads: int = 1,
+          progress: Progress | None = None, on_status: StatusHook | None = None) -> PruneResult:
+    """Compress `model` with one compression method on `data`; returns a PruneResult.
+
+    model: a built-in net's name (pruning.models.MODELS: pretrained once and cached), an ONNX
+        path, an onnx.ModelProto or a torch nn.Module (exported with its current weights).
+    data: a dataset name (pruning.data.BUILTIN_DATASETS) or path (an IDX folder, an .npz
+        file), a pruning.data.Dataset, a torch Dataset or DataLoader (split 80/20, seeded) or
+        a (train, test) pair of them.
+    method: a compression method (pruning.methods.METHODS); method_options: its own options.
+    alpha: the keep fraction of every prunable layer (allocation "global" ranks all weights
+        together instead of per layer); alphas: a sparsity file or mapping (with patterns and
+        bits) instead; pattern: every layer's pattern (unstructured, N:M, KxL, channel).
+    bits: quantize ("conv=3,fc=2", "8", or a mapping of weight name to bits); export "qdq" adds
+        the int8 QDQ model.
+    epochs: the method's training budget, all phases; pretrain_epochs: dense training first
+        (None: 10 for a built-in net, 0 for a model given with its weights); batch_size, lr,
+        optimizer, seed; limit / test_limit: class-balanced subsets of the data.
+    out: a run folder (checkpoints, the exported model and tables; a rerun resumes);
+        threads: torch CPU threads.
+    progress(done, total, message): training steps of each phase; on_status(message): a line
+        per phase."""
+    _refuse_none({k: v for k, v in locals().items() if k in PRUNE_SETTINGS}, PRUNE)    # first: only parameters
+    model = arguments.model("model", model)
+    data = arguments.data("data", data)
+    arguments.choice("method", method, sorted(METHODS))
+    alpha = arguments.keep_fraction("alpha", alpha, optional=True)
+    if alphas is not None and not isinstance(alphas, Mapping):
+        alphas = arguments.path("alphas", alphas)        # read (and named if missing) by read_sparsity
+    pattern = None if pattern is None else str(arguments.pattern("pattern", pattern))
+    bits = _bits(bits)
+    arguments.choice("allocation", allocation, ALLOCATIONS)
+    arguments.choice("export", export, EXPORTS)
+    arguments.choice("optimizer", optimizer, OPTIMIZERS)
+    threads = arguments.whole("threads", threads, TRAINING["threads"])
+    method_options = arguments.mapping("method_options", method_options, optional=True)
+    out = None if out is None else arguments.output_dir("out", out, RUN_NAMES)
+    arguments.callback("progress", progress)
+    arguments.callback("on_status", on_status)
+    from codesign.plans import read_sparsity
     from pruning.ranges import check_training_numbers
     check_training_numbers(epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
                            seed=seed, limit=limit, test_limit=test_limit, threads=threads)
-    method_info(method)
-    make_options(method, method_options)          # every number checked before torch is imported
-    if out is not None:
-        check_out_folder(out, "out=", RUN_NAMES)
-    import torch
-
-    from codesign.plans import read_sparsity
-    from pruning.models import MODELS
-    from codesign.api import _is_module
-    from pruning.pipeline import PruneJob, model_spec, run_job
-    torch.set_num_threads(threads)
+    make_options(method, method_options)
     if alpha is None and alphas is None and not bits and not pattern:
         raise CodesignError("nothing to do: give alpha, alphas (a sparsity plan), an N:M pattern, "
                             "or bits to quantize only")
     sparsity = read_sparsity(alphas) if alphas is not None else None
-    spec = None if _is_module(model) else model_spec(model)     # the data follows an ONNX model
+    import torch                                  # every argument checked before torch is imported
+
+    from pruning.models import MODELS
+    from pruning.pipeline import model_spec, run_job
+    torch.set_num_threads(threads)
+    spec = None if arguments.is_torch_module(model) else model_spec(model)     # the data follows an ONNX model
     ds = as_dataset(data, limit=limit, test_limit=test_limit, seed=seed, spec=spec)
     builtin = isinstance(model, str) and model in MODELS and not Path(model).exists()
     if pretrain_epochs is None:
@@ -190,7 +309,7 @@ def prune(model, data, *, method: str = "admm", alpha: float | None = None, alph
 
     from codesign.runlock import run_lock
     with run_lock(out, "codesign prune") if out is not None else nullcontext():
-        res = run_job(job, out, on_progress=on_progress, data=ds, on_status=on_status)
+        res = run_job(job, out, on_progress=_progress_steps(progress), data=ds, on_status=on_status)
         summary = res.summary()
         layers = summary.pop("layers")
         if not isinstance(summary["model"], str):
@@ -201,6 +320,75 @@ def prune(model, data, *, method: str = "admm", alpha: float | None = None, alph
     return result
 
 
-def search(model, data, **options):
+def _bits(bits, *, mapping: bool = True):
+    """A bits argument: None, a whole number (every layer), "conv=3,fc=2"-style text or (when
+    `mapping`) a mapping of weight name to bits; names and values are checked against the
+    model later, before training (pruning.pipeline.resolve_bits)."""
+    if bits is None or mapping and isinstance(bits, Mapping):
+        return bits
+    if isinstance(bits, int) and not isinstance(bits, bool):
+        return str(bits)
+    return arguments.text("bits", bits)
+
+
+def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH["hw_overrides"],
+           max_drop: float = SEARCH["max_drop"], confidence: float = SEARCH["confidence"],
+           method: str = SEARCH["method"], method_options: Mapping[str, Any] | None = SEARCH["method_options"],
+           allocators=SEARCH["allocators"], patterns=SEARCH["patterns"], batch: int = SEARCH["batch"],
+           train_limit: int | None = SEARCH["train_limit"], test_limit: int | None = SEARCH["test_limit"],
+           validation: int | None = SEARCH["validation"], pretrain_epochs: float | None = SEARCH["pretrain_epochs"],
+           train_epochs: float = SEARCH["train_epochs"], final_epochs: float = SEARCH["final_epochs"],
+           probe_epochs: float = SEARCH["probe_epochs"], initial=SEARCH["initial"], bits: str | None = SEARCH["bits"],
+           export: str = SEARCH["export"], alpha_min: float = SEARCH["alpha_min"], lr: float = SEARCH["lr"],
+           storage_budget_kib: float | None = SEARCH["storage_budget_kib"], seed: int = SEARCH["seed"],
+           executor: str = SEARCH["executor"], address: str | None = SEARCH["address"],
+           workers: int = SEARCH["workers"], progress: Progress | None = None,
+           on_status: StatusHook | None = None):
+    """The hardware-aware search of each layer's pattern and keep fraction; returns the
+    JobResult (codesign.loop.job), with the run folder `out` as `codesign search` writes it.
+
+    model, data: as for codesign.prune (a torch module is saved as OUT/model.onnx, data given
+        in memory as OUT/data.npz, so the run can resume). out: the run folder (default
+        reports/search-run); a rerun with the same settings resumes.
+    hw: a preset name or TOML path; hw_overrides: KEY=VALUE changes (a list or a comma list).
+    max_drop: allowed accuracy drop in points, judged at `confidence` on a validation split
+        (`validation` samples; None: sized for the constraint).
+    method, method_options: the compression method of every training run.
+    allocators: dp and/or fig5; patterns: those the dp allocator may give a layer (lists or
+        comma lists); batch: candidates trained per round.
+    train_limit, test_limit: data subsets; pretrain_epochs (None: 10 for a built-in net, 0 for
+        a model with weights), train_epochs (each candidate), final_epochs (the chosen plan's
+        candidate trained further), probe_epochs (each sensitivity probe); lr, seed.
+    initial: a sparsity file where the Fig. 5 allocator starts; alpha_min: the smallest keep
+        fraction; storage_budget_kib: weights + indices must fit (dp).
+    bits, export: quantization of the final model (export "qdq" adds the int8 model).
+    executor: local or ray (address, workers: its cluster).
+    progress(done, total, message): training steps of each phase; on_status(message): the
+        search's status lines (data, pretraining, each allocator, the export)."""
+    settings = {k: v for k, v in locals().items() if k in SEARCH_SETTINGS}    # first: only the parameters
+    _refuse_none(settings, SEARCH)
+    model = arguments.model("model", model)
+    data = arguments.data("data", data)
+    out = None if out is None else arguments.output_dir("out", out, SEARCH_RUN_NAMES)
+    settings["hw"] = arguments.hardware("hw", hw, spec=False)
+    settings["hw_overrides"] = (arguments.names("hw_overrides", hw_overrides) if isinstance(hw_overrides, str)
+                                else arguments.strings("hw_overrides", hw_overrides))
+    settings["allocators"] = tuple(arguments.choice("allocators", a, sorted(ALGORITHMS))
+                                   for a in arguments.names("allocators", allocators))
+    settings["patterns"] = tuple(str(arguments.pattern("patterns", p)) for p in arguments.names("patterns", patterns))
+    settings["method_options"] = arguments.mapping("method_options", method_options, optional=True) or {}
+    arguments.choice("method", method, sorted(METHODS))
+    arguments.choice("export", export, EXPORTS)
+    arguments.choice("executor", executor, EXECUTORS)
+    arguments.text("address", address, optional=True)
+    settings["bits"] = _bits(bits, mapping=False)
+    if initial is not None:
+        settings["initial"] = str(arguments.input_file("initial", initial))
+    arguments.callback("progress", progress)
+    arguments.callback("on_status", on_status)
+    if arguments.is_torch_module(model):       # data that does not fit is named, not the export
+        in_memory = not isinstance(data, str)
+        data = as_dataset(data) if in_memory else data          # read once: search_api saves it
+        check_module_fits(model, data if in_memory else as_dataset(data, limit=10, test_limit=10))
     from codesign.loop.job import search_api
-    return search_api(model, data, **options)
+    return search_api(model, data, out=out, on_status=on_status, on_progress=_progress_steps(progress), **settings)

@@ -11,3 +11,7 @@ class ModelImportError(CodesignError):
 
 class InputShapeError(CodesignError):
     """An input shape is dynamic, malformed, or does not fit the model."""
+
+
+class ArgumentError(CodesignError):
+    """An argument of the Python API has the wrong type or an impossible value (codesign.arguments)."""

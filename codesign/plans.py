@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from codesign import arguments
 from codesign.errors import CodesignError
 from hwmodels import decide, formats, uncertainty
 from hwmodels.configs import ConfigArray, single
@@ -259,6 +260,7 @@ class Plan:
         return str(self.hardware.get("name", "custom"))
 
     def layer(self, name: str) -> LayerPlan:
+        arguments.text("name", name)
         for lp in self.layers:
             if lp.name == name:
                 return lp
@@ -292,19 +294,25 @@ class Plan:
         return out
 
     def to_json(self, indent: int | None = 1) -> str:
+        arguments.whole("indent", indent, arguments.INDENT, optional=True)
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False, default=_json_default)
 
     def save(self, path: str | Path, within: str | Path | None = None) -> Path:
         """The plan's JSON at `path` (`within`: the run folder it goes in; pruning.safe_files)."""
-        return write_file(path, self.to_json(), within=within)
+        return write_file(arguments.output_file("path", path), self.to_json(),
+                          within=arguments.path("within", within, optional=True))
 
     def report(self, out_dir: str | Path, *, title: str | None = None,
                meta: Mapping[str, str] | None = None, notes=()) -> dict[str, Path]:
         """Write the plan's report (HTML, Markdown, plan.json, layers.csv, figures) to out_dir."""
         from codesign.report import plan_report, render
+        out_dir = arguments.report_dir("out_dir", out_dir)
+        title = arguments.text("title", title, optional=True)
+        meta, notes = arguments.text_fields("meta", meta), arguments.paragraphs("notes", notes)
         return render(plan_report(self, title=title, meta=meta, notes=notes), out_dir)
 
     def to_csv(self, path: str | Path) -> Path:
+        path = arguments.output_file("path", path)
         rows = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in asdict(lp).items()}
                 for lp in self.layers]
         buf = io.StringIO()

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from codesign import arguments
 from codesign.errors import CodesignError
 from codesign.plans import KEEP_FRACTION_RANGE, is_keep_fraction
 from hwmodels import decide
@@ -94,13 +95,15 @@ class SweepResult:
         return rank(self.latency_ns if objective == "latency" else -self.speedup)
 
     def config(self, i: int) -> dict[str, Any]:
+        i = arguments.whole("i", i, arguments.Range(0, self.configs - 1, whole=True))
         return {k: self.grid[k][i].item() if hasattr(self.grid[k][i], "item") else self.grid[k][i]
                 for k in self.keys}
 
     def slice(self, values, fixed: Mapping[str, Any] | None = None) -> tuple[list, list, np.ndarray, dict]:
         """A per-config metric over the first two varied keys at one named value of every other
         key (default: the best config's): (x values, y values, (Y, X) grid, the fixed values)."""
-        values = np.asarray(values, dtype=float)
+        values = arguments.floats("values", values, self.configs)
+        fixed = arguments.mapping("fixed", fixed, optional=True)
         kx = self.keys[0]
         ky = self.keys[1] if len(self.keys) > 1 else None
         best = int(self.ranking()[0])
@@ -120,10 +123,16 @@ class SweepResult:
 
     def report(self, out_dir, *, network, base: HardwareSpec, title: str | None = None) -> dict[str, Path]:
         from codesign.report import render, sweep_report
+        from codesign.specs import hardware
+        out_dir = arguments.report_dir("out_dir", out_dir)
+        network = arguments.network("network", network)
+        base = hardware(arguments.hardware("base", base))
+        title = arguments.text("title", title, optional=True)
         return render(sweep_report(self, network, base, title=title), out_dir)
 
     def to_csv(self, path) -> Path:
-        out = Path(path)
+        """configs.csv and break_even.csv in the folder of `path`; returns configs.csv."""
+        out = arguments.output_file("path", path)
         write_csv(self, out.parent)
         return out.parent / "configs.csv"
 

@@ -8,68 +8,23 @@ take exactly the same path and layers are always named by ONNX weight names.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import onnx
 import torch
 
 from pruning.data import DataSpec, Dataset, fit_dataset, load_dataset
 from pruning.errors import PruningError
-from pruning.identity import data_identity, file_identity
 from pruning.methods import get_backend
 from pruning.models import MODELS, builtin_onnx
 from pruning.onnx.bridge import OnnxModule, data_spec, from_onnx, verify_onnx
 from pruning.patterns import Pattern, parse_pattern
 from pruning.protocol import CompressionResult, Progress, Targets, prunable_weights
-from pruning.train import TrainContext, check_training_numbers, evaluate
-
-ALLOCATIONS = ("uniform", "global")
-EXPORTS = ("float", "qdq")
-
-
-@dataclass(frozen=True)
-class PruneJob:
-    model: str                                   # lenet5 | lenet300 | path to .onnx
-    data: str = "fashion-mnist"
-    method: str = "admm"
-    method_options: Mapping[str, Any] = field(default_factory=dict)
-    alphas: Mapping[str, float] = field(default_factory=dict)
-    alpha: float | None = None                   # every prunable layer (see allocation)
-    allocation: str = "uniform"                  # alpha per layer, or one global threshold
-    pattern: str | None = None                   # every prunable layer's pattern
-    patterns: Mapping[str, str] = field(default_factory=dict)   # per layer (wins over pattern)
-    bits: str | Mapping[str, int] | None = None  # "conv=3,fc=2" | "4" | {name: bits}
-    export: str = "float"                        # float, or qdq: int8 weights + DequantizeLinear
-    epochs: float = 10.0                         # budget of the method, all phases
-    pretrain_epochs: float = 0.0                 # dense training before compression
-    batch_size: int = 128
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    seed: int = 0
-    limit: int | None = None
-    test_limit: int | None = None
-    eval_limit: int | None = 2000
-
-    def __post_init__(self) -> None:
-        check_training_numbers(epochs=self.epochs, pretrain_epochs=self.pretrain_epochs,
-                               batch_size=self.batch_size, lr=self.lr, seed=self.seed, limit=self.limit,
-                               test_limit=self.test_limit, eval_limit=self.eval_limit)
-
-    def fingerprint(self) -> str:
-        d = asdict(self)
-        if isinstance(self.model, onnx.ModelProto):     # a model given in memory: its bytes
-            d["model"] = hashlib.sha256(self.model.SerializeToString()).hexdigest()
-        else:                                           # a file: its contents
-            d["model"] = file_identity(self.model)
-        if isinstance(self.data, (str, Path)):
-            d["data"] = data_identity(self.data)
-        text = json.dumps(d, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+from pruning.prune_job import ALLOCATIONS, EXPORTS, PruneJob
+from pruning.train import TrainContext, evaluate
 
 
 @dataclass

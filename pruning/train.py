@@ -24,9 +24,8 @@ from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import Dataset
 from pruning.errors import PruningError
 from pruning.masks import Masks, MaskEnforcer
+from pruning.prune_job import OPTIMIZERS
 from pruning.ranges import check_training_numbers
-
-OPTIMIZERS = ("adam", "sgd")
 
 
 class TrainingDivergedError(PruningError):

@@ -124,7 +124,7 @@ def run(args) -> int:
                        test_limit=args.test_limit,
                        method_options=options_from_args(args.method, args), out=out,
                        threads=args.threads, on_status=say,
-                       on_progress=lambda p: update(p.step, p.total, f"{p.phase} {p.message}".strip()))
+                       progress=update)
     print(summary_table({**result.totals, "layers": result.layers}))
     written = ", ".join(p.name for p in [out / "model.onnx", out / "model-qdq.onnx"] if p.exists())
     print(f"wrote {out}: {written} (feeds `codesign plan --from-pruned`), layers.json, layers.csv, "

@@ -39,8 +39,8 @@ def parse_input_shapes(spec) -> dict[str | None, tuple[int, ...]]:
         return {}
     if isinstance(spec, str):
         spec = [spec]
-    if isinstance(spec, Sequence) and all(isinstance(d, int) for d in spec):
-        return {None: tuple(int(d) for d in spec)}
+    if isinstance(spec, Sequence) and all(isinstance(d, int) for d in spec):   # dims: the text's checks
+        return {None: parse_input_shape("x".join(map(str, spec)) if spec else "scalar")}
     given: dict[str | None, tuple[int, ...]] = {}
     for text in spec:
         name, _, dims = str(text).rpartition("=")

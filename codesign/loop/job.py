@@ -482,14 +482,15 @@ def write_search_report(job: SearchJob, network, hw, results: Mapping[str, Searc
     return dict(render(rep, out))
 
 
-def search_api(model, data, *, out=None, hw="smic40-admmnn", **options) -> JobResult:
+def search_api(model, data, *, out=None, hw="smic40-admmnn", on_status: StatusHook | None = None,
+               on_progress=None, **options) -> JobResult:
     """`codesign.search(...)`: MODEL (a built-in name, an ONNX path or a torch nn.Module, which
     is exported with its weights) on DATA (a dataset name or path, or any form codesign.prune
     accepts, saved as OUT/data.npz so the run can resume). Options are SearchJob's fields
     (max_drop=, patterns=, allocators=, executor="ray", workers=, ...). Returns the JobResult."""
     import numpy as np
 
-    from codesign.api import _is_module
+    from codesign.arguments import is_torch_module as _is_module
     from pruning.methods import make_options
     out = Path(out) if out is not None else Path("reports") / "search-run"
     for key in ("patterns", "allocators", "hw_overrides"):
@@ -523,7 +524,7 @@ def search_api(model, data, *, out=None, hw="smic40-admmnn", **options) -> JobRe
         _write_input(path, _holds_arrays(path, arrays), lambda: write_file(path, lambda f: np.savez(f, **arrays),
                                                                            within=out))
         data = str(path)
-    return run_job(replace(job, model=str(model), data=str(data)))
+    return run_job(replace(job, model=str(model), data=str(data)), on_status=on_status, on_progress=on_progress)
 
 
 def _write_input(path: Path, same: bool, write: Callable[[], Any]) -> None:
