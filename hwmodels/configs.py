@@ -55,6 +55,11 @@ class ConfigArray:
     def from_specs(cls, specs: Sequence[HardwareSpec]) -> "ConfigArray":
         if not specs:
             raise ConfigError("no hardware config given")
+        gpu = next((s for s in specs if not isinstance(s, HardwareSpec)), None)
+        if gpu is not None:       # a GpuSpec: priced per GEMM by hwmodels.gpu, not as an ASIC design
+            raise ConfigError(f"{getattr(gpu, 'name', gpu)!r} is a GPU target; it has per-layer 2:4 "
+                              "and int8 times (codesign breakeven --hw ... --batch ...), not ASIC "
+                              "designs: use an ASIC preset (smic40, nm-2of4, ...) here")
         modes = {s.mode for s in specs}
         if len(modes) > 1:
             raise ConfigError("hardware key 'mode' must be the same for all configs of one evaluation")

@@ -177,3 +177,9 @@ def test_a_bad_measurement_row_is_named(tmp_path):
 
 def test_gpu_spec_default_is_valid():
     assert GpuSpec().sms > 0
+
+
+def test_asic_evaluation_refuses_a_gpu_target_in_one_line(a100):
+    from hwmodels.configs import single
+    with pytest.raises(ConfigError, match="'a100' is a GPU target"):
+        single(a100)
