@@ -195,7 +195,7 @@ class GraphIndex:
             t, expanded = stack.pop()
             if t in memo:
                 continue
-            deps = self._value_inputs(t)
+            deps = self.value_inputs(t)
             if not expanded:
                 busy.add(t)
                 stack.append((t, True))
@@ -205,15 +205,15 @@ class GraphIndex:
             node = self.producers.get(t)
             if t in self.constants:
                 memo[t] = True
-            elif node is None or not node.input:
-                memo[t] = False                   # a graph input, or a random op
+            elif node is None or not node.input:     # a sparse Constant; else a graph input or a random op
+                memo[t] = node is not None and node.op_type == "Constant"
             elif op_key(node) in SHAPE_OPS:
                 memo[t] = node.input[0] in self.shapes
             else:
                 memo[t] = all(memo.get(d, False) for d in deps)
         return memo[tensor]
 
-    def _value_inputs(self, tensor: str) -> list[str]:
+    def value_inputs(self, tensor: str) -> list[str]:
         """The tensors whose values the tensor's value depends on."""
         node = self.producers.get(tensor)
         if tensor in self.constants or node is None or op_key(node) in SHAPE_OPS:

@@ -18,9 +18,11 @@ from codesign.graph.inputs import fix_input_shapes
 from codesign.graph.limits import MAX_ELEMENTS, MAX_MACS, shown
 from codesign.graph.network import Layer, Network
 from codesign.graph.ops import SPECS
-from codesign.graph.protos import all_graphs, op_key
+from codesign.graph.protos import all_graphs, attributes, op_key
+from codesign.graph.sizes import propagation_is_bounded
 from codesign.graph.source import load_model
 from codesign.graph.walk import collect, node_names
+from pruning.onnx.conventions import spatial_pads
 
 COMPUTE_TEXT = "Conv, ConvTranspose, Gemm, MatMul, Einsum, LSTM/GRU/RNN or quantized conv/matmul"
 
@@ -33,9 +35,10 @@ def load_network(source, input_shape=None) -> Network:
     model, inputs = fix_input_shapes(model, input_shape, name)
     model = _infer_shapes(model, name, given=bool(input_shape))
     index = GraphIndex(model)
+    _check_windows(model, index, name, inputs)
     probes = _probes(model, index)
     if probes:
-        folded, index.fold_error = fold(model, probes)
+        folded, index.fold_error = fold(model, probes, index)
         if folded is not None:
             index.add_folded(folded, probes)
     _check_sizes(index, name)
@@ -64,8 +67,17 @@ def _inline_functions(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
 
 
 def _infer_shapes(model: onnx.ModelProto, name: str, given: bool) -> onnx.ModelProto:
+    """Shapes inferred, with data propagation (Reshape targets computed from Shape) when it
+    computes only small values (codesign.graph.sizes); else constant folding finds those."""
+    inferred = _inferred(model, name, given, data_prop=False)
+    if not propagation_is_bounded(inferred, GraphIndex(inferred)):
+        return inferred
+    return _inferred(model, name, given, data_prop=True)
+
+
+def _inferred(model: onnx.ModelProto, name: str, given: bool, data_prop: bool) -> onnx.ModelProto:
     try:
-        return shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        return shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
     except Exception as exc:
         msg = str(exc).strip().splitlines()
         detail = next((line for line in msg if "node" in line.lower()), msg[0] if msg else type(exc).__name__)
@@ -103,6 +115,39 @@ def _check_sizes(index: GraphIndex, name: str) -> None:
             raise ModelImportError(f"model {shown(name)}: tensor {shown(tensor)}{where} has shape "
                                    f"{list(shape)[:8]} ({prod(shape):.3g} elements), beyond the limit of "
                                    f"{MAX_ELEMENTS:.3g}: the file or the input shape is not sane")
+
+
+WINDOW_OPS = {"Conv", "ConvInteger", "MaxPool", "AveragePool", "LpPool"}
+
+
+def _check_windows(model: onnx.ModelProto, index: GraphIndex, name: str, inputs: dict) -> None:
+    """A kernel wider than its padded input (an input shape too small for the model) leaves every
+    shape below it unknown; say so from the shapes, before folding would try to evaluate them."""
+    for node_name, node in zip(node_names(model.graph), model.graph.node):
+        if node.op_type not in WINDOW_OPS or not node.input:
+            continue
+        attrs = attributes(node)
+        x = index.shape(node.input[0])
+        w = index.shape(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+        kernel = [int(k) for k in attrs.get("kernel_shape") or (w[2:] if w else ())]
+        if x is None or len(x) < 3 or len(kernel) != len(x) - 2 or min(x[2:] + tuple(kernel)) <= 0:
+            continue                              # unknown, or refused with the layer's own message
+        n = len(kernel)
+        stride, dilation = list(attrs.get("strides") or [1] * n), list(attrs.get("dilations") or [1] * n)
+        if len(stride) != n or len(dilation) != n or min(stride + dilation) <= 0:
+            continue
+        pads = spatial_pads(attrs, x[2:], kernel, stride, dilation)
+        padded = [x[2 + i] + pads[i] + pads[i + n] for i in range(n)]
+        window = [dilation[i] * (kernel[i] - 1) + 1 for i in range(n)]
+        if any(p < k for p, k in zip(padded, window)):
+            raise InputShapeError(
+                f"model {shown(name)}: node {shown(node_name)} ({node.op_type}) slides a {_dims(window)} window "
+                f"over its {_dims(x[2:])} input (padded {_dims(padded)}), which is smaller: the input "
+                f"shape {', '.join(_dims(s) for s in inputs.values())} is too small for this model")
+
+
+def _dims(shape) -> str:
+    return "x".join(map(str, shape))
 
 
 def _check_reshapes(model: onnx.ModelProto, index: GraphIndex, name: str) -> None:

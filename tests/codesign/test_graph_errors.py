@@ -110,7 +110,7 @@ def test_input_shape_rank_mismatch():
 
 def test_input_size_that_breaks_a_fixed_reshape():
     with pytest.raises(InputShapeError, match="Reshape"):
-        load_network("alexnet", (1, 3, 32, 32))
+        load_network("alexnet", (1, 3, 256, 256))
 
 
 def test_channel_mismatch_names_node():
