@@ -114,7 +114,9 @@ def _open_folder(path: Path, within: PathLike | None, create: bool) -> int:
             os.makedirs(path, exist_ok=True)
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     root = Path(os.path.abspath(within))
-    parts = path.relative_to(root).parts            # ValueError: a caller's bug, not the user's
+    if not path.is_relative_to(root):
+        raise UnsafeFileError(f"{path} is not inside the run folder {within}; give a path below it")
+    parts = path.relative_to(root).parts
     if create:
         os.makedirs(root.parent, exist_ok=True)
     fd = os.open(root.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

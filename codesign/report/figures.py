@@ -56,10 +56,12 @@ def _glyphs(font_path: str) -> frozenset[int]:
 def _label(text: object) -> str:
     """A model's text (layer or file name) as a figure draws it: characters the figure's font
     lacks escaped like control characters (matplotlib warns on stderr and draws a box for
-    them), and "$" escaped (a pair starts mathtext, which fails on a name like "$\\foo$")."""
+    them), "$" escaped (a pair starts mathtext, which fails on a name like "$\\foo$"), and a
+    leading "_" kept off the start (matplotlib leaves such labels out of legends)."""
     from matplotlib import font_manager
     has = _glyphs(font_manager.findfont(font_manager.FontProperties()))
-    return printable(text, lambda ch: ch.isprintable() and ord(ch) in has).replace("$", r"\$")
+    shown = printable(text, lambda ch: ch.isprintable() and ord(ch) in has).replace("$", r"\$")
+    return " " + shown if shown.startswith("_") else shown
 
 
 def _short(names, width: int = 18) -> list[str]:

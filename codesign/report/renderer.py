@@ -125,7 +125,7 @@ def _html_table(headers, rows, row_classes=None, cls: str = "") -> str:
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     body = []
     for i, r in enumerate(rows):
-        rc = f' class="{row_classes[i]}"' if row_classes else ""
+        rc = f' class="{e(row_classes[i])}"' if row_classes else ""
         body.append(f"<tr{rc}>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>")
     c = f' class="{cls}"' if cls else ""
     return f"<table{c}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

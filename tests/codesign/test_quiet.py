@@ -104,3 +104,10 @@ def test_attention_products_cost_finite_without_numpy_warnings():
             warnings.simplefilter("error")
             c = cost.evaluate(configs.ConfigArray.from_specs([spec]), layers, [0.1, 1.0])
         assert np.all(np.isfinite(c.sparse.energy_pj[:, 0])), mode
+
+
+def test_a_layer_named_with_a_leading_underscore_keeps_its_legend_entry():
+    """matplotlib leaves labels starting with "_" out of legends: a layer "_conv" vanished."""
+    from codesign.report.figures import _label
+    assert not _label("_conv").startswith("_") and _label("_conv").strip() == "_conv"
+    assert _label("conv_1") == "conv_1"
