@@ -13,7 +13,7 @@ import onnx
 from onnx import numpy_helper
 
 from codesign.errors import ModelImportError
-from codesign.graph.limits import MAX_ELEMENTS, shown
+from codesign.graph.limits import MAX_ELEMENTS, VALUE_ELEMENTS, shown
 from codesign.graph.protos import all_graphs, dtype_bits, op_key
 from pruning.onnx.conventions import WEIGHT_PATH_OPS
 
@@ -117,6 +117,10 @@ class GraphIndex:
         shape_const = self.constants.get(node.input[0])
         if shape_const is None:
             return
+        if len(shape_const.shape) > 1 or prod(shape_const.shape) > VALUE_ELEMENTS:     # sized before it is read
+            raise ModelImportError(f"node {shown(node.name or node.op_type)} (ConstantOfShape) takes a shape "
+                                   f"of shape {list(shape_const.shape)[:8]}: a shape is a short list of "
+                                   "dimensions; the file is corrupted or hostile")
         shape = tuple(int(d) for d in shape_const.values().reshape(-1))
         if any(d < 0 for d in shape) or prod(shape) > MAX_ELEMENTS:
             raise ModelImportError(f"node {shown(node.name or node.op_type)} (ConstantOfShape) makes a tensor "
@@ -145,10 +149,6 @@ class GraphIndex:
     # ------------------------------------------------------------------ queries
     def shape(self, tensor: str) -> tuple[int, ...] | None:
         return self.shapes.get(tensor)
-
-    def value(self, tensor: str) -> np.ndarray | None:
-        const = self.constants.get(tensor)
-        return None if const is None else const.values()
 
     def bits(self, tensor: str) -> int | None:
         return dtype_bits(self.types[tensor]) if tensor in self.types else None

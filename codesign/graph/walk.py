@@ -4,6 +4,7 @@ once per iteration; what multiplies but cannot be modeled is listed, never dropp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 
 import numpy as np
 import onnx
@@ -79,8 +80,11 @@ def _body(node, name, attr, index, repeat) -> Found:
 
 
 def _scalar(index: GraphIndex, tensor: str):
-    value = index.value(tensor) if tensor else None
-    return None if value is None or np.asarray(value).size != 1 else np.asarray(value).reshape(-1)[0]
+    """A constant's single value (an If condition, a Loop's trip count), sized before it is read."""
+    const = index.constants.get(tensor) if tensor else None
+    if const is None or prod(const.shape) != 1:
+        return None
+    return np.asarray(const.values()).reshape(-1)[0]
 
 
 def _if(node, name, index, repeat) -> Found:

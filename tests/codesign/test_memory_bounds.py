@@ -123,3 +123,36 @@ def test_folding_computes_only_what_is_sized_and_needed(tmp_path, case):
     else:
         assert "768" in (tmp_path / "stdout").read_text()        # 1x192 @ 192x4 is 768 MACs
     assert peak < MAX_RSS_MB
+
+
+def if_on(nodes, initializers):
+    """y = x @ w in an If whose condition `c` the given nodes compute."""
+    branch = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", F, None)])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["o"])], "else", [],
+                              [helper.make_tensor_value_info("o", F, None)])
+    graph = helper.make_graph(nodes + [helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=other)],
+                              "g", [helper.make_tensor_value_info("x", F, [1, 8])],
+                              [helper.make_tensor_value_info("y", F, None)],
+                              initializers + [numpy_helper.from_array(np.ones((8, 4), np.float32), "w")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+TRUE = numpy_helper.from_array(np.ones(1, bool), "true")
+
+
+@pytest.mark.parametrize("nodes, inits, expected", [
+    # an If condition of 2**30 values (1 GB of bool) is not read to see whether it is one
+    ([helper.make_node("ConstantOfShape", ["side"], ["c"], value=TRUE)], [i64("side", [2 ** 15, 2 ** 15])], 0),
+    # a ConstantOfShape's shape that is itself 2**27 values long is refused before it is read
+    ([helper.make_node("ConstantOfShape", ["n"], ["dims"], value=numpy_helper.from_array(np.ones(1, np.int64))),
+      helper.make_node("ConstantOfShape", ["dims"], ["c"], value=TRUE)], [i64("n", [2 ** 27])], 2),
+])
+def test_constant_values_are_sized_before_they_are_read(tmp_path, nodes, inits, expected):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(if_on(nodes, inits).SerializeToString())
+    code, err, peak = run_cli(tmp_path, "inspect", str(path))
+    assert code == expected, err
+    if code:
+        assert "ConstantOfShape" in one_line_refusal(code, err)
+    assert peak < MAX_RSS_MB
