@@ -21,6 +21,7 @@ from pruning.errors import PruningError
 from pruning.methods import get_backend
 from pruning.models import MODELS, builtin_onnx
 from pruning.onnx.bridge import OnnxModule, data_spec, from_onnx, verify_onnx
+from pruning.onnx.files import OnnxFileError, read_onnx
 from pruning.patterns import Pattern, parse_pattern
 from pruning.protocol import CompressionResult, Progress, Targets, prunable_weights
 from pruning.prune_job import ALLOCATIONS, EXPORTS, PruneJob
@@ -83,7 +84,9 @@ def read_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
         return model
     check_trainable(model)
     try:
-        return onnx.load(str(model))
+        return read_onnx(model)
+    except OnnxFileError:
+        raise
     except Exception as exc:       # protobuf raises several types for a file that is not ONNX
         raise PruningError(f"cannot read ONNX file {model} ({type(exc).__name__}: {str(exc).strip()[:120]}); "
                            "re-export it, or check that the file was copied completely") from exc

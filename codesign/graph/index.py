@@ -14,8 +14,8 @@ from onnx import numpy_helper
 
 from codesign.errors import ModelImportError
 from codesign.graph.limits import MAX_ELEMENTS, VALUE_ELEMENTS, shown
-from codesign.graph.protos import all_graphs, dtype_bits, op_key
-from pruning.onnx.conventions import WEIGHT_PATH_OPS
+from codesign.graph.protos import all_graphs, op_key
+from pruning.onnx.conventions import WEIGHT_PATH_OPS, dtype_bits
 
 # A weight keeps its identity (and element count) through these on its way to a compute node;
 # QuantizeLinear of a float weight is a QDQ graph's stored integer weight.

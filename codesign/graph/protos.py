@@ -1,7 +1,6 @@
 """Small readers of ONNX protos that several importer steps share."""
 from __future__ import annotations
 
-import re
 from typing import Iterator
 
 import onnx
@@ -37,19 +36,3 @@ def attributes(node: onnx.NodeProto) -> dict:
 def op_key(node: onnx.NodeProto) -> str:
     """'Conv' for the default domain, 'com.microsoft.FusedConv' for others."""
     return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-
-
-_NAMED_WIDTHS = {"FLOAT": 32, "DOUBLE": 64, "BOOL": 8}
-
-
-def dtype_bits(elem_type: int) -> int | None:
-    """Bits per element of an ONNX tensor type: the width in its name (INT8, FLOAT16, INT4,
-    FLOAT8E4M3FN, ...) or FLOAT/DOUBLE/BOOL; None for strings and unknown codes."""
-    try:
-        name = onnx.TensorProto.DataType.Name(elem_type)
-    except ValueError:
-        return None
-    if name in _NAMED_WIDTHS:
-        return _NAMED_WIDTHS[name]
-    match = re.search(r"\d+", name)
-    return int(match.group()) if match and name != "UNDEFINED" else None

@@ -8,8 +8,10 @@ import onnx
 
 from codesign.errors import ModelImportError
 from codesign.graph.limits import MAX_DEPTH, MAX_ELEMENTS, shown
-from codesign.graph.protos import dtype_bits, subgraphs
+from codesign.graph.protos import subgraphs
 from codesign.models import describe_sources, resolve_model_source
+from pruning.onnx.conventions import dtype_bits
+from pruning.onnx.files import OnnxFileError, read_onnx
 
 # TensorProto fields that hold one element per entry (strings and packed types are not checked)
 _TYPED_FIELDS = {
@@ -42,8 +44,10 @@ def _read(source) -> tuple[onnx.ModelProto, str]:
     if path.is_dir():
         raise ModelImportError(f"model {shown(source)} is a directory: give the path of an .onnx file in it")
     try:
-        return onnx.load(str(path)), name
-    except onnx.checker.ValidationError as exc:        # e.g. external data outside the model folder
+        return read_onnx(path), name
+    except OnnxFileError as exc:                       # external data outside the folder, reused, too large
+        raise ModelImportError(str(exc)) from exc
+    except onnx.checker.ValidationError as exc:
         raise ModelImportError(f"{shown(path)}: {str(exc).strip()}") from exc
     except RecursionError as exc:
         raise ModelImportError(f"{shown(path)} nests subgraphs too deeply to read") from exc

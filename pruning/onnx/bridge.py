@@ -37,6 +37,7 @@ from torch import nn
 from pruning.data import DataSpec, shape_text
 from pruning.errors import PruningError
 from pruning.onnx.conventions import WEIGHT_PATH_OPS
+from pruning.onnx.files import OnnxFileError, read_onnx
 from pruning.onnx.ops import OPS, OnnxBridgeError, attrs as _attrs
 
 WEIGHT_OPS = {"Conv": (1,), "ConvTranspose": (1,), "Gemm": (0, 1), "MatMul": (0, 1),
@@ -246,7 +247,9 @@ def from_onnx(model: onnx.ModelProto | str, *, materialize_seed: int | None = No
     `materialize_seed` is given; otherwise such a graph is refused, as it has no real weights."""
     if not isinstance(model, onnx.ModelProto):
         try:
-            model = onnx.load(str(model))
+            model = read_onnx(model)
+        except OnnxFileError:
+            raise
         except Exception as exc:
             raise OnnxBridgeError(f"cannot read ONNX file {model} ({exc})") from exc
     if materialize_seed is not None:

@@ -6,11 +6,15 @@ bridge, which trains it): pure Python, no torch.
   dequantize it), so a layer is named by the initializer that is stored.
 - same_pads: ONNX auto_pad SAME_UPPER / SAME_LOWER, the pads that give out = ceil(in / stride),
   the odd pad at the end (UPPER) or the beginning (LOWER).
+- dtype_bits: bits per element of an ONNX tensor type.
 """
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
+
+import onnx
 
 WEIGHT_PATH_OPS = frozenset({"Identity", "Cast", "Transpose", "Reshape", "Squeeze", "Unsqueeze",
                              "Flatten", "DequantizeLinear"})
@@ -46,3 +50,19 @@ def spatial_pads(attrs: dict, in_sizes: Sequence[int], kernel: Sequence[int], st
         return [0] * (2 * n)
     pads = attrs.get("pads")
     return [int(p) for p in pads] if pads else [0] * (2 * n)
+
+
+_NAMED_WIDTHS = {"FLOAT": 32, "DOUBLE": 64, "BOOL": 8}
+
+
+def dtype_bits(elem_type: int) -> int | None:
+    """Bits per element of an ONNX tensor type: the width in its name (INT8, FLOAT16, INT4,
+    FLOAT8E4M3FN, ...) or FLOAT/DOUBLE/BOOL; None for strings and unknown codes."""
+    try:
+        name = onnx.TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return None
+    if name in _NAMED_WIDTHS:
+        return _NAMED_WIDTHS[name]
+    match = re.search(r"\d+", name)
+    return int(match.group()) if match and name != "UNDEFINED" else None

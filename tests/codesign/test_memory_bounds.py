@@ -8,10 +8,13 @@ import sys
 import time
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from codesign.errors import ModelImportError
 from codesign.graph import load_network
+from pruning.onnx.files import OnnxFileError, read_onnx
 
 F = TensorProto.FLOAT
 
@@ -156,3 +159,59 @@ def test_constant_values_are_sized_before_they_are_read(tmp_path, nodes, inits, 
     if code:
         assert "ConstantOfShape" in one_line_refusal(code, err)
     assert peak < MAX_RSS_MB
+
+
+# ---- external data ------------------------------------------------------------------------
+
+def external_model(folder, tensors: int, side: int = 1024, **entries) -> str:
+    """`tensors` side x side weights in a chain of MatMuls, every one naming w.bin (one weight's
+    bytes) as its external data, with the given extra entries (offset, length)."""
+    np.zeros(side * side, np.float32).tofile(folder / "w.bin")
+    weights, nodes, prev = [], [], "x"
+    for i in range(tensors):
+        w = TensorProto(name=f"w{i}", dims=[side, side], data_type=F, data_location=TensorProto.EXTERNAL)
+        w.external_data.add(key="location", value="w.bin")
+        for key, value in entries.items():
+            w.external_data.add(key=key, value=str(value))
+        weights.append(w)
+        nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [f"y{i}"]))
+        prev = f"y{i}"
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, [1, side])],
+                              [helper.make_tensor_value_info(prev, F, None)], weights)
+    path = folder / "m.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    return str(path)
+
+
+def test_external_data_is_read_once_per_byte(tmp_path):
+    """200 weights naming the same 4 MB: onnx.load read it 200 times (4.2 GB)."""
+    code, err, peak = run_cli(tmp_path, "inspect", external_model(tmp_path, 200))
+    assert "claim the same bytes" in one_line_refusal(code, err)
+    assert peak < MAX_RSS_MB
+
+
+@pytest.mark.parametrize("entries, message", [
+    ({"length": 8}, "is 8 bytes"),                          # less than its shape needs
+    ({"offset": 4, "length": 4 * 64 * 64}, "truncated"),     # beyond the end of the file
+    ({"offset": 4}, "is 16380 bytes"),                       # the rest of the file, not its size
+])
+def test_external_data_must_be_exactly_the_tensors_bytes(tmp_path, entries, message):
+    with pytest.raises(OnnxFileError, match=message):
+        read_onnx(external_model(tmp_path, 1, side=64, **entries))
+    with pytest.raises(ModelImportError, match=message):
+        load_network(external_model(tmp_path, 1, side=64, **entries))
+
+
+def test_external_data_saved_by_onnx_is_read(tmp_path):
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
+               for n, s in (("a", (16, 8)), ("b", (8, 4)))]
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "a"], ["h"]), helper.make_node("MatMul", ["h", "b"], ["y"])],
+                              "g", [helper.make_tensor_value_info("x", F, [1, 16])],
+                              [helper.make_tensor_value_info("y", F, None)], weights)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx",
+              save_as_external_data=True, location="m.bin", size_threshold=0)
+    model = read_onnx(tmp_path / "m.onnx")
+    assert [numpy_helper.to_array(t).tolist() for t in model.graph.initializer] == \
+        [numpy_helper.to_array(w).tolist() for w in weights]
+    assert [layer.macs for layer in load_network(str(tmp_path / "m.onnx")).layers] == [128, 32]
