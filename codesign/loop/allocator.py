@@ -204,91 +204,148 @@ def spread(frontier: list[FrontierPlan], lo: int, hi: int, first: int, k: int) -
     return sorted(picks)
 
 
+@dataclass
+class Bracket:
+    """What the confirm runs learnt about the frontier (ordered by aggressiveness)."""
+    lo: int                     # the most aggressive plan known to pass (-1: none, dense)
+    hi: int                     # the least aggressive plan above lo known to fail (len: none)
+    measured: dict[int, float] = field(default_factory=dict)   # frontier index -> measured drop
+    passed: set[int] = field(default_factory=set)
+    runs: int = 0
+
+    def failed(self, frontier: list[FrontierPlan]) -> list[Trial]:
+        return [Trial(frontier[i].alphas, d, False, dict(frontier[i].patterns))
+                for i, d in self.measured.items() if i not in self.passed]
+
+
 def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
               on_iteration: IterationHook | None = None) -> SearchResult:
+    """Probe, build the frontier, confirm on it, back off or refine, final run, climb."""
     s = SearchSession(executor, cost, config, on_iteration)
     curves = probe_curves(s, config.patterns, s.payable(config.patterns))
-    choices = [layer_choices(cost, n, curves.get(n, {})) for n in s.layers]
-    frontier = pareto_frontier(choices, config.drop_bins)
-    if config.storage_budget_bits is not None:
-        frontier = within_storage(frontier, cost, s.layers, config.storage_budget_bits)
-    # Search the frontier (ordered by aggressiveness) with real training runs.
-    lo, hi = -1, len(frontier)          # lo: known feasible (-1: dense), hi: known infeasible
-    best = frontier[0] if config.storage_budget_bits is not None else None
-    measured: dict[int, float] = {}     # frontier index -> measured drop
-    passed: set[int] = set()
-    runs = 0
-    while runs < config.max_confirm:
-        scale = probe_scale(frontier, measured)
-        # plans whose calibrated predicted drop exceeds the limit are not worth a run
-        cut = next((i for i, p in enumerate(frontier) if p.predicted_drop * scale > config.max_drop + 1e-9),
-                   len(frontier))
-        top = min(hi, max(cut, 1))
-        if top - lo <= 1:
-            break
-        # With a storage budget dense is no fallback: the most cautious plan that fits first.
-        first = (0 if not measured and config.storage_budget_bits is not None
-                 else pivot(frontier, lo, top, measured, s.target_drop(), scale))
-        picks = spread(frontier, lo, top, first, min(config.batch, config.max_confirm - runs))
-        evals = s.run("train", [frontier[i].alphas for i in picks], [frontier[i].patterns for i in picks])
-        runs += len(picks)
-        passing, failing = [], []
-        for i, ev in zip(picks, evals):
-            plan = frontier[i]
-            measured[i] = s.verdict(ev).drop
-            ok = s.feasible(ev)
-            s.record("confirm", plan.alphas, ev, ok,
-                     f"frontier plan {i + 1}/{len(frontier)}, probe-predicted drop "
-                     f"{plan.predicted_drop:.2f}", plan.patterns)
-            (passing if ok else failing).append(i)
-        passed.update(passing)
-        if passing:
-            lo = max(passing)
-            best = frontier[lo]
-        above = [i for i in failing if i > lo]
-        if above:
-            hi = min(above)
-        if 0 in failing and not passing:
-            break                       # the most cautious plan fails: none will pass
-        if not passing and any(measured[i] > GROSS * config.max_drop and frontier[i].predicted_drop <= config.max_drop
-                               for i in failing):
-            break                       # the probes cannot rank plans at this scale: back off instead
-    budget_left = config.max_refine + config.max_confirm - runs
-    failed = [Trial(frontier[i].alphas, d, False, dict(frontier[i].patterns)) for i, d in measured.items()
-              if i not in passed]
-    if lo < 0 and config.storage_budget_bits is not None:
-        s.record("confirm", best.alphas, None, False, "no plan meets both the accuracy constraint "
-                 "and the storage budget; falling back to dense", best.patterns)
-        alphas, patterns = {n: 1.0 for n in s.layers}, {}
+    frontier = _frontier(s, curves)
+    bracket = _confirm(s, frontier)
+    if bracket.lo < 0 and config.storage_budget_bits is not None:
+        result = _dense_without_storage(s, frontier[0])
     else:
-        if lo >= 0:
-            base = Trial(dict(frontier[lo].alphas), measured[lo], True, dict(frontier[lo].patterns))
-        else:
-            base = Trial({n: 1.0 for n in s.layers}, 0.0, True)
-            if measured:               # every plan tried failed: scale the most cautious one back
-                found, used, more = _back_off(s, frontier[min(measured)], min(BACK_OFF_STEPS, budget_left))
-                budget_left -= used
-                failed += more
-                base = found or base
+        budget_left = config.max_refine + config.max_confirm - bracket.runs
+        base, failed, budget_left = _start(s, frontier, bracket, budget_left)
         base, failed = _refine(s, curves, base, failed, budget_left)
-        alphas = base.alphas
         patterns = {n: p for n, p in base.patterns.items() if base.alphas.get(n, 1.0) < 1.0}
-    result = s.finish(ALGORITHM, alphas, restored=[], patterns=patterns)
-    if lo < 0 and config.storage_budget_bits is not None:
-        result.constraint_met = False       # dense does not fit the storage budget
-    else:
+        result = s.finish(ALGORITHM, base.alphas, restored=[], patterns=patterns)
         result = _climb(s, result, base, failed, config.max_climb)
-    dense = sum(cost.dense_latency(n) for n in cost.layer_names())
-    # layers the search may not touch run dense
-    fixed = sum(layer_latency(cost, n, 1.0) for n in cost.layer_names() if n not in s.layers)
-    result.extras["frontier"] = [
-        {"alphas": p.alphas, "patterns": {n: str(q) for n, q in p.patterns.items()},
-         "predicted_drop": p.predicted_drop, "speedup": dense / (p.latency + fixed),
-         "storage_bits": p.storage_bits}
-        for p in frontier]
+    result.extras["frontier"] = _frontier_rows(s, frontier)
     result.extras["probed_layers"] = sorted(curves)
     result.extras["unpayable_layers"] = [n for n in s.layers if n not in curves]
     return result
+
+
+def _frontier(s: SearchSession, curves: Curves) -> list[FrontierPlan]:
+    """The knapsack's plans over the probed choices, cut to the storage budget if one is set."""
+    choices = [layer_choices(s.cost, n, curves.get(n, {})) for n in s.layers]
+    frontier = pareto_frontier(choices, s.config.drop_bins)
+    if s.config.storage_budget_bits is not None:
+        frontier = within_storage(frontier, s.cost, s.layers, s.config.storage_budget_bits)
+    return frontier
+
+
+def _confirm(s: SearchSession, frontier: list[FrontierPlan]) -> Bracket:
+    """Search the frontier with at most max_confirm training runs, a batch per round."""
+    bracket = Bracket(lo=-1, hi=len(frontier))
+    while bracket.runs < s.config.max_confirm:
+        picks = _next_picks(s, frontier, bracket)
+        if not picks:
+            break
+        passing, failing = _train_plans(s, frontier, bracket, picks)
+        if passing:
+            bracket.lo = max(passing)
+        above = [i for i in failing if i > bracket.lo]
+        if above:
+            bracket.hi = min(above)
+        if not passing and _hopeless(s, frontier, bracket, failing):
+            break
+    return bracket
+
+
+def _next_picks(s: SearchSession, frontier: list[FrontierPlan], bracket: Bracket) -> list[int]:
+    """The frontier plans of the next round, none when no plan between lo and hi is worth a run
+    (plans whose calibrated predicted drop exceeds the limit are not)."""
+    config, measured = s.config, bracket.measured
+    scale = probe_scale(frontier, measured)
+    cut = next((i for i, p in enumerate(frontier) if p.predicted_drop * scale > config.max_drop + 1e-9),
+               len(frontier))
+    top = min(bracket.hi, max(cut, 1))
+    if top - bracket.lo <= 1:
+        return []
+    # With a storage budget dense is no fallback: the most cautious plan that fits first.
+    first = (0 if not measured and config.storage_budget_bits is not None
+             else pivot(frontier, bracket.lo, top, measured, s.target_drop(), scale))
+    return spread(frontier, bracket.lo, top, first, min(config.batch, config.max_confirm - bracket.runs))
+
+
+def _train_plans(s: SearchSession, frontier: list[FrontierPlan], bracket: Bracket,
+                 picks: list[int]) -> tuple[list[int], list[int]]:
+    """Train the picked plans, record each verdict; returns the passing and failing indices."""
+    evals = s.run("train", [frontier[i].alphas for i in picks], [frontier[i].patterns for i in picks])
+    bracket.runs += len(picks)
+    passing, failing = [], []
+    for i, ev in zip(picks, evals):
+        plan = frontier[i]
+        bracket.measured[i] = s.verdict(ev).drop
+        ok = s.feasible(ev)
+        s.record("confirm", plan.alphas, ev, ok,
+                 f"frontier plan {i + 1}/{len(frontier)}, probe-predicted drop "
+                 f"{plan.predicted_drop:.2f}", plan.patterns)
+        (passing if ok else failing).append(i)
+    bracket.passed.update(passing)
+    return passing, failing
+
+
+def _hopeless(s: SearchSession, frontier: list[FrontierPlan], bracket: Bracket, failing: list[int]) -> bool:
+    """After a round in which every plan failed: stop confirming when the most cautious plan
+    failed (none will pass), or when a plan the probes call cheap failed by far (they cannot
+    rank plans at this scale: back off instead)."""
+    max_drop = s.config.max_drop
+    return 0 in failing or any(bracket.measured[i] > GROSS * max_drop
+                               and frontier[i].predicted_drop <= max_drop for i in failing)
+
+
+def _dense_without_storage(s: SearchSession, cautious: FrontierPlan) -> SearchResult:
+    """No plan met both the accuracy constraint and the storage budget: dense is shipped and
+    reported as not meeting the constraint (dense does not fit the storage budget)."""
+    s.record("confirm", cautious.alphas, None, False, "no plan meets both the accuracy constraint "
+             "and the storage budget; falling back to dense", cautious.patterns)
+    result = s.finish(ALGORITHM, {n: 1.0 for n in s.layers}, restored=[], patterns={})
+    result.constraint_met = False
+    return result
+
+
+def _start(s: SearchSession, frontier: list[FrontierPlan], bracket: Bracket,
+           budget_left: int) -> tuple[Trial, list[Trial], int]:
+    """The plan refinement starts from: the most aggressive confirmed one; when every plan tried
+    failed, the most cautious one scaled back (dense if that fails too). Returns it, the failed
+    plans and the runs left."""
+    failed = bracket.failed(frontier)
+    if bracket.lo >= 0:
+        lo = frontier[bracket.lo]
+        return Trial(dict(lo.alphas), bracket.measured[bracket.lo], True, dict(lo.patterns)), failed, budget_left
+    base = Trial({n: 1.0 for n in s.layers}, 0.0, True)
+    if bracket.measured:
+        found, used, more = _back_off(s, frontier[min(bracket.measured)], min(BACK_OFF_STEPS, budget_left))
+        return found or base, failed + more, budget_left - used
+    return base, failed, budget_left
+
+
+def _frontier_rows(s: SearchSession, frontier: list[FrontierPlan]) -> list[dict]:
+    """The frontier as the report shows it: speedups of the whole network, whose layers the
+    search may not touch run dense."""
+    cost = s.cost
+    dense = sum(cost.dense_latency(n) for n in cost.layer_names())
+    fixed = sum(layer_latency(cost, n, 1.0) for n in cost.layer_names() if n not in s.layers)
+    return [{"alphas": p.alphas, "patterns": {n: str(q) for n, q in p.patterns.items()},
+             "predicted_drop": p.predicted_drop, "speedup": dense / (p.latency + fixed),
+             "storage_bits": p.storage_bits}
+            for p in frontier]
 
 
 def _back_off(s: SearchSession, plan: FrontierPlan, runs: int) -> tuple[Trial | None, int, list[Trial]]:
