@@ -289,14 +289,12 @@ def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = P
     sparsity = read_sparsity(alphas) if alphas is not None else None
     import torch                                  # every argument checked before torch is imported
 
-    from pruning.models import MODELS
+    from pruning.models import pretrain_epochs as pretrain_default
     from pruning.pipeline import model_spec, run_job
     torch.set_num_threads(threads)
     spec = None if arguments.is_torch_module(model) else model_spec(model)     # the data follows an ONNX model
     ds = as_dataset(data, limit=limit, test_limit=test_limit, seed=seed, spec=spec)
-    builtin = isinstance(model, str) and model in MODELS and not Path(model).exists()
-    if pretrain_epochs is None:
-        pretrain_epochs = 10.0 if builtin else 0.0
+    pretrain_epochs = pretrain_default(model, pretrain_epochs)
     job = PruneJob(
         model=_model_source(model, ds), data=ds.name, method=method,
         method_options=dict(method_options or {}),

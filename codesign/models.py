@@ -13,7 +13,7 @@ BUNDLED = {
     "densenet121": "densenet121", "inception_v1": "inception_v1", "inception_v2": "inception_v2",
     "squeezenet": "squeezenet", "shufflenet": "shufflenet", "zfnet512": "zfnet512",
 }
-from pruning.models import MODELS as BUILTIN
+from pruning.models import MODELS as BUILTIN, builtin_name
 
 
 def light_model_path(short_name: str) -> Path:
@@ -31,8 +31,8 @@ def resolve_model_source(source: str | Path) -> tuple[Path | onnx.ModelProto, st
     key = text.lower()
     if key in BUNDLED and not Path(text).exists():
         return light_model_path(key), key
-    if key in BUILTIN and not Path(text).exists():
+    if builtin_name(text):
         from pruning.models import builtin_onnx
-        return builtin_onnx(key), key
+        return builtin_onnx(builtin_name(text)), builtin_name(text)
     path = Path(text)
     return path, path.stem

@@ -16,14 +16,34 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from pruning.errors import PruningError
 
 MODELS = ("lenet5", "lenet300", "vgg7")
+# Dense training of a built-in net before compression (done once, cached); a model given as a
+# file or module is trained already and keeps its own weights (0).
+BUILTIN_PRETRAIN_EPOCHS = 10.0
 OPSET = 13
 IR_VERSION = 8          # what every onnxruntime of the last years runs
+
+
+def builtin_name(model) -> str | None:
+    """The built-in net a MODEL argument names (any letter case: `LeNet5` is lenet5), or None:
+    not text, not a built-in name, or a file of that name exists (a path wins over a name).
+    Every command resolves names here, so inspect and prune agree."""
+    if not isinstance(model, str) or model.lower() not in MODELS or Path(model).exists():
+        return None
+    return model.lower()
+
+
+def pretrain_epochs(model, given: float | None) -> float:
+    """Dense pretraining epochs of a run: `given`, or by the model's kind when None."""
+    if given is not None:
+        return given
+    return BUILTIN_PRETRAIN_EPOCHS if builtin_name(model) else 0.0
 
 
 @dataclass(frozen=True)

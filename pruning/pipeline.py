@@ -19,7 +19,7 @@ import torch
 from pruning.data import DataSpec, Dataset, fit_dataset, load_dataset
 from pruning.errors import PruningError
 from pruning.methods import get_backend
-from pruning.models import MODELS, builtin_onnx
+from pruning.models import MODELS, builtin_name, builtin_onnx
 from pruning.onnx.bridge import OnnxModule, data_spec, from_onnx, verify_onnx
 from pruning.onnx.files import OnnxFileError, read_onnx
 from pruning.patterns import Pattern, parse_pattern
@@ -61,7 +61,7 @@ class JobResult:
 
 
 def is_builtin(model) -> bool:
-    return isinstance(model, str) and model in MODELS and not Path(model).exists()
+    return builtin_name(model) is not None
 
 
 def check_trainable(model) -> None:
@@ -105,7 +105,7 @@ def prepare(model: str | Path | onnx.ModelProto, data: str | Path | Dataset, *, 
     if is_builtin(model):
         if not isinstance(data, Dataset):
             data = load_dataset(data, limit=limit, test_limit=test_limit, seed=seed)
-        proto = builtin_onnx(model, data.input_shape, data.num_classes, seed)
+        proto = builtin_onnx(builtin_name(model), data.input_shape, data.num_classes, seed)
         return from_onnx(proto), fit_dataset(data, data_spec(proto))
     proto = read_model(model)
     spec = data_spec(proto)
@@ -210,7 +210,7 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
         module.load_state_dict(dict(initial_state))
     elif job.pretrain_epochs > 0:
         from pruning.pretrain import pretrained
-        name = job.model if isinstance(job.model, str) and job.model in MODELS else "model"
+        name = builtin_name(job.model) or "model"
         pretrained(module, name, data, job.pretrain_epochs, batch_size=job.batch_size, lr=job.lr,
                    optimizer=job.optimizer, seed=job.seed, on_status=on_status, on_progress=on_progress)
     accuracy_pretrained = evaluate(module, data)

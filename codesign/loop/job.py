@@ -39,7 +39,6 @@ MAX_INPUT_BYTES = 2048 * MIB         # model.onnx saved by the API: protobuf's o
 # What a search writes in its run folder (a folder's name ends in "/"), checked before any work.
 RUN_NAMES = ("job.json", "summary.json", "search-history.json", "compressed.onnx", "compressed-qdq.onnx",
              EVALUATIONS, "final/", "model.onnx", "data.npz", LOCK_NAME) + REPORT_NAMES
-BUILTIN_PRETRAIN_EPOCHS = 10.0
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,7 @@ def _prepare(job: SearchJob, status: StatusHook, on_progress) -> _Prepared:
 
     from codesign.graph import load_network
     from codesign.loop.torch_oracle import search_split
-    from pruning.models import MODELS
+    from pruning.models import builtin_name, pretrain_epochs
     from pruning.pipeline import prepare, resolve_bits
     from pruning.protocol import prunable_weights
     # the model and the data fitted to it (tokens, signals, images; synthetic data of its kind)
@@ -217,12 +216,12 @@ def _prepare(job: SearchJob, status: StatusHook, on_progress) -> _Prepared:
                         "data or a larger --max-drop)")
         status(warnings[-1])
     search_data, test_data = search_split(data, n_val, job.seed)
-    builtin = job.model in MODELS and not Path(job.model).exists()
-    epochs = job.pretrain_epochs if job.pretrain_epochs is not None else (BUILTIN_PRETRAIN_EPOCHS if builtin else 0.0)
+    builtin = builtin_name(job.model)
+    epochs = pretrain_epochs(job.model, job.pretrain_epochs)
     if epochs > 0:
         from pruning.pretrain import pretrained
         torch.manual_seed(job.seed)
-        pretrained(module, job.model if builtin else Path(job.model).stem, search_data, epochs,
+        pretrained(module, builtin or Path(job.model).stem, search_data, epochs,
                    seed=job.seed, on_status=status, on_progress=on_progress)
     elif not builtin:
         status(f"using the weights of {job.model} as given (no pretraining)")
