@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from codesign.report.fmt import percent
+
 if TYPE_CHECKING:                       # the CLI reads MAC_CONVENTION before any model is loaded
     from codesign.graph import Network
 
@@ -61,7 +63,7 @@ def network_summary(network: Network) -> dict:
 
 def coverage_text(coverage: dict) -> str:
     """One sentence: how much of the model is modeled and what is not."""
-    text = f"coverage: {_percent(coverage['share'])} of the model's {coverage['macs_total']:,} MACs modeled"
+    text = f"coverage: {percent(coverage['share'])} of the model's {coverage['macs_total']:,} MACs modeled"
     gaps = coverage["unmodeled"]
     if gaps:
         shown = "; ".join(f"{g['op']} {g['node']!r} ({_macs(g['macs'])}: {g['reason']})" for g in gaps[:3])
@@ -76,15 +78,11 @@ def coverage_warning(coverage: dict) -> str | None:
         return None
     unknown = sum(g["macs"] is None for g in gaps)
     first = gaps[0]
-    what = (f"only {_percent(coverage['share'])} of the model's MACs are modeled" if coverage["share"] < 1
+    what = (f"only {percent(coverage['share'])} of the model's MACs are modeled" if coverage["share"] < 1
             else "the model's MACs may be under-counted")
     return (f"{what}: {len(gaps)} node{'s' * (len(gaps) > 1)} not modeled"
             + (f" ({unknown} of unknown cost)" if unknown else "")
             + f", e.g. {first['op']} {first['node']!r}: {first['reason']} (`codesign inspect` lists them)")
-
-
-def _percent(share: float) -> str:
-    return "100%" if share >= 1 else f"{min(100 * share, 99.9):.1f}%"
 
 
 def _macs(macs) -> str:

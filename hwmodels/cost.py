@@ -479,7 +479,3 @@ def evaluate(configs: ConfigArray, layers: LayerArray, alphas, masks: MaskArrays
     if configs.mode == "fixed":
         return _fixed(cfg, layers, alpha, masks, energy, base)
     return _isoarea(cfg, layers, alpha, masks, energy, base)
-
-
-def dense_area_mm2(costs: LayerCosts) -> np.ndarray:
-    return costs.dense.area_um2 / UM2_PER_MM2

@@ -171,7 +171,6 @@ def registry(section_types: Mapping[str, type]) -> dict[str, Key]:
 
 
 KEYS: dict[str, Key] = registry(SECTION_TYPES)
-NUMERIC_KEYS = tuple(k for k, key in KEYS.items() if key.numeric)
 CHOICE_KEYS = {k: key.choices for k, key in KEYS.items() if key.choices}
 
 
@@ -249,10 +248,6 @@ class HardwareSpec:
     @property
     def mode(self) -> str:
         return self.evaluation.mode
-
-    @property
-    def array_cols(self) -> int:
-        return self.architecture.pes // self.architecture.array_rows
 
     def flat(self) -> dict[str, Any]:
         return {k: getattr(getattr(self, KEYS[k].section), k) for k in KEYS}

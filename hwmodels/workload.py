@@ -25,8 +25,6 @@ from hwmodels.errors import ConfigError
 # recurrent: the input (W) or recurrent (R) gate matrix of an LSTM/GRU/RNN, applied per step;
 # dynamic_matmul: both operands computed at run time (attention): no prunable weight.
 OPS = ("conv", "conv_transpose", "gemm", "matmul", "recurrent", "dynamic_matmul")
-MATRIX_OPS = ("gemm", "matmul", "recurrent", "dynamic_matmul")
-CONV_OPS = ("conv", "conv_transpose")
 
 
 @dataclass(frozen=True)

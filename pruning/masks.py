@@ -24,11 +24,6 @@ from pruning.projections import expected_units, kept_units, pattern_violations
 Masks = dict[str, torch.Tensor]
 
 
-def masks_from_zeros(weights: Mapping[str, torch.Tensor]) -> Masks:
-    """Masks read off a pruned model: nonzero entries are kept."""
-    return {n: w.detach() != 0 for n, w in weights.items()}
-
-
 @torch.no_grad()
 def apply_masks(weights: Mapping[str, torch.Tensor], masks: Masks) -> None:
     """Zero the pruned entries in place."""

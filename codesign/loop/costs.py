@@ -51,13 +51,6 @@ class CostModel(Protocol):
     # def storage_bits(self, name, alphas, pattern=UNSTRUCTURED) -> np.ndarray: ...
 
 
-Choice = tuple[float, Pattern]       # (alpha, pattern) of one layer
-
-
-def _choice(value) -> Choice:
-    return value if isinstance(value, tuple) else (float(value), UNSTRUCTURED)
-
-
 def runs_sparse(cost: CostModel, name: str, alpha: float, pattern: Pattern = UNSTRUCTURED) -> bool:
     return bool(alpha < 1.0 and cost.runs_sparse(name, np.array([alpha]), pattern)[0])
 

@@ -71,5 +71,6 @@ def seconds(s: float | None) -> str:
     return f"{num(s)} s"
 
 
-def percent(frac: float | None) -> str:
-    return "–" if frac is None else f"{100 * frac:.2f}%"
+def percent(share: float) -> str:
+    """A share as a percentage with one decimal; a share short of 1 never prints as 100%."""
+    return "100%" if share >= 1 else f"{min(100 * share, 99.9):.1f}%"

@@ -18,7 +18,6 @@ from hwmodels.spec import Key, coerce_key, param, registry
 
 GPU_SECTIONS = ("device", "kernels")
 DTYPES = ("fp16", "bf16", "fp8", "int8")
-KERNELS = ("dense", "sparse")
 
 
 @dataclass(frozen=True)
@@ -112,10 +111,6 @@ class GpuSpec:
         if name in GPU_KEYS:
             return getattr(object.__getattribute__(self, GPU_KEYS[name].section), name)
         raise AttributeError(name)
-
-    @staticmethod
-    def key_table() -> dict[str, Key]:
-        return GPU_KEYS
 
     def flat(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in GPU_KEYS}

@@ -447,8 +447,3 @@ def verify_onnx(module: OnnxModule, exported: onnx.ModelProto, x: np.ndarray,
             raise ExportMismatchError(f"{name}: {int(np.sum(w[~m] != 0))} pruned weights are nonzero "
                                       "in the exported graph")
     return diff
-
-
-def weight_names(model: onnx.ModelProto) -> list[str]:
-    """Names of the weight initializers the bridge would prune, in graph order."""
-    return list(OnnxModule(model).onnx_weight_names())
