@@ -320,13 +320,14 @@ def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = P
 
 def _bits(bits, *, mapping: bool = True):
     """A bits argument: None, a whole number (every layer), "conv=3,fc=2"-style text or (when
-    `mapping`) a mapping of weight name to bits; names and values are checked against the
-    model later, before training (pruning.pipeline.resolve_bits)."""
-    if bits is None or mapping and isinstance(bits, Mapping):
-        return bits
-    if isinstance(bits, int) and not isinstance(bits, bool):
-        return str(bits)
-    return arguments.text("bits", bits)
+    `mapping`) a mapping of weight name to bits; its syntax and widths are checked now
+    (pruning.bits.parse_bits, before any data is read), its names against the model later,
+    before training (pruning.pipeline.resolve_bits)."""
+    from pruning.bits import parse_bits
+    if not (bits is None or mapping and isinstance(bits, Mapping)):
+        bits = str(bits) if isinstance(bits, int) and not isinstance(bits, bool) else arguments.text("bits", bits)
+    parse_bits(bits)
+    return bits
 
 
 def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH["hw_overrides"],

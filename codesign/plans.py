@@ -38,6 +38,7 @@ from hwmodels.ties import first_min
 from hwmodels.workload import UNSTRUCTURED, LayerArray, LayerShape, Structure
 from pruning.errors import PruningError
 from pruning.patterns import Pattern, parse_pattern
+from pruning.ranges import WEIGHT_BITS
 from pruning.safe_files import write_file
 
 SCHEMA_VERSION = 2
@@ -106,9 +107,9 @@ class Sparsity:
                 raise PlanError(f"{where}: layer {str(name)[:60]!r}: {exc}") from None
         bits = {}
         for name, value in parts["bits"].items():
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
+            if isinstance(value, bool) or not isinstance(value, int) or value not in WEIGHT_BITS:
                 raise PlanError(f"{where}: weight bits of layer {str(name)[:60]!r} is "
-                                f"{str(value)[:20]}; use an integer 1..32")
+                                f"{str(value)[:20]}; use an integer in {WEIGHT_BITS.interval}")
             bits[str(name)] = int(value)
         for name, p in patterns.items():
             if p.kind == "nm" and name in alphas and abs(alphas[name] - p.n / p.m) > ALPHA_TOLERANCE:

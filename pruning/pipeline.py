@@ -19,6 +19,7 @@ import torch
 from pruning.data import DataSpec, Dataset, fit_dataset, load_dataset
 from pruning.errors import PruningError
 from pruning.methods import get_backend
+from pruning.bits import KINDS, parse_bits
 from pruning.models import MODELS, builtin_name, builtin_onnx
 from pruning.onnx.bridge import OnnxModule, data_spec, from_onnx, verify_onnx
 from pruning.onnx.files import OnnxFileError, read_onnx
@@ -131,21 +132,10 @@ def load_module(model: str | Path | onnx.ModelProto, data: Dataset, seed: int = 
 def resolve_bits(spec: str | Mapping[str, int] | None, weights: Mapping[str, torch.Tensor]) -> dict[str, int]:
     """Bits per weight name from "conv=3,fc=2", "4" (all layers), "name=5" or a mapping.
     conv = weights with >= 3 dims (Conv/ConvTranspose), fc = 2-D weights (Gemm/MatMul)."""
-    if spec is None or spec == "":
-        return {}
-    if isinstance(spec, Mapping):
-        items = [(str(k), int(v)) for k, v in spec.items()]
-    else:
-        items = []
-        for part in str(spec).split(","):
-            key, _, value = part.strip().rpartition("=")
-            try:
-                items.append((key.strip() or "all", int(value)))
-            except ValueError:
-                raise PruningError(f"--bits {spec!r}: expected e.g. conv=3,fc=2 or 4 or <weight>=5") from None
+    items = parse_bits(spec)
     out: dict[str, int] = {}
     for key, b in items:
-        if key in ("all", "conv", "fc"):
+        if key in KINDS:
             for name, w in weights.items():
                 kind = "conv" if w.dim() >= 3 else "fc"
                 if key in ("all", kind):

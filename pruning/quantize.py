@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from pruning.errors import PruningError
+from pruning.ranges import WEIGHT_BITS, check
 
 SEARCH_POINTS = 256      # candidates per search round; two rounds give ~1e-4 relative precision
 
@@ -28,8 +29,7 @@ def half_levels(bits: int) -> int:
     """M/2: the number of positive levels at `bits` bits; at 8 bits 127, int8's symmetric
     range (int8 cannot hold +128 next to the zero that marks a pruned weight, and a standard
     QDQ export stores the levels as int8)."""
-    if not 1 <= int(bits) <= 16:
-        raise PruningError(f"quantization bits must be in 1..16, got {bits}")
+    check("quantization bits", bits, WEIGHT_BITS)
     half = 2 ** int(bits) // 2
     return INT8_MAX if int(bits) == 8 else half
 

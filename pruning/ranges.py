@@ -63,6 +63,10 @@ MAX_EPOCHS = 10_000
 # before. Below 1e-12 a step is under float32's resolution of any weight (eps 1.2e-7 relative):
 # training would silently change nothing.
 LEARNING_RATE = Range(1e-12, 10)
+# A quantized layer's stored weight width: sparsity files, --bits and the quantizer (the
+# hardware's own datapath width is hwmodels.spec's weight_bits, where 32 means float). Above 16
+# the grid is finer than float32, the type training holds weights in, can place a level.
+WEIGHT_BITS = Range(1, 16, whole=True)
 SHARE = Range(0, 1)                      # a share of a budget, both ends allowed
 SHARE_BELOW_ONE = Range(0, 1, high_open=True)
 
