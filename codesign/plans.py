@@ -452,8 +452,7 @@ def build_plan(shapes: Sequence[LayerShape], hw: HardwareSpec, sparsity: Sparsit
     if band is not None:
         net = uncertainty.interval(band["network_samples"], totals["speedup"])
         totals["speedup_range"] = [float(net.lo), float(net.hi)]
-        totals["flipping_layers"] = [r.name for r in rows if r.decision_agreement is not None
-                                     and r.decision_agreement < uncertainty.STABLE]
+        totals["flipping_layers"] = [r.name for r in rows if uncertainty.flips(r.decision_agreement)]
     return Plan(model=model, hardware=hw.to_dict(), source=source, layers=tuple(rows), totals=totals,
                 spec=hw, shapes=tuple(shapes),
                 input_shape=tuple(input_shape) if input_shape else None,

@@ -35,6 +35,7 @@ from pruning.errors import DatasetError
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 BUILTIN_DATASETS = ("fashion-mnist", "mnist5k", "digits", "synthetic")
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+RAW_FIELDS = ("train_x", "train_y", "test_x", "test_y")         # RawData's names for them
 # IDX file stems in the layout LeCun's MNIST and Fashion-MNIST share.
 IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
              "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
@@ -42,6 +43,11 @@ IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 SYNTHETIC_SIZES = (2000, 500)                 # train, test samples of a synthetic set
 SYNTHETIC_MAX_BYTES = 512 * 2 ** 20           # a synthetic set larger than this needs --limit
+# A data file's arrays are held in memory in training form (float32 samples, int64 labels) with
+# transient copies while they are checked and fitted (about 2.5x at peak): 2 GiB holds CIFAR-10
+# (0.74 GB) with room, and a larger set is beyond the CPU training this tool runs. It is checked
+# from the file's headers (NPZ members, IDX dims), before anything is read or inflated.
+MAX_DATA_BYTES = 2 * 2 ** 30
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,14 +141,10 @@ def read_raw(name_or_path: str | Path, seed: int = 0) -> RawData:
 def to_dataset(raw: RawData, spec: DataSpec | None = None) -> Dataset:
     """Check raw arrays and turn them into a Dataset, fitted to `spec` (see the module doc)."""
     name = raw.name
-    train_x, test_x = _checked_inputs(name, "x_train", raw.train_x), _checked_inputs(name, "x_test", raw.test_x)
-    if train_x.shape[1:] != test_x.shape[1:]:
-        raise DatasetError(f"dataset {name!r}: train samples have shape {train_x.shape[1:]} but test "
-                           f"samples {test_x.shape[1:]}")
-    train_y, test_y = _checked_labels(name, "y_train", raw.train_y), _checked_labels(name, "y_test", raw.test_y)
-    for split, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
-        if len(x) != len(y):
-            raise DatasetError(f"dataset {name!r}: {len(x)} {split} samples but {len(y)} {split} labels")
+    arrays = {key: np.asarray(getattr(raw, attr)) for key, attr in zip(NPZ_KEYS, RAW_FIELDS)}
+    check_layout(name, {key: (a.shape, a.dtype) for key, a in arrays.items()})
+    train_x, test_x = (_checked_inputs(name, key, arrays[key]) for key in ("x_train", "x_test"))
+    train_y, test_y = (_checked_labels(name, key, arrays[key]) for key in ("y_train", "y_test"))
     classes = _num_classes(name, train_y, test_y, spec.classes if spec else None)
     train_x, test_x = (_fitted(name, x, raw.scale, spec) for x in (train_x, test_x))
     return Dataset(train_x, train_y.astype(np.int64), test_x, test_y.astype(np.int64),
@@ -198,28 +200,56 @@ def _stratified(x: np.ndarray, y: np.ndarray, n: int | None, seed: int):
 
 # ---- checks -------------------------------------------------------------------------------
 
-def _checked_inputs(name: str, key: str, x) -> np.ndarray:
-    x = np.asarray(x)
-    if x.dtype.kind not in "biuf":
-        raise DatasetError(f"dataset {name!r}: {key} must hold numbers, not {x.dtype} values")
-    if x.ndim < 2 or 0 in x.shape:
-        raise DatasetError(f"dataset {name!r}: {key} must be samples of shape (N, ...) with N >= 1, "
-                           f"got shape {x.shape}")
+def check_layout(name: str, layouts: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+    """Every check that shapes and element types decide (NPZ_KEYS -> (shape, dtype)): run on a
+    file's headers before anything is read or inflated, and on arrays."""
+    for key in ("x_train", "x_test"):
+        shape, dtype = layouts[key]
+        if dtype.kind not in "biuf":
+            raise DatasetError(f"dataset {name!r}: {key} must hold numbers, not {dtype} values")
+        if len(shape) < 2 or 0 in shape:
+            raise DatasetError(f"dataset {name!r}: {key} must be samples of shape (N, ...) with N >= 1, "
+                               f"got shape {tuple(shape)}")
+    train, test = layouts["x_train"][0][1:], layouts["x_test"][0][1:]
+    if train != test:
+        raise DatasetError(f"dataset {name!r}: train samples have shape {tuple(train)} but test samples "
+                           f"{tuple(test)}")
+    for key in ("y_train", "y_test"):
+        shape, dtype = layouts[key]
+        if dtype.kind not in "biuf" or len(_label_shape(shape)) != 1:
+            raise DatasetError(f"dataset {name!r}: {key} must be one class index per sample, shape (N,) "
+                               f"of integers; got shape {tuple(shape)} of {dtype}"
+                               + (" (one-hot labels: take argmax)" if len(_label_shape(shape)) == 2 else ""))
+    for split in ("train", "test"):
+        n_x, n_y = layouts[f"x_{split}"][0][0], layouts[f"y_{split}"][0][0]
+        if n_x != n_y:
+            raise DatasetError(f"dataset {name!r}: {n_x} {split} samples but {n_y} {split} labels")
+
+
+def check_size(name: str, layouts: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+    """A data file's arrays fit in MAX_DATA_BYTES as held for training (float32 at least)."""
+    held = sum(math.prod(shape) * max(dtype.itemsize, 4) for shape, dtype in layouts.values())
+    if held > MAX_DATA_BYTES:
+        raise DatasetError(f"dataset {name!r}: its arrays take {held / 2 ** 30:.3g} GiB in training form, "
+                           f"beyond the {MAX_DATA_BYTES / 2 ** 30:.3g} GiB this tool holds in memory; save "
+                           "fewer samples")
+
+
+def _label_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(shape[:1]) if len(shape) == 2 and shape[1] == 1 else tuple(shape)   # (N, 1) columns
+
+
+def _checked_inputs(name: str, key: str, x: np.ndarray) -> np.ndarray:
+    """Finite samples (their layout is check_layout's)."""
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DatasetError(f"dataset {name!r}: {key} holds {int((~np.isfinite(x)).sum())} NaN or "
                            "infinite values")
     return x
 
 
-def _checked_labels(name: str, key: str, y) -> np.ndarray:
-    """One whole, non-negative class index per sample; (N, 1) columns are accepted."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.dtype.kind not in "biuf" or y.ndim != 1:
-        raise DatasetError(f"dataset {name!r}: {key} must be one class index per sample, shape (N,) "
-                           f"of integers; got shape {y.shape} of {y.dtype}"
-                           + (" (one-hot labels: take argmax)" if y.ndim == 2 else ""))
+def _checked_labels(name: str, key: str, y: np.ndarray) -> np.ndarray:
+    """One whole, non-negative class index per sample (their layout is check_layout's)."""
+    y = y.reshape(_label_shape(y.shape))
     if y.dtype.kind == "f":
         bad = ~np.isfinite(y) | (y != np.round(y))
         if bad.any():
@@ -305,30 +335,61 @@ def _fitted(name: str, x: np.ndarray, scale: float, spec: DataSpec | None) -> np
 
 
 # ---- IDX and NPZ files --------------------------------------------------------------------
+# Each is sized from its headers before its data is read or inflated (check_layout, check_size):
+# a few kilobytes of archive can inflate to gigabytes.
 
-def _read_bytes(path: Path) -> bytes:
-    opener = gzip.open if path.suffix == ".gz" else open
+def _open_idx(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _read_exactly(path: Path, fh, n: int) -> bytes:
+    """Up to n bytes (a gzip stream is decompressed no further); a damaged stream is one error."""
     try:
-        with opener(path, "rb") as fh:
-            return fh.read()
+        return fh.read(n)
     except (OSError, EOFError, zlib.error) as exc:    # a truncated or corrupt gzip stream
         raise DatasetError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from exc
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (optionally gzipped): magic 0 0 type ndim, big-endian dims, data."""
-    raw = _read_bytes(Path(path))
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
+def _idx_header(path: Path, fh) -> tuple[list[int], np.dtype]:
+    """The dims and element type of an IDX file: magic 0 0 type ndim, big-endian dims."""
+    magic = _read_exactly(path, fh, 4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_TYPES or magic[3] == 0:
         raise DatasetError(f"{path} is not an IDX file (bad magic number); give MNIST-style idx files")
-    ndim, start = raw[3], 4 + 4 * raw[3]
-    if len(raw) < start:
-        raise DatasetError(f"{path} is truncated: its header needs {start} bytes, the file has {len(raw)}")
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    dtype = np.dtype(IDX_TYPES[raw[2]])
-    if len(raw) - start != math.prod(dims) * dtype.itemsize:
+    raw = _read_exactly(path, fh, 4 * magic[3])
+    if len(raw) < 4 * magic[3]:
+        raise DatasetError(f"{path} is truncated: its header needs {4 + 4 * magic[3]} bytes, the file has "
+                           f"{4 + len(raw)}")
+    return [int.from_bytes(raw[4 * i: 4 * i + 4], "big") for i in range(magic[3])], np.dtype(IDX_TYPES[magic[2]])
+
+
+def idx_layout(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, element type) of an IDX file (optionally gzipped), from its header alone."""
+    path = Path(path)
+    with _open_file(path, _open_idx) as fh:
+        dims, dtype = _idx_header(path, fh)
+    return tuple(dims), dtype
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (optionally gzipped), no more of it than its header says it holds."""
+    path = Path(path)
+    with _open_file(path, _open_idx) as fh:
+        dims, dtype = _idx_header(path, fh)
+        size = math.prod(dims) * dtype.itemsize
+        check_size(path.name, {"data": (tuple(dims), dtype)})
+        data = _read_exactly(path, fh, size + 1)           # one byte more tells a padded file
+    if len(data) != size:
+        held = f"{len(data)}" if len(data) < size else f"more than {size}"
         raise DatasetError(f"{path} is truncated or padded: its header says {dims} x {dtype.itemsize} "
-                           f"bytes, the file holds {len(raw) - start} data bytes")
-    return np.frombuffer(raw, dtype, offset=start).reshape(dims).astype(dtype.newbyteorder("="))
+                           f"bytes, the file holds {held} data bytes")
+    return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _open_file(path: Path, opener):
+    try:
+        return opener(path)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from exc
 
 
 def _find_idx(directory: Path, stem: str) -> Path | None:
@@ -344,17 +405,20 @@ def _read_idx_dir(directory: Path, name: str, missing_hint: str) -> RawData:
     if missing:
         raise DatasetError(f"dataset {name!r}: missing {', '.join(missing)}[.gz] in {directory}; "
                            f"{missing_hint}")
+    layouts = {key: idx_layout(files[field]) for key, field in zip(NPZ_KEYS, RAW_FIELDS)}
+    check_layout(name, layouts)
+    check_size(name, layouts)
     a = {k: read_idx(p) for k, p in files.items()}
     scale = 255.0 if a["train_x"].dtype == np.uint8 else 1.0
     return RawData(name, a["train_x"], a["train_y"], a["test_x"], a["test_y"], scale)
 
 
 def _read_npz(path: Path) -> RawData:
-    """The four arrays of an .npz file, read without pickle; any damage (bad zip, CRC, truncation,
-    object arrays) is one DatasetError naming the file."""
+    """The four arrays of an .npz file, read without pickle and sized from their headers first;
+    any damage (bad zip, CRC, truncation, object arrays) is one DatasetError naming the file."""
     hint = f"save it with np.savez(path, {', '.join(k + '=...' for k in NPZ_KEYS)})"
     try:
-        npz = np.load(path, allow_pickle=False)
+        npz = np.load(path, allow_pickle=False, mmap_mode="r")    # a lone .npy is mapped, not read
     except Exception as exc:  # numpy raises many types for a file that is not an npz
         raise DatasetError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc}); "
                            f"{hint}") from exc
@@ -365,9 +429,37 @@ def _read_npz(path: Path) -> RawData:
         if missing:
             raise DatasetError(f"{path} lacks the key(s) {', '.join(missing)} (found: "
                                f"{', '.join(npz.files) or 'none'}); it needs {', '.join(NPZ_KEYS)}")
+        layouts = {k: _npz_layout(npz, k, path, hint) for k in NPZ_KEYS}
+        check_layout(path.stem, layouts)
+        check_size(path.stem, layouts)
         arrays = {k: _npz_array(npz, k, path, hint) for k in NPZ_KEYS}
     scale = 255.0 if arrays["x_train"].dtype == np.uint8 else 1.0
     return RawData(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], scale)
+
+
+def _npz_layout(npz, key: str, path: Path, hint: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of one member from its .npy header, which must account for the member's
+    inflated size (the zip directory's) exactly; nothing of its data is read."""
+    member = key + ".npy" if key + ".npy" in npz.zip.namelist() else key
+    try:
+        info = npz.zip.getinfo(member)
+        with npz.zip.open(info) as fh:
+            version = np.lib.format.read_magic(fh)
+            reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in reader:
+                raise ValueError(f"an .npy header of version {version} (numeric arrays use 1.0 or 2.0)")
+            shape, _, dtype = reader[version](fh)
+            start = fh.tell()
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError of a bad header, ...
+        raise DatasetError(f"{path}: cannot read {key} ({type(exc).__name__}: {exc}); {hint} with "
+                           "numeric arrays") from exc
+    if dtype.hasobject:
+        raise DatasetError(f"{path}: cannot read {key}: it holds Python objects; {hint} with numeric arrays")
+    if info.file_size - start != math.prod(shape) * dtype.itemsize:
+        raise DatasetError(f"{path}: cannot read {key}: its header says shape {shape} of {dtype} "
+                           f"({math.prod(shape) * dtype.itemsize} bytes) but the archive holds "
+                           f"{info.file_size - start}: the file is corrupted")
+    return tuple(shape), dtype
 
 
 def _npz_array(npz, key: str, path: Path, hint: str) -> np.ndarray:

@@ -26,6 +26,7 @@ from codesign.loop.records import IterationHook, SearchError
 from codesign.loop.verdict import ASSUMED_DISCORDANCE, DEFAULT_CONFIDENCE, expected_width, validation_size
 from codesign.report.renderer import REPORT_NAMES
 from codesign.runlock import LOCK_NAME
+from hwmodels.arch import KB_BITS
 from pruning.ranges import TRAINING, Range, check
 from pruning.safe_files import MIB, check_out_folder, make_dir, open_file, read_file, write_file
 
@@ -280,7 +281,7 @@ def _run(job: SearchJob, spec, patterns, initial, prep: _Prepared, status, on_it
     config = SearchConfig(max_drop=job.max_drop, confidence=job.confidence, alpha_min=job.alpha_min,
                           patterns=patterns, batch=job.batch,
                           storage_budget_bits=None if job.storage_budget_kib is None
-                          else job.storage_budget_kib * 8192)
+                          else job.storage_budget_kib * KB_BITS)
     executor = _executor(job, oracle, on_result, lambda request: _starting(request, job, status))
     if executor.log.outcomes:
         status(f"resuming {out}: {len(executor.log.outcomes)} evaluation(s) recorded in {EVALUATIONS} "

@@ -6,6 +6,7 @@ import resource
 import subprocess
 import sys
 import time
+import zipfile
 
 import numpy as np
 import onnx
@@ -215,3 +216,31 @@ def test_external_data_saved_by_onnx_is_read(tmp_path):
     assert [numpy_helper.to_array(t).tolist() for t in model.graph.initializer] == \
         [numpy_helper.to_array(w).tolist() for w in weights]
     assert [layer.macs for layer in load_network(str(tmp_path / "m.onnx")).layers] == [128, 32]
+
+
+# ---- data files ---------------------------------------------------------------------------
+
+def npz_bomb(path, samples: int) -> None:
+    """An .npz of `samples` 28x28 uint8 zero images (and a label or two): a few MB on disk."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        with zf.open("x_train.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "|u1", "fortran_order": False,
+                                                      "shape": (samples, 28, 28)})
+            chunk = bytes(28 * 28 * 4096)
+            for _ in range(samples // 4096):
+                fh.write(chunk)
+        for key, value in (("y_train", np.arange(samples) % 2), ("x_test", np.zeros((2, 28, 28), np.uint8)),
+                           ("y_test", np.arange(2))):
+            with zf.open(key + ".npy", "w") as fh:
+                np.lib.format.write_array(fh, value)
+
+
+def test_a_data_file_is_sized_from_its_headers_before_it_is_inflated(tmp_path):
+    """2.5 MB inflating to 564 MB of uint8, 2.2 GB as float32: it was read and converted before
+    anything was checked (here it ended out of memory at the 3 GB this test allows; the
+    campaign's 2 MB file reached 2.7 GB)."""
+    npz_bomb(tmp_path / "bomb.npz", 4096 * 180)
+    code, err, peak = run_cli(tmp_path, "prune", "lenet300", "--data", str(tmp_path / "bomb.npz"), "--alpha", "0.5",
+                              "--pretrain-epochs", "0", "--out", str(tmp_path / "run"), "--no-progress")
+    assert "training form" in one_line_refusal(code, err)
+    assert peak < MAX_RSS_MB and not (tmp_path / "run").exists()

@@ -1,4 +1,5 @@
 import gzip
+import zipfile
 
 import numpy as np
 import pytest
@@ -190,7 +191,8 @@ BAD_NPZ = {
     "string pixels": ({**_good(), "x_train": np.full((4, 3, 3), "x")}, "must hold numbers"),
     "object pixels": ({**_good(), "x_train": np.array([np.zeros(3), np.zeros(2)], dtype=object)},
                       "cannot read x_train"),
-    "NaN pixel": ({**_good(), "x_test": np.array([[[np.nan]], [[0.0]]])}, "NaN or infinite"),
+    "NaN pixel": ({**_good(), "x_test": np.where(np.arange(18).reshape(2, 3, 3) == 0, np.nan, 0.0)},
+                  "1 NaN or infinite"),
     "inf pixel": ({**_good(), "x_train": np.full((4, 3, 3), np.inf)}, "NaN or infinite"),
     "scalar samples": ({**_good(), "x_train": np.float32(1.0)}, r"shape \(N, \.\.\.\)"),
     "no samples": ({**_good(), "x_train": np.zeros((0, 3, 3)), "y_train": np.zeros(0, int)}, "N >= 1"),
@@ -264,3 +266,61 @@ def test_truncated_gzip_idx_and_idx_of_other_types(tmp_path):
     values = np.array([[1.5, -2.0]], ">f4")
     floats.write_bytes(bytes([0, 0, 0x0D, 2, 0, 0, 0, 1, 0, 0, 0, 2]) + values.tobytes())
     assert read_idx(floats).tolist() == [[1.5, -2.0]]
+
+
+# ---- sized from headers before anything is read or inflated (issue 26) --------------------
+
+def _never_read(monkeypatch):
+    def fail(*_):
+        raise AssertionError("an array was read before its header was checked")
+    monkeypatch.setattr("pruning.data._npz_array", fail)
+
+
+@pytest.mark.parametrize("case", ["x/y lengths", "train/test shapes", "string pixels", "one-hot labels"])
+def test_npz_layout_faults_are_found_from_the_headers(tmp_path, monkeypatch, case):
+    arrays, match = BAD_NPZ[case]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    _never_read(monkeypatch)
+    with pytest.raises(DatasetError, match=match):
+        load_dataset(tmp_path / "bad.npz")
+
+
+def _npz_claiming(path, shape, dtype="|u1", data=b""):
+    """An .npz whose x_train member's header claims `shape` but holds `data`."""
+    rest = {k: v for k, v in _good().items() if k != "x_train"}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("x_train.npy", "w") as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": dtype, "fortran_order": False, "shape": shape})
+            fh.write(data)
+        for key, value in rest.items():
+            with zf.open(key + ".npy", "w") as fh:
+                np.lib.format.write_array(fh, value)
+
+
+def test_an_npz_header_that_does_not_match_its_member_is_refused_unread(tmp_path, monkeypatch):
+    _never_read(monkeypatch)
+    _npz_claiming(tmp_path / "lie.npz", (4, 3, 3), data=bytes(35))
+    with pytest.raises(DatasetError, match=r"cannot read x_train: its header says shape \(4, 3, 3\).* holds 35"):
+        load_dataset(tmp_path / "lie.npz")
+
+
+def test_an_npz_too_large_to_hold_is_refused_before_it_is_inflated(tmp_path, monkeypatch):
+    monkeypatch.setattr("pruning.data.MAX_DATA_BYTES", 2 ** 20)
+    _never_read(monkeypatch)
+    np.savez_compressed(tmp_path / "big.npz", **{**_good(), "x_train": np.zeros((2 ** 16, 3, 3), np.uint8),
+                                                 "y_train": np.arange(2 ** 16) % 2})
+    with pytest.raises(DatasetError, match="in training form, beyond the 0.000977 GiB"):
+        load_dataset(tmp_path / "big.npz")
+
+
+def test_idx_files_are_sized_from_their_header(tmp_path):
+    huge = tmp_path / "huge-idx3-ubyte.gz"         # 2**32 pixels claimed by a 40-byte file
+    with gzip.open(huge, "wb") as fh:
+        fh.write(bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (2 ** 16, 2 ** 8, 2 ** 8)))
+    with pytest.raises(DatasetError, match="training form"):
+        read_idx(huge)
+    padded = tmp_path / "padded-idx1-ubyte.gz"     # 5 labels, then a megabyte more: not all inflated
+    with gzip.open(padded, "wb") as fh:
+        fh.write(bytes([0, 0, 8, 1, 0, 0, 0, 5]) + bytes(2 ** 20))
+    with pytest.raises(DatasetError, match="holds more than 5 data bytes"):
+        read_idx(padded)
