@@ -1,8 +1,8 @@
-"""smic40-admmnn against paper 001: Fig. 4's r* on CONV4 and Table 9 on CONV4's design."""
+"""smic40-admmnn against paper 001: Fig. 4's r* on CONV4 and Table 9 on CONV4's design
+(the fit itself, codesign.calibrate, is tested in tests/codesign/test_calibrate_fit.py)."""
 import numpy as np
 import pytest
 
-from codesign.calibrate import BreakEvenTarget, CalibrationPoint, fit, predict, predict_break_even
 from hwmodels import paper001
 from hwmodels.configs import single
 from hwmodels.decide import break_even, speedup_curves
@@ -22,17 +22,3 @@ def test_admmnn_preset_meets_the_paper_targets(admmnn, alexnet_layers):
     low = [p[2] for p in paper001.table9_points() if p[1] == "conv1" and p[0] != "Ours"]
     assert np.all(speedup_curves(single(admmnn), conv1, np.array(low)) < 1.0)
 
-
-def test_the_fit_stays_inside_the_physical_range_and_recovers_a_known_value(smic40):
-    layer = paper001.ALEXNET_CONV[3]
-    truth = smic40.replace(sparse_utilization=0.8)
-    ratios = [2.0, 4.0, 8.0]
-    points = [CalibrationPoint(layer, r, float(s)) for r, s in zip(ratios, predict(truth, [
-        CalibrationPoint(layer, r, 1.0) for r in ratios]))]
-    result = fit(smic40, points, params=("sparse_utilization",))
-    assert result.params["sparse_utilization"] == pytest.approx(0.8, rel=0.02)
-    lo, hi = smic40.ranges["sparse_utilization"]
-    impossible = [CalibrationPoint(layer, 2.0, 100.0)]         # would need utilization >> 1
-    clipped = fit(smic40, impossible, params=("sparse_utilization",))
-    assert lo <= clipped.params["sparse_utilization"] <= hi
-    assert predict_break_even(result.spec, [BreakEvenTarget(layer, 1.0)])[0] > 1

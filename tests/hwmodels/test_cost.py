@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
-from codesign.graph import load_network
 from hwmodels import decide
 from hwmodels.configs import single
 from hwmodels.cost import MaskArrays, baseline, evaluate
 from hwmodels.errors import ConfigError, FitError
 from hwmodels.formats import MaskStats
 from hwmodels.workload import LayerArray, LayerShape, Structure
+from network_shapes import read_shapes
 
 from .conftest import configs
 
@@ -98,7 +98,7 @@ def test_the_nm_engine_runs_only_compatible_nm_layers(smic40, alexnet_layers):
 
 def test_fixed_chip_sparse_capable_twin_is_physical(admmnn):
     spec = admmnn.replace(mode="fixed")
-    layers = LayerArray.from_shapes(load_network("alexnet").shapes)
+    layers = LayerArray.from_shapes(read_shapes("alexnet"))
     res = evaluate(single(spec), layers, ALPHAS)
     twin = res.dense_mode
     assert np.all(twin.area_um2 == res.dense.area_um2)
@@ -135,7 +135,7 @@ def test_speedups_stay_physical_on_real_networks(admmnn, network):
     least 1/r of the dense walk on P_s PEs at clock f_s; padding, imbalance and stalls only
     add), and unpruned the sparse design (indices on every weight, bigger PEs, a slower clock)
     is slower than dense."""
-    res = evaluate(single(admmnn), LayerArray.from_shapes(load_network(network).shapes), ALPHAS)
+    res = evaluate(single(admmnn), LayerArray.from_shapes(read_shapes(network)), ALPHAS)
     s = decide.sparse_speedup(res)[0]
     pes = np.maximum(1.0, res.sparse.pes[0] / admmnn.pes)
     clock = np.maximum(1.0, res.dense.clock_ns[0] / res.sparse.clock_ns[0])

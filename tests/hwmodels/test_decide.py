@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from codesign.graph import load_network
 from hwmodels import decide
 from hwmodels.configs import ConfigArray, single
 from hwmodels.cost import evaluate
 from hwmodels.presets import read_preset
 from hwmodels.workload import LayerArray, LayerShape, Structure
+from network_shapes import read_shapes
 
 GRID = np.array([0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.12, 0.08, 0.05, 0.03])
 
@@ -17,7 +17,7 @@ GRID = np.array([0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.12, 0.08, 0.05, 0.03])
 @pytest.mark.parametrize("network", ("alexnet", "resnet50", "shufflenet"))
 def test_runs_sparse_exactly_when_the_ratio_reaches_r_star(preset, mode, network):
     spec = read_preset(preset).replace(mode=mode)
-    layers = LayerArray.from_shapes(load_network(network).shapes)
+    layers = LayerArray.from_shapes(read_shapes(network))
     cfg = single(spec)
     runs = decide.runs_sparse(evaluate(cfg, layers, GRID, energy=False))[0]
     r_star = decide.break_even(cfg, layers).ratio[0]
