@@ -342,7 +342,7 @@ def _open_idx(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def _read_exactly(path: Path, fh, n: int) -> bytes:
+def _read_at_most(path: Path, fh, n: int) -> bytes:
     """Up to n bytes (a gzip stream is decompressed no further); a damaged stream is one error."""
     try:
         return fh.read(n)
@@ -352,10 +352,10 @@ def _read_exactly(path: Path, fh, n: int) -> bytes:
 
 def _idx_header(path: Path, fh) -> tuple[list[int], np.dtype]:
     """The dims and element type of an IDX file: magic 0 0 type ndim, big-endian dims."""
-    magic = _read_exactly(path, fh, 4)
+    magic = _read_at_most(path, fh, 4)
     if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_TYPES or magic[3] == 0:
         raise DatasetError(f"{path} is not an IDX file (bad magic number); give MNIST-style idx files")
-    raw = _read_exactly(path, fh, 4 * magic[3])
+    raw = _read_at_most(path, fh, 4 * magic[3])
     if len(raw) < 4 * magic[3]:
         raise DatasetError(f"{path} is truncated: its header needs {4 + 4 * magic[3]} bytes, the file has "
                            f"{4 + len(raw)}")
@@ -377,7 +377,7 @@ def read_idx(path: Path) -> np.ndarray:
         dims, dtype = _idx_header(path, fh)
         size = math.prod(dims) * dtype.itemsize
         check_size(path.name, {"data": (tuple(dims), dtype)})
-        data = _read_exactly(path, fh, size + 1)           # one byte more tells a padded file
+        data = _read_at_most(path, fh, size + 1)           # one byte more tells a padded file
     if len(data) != size:
         held = f"{len(data)}" if len(data) < size else f"more than {size}"
         raise DatasetError(f"{path} is truncated or padded: its header says {dims} x {dtype.itemsize} "
