@@ -28,7 +28,7 @@ import numpy as np
 from hwmodels import tech
 from hwmodels.configs import ConfigArray
 
-KB_BITS = 8192.0
+KB_BITS = tech.KB_BITS
 UM2_PER_MM2 = 1e6
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from hwmodels.spec import MAC_KINDS, SRAM_CELLS
 
 DATA_DIR = Path(__file__).with_name("data")
+KB_BITS = 8192.0            # bits per KB (1024 bytes) of an SRAM macro or a buffer
 
 AREA_SCALE_45_TO_40 = 0.79     # stillmaker17: 45->32 nm 0.46 and 65->45 nm 0.66, interpolated
 
@@ -147,6 +148,6 @@ def sram_macro(size_kb, port_bits, cell_code) -> dict[str, np.ndarray]:
     t = cacti_table()
     size = np.clip(np.asarray(size_kb, dtype=float), t.size_kb[0], t.size_kb[-1])
     v = sram_lookup(size, port_bits, cell_code, ("area_mm2", "access_ns", "read_pj", "leakage_mw"))
-    return {"um2_per_bit": v["area_mm2"] * 1e6 / (size * 8192.0), "access_ns": v["access_ns"],
+    return {"um2_per_bit": v["area_mm2"] * 1e6 / (size * KB_BITS), "access_ns": v["access_ns"],
             "pj_per_bit": v["read_pj"] / np.asarray(port_bits, dtype=float),
             "leakage_mw": v["leakage_mw"]}

@@ -21,6 +21,12 @@ DEFAULT_SAMPLES = 1000
 DEFAULT_SEED = 0
 QUANTILES = (0.025, 0.975)
 STABLE = 0.95
+
+
+def flips(agreement: float | None) -> bool:
+    """A decision that flips inside the ranges: fewer than STABLE of the samples agree with
+    the nominal one (None: no uncertainty was propagated)."""
+    return agreement is not None and agreement < STABLE
 MAX_SAMPLES = 100_000
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, check_outputs,
                                  format_table, hw_from_args, load_model_arg, ratio)
 from codesign.cli.inspect_cmd import coverage_lines, warn_coverage
+from hwmodels import uncertainty
+from hwmodels.arch import KB_BITS
 
 
 def register(sub) -> None:
@@ -76,24 +78,24 @@ def summary_text(result, model: str, hw) -> str:
         rng = ""
         if band and l.speedup_range:
             rng = f"{l.speedup_range[0]:.3g}-{l.speedup_range[1]:.3g}"
-        flip = " (flips)" if band and l.decision_agreement is not None and l.decision_agreement < 0.95 else ""
+        flip = " (flips)" if band and uncertainty.flips(l.decision_agreement) else ""
         rows.append([l.name, l.pattern, f"{l.alpha:.3g}", f"{1 / l.alpha:.3g}", ratio(l.break_even),
                      l.implementation + flip, f"{l.speedup:.3g}x"] + ([rng] if band else [])
-                    + [f"{l.latency_ns / 1e3:,.1f}", f"{l.weight_bits_total / 8192:,.1f}",
-                       f"{l.index_bits_total / 8192:,.1f}", f"{l.energy_pj / 1e6:,.3g}"])
+                    + [f"{l.latency_ns / 1e3:,.1f}", f"{l.weight_bits_total / KB_BITS:,.1f}",
+                       f"{l.index_bits_total / KB_BITS:,.1f}", f"{l.energy_pj / 1e6:,.3g}"])
     t = result.totals
     rng = f"{t['speedup_range'][0]:.3g}-{t['speedup_range'][1]:.3g}" if band else ""
     rows.append(["total", "", "", f"{t['pruning_ratio']:.3g}", "", f"{t['sparse_layers']}/{t['layers']} sparse",
                  f"{t['speedup']:.3g}x"] + ([rng] if band else [])
-                + [f"{t['latency_ns'] / 1e3:,.1f}", f"{t['weight_bits_total'] / 8192:,.1f}",
-                   f"{t['index_bits_total'] / 8192:,.1f}", f"{t['energy_pj'] / 1e6:,.3g}"])
+                + [f"{t['latency_ns'] / 1e3:,.1f}", f"{t['weight_bits_total'] / KB_BITS:,.1f}",
+                   f"{t['index_bits_total'] / KB_BITS:,.1f}", f"{t['energy_pj'] / 1e6:,.3g}"])
     head = ["layer", "pattern", "alpha", "r", "r*", "impl", "speedup"] + (["range"] if band else []) \
         + ["latency us", "weights KB", "indices KB", "energy uJ"]
     lines = [f"{model} on {hw.name} ({hw.mode}; plan from {result.source})", format_table(head, rows)]
     comp = t["compression"]
     lines.append(f"dense baseline: {t['dense_latency_ns'] / 1e3:,.1f} us, weights "
-                 f"{t['dense_weight_bits_total'] / 8192:,.1f} KB at the hardware's width; features "
-                 f"{t['feature_bits_total'] / 8192:,.1f} KB; weights + indices compress "
+                 f"{t['dense_weight_bits_total'] / KB_BITS:,.1f} KB at the hardware's width; features "
+                 f"{t['feature_bits_total'] / KB_BITS:,.1f} KB; weights + indices compress "
                  f"{comp['dense_hardware_width']:.3g}x vs that, {comp['dense_32bit']:.3g}x vs 32-bit float")
     if hw.mode == "fixed":
         d = result.layers[0].designs

@@ -15,6 +15,7 @@ from pathlib import Path
 from codesign.errors import CodesignError
 from codesign.report import fmt
 from codesign.report.model import Report
+from hwmodels import uncertainty
 from pruning.safe_files import MIB, check_out_folder, delete_file, list_dir, make_dir, read_file, write_file
 
 MAX_CURVES = 6
@@ -66,7 +67,7 @@ def layer_rows(report: Report) -> tuple[list[list[str]], list[str]]:
         speed = fmt.times(l["speedup"])
         if l.get("speedup_range"):
             speed += f" ({fmt.span(*l['speedup_range'])})"
-        flips = l.get("decision_agreement") is not None and l["decision_agreement"] < 0.95
+        flips = uncertainty.flips(l.get("decision_agreement"))
         impl = l["implementation"] + (" (flips)" if flips else "")
         before = fmt.bits(l["dense_weight_bits_total"])
         after = fmt.bits(l["weight_bits_total"])

@@ -70,3 +70,10 @@ def test_a_sparsity_file_holds_the_same_bit_range(tmp_path, capsys):
     plan.write_text(json.dumps({"bits": {"conv1": 24}}))
     assert main(["plan", "lenet5", "--sparsity", str(plan)]) == 2
     assert "weight bits of layer 'conv1' is 24; use an integer in [1, 16]" in capsys.readouterr().err
+
+
+def test_one_flip_threshold_and_one_kb():
+    from hwmodels import tech, uncertainty
+    from hwmodels.arch import KB_BITS
+    assert not uncertainty.flips(None) and not uncertainty.flips(0.99) and uncertainty.flips(0.5)
+    assert KB_BITS is tech.KB_BITS
