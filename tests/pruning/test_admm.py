@@ -6,13 +6,11 @@ from torch import nn
 from pruning.admm_core import AdmmPenalty, sparse_projection
 from pruning.methods.admm import AdmmBackend
 from pruning.protocol import Targets, prunable_weights
-from pruning.data import load_dataset
 from pruning.masks import check_sparsity
 from pruning.projections import keep_count
 from pruning.methods import get_backend
-from pruning.models import build_model
 from pruning.patterns import parse_pattern
-from pruning.train import TrainContext, train_epochs
+from pruning.train import TrainContext
 
 
 def test_penalty_is_half_rho_times_squared_frobenius_norm():
@@ -70,20 +68,8 @@ def test_admm_sparse_least_squares_finds_the_true_support():
     assert np.allclose(admm.Z["x"].numpy(), x_true, atol=1e-2)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", limit=600, test_limit=300, seed=0)
-
-
-def _pretrained(ds):
-    torch.manual_seed(0)
-    model = build_model("lenet300", ds.input_shape, ds.num_classes)
-    train_epochs(model, TrainContext(ds, batch_size=32), 4, phase="pretrain")
-    return model
-
-
-def test_backend_prunes_exactly_and_keeps_accuracy(digits):
-    model = _pretrained(digits)
+def test_backend_prunes_exactly_and_keeps_accuracy(pretrained):
+    model, digits = pretrained()
     alphas = {"fc1.weight": 0.1, "fc2.weight": 0.2, "fc3.weight": 0.5}
     backend = get_backend("admm", update_every=10, update_unit="steps", rho=0.1)
     ctx = TrainContext(digits, epochs=8, batch_size=32, lr=1e-2)
@@ -98,16 +84,16 @@ def test_backend_prunes_exactly_and_keeps_accuracy(digits):
     assert admm_record["accuracy_hard_pruned"] > 0.5          # ADMM made W nearly sparse already
 
 
-def test_global_alpha_is_resolved_per_layer(digits):
-    model = _pretrained(digits)
+def test_global_alpha_is_resolved_per_layer(pretrained):
+    model, digits = pretrained()
     res = AdmmBackend(AdmmBackend.Options(update_every=0.5)).compress(
         model, Targets(global_alpha=0.2), TrainContext(digits, epochs=1, batch_size=64))
     kept = sum(l.kept for l in res.layers)
     assert kept == keep_count(sum(l.weights for l in res.layers), 0.2)
 
 
-def test_backend_reaches_an_nm_pattern_and_a_block_pattern(digits):
-    model = _pretrained(digits)
+def test_backend_reaches_an_nm_pattern_and_a_block_pattern(pretrained):
+    model, digits = pretrained()
     patterns = {"fc1.weight": parse_pattern("2:4"), "fc2.weight": parse_pattern("4x1")}
     targets = Targets(alphas={"fc2.weight": 0.25}, patterns=patterns)
     res = get_backend("admm", update_every=10, update_unit="steps").compress(

@@ -7,24 +7,19 @@ import pytest
 import torch
 
 from pruning.protocol import Targets, prunable_weights
-from pruning.data import load_dataset
 from pruning.projections import keep_count
 from pruning.support import exclude, layer_macs, shrink_to_budget
 from pruning.methods import get_backend
 from pruning.models import build_model
-from pruning.train import TrainContext, evaluate, train_epochs
+from pruning.train import TrainContext, evaluate
 
 METHODS = ("magnitude", "agp", "progressive", "ltp", "asl")
 ALPHAS = {"conv2.weight": 0.2, "fc1.weight": 0.1, "fc2.weight": 0.5}
 
 
-@pytest.fixture(scope="module")
-def dense():
-    torch.manual_seed(0)
-    data = load_dataset("digits")
-    model = build_model("lenet5", data.input_shape, data.num_classes)
-    train_epochs(model, TrainContext(data, batch_size=64), 6, phase="pretrain")
-    return model, data
+@pytest.fixture
+def dense(pretrained):
+    return pretrained("lenet5", limit=None, test_limit=None, epochs=6.0, batch_size=64)
 
 
 def _ctx(data, epochs=2.0):

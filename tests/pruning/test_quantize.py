@@ -3,12 +3,10 @@ import pytest
 import torch
 
 from pruning.protocol import Targets, prunable_weights
-from pruning.data import load_dataset
 from pruning.masks import check_sparsity
 from pruning.methods import get_backend
-from pruning.models import build_model
 from pruning.quantize import GridTrainer, fit_interval, half_levels, on_grid, project_to_grid
-from pruning.train import TrainContext, train_epochs
+from pruning.train import TrainContext
 
 
 def test_levels_have_no_zero_and_saturate():
@@ -52,11 +50,8 @@ def test_grid_trainer_moves_weights_between_levels():
 
 
 @pytest.fixture(scope="module")
-def joint_result():
-    ds = load_dataset("digits", limit=600, test_limit=300)
-    torch.manual_seed(0)
-    model = build_model("lenet300", ds.input_shape, ds.num_classes)
-    train_epochs(model, TrainContext(ds, batch_size=32), 4, phase="pretrain")
+def joint_result(pretrained):
+    model, ds = pretrained()
     alphas = {"fc1.weight": 0.1, "fc2.weight": 0.2}
     bits = {"fc1.weight": 2, "fc2.weight": 2, "fc3.weight": 3}
     backend = get_backend("admm", update_every=10, update_unit="steps", rho=0.1)
