@@ -10,7 +10,6 @@ Usage: .venv/bin/python benchmarks/import_zoo.py
 """
 from __future__ import annotations
 
-import datetime as dt
 import statistics
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
-from _record import RESULTS, machine  # noqa: E402
+from _record import RESULTS, provenance  # noqa: E402
 
 from codesign.graph import load_network  # noqa: E402
 from zoo.counts import OCR_COUNTS, independent_counts  # noqa: E402
@@ -82,8 +81,7 @@ def main() -> int:
         print(line, flush=True)
     table = ("| model | exporter | opset | export s | import s | layers | MACs | independent MACs | coverage |\n"
              "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    block = (f"\n{SECTION}\n\nIssue 11's fixture set: `benchmarks/import_zoo.py`, {stamp}, {machine()}; "
+    block = (f"\n{SECTION}\n\nIssue 11's fixture set: `benchmarks/import_zoo.py`, {provenance()}; "
              f"{len(rows)} models, {bad} off by more than 1% or below 100% coverage; whole run "
              f"{time.perf_counter() - start:.0f} s. Export s: the torch export, as recorded when it was "
              "made (cached under .cache/zoo since). Import s: median of 3 imports (load, shape inference, constant folding "
