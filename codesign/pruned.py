@@ -6,64 +6,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from codesign.graph.protos import all_graphs
 from codesign.plans import PlanError, Sparsity
 from hwmodels.formats import MaskStats
-from hwmodels.workload import LayerShape
-from pruning.patterns import Pattern
+from pruning.onnx.layouts import weight_layouts
+from pruning.patterns import Pattern, infer_pattern, output_axis, unit_mask
 
-NM_CANDIDATES = (2, 4, 8, 16)            # group sizes M tried when reading N:M from a mask
-BLOCK_CANDIDATES = ((4, 1), (1, 4), (2, 2), (8, 1), (1, 8), (4, 4), (8, 8), (16, 1), (1, 16))
-
-
-def rows_by_output(mask: np.ndarray, shape: LayerShape, outputs_first: bool = False) -> np.ndarray:
-    """A weight (or mask) as (out_channels, reduction): one row per output channel in ONNX
-    layout. Conv (K, C/g, ...); ConvTranspose (C, K/g, ...); Gemm with transB=1 (out, in);
-    MatMul and Gemm without transB (in, out)."""
-    m = np.asarray(mask)
-    if shape.op == "conv":
-        return m.reshape(m.shape[0], -1)
-    if shape.op == "conv_transpose":
-        return np.moveaxis(m, 1, 0).reshape(m.shape[1], -1)
-    m = m.reshape(m.shape[0], -1)
-    if outputs_first or m.shape != (shape.in_channels, shape.out_channels):
-        return m
-    return m.T
+# a layer's ONNX op where the graph scan does not see its weight (a folded weight, an op the
+# bridge does not train): the default output axis of the layer's kind
+_KIND_OP = {"conv": "Conv", "conv_transpose": "ConvTranspose", "recurrent": "LSTM", "gemm": "Gemm",
+            "matmul": "MatMul"}
 
 
-def infer_pattern(rows: np.ndarray) -> Pattern:
-    """The most specific pattern a (out, reduction) mask follows: whole channels, blocks, N:M
-    groups (every full aligned group of M holds exactly N, N <= M/2, as the projection keeps
-    them), else unstructured."""
-    m = np.asarray(rows, dtype=bool)
-    per_row = m.sum(axis=1)
-    if np.all((per_row == 0) | (per_row == m.shape[1])) and np.any(per_row == 0):
-        return Pattern("channel")
-    out, cols = m.shape
-    for k, l in BLOCK_CANDIDATES:
-        if out % k or cols % l:
-            continue
-        blocks = m.reshape(out // k, k, cols // l, l)
-        any_, all_ = blocks.any(axis=(1, 3)), blocks.all(axis=(1, 3))
-        if np.array_equal(any_, all_) and not any_.all():
-            return Pattern("block", k=k, l=l)
-    for group in NM_CANDIDATES:
-        full = cols // group
-        if full == 0:
-            break
-        counts = m[:, :full * group].reshape(out, full, group).sum(axis=2)
-        keep = int(counts.max())
-        if 0 < keep <= group // 2 and np.all(counts == keep) and \
-                np.all(m[:, full * group:].sum(axis=1) <= keep):
-            return Pattern("nm", n=keep, m=group)
-    return Pattern()
-
-
-def mask_stats(rows: np.ndarray, pattern: Pattern) -> MaskStats:
-    """Exact statistics in the units the hardware stores: blocks for a block pattern."""
-    m = np.asarray(rows, dtype=bool)
-    if pattern.kind == "block":
-        m = m.reshape(m.shape[0] // pattern.k, pattern.k, m.shape[1] // pattern.l, pattern.l).any(axis=(1, 3))
-    return MaskStats.from_mask(m)
+def output_axes(network) -> dict[str, int]:
+    """The output-channel axis of each prunable layer's stored weight, by the rule the bridge
+    trains and masks it with (pruning.onnx.layouts), so a mask reads back as it was made."""
+    ranks = {l.name: len(l.weight_shape) for l in network.layers if l.shape.prunable}
+    found: dict[str, int] = {}
+    for graph in all_graphs(network.model.graph):
+        for name, axis in weight_layouts(graph.node, ranks).items():
+            found.setdefault(name, axis)
+    return {l.name: found.get(l.name, output_axis(_KIND_OP.get(l.op, "MatMul"), 1, l.attributes, 0,
+                                                  len(l.weight_shape)))
+            for l in network.layers if l.shape.prunable}
 
 
 def quantized_bits(values: np.ndarray, max_bits: int = 8) -> int | None:
@@ -88,12 +53,12 @@ def quantized_bits(values: np.ndarray, max_bits: int = 8) -> int | None:
     return None
 
 
-def layer_mask(shape: LayerShape, mask: np.ndarray, outputs_first: bool = False) -> tuple[Pattern, MaskStats]:
-    """The pattern a layer's mask follows and its exact statistics (the one reading of a mask,
-    for pruned files and for trained candidates alike)."""
-    rows = rows_by_output(mask, shape, outputs_first)
-    pattern = infer_pattern(rows)
-    return pattern, mask_stats(rows, pattern)
+def layer_mask(mask, out_axis: int = 0) -> tuple[Pattern, MaskStats]:
+    """The pattern a layer's mask follows (pruning.patterns.infer_pattern) and its exact
+    statistics in the units the hardware stores (blocks for a block pattern): the one reading
+    of a mask, for pruned files and for trained candidates alike."""
+    pattern = infer_pattern(mask, out_axis)
+    return pattern, MaskStats.from_mask(unit_mask(mask, pattern, out_axis))
 
 
 @dataclass(frozen=True)
@@ -114,13 +79,16 @@ def read_pruned(network, reference=None) -> PrunedModel:
             raise PlanError(f"pruned model layer {foreign[0][:60]!r} is not in {reference.name}; give "
                             "the same model the pruned file was made from")
     alphas, patterns, bits, masks = {}, {}, {}, {}
+    axes, stored_bits = output_axes(network), network.weight_bits()
     for layer in network.layers:
         if not layer.shape.prunable or layer.weight_source == "constant_of_shape":
             continue
         w = network.weight(layer.name)
         if w is None or w.size != layer.shape.weight_count:
             continue
-        width = quantized_bits(w)
+        # an integer tensor (a QDQ layer's int8) has the width of its type; float values may be
+        # quantized in value only (fake quantization)
+        width = stored_bits[layer.name] if np.asarray(w).dtype.kind in "iu" else quantized_bits(w)
         if width is not None:
             bits[layer.name] = width
         mask = np.asarray(w) != 0
@@ -129,8 +97,7 @@ def read_pruned(network, reference=None) -> PrunedModel:
         if not mask.any():
             raise PlanError(f"layer {layer.name[:60]!r} of the pruned model has only zero weights; "
                             "it cannot be evaluated (restore it or remove it)")
-        outputs_first = layer.op == "gemm" and bool(layer.attributes.get("transB", 0))
-        pattern, masks[layer.name] = layer_mask(layer.shape, mask, outputs_first)
+        pattern, masks[layer.name] = layer_mask(mask, axes[layer.name])
         alphas[layer.name] = float(mask.mean())
         if pattern.kind != "unstructured":
             patterns[layer.name] = pattern

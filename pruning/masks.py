@@ -18,8 +18,7 @@ from torch import nn
 
 from pruning import safe_files
 from pruning.errors import PruningError, SparsityMismatchError
-from pruning.patterns import UNSTRUCTURED, Pattern
-from pruning.projections import expected_units, kept_units, pattern_violations
+from pruning.patterns import UNSTRUCTURED, Pattern, expected_units, kept_units, pattern_violations
 
 Masks = dict[str, torch.Tensor]
 

@@ -12,25 +12,21 @@ and MatMul/Gemm weights stored (in, out)) and returns a bool mask of the weight'
 Keeping the largest magnitudes (or block / row norms) is the Euclidean projection onto each
 pattern's set, so ADMM's Z-step is `weight * pattern_mask(weight, ...)`.
 
+What a mask holds (violations, kept units, the padding rule of partial blocks and groups) is
+pruning.patterns' rule, which codesign reads masks with too; it is re-exported here.
+
 `live`: an earlier mask; entries it pruned are never chosen again (monotone masks, as
 magnitude pruning, AGP and progressive ADMM need). Ties break by the lower flat index.
 """
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 import torch
 
 from pruning.errors import PruningError, SparsityMismatchError
-from pruning.patterns import UNSTRUCTURED, Pattern
-
-
-def keep_count(numel: int, alpha: float) -> int:
-    """Number of units kept at keep fraction `alpha` (round half up, at least one)."""
-    if not 0.0 < alpha <= 1.0:
-        raise PruningError(f"keep fraction alpha must be in (0, 1], got {alpha}")
-    return min(numel, max(1, math.floor(alpha * numel + 0.5)))
+from pruning.patterns import (UNSTRUCTURED, Pattern, expected_units, keep_count, kept_units,  # noqa: F401
+                               pattern_violations)
 
 
 def topk_mask(scores: torch.Tensor, keep: int) -> torch.Tensor:
@@ -44,12 +40,12 @@ def topk_mask(scores: torch.Tensor, keep: int) -> torch.Tensor:
     return mask.reshape(scores.shape)
 
 
-def as_rows(t: torch.Tensor, out_axis: int = 0) -> torch.Tensor:
-    """The (out, reduction) matrix view of a weight."""
+def _rows(t: torch.Tensor, out_axis: int) -> torch.Tensor:
+    """The (out, reduction) view of a tensor (pruning.patterns.as_rows in torch)."""
     return t.movedim(out_axis, 0).reshape(t.shape[out_axis], -1)
 
 
-def from_rows(rows: torch.Tensor, like: torch.Tensor, out_axis: int = 0) -> torch.Tensor:
+def _from_rows(rows: torch.Tensor, like: torch.Tensor, out_axis: int) -> torch.Tensor:
     moved = list(like.movedim(out_axis, 0).shape)
     return rows.reshape(moved).movedim(0, out_axis)
 
@@ -114,8 +110,8 @@ def pattern_mask(weight: torch.Tensor, alpha: float, pattern: Pattern = UNSTRUCT
     if pattern.kind == "unstructured":
         n_live = None if live is None else int(live.sum())
         return topk_mask(scores, _count(alpha, weight.numel(), n_live))
-    rows = as_rows(scores, out_axis)
-    live_rows = None if live is None else as_rows(live, out_axis)
+    rows = _rows(scores, out_axis)
+    live_rows = None if live is None else _rows(live, out_axis)
     if pattern.kind == "nm":
         mask = _nm_mask(rows, pattern.n, pattern.m)
     elif pattern.kind == "block":
@@ -124,7 +120,7 @@ def pattern_mask(weight: torch.Tensor, alpha: float, pattern: Pattern = UNSTRUCT
         mask = _channel_mask(rows, alpha, live_rows)
     else:                                               # pragma: no cover (Pattern validates kinds)
         raise PruningError(f"unknown pattern {pattern}")
-    return from_rows(mask, weight, out_axis)
+    return _from_rows(mask, weight, out_axis)
 
 
 def pattern_masks(weights: Mapping[str, torch.Tensor], alphas: Mapping[str, float],
@@ -163,29 +159,6 @@ def global_alphas(weights: Mapping[str, torch.Tensor], alpha: float) -> dict[str
     return {n: max(int(m.sum()), 1) / m.numel() for n, m in masks.items()}
 
 
-def pattern_violations(mask: torch.Tensor, pattern: Pattern, out_axis: int = 0) -> int:
-    """How many groups / blocks / rows of `mask` break `pattern` (0: it holds)."""
-    if pattern.kind == "unstructured":
-        return 0
-    rows = as_rows(mask.bool(), out_axis)
-    out, cols = rows.shape
-    if pattern.kind == "nm":
-        pad = (-cols) % pattern.m
-        counts = torch.nn.functional.pad(rows.int(), (0, pad)).reshape(out, -1, pattern.m).sum(dim=2)
-        return int((counts > pattern.n).sum())
-    if pattern.kind == "channel":
-        kept = rows.sum(dim=1)
-        return int(((kept > 0) & (kept < cols)).sum())
-    k, l = pattern.k, pattern.l
-    pr, pc = (-out) % k, (-cols) % l
-
-    def per_block(t):
-        return torch.nn.functional.pad(t, (0, pc, 0, pr)).reshape(
-            (out + pr) // k, k, (cols + pc) // l, l).sum(dim=(1, 3))
-    kept, size = per_block(rows.int()), per_block(torch.ones_like(rows, dtype=torch.int32))
-    return int(((kept > 0) & (kept < size)).sum())
-
-
 def check_pattern(masks: Mapping[str, torch.Tensor], patterns: Mapping[str, Pattern],
                   layouts: Mapping[str, int] | None = None) -> None:
     """Raise SparsityMismatchError when a mask breaks its pattern."""
@@ -194,33 +167,3 @@ def check_pattern(masks: Mapping[str, torch.Tensor], patterns: Mapping[str, Patt
                 for v in [pattern_violations(masks[n], p, layouts.get(n, 0))] if v]
     if problems:
         raise SparsityMismatchError("masks do not hold their pattern: " + "; ".join(problems))
-
-
-def kept_units(mask: torch.Tensor, pattern: Pattern, out_axis: int = 0) -> int:
-    """Kept entries (unstructured, N:M), kept blocks (block) or kept rows (channel)."""
-    if pattern.kind in ("unstructured", "nm"):
-        return int(mask.sum())
-    rows = as_rows(mask.bool(), out_axis)
-    if pattern.kind == "channel":
-        return int(rows.any(dim=1).sum())
-    out, cols = rows.shape
-    pr, pc = (-out) % pattern.k, (-cols) % pattern.l
-    padded = torch.nn.functional.pad(rows.int(), (0, pc, 0, pr))
-    return int((padded.reshape((out + pr) // pattern.k, pattern.k, (cols + pc) // pattern.l,
-                               pattern.l).sum(dim=(1, 3)) > 0).sum())
-
-
-def expected_units(shape: tuple[int, ...], alpha: float, pattern: Pattern, out_axis: int = 0) -> int:
-    """What `pattern_mask` keeps of a weight of `shape` with every entry alive, in the units
-    of `kept_units`."""
-    out = shape[out_axis]
-    cols = math.prod(shape) // out
-    if pattern.kind == "unstructured":
-        return keep_count(math.prod(shape), alpha)
-    if pattern.kind == "nm":
-        full, rest = divmod(cols, pattern.m)
-        return out * (pattern.n * full + min(pattern.n, rest))
-    if pattern.kind == "channel":
-        return keep_count(out, alpha)
-    blocks = -(-out // pattern.k) * -(-cols // pattern.l)
-    return keep_count(blocks, alpha)

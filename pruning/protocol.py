@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Protocol, runtime
 import torch
 from torch import nn
 
-from pruning.patterns import UNSTRUCTURED, Pattern
+from pruning.patterns import UNSTRUCTURED, Pattern, output_axis
 
 if TYPE_CHECKING:
     from pruning.train import TrainContext
@@ -111,20 +111,25 @@ def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     return out
 
 
+# torch layers as the ONNX ops they export to (a Linear is a Gemm with transB: weight (out, in))
+_AS_ONNX = ((nn.ConvTranspose1d, "ConvTranspose", {}), (nn.ConvTranspose2d, "ConvTranspose", {}),
+            (nn.ConvTranspose3d, "ConvTranspose", {}), (nn.Conv1d, "Conv", {}), (nn.Conv2d, "Conv", {}),
+            (nn.Conv3d, "Conv", {}), (nn.Linear, "Gemm", {"transB": 1}))
+
+
 def weight_layouts(model: nn.Module) -> dict[str, int]:
-    """The output-channel axis of each prunable weight (0: Conv, Linear, Gemm with transB;
-    1: ConvTranspose, MatMul and Gemm weights stored (in, out)). A model may define
-    ``onnx_weight_layouts()`` (the ONNX bridge does)."""
+    """The output-channel axis of each prunable weight (pruning.patterns.output_axis: 0 for
+    Conv, Linear, Gemm with transB; 1 for ConvTranspose, MatMul and Gemm weights stored (in,
+    out)). A model may define ``onnx_weight_layouts()`` (the ONNX bridge does)."""
     named = getattr(model, "onnx_weight_layouts", None)
     if callable(named):
         return dict(named())
     out = {}
     for mod_name, mod in model.named_modules():
-        key = f"{mod_name}.weight" if mod_name else "weight"
-        if isinstance(mod, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
-            out[key] = 1
-        elif isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-            out[key] = 0
+        for kind, op_type, attrs in _AS_ONNX:
+            if isinstance(mod, kind):
+                out[f"{mod_name}.weight" if mod_name else "weight"] = output_axis(op_type, 1, attrs)
+                break
     return out
 
 

@@ -91,12 +91,12 @@ class MaskCost:
 
     def __init__(self, shapes: Sequence[LayerShape], spec: HardwareSpec,
                  weight_bits: Mapping[str, int] | None = None,
-                 outputs_first: Mapping[str, bool] | None = None) -> None:
+                 layouts: Mapping[str, int] | None = None) -> None:
         self.shapes = {s.name: s for s in shapes}
         self.order = list(shapes)
         self.spec = spec
         self.bits = dict(weight_bits or {})
-        self.outputs_first = dict(outputs_first or {})
+        self.layouts = dict(layouts or {})          # output-channel axis per weight (the bridge's)
 
     def __call__(self, masks: Mapping[str, np.ndarray]) -> dict:
         alphas, patterns, stats = {}, {}, {}
@@ -104,7 +104,7 @@ class MaskCost:
             m = np.asarray(mask, dtype=bool)
             if name not in self.shapes or m.all() or not m.any():
                 continue
-            pattern, stats[name] = layer_mask(self.shapes[name], m, self.outputs_first.get(name, False))
+            pattern, stats[name] = layer_mask(m, self.layouts.get(name, 0))
             alphas[name] = float(m.mean())
             if pattern.kind != "unstructured":
                 patterns[name] = pattern

@@ -240,9 +240,8 @@ def _cost_and_oracle(job: SearchJob, spec, prep: _Prepared, on_progress=None):
     # e.g. a dynamo LSTM's sliced gates, is costed but cannot be pruned)
     layouts = module.onnx_weight_layouts()
     prunable = [l.name for l in network.layers if l.shape.prunable and l.name in layouts]
-    outputs_first = {l.name: layouts.get(l.name, 1) == 0 for l in network.layers if l.op in ("gemm", "matmul")}
     cost = HwCostModel(network.shapes, spec, prunable, weight_bits=prep.bits)
-    mask_cost = MaskCost(network.shapes, spec, prep.bits, outputs_first)
+    mask_cost = MaskCost(network.shapes, spec, prep.bits, layouts)
     settings = OracleSettings(method=job.method, method_options=dict(job.method_options),
                               train_epochs=job.train_epochs, final_epochs=job.final_epochs,
                               probe_epochs=job.probe_epochs, bits=prep.bits, lr=job.lr, seed=job.seed)

@@ -36,13 +36,10 @@ from torch import nn
 
 from pruning.data import DataSpec, shape_text
 from pruning.errors import PruningError
-from pruning.onnx.conventions import WEIGHT_PATH_OPS
+from pruning.onnx.layouts import WEIGHT_OPS, root_initializer, weight_layouts
 from pruning.onnx.files import OnnxFileError, read_onnx
 from pruning.onnx.ops import OPS, OnnxBridgeError, attrs as _attrs
 
-WEIGHT_OPS = {"Conv": (1,), "ConvTranspose": (1,), "Gemm": (0, 1), "MatMul": (0, 1),
-              "LSTM": (1, 2), "GRU": (1, 2), "RNN": (1, 2)}      # recurrent: W and R
-RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
 # Ops whose constant inputs are learned tensors even when they hold a single number (a one-unit
 # layer's bias, a one-channel norm); elsewhere a single-number initializer is a constant of the
 # computation (an attention scale, a Pow exponent, an epsilon) and training it would change
@@ -65,7 +62,7 @@ def _learned_initializers(graph: onnx.GraphProto) -> set[str]:
     stats = {n.input[i] for n in graph.node if n.op_type == "BatchNormalization"
              for i in (3, 4) if len(n.input) > i}
     producers = {o: n for n in graph.node for o in n.output}
-    feeds_layer = {_root_initializer(i, producers)[0] for n in graph.node
+    feeds_layer = {root_initializer(i, producers)[0] for n in graph.node
                    if n.op_type in LEARNED_INPUT_OPS for i in n.input}
     out = set()
     for t in graph.initializer:
@@ -73,31 +70,6 @@ def _learned_initializers(graph: onnx.GraphProto) -> set[str]:
         if kind == "f" and t.name not in stats and (math.prod(t.dims) > 1 or t.name in feeds_layer):
             out.add(t.name)
     return out
-
-
-def _root_initializer(tensor: str, producers: dict) -> tuple[str, int]:
-    """Follow a weight input back through value-preserving ops to the tensor that holds it, so
-    layers are named by the initializer that is stored (as codesign.graph names them); also
-    count the Transposes on the way (each swaps which axis holds the output channels)."""
-    flips = 0
-    for _ in range(16):
-        node = producers.get(tensor)
-        if node is None or node.op_type not in WEIGHT_PATH_OPS:
-            return tensor, flips
-        flips += node.op_type == "Transpose"
-        tensor = node.input[0]
-    return tensor, flips
-
-
-def _output_axis(node: onnx.NodeProto, position: int, attrs: dict) -> int:
-    """Which axis of a weight operand holds the output channels, as consumed by `node`."""
-    if node.op_type == "Conv":
-        return 0
-    if node.op_type == "ConvTranspose" or node.op_type in RECURRENT_OPS:   # W, R: [dirs, gates*H, in]
-        return 1
-    if position == 1:                       # Y = X @ W: W is (in, out), or (out, in) with transB
-        return 0 if attrs.get("transB", 0) else 1
-    return 1 if attrs.get("transA", 0) else 0   # Y = W @ X: W is (out, in)
 
 
 def _param_key(name: str, taken: set[str]) -> str:
@@ -152,18 +124,8 @@ class OnnxModule(nn.Module):
             else:
                 self.register_buffer("c_" + key, torch.from_numpy(array))
         params = self.params_by_onnx_name()
-        producers = {o: n for n in graph.node for o in n.output}
-        self._weights = {}
-        self._layouts: dict[str, int] = {}
-        for node in graph.node:
-            for i in WEIGHT_OPS.get(node.op_type, ()):
-                if len(node.input) <= i:
-                    continue
-                root, flips = _root_initializer(node.input[i], producers)
-                if root in params and params[root].dim() >= 2:
-                    self._weights[root] = params[root]
-                    axis = _output_axis(node, i, _attrs(node))
-                    self._layouts[root] = axis ^ (flips % 2) if params[root].dim() == 2 else axis
+        self._layouts = weight_layouts(graph.node, {n: p.dim() for n, p in params.items()})
+        self._weights = {n: params[n] for n in self._layouts}
 
     def params_by_onnx_name(self) -> dict[str, nn.Parameter]:
         return {n: self.params[k] for n, k in self._keys.items() if k in self.params}
@@ -173,7 +135,7 @@ class OnnxModule(nn.Module):
         return dict(self._weights)
 
     def onnx_weight_layouts(self) -> dict[str, int]:
-        """The output-channel axis of each weight (pruning.protocol.weight_layouts)."""
+        """The output-channel axis of each weight (pruning.onnx.layouts.weight_layouts)."""
         return dict(self._layouts)
 
     def _value(self, name: str) -> torch.Tensor:

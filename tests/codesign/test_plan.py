@@ -10,9 +10,8 @@ from codesign.api import load, plan
 from codesign.specs import hardware
 from codesign.plans import (SCHEMA_VERSION, PlanError, Sparsity, build_plan, read_sparsity,
                            uniform_sparsity)
-from codesign.pruned import infer_pattern, quantized_bits, read_pruned
+from codesign.pruned import quantized_bits, read_pruned
 from hwmodels.paper001 import ALEXNET_CONV
-from pruning.patterns import Pattern
 
 HW = hardware("smic40-admmnn")
 
@@ -133,19 +132,9 @@ def test_plan_from_a_pruned_model_uses_its_exact_masks(pruned):
     assert read_pruned(load(dense_path)).masks == {}
 
 
-def test_patterns_and_widths_are_read_from_masks():
+def test_quantized_widths_are_read_from_values():
+    """Fake-quantized float values (pruning.quantize's grid); patterns: tests/pruning/test_patterns."""
     rng = np.random.default_rng(1)
-    rows = np.zeros((8, 16), bool)
-    for r in range(8):
-        for g in range(4):
-            rows[r, g * 4 + rng.choice(4, 2, replace=False)] = True
-    assert infer_pattern(rows) == Pattern("nm", n=2, m=4)
-    channels = np.ones((8, 16), bool)
-    channels[[1, 5]] = False
-    assert infer_pattern(channels) == Pattern("channel")
-    blocks = np.kron(rng.random((2, 16)) < 0.5, np.ones((4, 1), bool))
-    assert infer_pattern(blocks) == Pattern("block", k=4, l=1)
-    assert infer_pattern(rng.random((8, 16)) < 0.3) == Pattern()
     k = rng.integers(2, 5, size=(32, 64)) * rng.choice([-1, 1], size=(32, 64))
     assert quantized_bits(k * 0.0125 * (rng.random((32, 64)) < 0.3)) == 3
     assert quantized_bits(rng.standard_normal((10, 32))) is None

@@ -1,0 +1,82 @@
+"""Reading a pruned model back (codesign.pruned): the pattern rule of pruning.patterns, the
+bridge's layout, and the stored weight width of the file's types (issue 22)."""
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from codesign.api import load
+from codesign.cli import main
+from codesign.loop.hwcost import MaskCost
+from codesign.pruned import read_pruned
+from codesign.specs import hardware
+from pruning.patterns import Pattern, pattern_violations
+
+HW = hardware("smic40-admmnn")
+FOUR_BY_ONE = Pattern("block", k=4, l=1)
+
+
+def classifier(path, fc_w, transposed=False):
+    """x [1, 64] -> Gemm -> 10 classes; the weight (10, 64) with transB, else stored (64, 10)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])
+    weight = fc_w.T.copy() if transposed else fc_w
+    node = helper.make_node("Gemm", ["x", "fc_w"], ["y"], name="fc", **({} if transposed else {"transB": 1}))
+    graph = helper.make_graph([node], "cls", [x], [y], [numpy_helper.from_array(weight, "fc_w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+def four_by_one_mask(rows=10, cols=64, seed=0) -> np.ndarray:
+    """Blocks of 4 outputs x 1 input on 10 rows: rows 0-3, 4-7 and the partial block 8-9."""
+    units = np.random.default_rng(seed).random((-(-rows // 4), cols)) < 0.4
+    return np.repeat(units, 4, axis=0)[:rows]
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_a_4x1_pruned_classifier_with_10_outputs_reads_back_as_4x1(tmp_path, capsys, transposed):
+    w = np.random.default_rng(1).standard_normal((10, 64)).astype(np.float32)
+    mask = four_by_one_mask()
+    assert pattern_violations(mask, FOUR_BY_ONE) == 0
+    dense = classifier(tmp_path / "dense.onnx", w, transposed)
+    pruned = classifier(tmp_path / "pruned.onnx", w * mask, transposed)
+    assert read_pruned(load(pruned)).sparsity.patterns == {"fc_w": FOUR_BY_ONE}
+    assert main(["plan", dense, "--from-pruned", pruned, "--json"]) == 0
+    layer = json.loads(capsys.readouterr().out)["layers"][0]
+    assert layer["pattern"] == "4x1" and layer["alpha"] == pytest.approx(mask.mean())
+
+
+def test_the_search_costs_a_4x1_candidate_as_4x1(tmp_path):
+    """MaskCost (the search's verdict on a trained candidate) reads the mask in the bridge's
+    layout with the same rule as `plan --from-pruned`."""
+    w = np.random.default_rng(1).standard_normal((10, 64)).astype(np.float32)
+    network = load(classifier(tmp_path / "dense.onnx", w))
+    mask = four_by_one_mask()
+    cost = MaskCost(network.shapes, HW, layouts={"fc_w": 0})
+    assert cost({"fc_w": mask})["layers"]["fc_w"]["pattern"] == "4x1"
+    # the same mask stored (in, out): rows are then the columns
+    assert MaskCost(network.shapes, HW, layouts={"fc_w": 1})({"fc_w": mask.T})["layers"]["fc_w"][
+        "pattern"] == "4x1"
+
+
+def qdq_conv(path, w_int8: np.ndarray):
+    """A QDQ conv: an INT8 initializer through DequantizeLinear (144 weights: 16 x 1 x 3 x 3)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 6, 6])
+    inits = [numpy_helper.from_array(w_int8, "w_q"), numpy_helper.from_array(np.float32(0.02), "scale"),
+             numpy_helper.from_array(np.int8(0), "zero")]
+    nodes = [helper.make_node("DequantizeLinear", ["w_q", "scale", "zero"], ["w"], name="dq"),
+             helper.make_node("Conv", ["x", "w"], ["y"], name="conv")]
+    graph = helper.make_graph(nodes, "qdq", [x], [y], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+def test_an_int8_qdq_layer_reads_as_8_bit(tmp_path):
+    rng = np.random.default_rng(2)
+    w = (rng.integers(-127, 128, size=(16, 1, 3, 3)) * (rng.random((16, 1, 3, 3)) < 0.5)).astype(np.int8)
+    found = read_pruned(load(qdq_conv(tmp_path / "q.onnx", w)))
+    assert found.sparsity.bits == {"w_q": 8}
+    assert found.sparsity.alphas["w_q"] == pytest.approx((w != 0).mean())
