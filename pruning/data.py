@@ -43,11 +43,17 @@ IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 SYNTHETIC_SIZES = (2000, 500)                 # train, test samples of a synthetic set
 SYNTHETIC_MAX_BYTES = 512 * 2 ** 20           # a synthetic set larger than this needs --limit
-# A data file's arrays are held in memory in training form (float32 samples, int64 labels) with
-# transient copies while they are checked and fitted (about 2.5x at peak): 2 GiB holds CIFAR-10
-# (0.74 GB) with room, and a larger set is beyond the CPU training this tool runs. It is checked
-# from the file's headers (NPZ members, IDX dims), before anything is read or inflated.
+# Limits on a data file's arrays as held for training (float32 samples, int64 labels; reading
+# and checking them peaks at about 1.3 times that), checked from the file's headers (NPZ members,
+# IDX dims) before anything is read or inflated:
+# - MAX_DATA_BYTES: 2 GiB holds CIFAR-10 (0.74 GB) with room; a larger set is beyond the CPU
+#   training this tool runs;
+# - beyond SMALL_DATA_BYTES, at most MAX_INFLATION times the file's size: real images deflate
+#   2-5 times and float32 makes 4 bytes of a uint8 pixel, while a zip bomb inflates a thousand
+#   times (2 MB of zeros to 2 GB); so a file under 10 MB is held in well under 1 GB.
 MAX_DATA_BYTES = 2 * 2 ** 30
+SMALL_DATA_BYTES = 256 * 2 ** 20
+MAX_INFLATION = 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,13 +232,18 @@ def check_layout(name: str, layouts: dict[str, tuple[tuple[int, ...], np.dtype]]
             raise DatasetError(f"dataset {name!r}: {n_x} {split} samples but {n_y} {split} labels")
 
 
-def check_size(name: str, layouts: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
-    """A data file's arrays fit in MAX_DATA_BYTES as held for training (float32 at least)."""
+def check_size(name: str, layouts: dict[str, tuple[tuple[int, ...], np.dtype]], stored: int) -> None:
+    """A data file's arrays, as held for training (float32 at least), within MAX_DATA_BYTES and,
+    beyond SMALL_DATA_BYTES, within MAX_INFLATION times the `stored` bytes of its file(s)."""
     held = sum(math.prod(shape) * max(dtype.itemsize, 4) for shape, dtype in layouts.values())
     if held > MAX_DATA_BYTES:
         raise DatasetError(f"dataset {name!r}: its arrays take {held / 2 ** 30:.3g} GiB in training form, "
                            f"beyond the {MAX_DATA_BYTES / 2 ** 30:.3g} GiB this tool holds in memory; save "
                            "fewer samples")
+    if held > max(SMALL_DATA_BYTES, MAX_INFLATION * stored):
+        raise DatasetError(f"dataset {name!r}: its arrays take {held / 2 ** 20:,.0f} MiB in training form "
+                           f"from {stored / 2 ** 20:,.1f} MiB of file, more than {MAX_INFLATION} times as much "
+                           "(a zip bomb?); save real data uncompressed (np.savez)")
 
 
 def _label_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -376,7 +387,7 @@ def read_idx(path: Path) -> np.ndarray:
     with _open_file(path, _open_idx) as fh:
         dims, dtype = _idx_header(path, fh)
         size = math.prod(dims) * dtype.itemsize
-        check_size(path.name, {"data": (tuple(dims), dtype)})
+        check_size(path.name, {"data": (tuple(dims), dtype)}, path.stat().st_size)
         data = _read_at_most(path, fh, size + 1)           # one byte more tells a padded file
     if len(data) != size:
         held = f"{len(data)}" if len(data) < size else f"more than {size}"
@@ -407,7 +418,7 @@ def _read_idx_dir(directory: Path, name: str, missing_hint: str) -> RawData:
                            f"{missing_hint}")
     layouts = {key: idx_layout(files[field]) for key, field in zip(NPZ_KEYS, RAW_FIELDS)}
     check_layout(name, layouts)
-    check_size(name, layouts)
+    check_size(name, layouts, sum(p.stat().st_size for p in files.values()))
     a = {k: read_idx(p) for k, p in files.items()}
     scale = 255.0 if a["train_x"].dtype == np.uint8 else 1.0
     return RawData(name, a["train_x"], a["train_y"], a["test_x"], a["test_y"], scale)
@@ -431,7 +442,7 @@ def _read_npz(path: Path) -> RawData:
                                f"{', '.join(npz.files) or 'none'}); it needs {', '.join(NPZ_KEYS)}")
         layouts = {k: _npz_layout(npz, k, path, hint) for k in NPZ_KEYS}
         check_layout(path.stem, layouts)
-        check_size(path.stem, layouts)
+        check_size(path.stem, layouts, path.stat().st_size)
         arrays = {k: _npz_array(npz, k, path, hint) for k in NPZ_KEYS}
     scale = 255.0 if arrays["x_train"].dtype == np.uint8 else 1.0
     return RawData(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], scale)

@@ -313,6 +313,18 @@ def test_an_npz_too_large_to_hold_is_refused_before_it_is_inflated(tmp_path, mon
         load_dataset(tmp_path / "big.npz")
 
 
+def test_an_npz_that_inflates_like_a_zip_bomb_is_refused_but_the_same_data_stored_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr("pruning.data.SMALL_DATA_BYTES", 2 ** 20)
+    arrays = {**_good(), "x_train": np.zeros((2 ** 16, 3, 3), np.uint8), "y_train": np.arange(2 ** 16) % 2}
+    np.savez_compressed(tmp_path / "bomb.npz", **arrays)          # 2.3 MiB held from a few KiB
+    with monkeypatch.context() as m:
+        _never_read(m)
+        with pytest.raises(DatasetError, match="more than 32 times as much"):
+            load_dataset(tmp_path / "bomb.npz")
+    np.savez(tmp_path / "stored.npz", **arrays)
+    assert load_dataset(tmp_path / "stored.npz").train_x.shape == (2 ** 16, 1, 3, 3)
+
+
 def test_idx_files_are_sized_from_their_header(tmp_path):
     huge = tmp_path / "huge-idx3-ubyte.gz"         # 2**32 pixels claimed by a 40-byte file
     with gzip.open(huge, "wb") as fh:
