@@ -164,30 +164,47 @@ def read_preset(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> Hardwa
         base = HardwareSpec(name=DEFAULT_BASE)
     else:
         base_name = DEFAULT_BASE if base_name is None else base_name
-        if not isinstance(base_name, str):
-            raise ConfigError(f"{where}: base must be a preset name")
-        if base_name in _seen or base_name == path.stem:
-            raise ConfigError(f"{where}: base {base_name!r} inherits from itself")
-        base = read_preset(base_name, _seen + (path.stem,))
+        base = _read_base(base_name, path, where, _seen)
         if isinstance(base, GpuSpec):
             raise ConfigError(f"{where}: base {base_name!r} is a GPU target; an ASIC preset "
                               "inherits from an ASIC preset")
+    values, ranges, srcs = _overrides(base, _entries(data, where), where)
+    spec = base.replace(where, _check_modes=False, **values) if values else base
+    name, description = _names(data, path, base, where)
+    return dataclasses.replace(spec, name=name, description=description, ranges=ranges,
+                               sources=srcs)
+
+
+def _read_base(base_name: Any, path: Path, where: str, seen: tuple[str, ...]) -> HardwareSpec | GpuSpec:
+    """The preset a preset file inherits from (`base = "..."`), refusing a circle."""
+    if not isinstance(base_name, str):
+        raise ConfigError(f"{where}: base must be a preset name")
+    if base_name in seen or base_name == path.stem:
+        raise ConfigError(f"{where}: base {base_name!r} inherits from itself")
+    return read_preset(base_name, seen + (path.stem,))
+
+
+def _overrides(base: HardwareSpec | GpuSpec, entries: Mapping[str, Any], where: str,
+               coerce_fn=coerce) -> tuple[dict[str, Any], dict, dict[str, str]]:
+    """The values a preset file gives, and its base's ranges and sources updated by the file's
+    entries (a key the file gives keeps only the range the file gives it, if any)."""
     values, ranges, srcs = {}, dict(base.ranges), dict(base.sources)
-    for key_name, entry in _entries(data, where).items():
-        value, rng, source = _split_entry(key_name, entry, where)
+    for key_name, entry in entries.items():
+        value, rng, source = _split_entry(key_name, entry, where, coerce_fn)
         values[key_name] = value
         ranges.pop(key_name, None)
         if rng is not None:
             ranges[key_name] = rng
         if source is not None:
             srcs[key_name] = source
-    spec = base.replace(where, _check_modes=False, **values) if values else base
-    name = data.get("name", path.stem)
-    description = data.get("description", base.description)
+    return values, ranges, srcs
+
+
+def _names(data: Mapping[str, Any], path: Path, base: HardwareSpec | GpuSpec, where: str) -> tuple[str, str]:
+    name, description = data.get("name", path.stem), data.get("description", base.description)
     if not isinstance(name, str) or not isinstance(description, str):
         raise ConfigError(f"{where}: name and description must be strings")
-    return dataclasses.replace(spec, name=name, description=description, ranges=ranges,
-                               sources=srcs)
+    return name, description
 
 
 def _gpu_coerce(name: str, value: Any, where: str) -> Any:
@@ -222,25 +239,11 @@ def _read_gpu(path: Path, where: str, data: Mapping[str, Any], seen: tuple[str, 
                               f"missing {', '.join(missing)}")
         base = GpuSpec(name=path.stem)
     else:
-        if not isinstance(base_name, str):
-            raise ConfigError(f"{where}: base must be a preset name")
-        if base_name in seen or base_name == path.stem:
-            raise ConfigError(f"{where}: base {base_name!r} inherits from itself")
-        base = read_preset(base_name, seen + (path.stem,))
+        base = _read_base(base_name, path, where, seen)
         if not isinstance(base, GpuSpec):
             raise ConfigError(f"{where}: base {base_name!r} is not a GPU target (target = \"gpu\")")
-    values, ranges, srcs = {}, dict(base.ranges), dict(base.sources)
-    for key_name, entry in entries.items():
-        value, rng, source = _split_entry(key_name, entry, where, _gpu_coerce)
-        values[key_name] = value
-        ranges.pop(key_name, None)
-        if rng is not None:
-            ranges[key_name] = rng
-        if source is not None:
-            srcs[key_name] = source
-    name, description = data.get("name", path.stem), data.get("description", base.description)
-    if not isinstance(name, str) or not isinstance(description, str):
-        raise ConfigError(f"{where}: name and description must be strings")
+    values, ranges, srcs = _overrides(base, entries, where, _gpu_coerce)
+    name, description = _names(data, path, base, where)
     # ranges are checked once, on the finished spec (a changed key may move inside its new range)
     spec = dataclasses.replace(base.replace(where, **values) if values else base, ranges={})
     return dataclasses.replace(spec, name=name, description=description, ranges=ranges, sources=srcs)
