@@ -37,7 +37,8 @@ def check(run_dir: Path, count: int) -> list[tuple]:
     import torch
     torch.set_num_threads(1)
     from codesign.executor import EvalRequest
-    from codesign.loop.job import LOOP_VERSION, SearchJob, oracle_for
+    from codesign.loop.job_spec import LOOP_VERSION, SearchJob
+    from codesign.loop.wiring import oracle_for
     settings = json.loads((run_dir / "job.json").read_text())
     settings.pop("loop_version", None)
     files = [f"{k} {settings[k]}" for k in ("model", "data", "hw", "initial") if "@" in str(settings.get(k, ""))]

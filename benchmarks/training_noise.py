@@ -30,7 +30,8 @@ def main() -> int:
     import torch
     torch.set_num_threads(1)
     from codesign.executor import EvalRequest
-    from codesign.loop.job import SearchJob, oracle_for
+    from codesign.loop.job_spec import SearchJob
+    from codesign.loop.wiring import oracle_for
     from codesign.loop.verdict import paired_drop, unpack
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=6)

@@ -20,8 +20,8 @@ from typing import Callable, Mapping, Sequence
 
 from codesign import arguments
 from codesign.errors import CodesignError
+from codesign.refs import resolve_hardware
 from codesign.specs import hardware
-from hwmodels.spec import HardwareSpec
 from pruning.patterns import UNSTRUCTURED, Pattern
 from hwmodels.uncertainty import MAX_SAMPLES
 from pruning.ranges import TRAINING, Range
@@ -65,11 +65,6 @@ def _network(net, input_shape=None):
     return net if isinstance(net, Network) else load(net, input_shape)
 
 
-def _spec(hw) -> HardwareSpec:
-    hw = arguments.hardware("hw", hw)
-    return hw if isinstance(hw, HardwareSpec) else hardware(hw)
-
-
 def breakeven(net, hw="smic40-admmnn", patterns: Sequence[Pattern | str] = (UNSTRUCTURED,),
               uncertainty: int = 0, seed: int = 0):
     """Break-even ratios (BreakEvenResult) of every prunable layer, per pattern."""
@@ -77,7 +72,7 @@ def breakeven(net, hw="smic40-admmnn", patterns: Sequence[Pattern | str] = (UNST
     chosen = arguments.patterns("patterns", patterns)
     uncertainty = arguments.whole("uncertainty", uncertainty, UNCERTAINTY)
     seed = arguments.whole("seed", seed, SEED)
-    network, spec = _network(net), _spec(hw)
+    network, spec = _network(net), resolve_hardware(hw)
     return break_even_table(network.shapes, spec, network.name, chosen, uncertainty, seed)
 
 
@@ -86,7 +81,8 @@ def plan(net, hw="smic40-admmnn", *, alpha: float | None = None, alphas=None, pr
     """Evaluate a plan (codesign.plans.Plan): one `alpha` (with `pattern`) for every layer, a
     sparsity file or mapping `alphas` (with "patterns" and "bits"), or the masks of a `pruned`
     ONNX model (path, ModelProto or Network)."""
-    from codesign.plans import build_plan, uniform_sparsity
+    from codesign.network_plan import plan_network
+    from codesign.plans import read_sparsity, uniform_sparsity
     given = [x is not None for x in (alpha, alphas, pruned)]
     if sum(given) != 1:
         raise CodesignError("plan: give exactly one of alpha=, alphas= or pruned=")
@@ -98,22 +94,15 @@ def plan(net, hw="smic40-admmnn", *, alpha: float | None = None, alphas=None, pr
         pruned = arguments.model("pruned", pruned, network=True)
     uncertainty = arguments.whole("uncertainty", uncertainty, UNCERTAINTY)
     seed = arguments.whole("seed", seed, SEED)
-    network, spec = _network(net), _spec(hw)
-    masks, source, model_bits = None, "alpha", None
+    network, spec = _network(net), resolve_hardware(hw)
     if alpha is not None:
-        sparsity = uniform_sparsity(network.shapes, alpha, chosen)
+        sparsity, source = uniform_sparsity(network.shapes, alpha, chosen), "alpha"
     elif alphas is not None:
-        from codesign.plans import read_sparsity
         sparsity, source = read_sparsity(alphas), "sparsity"
     else:
-        from codesign.pruned import read_pruned
-        pruned_net = _pruned_network(pruned, network)
-        found = read_pruned(pruned_net, network)
-        sparsity, masks, source = found.sparsity, found.masks, "pruned"
-        model_bits = None
-    return build_plan(network.shapes, spec, sparsity, model=network.name, source=source, masks=masks,
-                      input_shape=network.input_shape, coverage=network.coverage_dict(),
-                      model_bits=model_bits or network.weight_bits(), samples=uncertainty, seed=seed)
+        return plan_network(network, spec, pruned=_pruned_network(pruned, network), samples=uncertainty,
+                            seed=seed)
+    return plan_network(network, spec, sparsity, source=source, samples=uncertainty, seed=seed)
 
 
 def _pruned_network(pruned, network):
@@ -135,10 +124,10 @@ def sweep(net, hw="smic40-admmnn", *, vary: Mapping[str, Sequence], alpha: float
     chunk = arguments.whole("chunk", chunk, CHUNK, optional=True)
     executor = arguments.choice("executor", executor, ("local", "ray"))
     address = arguments.text("address", address, optional=True)
-    from codesign.loop.job import SEARCH_NUMBERS      # a local Ray cluster's CPUs, as for search
+    from codesign.loop.job_spec import SEARCH_NUMBERS      # a local Ray cluster's CPUs, as for search
     workers = arguments.whole("workers", workers, SEARCH_NUMBERS["workers"])
     progress = arguments.callback("progress", progress)
-    network, spec = _network(net), _spec(hw)
+    network, spec = _network(net), resolve_hardware(hw)
     runner = None
     if executor == "ray":
         from codesign.ray_engine import ray_chunk_runner

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from codesign.errors import ArgumentError
+from codesign.keep_fraction import KEEP_FRACTION_RANGE, is_keep_fraction
 from pruning.ranges import Range, check
 
 MAX_PATH_CHARS = 4096
@@ -114,8 +115,7 @@ def whole(name: str, value, allowed: Range, *, optional: bool = False) -> int | 
 
 
 def keep_fraction(name: str, value, *, optional: bool = False) -> float | None:
-    """A keep fraction α (codesign.plans.is_keep_fraction, the one rule)."""
-    from codesign.plans import KEEP_FRACTION_RANGE, is_keep_fraction
+    """A keep fraction α (codesign.keep_fraction, the one rule)."""
     if value is None and optional:
         return None
     if not is_keep_fraction(value):
@@ -271,7 +271,7 @@ DATA_FORMS = ("a dataset name or path, a pruning.data.Dataset, a torch Dataset o
 
 
 def data(name: str, value):
-    """A data reference (a path as str): what codesign.compress.as_dataset adapts."""
+    """A data reference (a path as str): what codesign.refs.as_dataset adapts."""
     from pruning.data import Dataset
     if isinstance(value, (str, os.PathLike)):
         return str(path(name, value))

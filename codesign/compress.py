@@ -14,14 +14,12 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
-
 from codesign import arguments
 from codesign.errors import CodesignError
 from codesign.loop import ALGORITHMS
-from codesign.loop.job import EXECUTORS, RUN_NAMES as SEARCH_RUN_NAMES, SearchJob, StatusHook
+from codesign.loop.job_spec import EXECUTORS, RUN_NAMES as SEARCH_RUN_NAMES, SearchJob, StatusHook
+from codesign.refs import as_dataset, check_module_fits, is_module, resolve_hardware, resolve_model
 from codesign.runlock import LOCK_NAME
-from pruning.errors import DatasetError
 from pruning.methods import METHODS, make_options
 from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, PruneJob
 from pruning.ranges import TRAINING
@@ -30,111 +28,6 @@ from pruning.safe_files import write_file
 # What a prune writes in its run folder (a folder's name ends in "/"), checked before any work.
 RUN_NAMES = ("model.onnx", "model-qdq.onnx", "layers.json", "layers.csv", "sparsity.json", "masks.npz",
              "checkpoints/", LOCK_NAME)
-
-TEST_SHARE = 0.2
-
-
-def _arrays(source) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) numpy arrays of a torch Dataset or DataLoader. What it yields must be (input,
-    label) pairs, batched or single, of one sample shape; anything else (and any error of the
-    dataset's own code or of collation) is one DatasetError naming the data."""
-    import torch
-    from torch.utils.data import DataLoader, Dataset as TorchDataset
-    what = f"data ({_torch_data_name(source)})"
-    if isinstance(source, TorchDataset):
-        source = DataLoader(source, batch_size=512, shuffle=False)
-    if not isinstance(source, DataLoader):
-        raise DatasetError(f"data of type {type(source).__name__} is not {arguments.DATA_FORMS}")
-    xs, ys = [], []
-    try:
-        for batch in source:
-            if not isinstance(batch, (list, tuple)) or len(batch) != 2:
-                size = f" of {len(batch)}" if isinstance(batch, (list, tuple)) else ""
-                raise DatasetError(f"{what} must yield (input, label) pairs, not {type(batch).__name__}{size}")
-            x, y = (torch.as_tensor(t).detach().cpu().numpy() for t in batch)
-            xs.append(x if y.ndim else x[None])               # a DataLoader without batching
-            ys.append(y if y.ndim else y[None])
-    except DatasetError:
-        raise
-    except Exception as exc:      # the dataset's own code, collation, tensors of text: any type
-        raise DatasetError(f"{what} cannot be read as (input, label) pairs of numbers ({_reason(exc)})") from exc
-    if not xs:
-        raise DatasetError(f"{what} is empty; give at least one (input, label) pair per class")
-    shapes = sorted({x.shape[1:] for x in xs})
-    if len(shapes) > 1:
-        raise DatasetError(f"{what} yields inputs of several shapes ({', '.join(map(str, shapes[:3]))}); "
-                           "give samples of one shape")
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def _reason(exc: Exception) -> str:
-    """An exception of user code (a dataset's, a module's) as a short one-line reason."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:160]}" if lines else type(exc).__name__
-
-
-def _torch_data_name(source) -> str:
-    """'a torch DataLoader of TensorDataset', 'a torch TensorDataset'."""
-    inner = getattr(source, "dataset", None)
-    return (f"a torch {type(source).__name__}" + (f" of {type(inner).__name__}" if inner is not None else ""))
-
-
-def as_dataset(data, *, limit=None, test_limit=None, seed: int = 0, spec=None):
-    """A pruning.data.Dataset from any of the forms in the module docstring, fitted to `spec`
-    (pruning.data.DataSpec: what the model takes) when given."""
-    from pruning.data import Dataset, fit_dataset, from_arrays, load_dataset, subset
-    if isinstance(data, Dataset):
-        data = fit_dataset(data, spec) if spec is not None else data
-        return subset(data, limit, test_limit if test_limit is not None else limit, seed)
-    if isinstance(data, (str, Path)):
-        return load_dataset(str(data), limit=limit, test_limit=test_limit, seed=seed, spec=spec)
-    if isinstance(data, tuple) and len(data) == 2:
-        (tx, ty), (vx, vy) = _arrays(data[0]), _arrays(data[1])
-    else:
-        x, y = _arrays(data)
-        order = np.random.default_rng(seed).permutation(len(y))
-        cut = max(1, int(len(y) * TEST_SHARE))
-        test, train = order[:cut], order[cut:]
-        tx, ty, vx, vy = x[train], y[train], x[test], y[test]
-    ds = from_arrays("torch-data", tx, ty, vx, vy, spec=spec)
-    return subset(ds, limit, test_limit if test_limit is not None else limit, seed)
-
-
-def _model_source(model, ds):
-    """An ONNX path, a built-in name or a ModelProto for pruning.pipeline; an nn.Module is
-    exported (with its current, trained weights) for inputs like the data's samples, once it
-    is known to run on them."""
-    if arguments.is_torch_module(model):
-        import torch
-
-        from pruning.onnx.bridge import export_torch
-        check_module_fits(model, ds)
-        return export_torch(model, tuple(ds.input_shape), dtype=torch.from_numpy(ds.train_x[:1]).dtype)
-    return model
-
-
-def check_module_fits(module, ds) -> None:
-    """A torch module runs on two of the data's samples, and the labels are below its number
-    of outputs; else the data is named (with torch's reason), not the ONNX export or the
-    training that would fail next."""
-    import torch
-
-    from pruning.data import DataSpec, fit_dataset, shape_text
-    from pruning.onnx.bridge import as_input_tensor
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            out = module(as_input_tensor(ds.train_x[:2]))
-    except Exception as exc:      # whatever the module's forward raises for inputs it cannot take
-        raise DatasetError(f"dataset {ds.name!r}: samples of shape {shape_text(ds.input_shape)} "
-                           f"({ds.train_x.dtype}) do not fit the module ({_reason(exc)}); "
-                           "give data whose samples the module takes") from None
-    finally:
-        module.train(was_training)
-    if isinstance(out, torch.Tensor) and out.ndim == 2:      # labels against its classes: data's rule
-        fit_dataset(ds, DataSpec("input", tuple(ds.input_shape), str(ds.train_x.dtype), classes=out.shape[1]))
-
 
 @dataclass
 class PruneResult:
@@ -191,10 +84,12 @@ class PruneResult:
 
     def report(self, out_dir, hw="smic40-admmnn") -> dict[str, Path]:
         """The plan report of the pruned model (its real masks) on hardware `hw`."""
-        from codesign.api import load, plan
+        from codesign.graph import load_network
+        from codesign.network_plan import plan_network
         out_dir = arguments.report_dir("out_dir", out_dir)
-        network = load(self.onnx)
-        result = plan(network, hw, pruned=network)
+        spec = resolve_hardware(hw)
+        network = load_network(self.onnx)
+        result = plan_network(network, spec, pruned=network)
         return result.report(out_dir, notes=[
             f"Pruned with {self.totals['method']} on {self.totals['data']}: test accuracy "
             f"{100 * self.totals['accuracy_before']:.2f}% -> {100 * self.totals['accuracy_after']:.2f}% "
@@ -292,11 +187,11 @@ def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = P
     from pruning.models import pretrain_epochs as pretrain_default
     from pruning.pipeline import model_spec, run_job
     torch.set_num_threads(threads)
-    spec = None if arguments.is_torch_module(model) else model_spec(model)     # the data follows an ONNX model
+    spec = None if is_module(model) else model_spec(model)     # the data follows an ONNX model
     ds = as_dataset(data, limit=limit, test_limit=test_limit, seed=seed, spec=spec)
     pretrain_epochs = pretrain_default(model, pretrain_epochs)
     job = PruneJob(
-        model=_model_source(model, ds), data=ds.name, method=method,
+        model=resolve_model(model, ds), data=ds.name, method=method,
         method_options=dict(method_options or {}),
         alphas=dict(sparsity.alphas) if sparsity else {}, alpha=alpha, allocation=allocation,
         pattern=pattern, patterns={k: str(v) for k, v in sparsity.patterns.items()} if sparsity else {},
@@ -385,9 +280,9 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
         settings["initial"] = str(arguments.input_file("initial", initial))
     arguments.callback("progress", progress)
     arguments.callback("on_status", on_status)
-    if arguments.is_torch_module(model):       # data that does not fit is named, not the export
+    if is_module(model):       # data that does not fit is named, not the export
         in_memory = not isinstance(data, str)
         data = as_dataset(data) if in_memory else data          # read once: search_api saves it
         check_module_fits(model, data if in_memory else as_dataset(data, limit=10, test_limit=10))
-    from codesign.loop.job import search_api
+    from codesign.loop.inputs import search_api
     return search_api(model, data, out=out, on_status=on_status, on_progress=_progress_steps(progress), **settings)

@@ -19,7 +19,7 @@ import numpy as np
 
 from codesign import arguments
 from codesign.errors import CodesignError
-from codesign.plans import KEEP_FRACTION_RANGE, is_keep_fraction
+from codesign.keep_fraction import KEEP_FRACTION_RANGE, is_keep_fraction
 from hwmodels import decide
 from hwmodels.configs import ConfigArray
 from hwmodels.cost import evaluate

@@ -114,7 +114,7 @@ def _interval(v: dict | None) -> str:
 
 def _reference_note(ev, job) -> str:
     """On the reference's line: which dense model is the bar."""
-    from codesign.loop.job import reference_phrase
+    from codesign.report.search import reference_phrase
     if ev.request.kind != "reference":
         return ""
     phrase = reference_phrase(ev.outcome.extra.get("pretrained_accuracy"),

@@ -5,13 +5,8 @@ import time
 from dataclasses import asdict
 from typing import Iterable, Mapping, Sequence
 
-import numpy as np
-
 from codesign.report.fmt import bits as fmt_bits, num, span
 from codesign.report.model import Curve, Report, SearchTrace, SweepData
-
-CURVE_RATIOS = np.geomspace(1.0, 100.0, 41)
-CURVE_LAYERS = 6
 
 
 def _stamp() -> str:
@@ -41,29 +36,10 @@ def plan_summary(plan) -> dict:
     return out
 
 
-def plan_curves(plan) -> list[Curve]:
-    """Speedup-vs-r of the layers with the most dense latency, with their own structures."""
-    from codesign.plans import structure_of
-    from hwmodels.configs import single
-    from hwmodels.decide import speedup_curves
-    from hwmodels.workload import LayerArray
-    from pruning.patterns import parse_pattern
-    if plan.spec is None or plan.shapes is None:
-        return []
-    rows = sorted([l for l in plan.layers if l.prunable], key=lambda l: -l.dense_latency_ns)[:CURVE_LAYERS]
-    if not rows:
-        return []
-    shapes = {s.name: s for s in plan.shapes}
-    layers = LayerArray.from_shapes([shapes[r.name] for r in rows], [r.weight_bits for r in rows],
-                                    [structure_of(parse_pattern(r.pattern)) for r in rows])
-    s = speedup_curves(single(plan.spec), layers, CURVE_RATIOS)[0]
-    return [Curve(r.name, CURVE_RATIOS.tolist(), s[j].tolist(),
-                  r.break_even if r.break_even is not None else float("inf"), 1.0 / r.alpha)
-            for j, r in enumerate(rows)]
-
-
-def plan_report(plan, *, title: str | None = None, meta: Mapping[str, str] | None = None,
-                notes: Iterable[str] = ()) -> Report:
+def plan_report(plan, *, curves: Sequence[Curve] = (), title: str | None = None,
+                meta: Mapping[str, str] | None = None, notes: Iterable[str] = ()) -> Report:
+    """The report of a plan; `curves`: its layers' speedup curves, computed by the caller
+    (codesign.plans.layer_curves): a report never recomputes costs."""
     shape = "x".join(str(d) for d in plan.input_shape) if plan.input_shape else "–"
     meta = {"model": plan.model, "input": shape, "hardware": plan.hw_name,
             "mode": plan.hardware["evaluation"]["mode"], "plan from": plan.source,
@@ -77,7 +53,7 @@ def plan_report(plan, *, title: str | None = None, meta: Mapping[str, str] | Non
                        "layer that runs dense there is slower than on the dense chip.")
     return Report(kind="plan", title=title or f"Plan: {plan.model} on {plan.hw_name}", meta=meta,
                   summary=plan_summary(plan), layers=[asdict(l) for l in plan.layers],
-                  curves=plan_curves(plan), plan=plan.to_dict(), notes=list(notes) or default)
+                  curves=list(curves), plan=plan.to_dict(), notes=list(notes) or default)
 
 
 def sweep_data(result) -> SweepData:
@@ -132,9 +108,9 @@ def search_trace(result, wall_seconds: float | None = None, max_drop: float | No
                        accuracy_floor=None if max_drop is None else 100 * result.reference_accuracy - max_drop)
 
 
-def search_report(plan, traces: Sequence[SearchTrace], *, title: str, meta: Mapping[str, str],
-                  summary: Mapping, notes: Iterable[str] = ()) -> Report:
-    rep = plan_report(plan, title=title, meta=meta, notes=notes)
+def search_report(plan, traces: Sequence[SearchTrace], *, curves: Sequence[Curve] = (), title: str,
+                  meta: Mapping[str, str], summary: Mapping, notes: Iterable[str] = ()) -> Report:
+    rep = plan_report(plan, curves=curves, title=title, meta=meta, notes=notes)
     rep.kind = "search"
     plan_lines = {k: v for k, v in rep.summary.items()      # the search's summary names which
                   if k != "whole-network speedup"}             # speedup it is (own masks)

@@ -13,16 +13,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Union
 
-from pruning.ranges import Range
+from codesign.errors import CodesignError
+from codesign.report.schema import KEEP_FRACTION, NON_NEGATIVE, POSITIVE, checked
 
 SCHEMA_VERSION = 2
 KINDS = ("plan", "search", "sweep")
 
 Unbounded = Annotated[float, "may be inf or nan"]     # r* = inf: never; nan: undefined
 Shown = Union[int, Unbounded, str, bool, None]         # a value shown as it is (fmt.num); "inf": ∞
-POSITIVE = Range(0, float("inf"), low_open=True)
-NON_NEGATIVE = Range(0, float("inf"))
-KEEP_FRACTION = Range(0, 1, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -80,8 +78,6 @@ class Report:
     def from_dict(cls, d: Any, source: str = "report data") -> "Report":
         """The report in parsed report-data.json, checked against these types first (one
         CodesignError naming `source` and the JSON path of the first bad value)."""
-        from codesign.errors import CodesignError
-        from codesign.report.schema import checked
         if not isinstance(d, dict) or d.get("schema_version") != SCHEMA_VERSION:
             raise CodesignError(f"{source} has schema version "
                                 + (f"{d.get('schema_version')!r:.20}" if isinstance(d, dict) else "?")

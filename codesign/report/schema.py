@@ -17,12 +17,15 @@ import types
 from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 from codesign.errors import CodesignError
-from codesign.report.model import NON_NEGATIVE, KEEP_FRACTION
 from pruning.ranges import Range
 
 MAX_TEXT = 10_000        # characters of one string: a layer name or a note is well under 1,000
 MAX_ITEMS = 1_000_000    # entries of one list or object: a sweep holds at most 1,000,000 configs
 MAX_DEPTH = 32           # nesting of the free-form plan JSON (a plan is 4 levels deep)
+# Ranges of report values (codesign.report.model's field metadata reads them from here).
+POSITIVE = Range(0, float("inf"), low_open=True)
+NON_NEGATIVE = Range(0, float("inf"))
+KEEP_FRACTION = Range(0, 1, low_open=True)
 ENCODED = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}   # model._jsonable's strings
 
 # Layer rows are codesign.plans.LayerPlan's fields; their numbers are physical quantities

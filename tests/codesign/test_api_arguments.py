@@ -172,7 +172,7 @@ def _job_defaults(job_class) -> dict:
 
 @pytest.mark.parametrize("fn, job_class, own", [
     ("prune", "pruning.prune_job.PruneJob", {"pretrain_epochs"}),        # None: by the model's kind
-    ("search", "codesign.loop.job.SearchJob", set())])
+    ("search", "codesign.loop.job_spec.SearchJob", set())])
 def test_signature_defaults_are_the_job_dataclass_defaults(fn, job_class, own):
     import importlib
     module, _, cls = job_class.rpartition(".")

@@ -1,0 +1,62 @@
+"""A search's inputs made ready: the data fitted to the model, the validation split sized for
+the constraint, the dense model (a built-in pretrained once and cached), its layers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codesign.loop.job_spec import SearchJob, StatusHook
+from codesign.loop.verdict import ASSUMED_DISCORDANCE, expected_width, validation_size
+
+
+@dataclass
+class Prepared:
+    search_data: Any
+    test_data: Any
+    module: Any
+    network: Any
+    bits: dict
+    validation: int
+    warnings: list[str]
+
+
+def prepare(job: SearchJob, status: StatusHook, on_progress) -> Prepared:
+    """Data, validation split, the dense model (pretrained once if built in) and its layers."""
+    import torch
+
+    from codesign.graph import load_network
+    from codesign.loop.torch_oracle import search_split
+    from pruning.models import builtin_name, pretrain_epochs
+    from pruning.pipeline import prepare as fit_model_and_data, resolve_bits
+    from pruning.protocol import prunable_weights
+    # the model and the data fitted to it (tokens, signals, images; synthetic data of its kind)
+    module, data = fit_model_and_data(job.model, job.data, limit=job.train_limit, test_limit=job.test_limit, seed=job.seed)
+    warnings: list[str] = []
+    if job.validation is None:
+        n_val, width = validation_size(job.max_drop, len(data.train_y), job.confidence)
+    else:
+        n_val = min(job.validation, len(data.train_y) // 2)
+        width = expected_width(n_val, job.confidence)
+    if width > job.max_drop:
+        warnings.append(f"validation split of {n_val} samples: a drop's {100 * job.confidence:g}% interval "
+                        f"is about {width:.2f} points wide if the models disagree on "
+                        f"{100 * ASSUMED_DISCORDANCE:g}% of the samples (narrower if less), wider than "
+                        f"--max-drop {job.max_drop:g}; the "
+                        "constraint is then met only by plans clearly better than the limit (use more "
+                        "data or a larger --max-drop)")
+        status(warnings[-1])
+    search_data, test_data = search_split(data, n_val, job.seed)
+    builtin = builtin_name(job.model)
+    epochs = pretrain_epochs(job.model, job.pretrain_epochs)
+    if epochs > 0:
+        from pruning.pretrain import pretrained
+        torch.manual_seed(job.seed)
+        pretrained(module, builtin or Path(job.model).stem, search_data, epochs,
+                   seed=job.seed, on_status=status, on_progress=on_progress)
+    elif not builtin:
+        status(f"using the weights of {job.model} as given (no pretraining)")
+    bits = resolve_bits(job.bits, prunable_weights(module))
+    network = load_network(module.to_onnx(), (1,) + tuple(data.input_shape))
+    return Prepared(search_data, test_data, module, network, bits, n_val, warnings)
+
