@@ -139,7 +139,7 @@ def _stored_width(cfg, layers):
 def _workload(cfg, layers: LayerArray, alpha, width, masks: MaskArrays | None, wb) -> _Workload:
     K, N = layers.fibers, layers.fiber_len
     nm = layers.nm_group > 0
-    channel = ~nm & (layers.block_in >= N)
+    channel = (layers.channel > 0) | (~nm & (layers.block_in >= N))    # a block spanning the reduction too
     bk = np.where(nm | channel, 1.0, layers.block_out)
     bl = np.where(nm | channel, 1.0, layers.block_in)
     unit_fibers, fiber_units = np.ceil(K / bk), np.ceil(N / bl)

@@ -7,9 +7,10 @@ QK^T) are 1x1 "convolutions" with no spatial dimensions: `batch` holds the rows 
 activation matrix, `groups` the independent products of a batched matmul (one per head).
 
 The sparsity structure a layer is pruned to reaches the hardware as numbers, not names
-(pruning.patterns owns the names): N:M (`nm_keep` of every `nm_group` consecutive reduction
-positions) and blocks (`block_out` output channels x `block_in` reduction positions; 1 x 1 is
-unstructured, a block as long as the whole reduction is a removed output channel).
+(pruning.patterns owns the names; codesign.plans.structure_of is the one conversion): N:M
+(`nm_keep` of every `nm_group` consecutive reduction positions), blocks (`block_out` output
+channels x `block_in` reduction positions; 1 x 1 is unstructured) and `channel` (whole output
+channels removed: a smaller dense layer, as is a block as long as the whole reduction).
 """
 from __future__ import annotations
 
@@ -119,22 +120,22 @@ class LayerShape:
 
 @dataclass(frozen=True)
 class Structure:
-    """The hardware's view of a sparsity pattern (see the module docstring)."""
+    """The hardware's view of a sparsity pattern (see the module docstring); the default is
+    unstructured."""
     nm_keep: int = 0
     nm_group: int = 0
     block_out: int = 1
     block_in: int = 1
+    channel: bool = False
 
     def __post_init__(self) -> None:
         if self.nm_group and not 0 < self.nm_keep < self.nm_group:
             raise ConfigError(f"N:M structure needs 0 < N < M, got {self.nm_keep}:{self.nm_group}")
         if self.block_out < 1 or self.block_in < 1:
             raise ConfigError(f"block structure needs positive sizes, got {self.block_out}x{self.block_in}")
-        if self.nm_group and (self.block_out, self.block_in) != (1, 1):
-            raise ConfigError("a layer is pruned either to N:M groups or to blocks, not both")
-
-
-UNSTRUCTURED = Structure()
+        kinds = [bool(self.nm_group), (self.block_out, self.block_in) != (1, 1), self.channel]
+        if sum(kinds) > 1:
+            raise ConfigError("a layer is pruned to one of N:M groups, blocks or channels, not several")
 
 
 def _column(values) -> np.ndarray:
@@ -162,6 +163,7 @@ class LayerArray:
     nm_group: np.ndarray
     block_out: np.ndarray
     block_in: np.ndarray
+    channel: np.ndarray         # 1.0 when whole output channels are pruned
 
     def __len__(self) -> int:
         return len(self.names)
@@ -173,7 +175,7 @@ class LayerArray:
             raise ConfigError("no layers to evaluate")
         n = len(shapes)
         bits = [float("nan")] * n if weight_bits is None else [float(b) for b in weight_bits]
-        structs = [UNSTRUCTURED] * n if structures is None else list(structures)
+        structs = [Structure()] * n if structures is None else list(structures)
         if len(bits) != n or len(structs) != n:
             raise ConfigError(f"per-layer weight bits / structures: got {len(bits)} / {len(structs)} "
                               f"values for {n} layers")
@@ -200,6 +202,7 @@ class LayerArray:
             nm_group=_column([t.nm_group for t in structs]),
             block_out=_column([t.block_out for t in structs]),
             block_in=_column([t.block_in for t in structs]),
+            channel=_column([t.channel for t in structs]),
         )
 
     def take(self, index) -> "LayerArray":
@@ -217,7 +220,7 @@ class LayerArray:
         if structures is not None:
             if len(structures) != len(self):
                 raise ConfigError(f"per-layer structures: got {len(structures)} for {len(self)} layers")
-            for key in ("nm_keep", "nm_group", "block_out", "block_in"):
+            for key in ("nm_keep", "nm_group", "block_out", "block_in", "channel"):
                 changes[key] = _column([getattr(t, key) for t in structures])
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)

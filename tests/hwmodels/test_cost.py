@@ -71,11 +71,22 @@ def test_nm_layers_need_no_pointers_and_are_perfectly_balanced(smic40, alexnet_l
 
 
 def test_channel_pruning_is_a_smaller_dense_layer(smic40, alexnet_layers):
-    ch = alexnet_layers.with_plan(structures=[Structure(block_in=1 << 40)] * 5)
+    ch = alexnet_layers.with_plan(structures=[Structure(channel=True)] * 5)
     res = evaluate(single(smic40), ch, np.array([0.5]))
     assert np.all(res.storage.index_bits_total == 0)
     np.testing.assert_allclose(res.sparse_pe.total, np.broadcast_to(res.dense.pe_area_um2, res.shape))
     assert np.all(decide.runs_sparse(res))          # fewer filters always pay on the same area
+    # a block as long as the whole reduction removes whole channels too: the same cost
+    spans = alexnet_layers.with_plan(structures=[Structure(block_in=int(n))
+                                                 for n in alexnet_layers.fiber_len[0, :, 0]])
+    np.testing.assert_array_equal(evaluate(single(smic40), spans, np.array([0.5])).sparse.time_ns, res.sparse.time_ns)
+
+
+def test_a_structure_is_one_kind():
+    for mixed in (dict(channel=True, nm_keep=2, nm_group=4), dict(channel=True, block_out=4),
+                  dict(nm_keep=2, nm_group=4, block_in=4)):
+        with pytest.raises(ConfigError, match="one of"):
+            Structure(**mixed)
 
 
 def test_blocks_store_one_index_per_block(smic40):

@@ -39,7 +39,7 @@ def test_always_and_never(smic40):
     assert np.isfinite(decide.break_even(single(smic40), LayerArray.from_shapes([fc])).ratio[0, 0])
     dense_only = decide.break_even(single(smic40.replace(sparse_engine="none")), LayerArray.from_shapes([fc]))
     assert dense_only.never[0, 0] and dense_only.label(0, 0) == "never"
-    channel = LayerArray.from_shapes([fc], structures=[Structure(block_in=1 << 40)])
+    channel = LayerArray.from_shapes([fc], structures=[Structure(channel=True)])
     assert decide.break_even(single(smic40), channel).always[0, 0]
 
 

@@ -15,9 +15,9 @@ from hwmodels.configs import single
 from hwmodels.cost import evaluate
 from hwmodels.paper001 import ALEXNET_CONV
 from hwmodels.ties import REL_TOL, clearly_less, first_min, no_slower, rank
-from hwmodels.workload import UNSTRUCTURED, LayerArray, Structure
+from hwmodels.workload import LayerArray, Structure
 
-CHANNEL = Structure(block_in=1 << 40)
+CHANNEL = Structure(channel=True)
 POSITIVE = st.floats(min_value=1e-30, max_value=1e30, allow_nan=False, allow_infinity=False)
 
 
@@ -82,14 +82,14 @@ from hwmodels import decide
 from hwmodels.configs import single
 from hwmodels.paper001 import ALEXNET_CONV
 from hwmodels.presets import read_preset
-from hwmodels.workload import UNSTRUCTURED, LayerArray, Structure
+from hwmodels.workload import LayerArray, Structure
 from numpy._core._multiarray_umath import __cpu_features__
 out = {"x86_v4": bool(__cpu_features__.get("X86_V4"))}
 for preset in ("smic40", "smic40-admmnn"):
     for mode in ("isoarea", "fixed"):
         spec = read_preset(preset).replace(mode=mode)
         for bits in (4.0, 8.0, 16.0):
-            for name, s in (("unstructured", UNSTRUCTURED), ("channel", Structure(block_in=1 << 40))):
+            for name, s in (("unstructured", Structure()), ("channel", Structure(channel=True))):
                 layers = LayerArray.from_shapes(ALEXNET_CONV, [bits] * 5, [s] * 5)
                 r = decide.break_even(single(spec), layers).ratio[0]
                 out[f"{preset}/{mode}/{int(bits)}/{name}"] = [decide.ratio_label(float(x)) for x in r]
