@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -29,6 +28,8 @@ import numpy as np
 
 from codesign import arguments
 from codesign.errors import CodesignError
+from codesign.keep_fraction import KEEP_FRACTION_RANGE, is_keep_fraction
+from codesign.report.model import Curve
 from hwmodels import decide, formats, uncertainty
 from hwmodels.configs import ConfigArray, single
 from hwmodels.cost import MaskArrays, baseline, evaluate
@@ -159,18 +160,6 @@ def read_sparsity(source: str | Path | Mapping) -> Sparsity:
     except (RecursionError, ValueError) as exc:        # deep nesting; integers of > 4,300 digits
         raise PlanError(f"{where} cannot be read as a sparsity plan ({type(exc).__name__})") from None
     return Sparsity.from_dict(data, where)
-
-
-# The smallest keep fraction taken: its pruning ratio 1/α stays a finite float (a subnormal α
-# such as 2e-313 would make it inf).
-MIN_KEEP_FRACTION = 1e-300
-KEEP_FRACTION_RANGE = "(0, 1], at least 1e-300"
-
-
-def is_keep_fraction(value) -> bool:
-    """A number in [MIN_KEEP_FRACTION, 1]."""
-    return (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-            and MIN_KEEP_FRACTION <= value <= 1)
 
 
 def uniform_sparsity(shapes: Sequence[LayerShape], alpha: float, pattern: Pattern | None = None) -> Sparsity:
@@ -308,7 +297,8 @@ class Plan:
         out_dir = arguments.report_dir("out_dir", out_dir)
         title = arguments.text("title", title, optional=True)
         meta, notes = arguments.text_fields("meta", meta), arguments.paragraphs("notes", notes)
-        return render(plan_report(self, title=title, meta=meta, notes=notes), out_dir)
+        return render(plan_report(self, curves=layer_curves(self), title=title, meta=meta, notes=notes),
+                      out_dir)
 
     def to_csv(self, path: str | Path) -> Path:
         path = arguments.output_file("path", path)
@@ -319,6 +309,27 @@ class Plan:
         writer.writeheader()
         writer.writerows(rows)
         return write_file(path, buf.getvalue())
+
+
+CURVE_RATIOS = np.geomspace(1.0, 100.0, 41)
+CURVE_LAYERS = 6
+
+
+def layer_curves(plan: Plan) -> list[Curve]:
+    """Speedup-vs-r of the plan's layers with the most dense latency, with their own
+    structures, on the plan's hardware (what a report draws; reports never compute costs)."""
+    if plan.spec is None or plan.shapes is None:
+        return []
+    rows = sorted([l for l in plan.layers if l.prunable], key=lambda l: -l.dense_latency_ns)[:CURVE_LAYERS]
+    if not rows:
+        return []
+    shapes = {s.name: s for s in plan.shapes}
+    layers = LayerArray.from_shapes([shapes[r.name] for r in rows], [r.weight_bits for r in rows],
+                                    [structure_of(parse_pattern(r.pattern)) for r in rows])
+    s = decide.speedup_curves(single(plan.spec), layers, CURVE_RATIOS)[0]
+    return [Curve(r.name, CURVE_RATIOS.tolist(), s[j].tolist(),
+                  r.break_even if r.break_even is not None else float("inf"), 1.0 / r.alpha)
+            for j, r in enumerate(rows)]
 
 
 def _json_default(x):
