@@ -69,8 +69,8 @@ def run(args) -> int:
     if args.csv:
         result.to_csv(args.csv)
     if args.plot:
-        from codesign.report.figures import breakeven_figure
-        breakeven_figure(result, args.plot)
+        from codesign.report.figures import break_even_figure
+        break_even_figure(result, args.plot)
     if args.json:
         import json
         doc = result.to_dict()

@@ -42,7 +42,7 @@ class CostModel(Protocol):
         """Seconds of the implementation the rule chooses at each alpha (vectorized)."""
         ...
 
-    def breakeven(self, name: str, pattern: Pattern = UNSTRUCTURED) -> float:
+    def break_even(self, name: str, pattern: Pattern = UNSTRUCTURED) -> float:
         """r*: the smallest 1/alpha at which the layer runs sparse (inf: never; 1: always)."""
         ...
 

@@ -37,7 +37,7 @@ class HwCostModel:
         self._prunable = [n for n in (prunable if prunable is not None else self.shapes)
                           if self.shapes[n].prunable]
         self._eval = lru_cache(maxsize=None)(self._evaluate)
-        self._r_star = lru_cache(maxsize=None)(self._breakeven)
+        self._r_star = lru_cache(maxsize=None)(self._break_even)
 
     def _layer(self, name: str, pattern: Pattern) -> LayerArray:
         return LayerArray.from_shapes([self.shapes[name]], [self._bits[name]], [structure_of(pattern)])
@@ -49,7 +49,7 @@ class HwCostModel:
         bits = np.where(runs, costs.storage.total_bits[0, 0], costs.dense_storage.total_bits[0, 0, 0])
         return runs, chosen, float(costs.dense.time_ns[0, 0, 0]) * NS, bits
 
-    def _breakeven(self, name: str, pattern: Pattern) -> float:
+    def _break_even(self, name: str, pattern: Pattern) -> float:
         return float(decide.break_even(self._config, self._layer(name, pattern)).ratio[0, 0])
 
     def _point(self, name: str, alphas, pattern: Pattern):
@@ -75,7 +75,7 @@ class HwCostModel:
     def latency(self, name: str, alphas, pattern: Pattern = UNSTRUCTURED) -> np.ndarray:
         return self._point(name, alphas, pattern)[1]
 
-    def breakeven(self, name: str, pattern: Pattern = UNSTRUCTURED) -> float:
+    def break_even(self, name: str, pattern: Pattern = UNSTRUCTURED) -> float:
         return self._r_star(name, pattern)
 
     def storage_bits(self, name: str, alphas, pattern: Pattern = UNSTRUCTURED) -> np.ndarray:

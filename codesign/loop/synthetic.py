@@ -96,7 +96,7 @@ class ProportionalCostModel:
     def op(self, name: str) -> str:
         return self.ops_[name]
 
-    def breakeven(self, name: str, pattern=None) -> float:
+    def break_even(self, name: str, pattern=None) -> float:
         return self._r(name, pattern)
 
     def dense_latency(self, name: str) -> float:

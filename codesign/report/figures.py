@@ -182,7 +182,7 @@ def speedup_curves(curves) -> bytes:
     return _png(fig)
 
 
-def breakeven_figure(result, path) -> Path:
+def break_even_figure(result, path) -> Path:
     """`codesign breakeven --plot`: the speedup curve of every layer (the first pattern the
     sparse engine can run)."""
     from codesign.report.model import Curve

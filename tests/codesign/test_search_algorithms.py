@@ -35,7 +35,7 @@ def brute_force_best(cfg: SearchConfig) -> float:
     orc = oracle()
     options = []
     for n in NAMES:
-        opts = [1.0] + [a for a in cfg.alpha_grid if 1 / a >= COST.breakeven(n)
+        opts = [1.0] + [a for a in cfg.alpha_grid if 1 / a >= COST.break_even(n)
                         and a >= cfg.alpha_min]
         options.append(opts)
     best = 1.0
@@ -108,7 +108,7 @@ def test_fig5_restores_a_layer_that_cannot_pass_break_even():
     assert any(r.phase == "restore" for r in res.history)
     # every other pruned layer clears its break-even ratio
     for n, a in res.alphas.items():
-        assert a == 1.0 or 1 / a >= COST.breakeven(n)
+        assert a == 1.0 or 1 / a >= COST.break_even(n)
     assert res.constraint_met and 1.0 < res.speedup <= brute_force_best(CFG) + 1e-12
 
 

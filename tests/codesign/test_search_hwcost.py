@@ -37,11 +37,11 @@ def test_cost_model_answers_are_consistent():
     hw = hardware("smic40-admmnn")
     cost = HwCostModel(alexnet.shapes, hw, weight_bits={"conv4_w_0": 8})
     name = "conv4_w_0"
-    r_star = cost.breakeven(name)
+    r_star = cost.break_even(name)
     below, above = 1 / (r_star * 0.97), 1 / (r_star * 1.03)
     assert cost.runs_sparse(name, np.array([below, above])).tolist() == [False, True]
     lat = cost.latency(name, np.array([1.0, below, above]))
     assert lat[0] == lat[1] > lat[2]
     bits = cost.storage_bits(name, np.array([1.0, 0.1]))
     assert bits[0] == alexnet.layer(name).params * 8 and bits[1] < bits[0]
-    assert cost.breakeven(name, Pattern("channel")) == 1.0
+    assert cost.break_even(name, Pattern("channel")) == 1.0
