@@ -3,6 +3,7 @@ the one plain-text table. Nothing here imports torch, onnx or matplotlib."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from contextlib import contextmanager
 from typing import Iterator, Mapping, Sequence
@@ -37,10 +38,113 @@ def fail(message: str, code: int = 2) -> int:
 
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: a bad option prints the error and where to look, not
-    the whole usage."""
+    the whole usage. A command's own parser names a misspelt flag (with the nearest one)
+    before anything else is checked, and shows a method's options only with --method M."""
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"codesign: error: {one_line(message)} (see `{self.prog} --help`)\n")
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self._subparsers is None:            # a command's parser (the top one only dispatches)
+            args = list(sys.argv[1:] if args is None else args)
+            self._refuse_unknown_options(args)
+            _show_method_options(self, args)
+        return super().parse_known_args(args, namespace)
+
+    def _refuse_unknown_options(self, args: list[str]) -> None:
+        known = self._option_string_actions
+        for token in args:
+            if token == "--":
+                break
+            name = token.split("=", 1)[0]
+            if not name.startswith("--") or name in known or any(o.startswith(name) for o in known):
+                continue                        # a value, a known flag or an abbreviation of one
+            offered = [o for o, a in known.items() if o.startswith("--") and not getattr(a, "alias_of", None)]
+            near = difflib.get_close_matches(name, offered, n=1, cutoff=0.6)
+            self.error(f"unknown option {name}" + (f"; did you mean {near[0]}?" if near else ""))
+
+
+def add_alias(container, alias: str, action: argparse.Action) -> None:
+    """A hidden second name of `action`'s flag (a former name that still works): not in
+    --help, not offered as a typo's correction."""
+    kwargs: dict = {"dest": action.dest, "default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
+    if isinstance(action, argparse._StoreTrueAction):
+        kwargs["action"] = "store_true"
+    else:
+        kwargs.update(type=action.type, choices=action.choices, metavar=action.metavar)
+    container.add_argument(alias, **kwargs).alias_of = action.option_strings[0]
+
+
+def add_method_option_groups(parser: argparse.ArgumentParser, command: str) -> None:
+    """Every method's options (pruning.methods.options), parsed always but shown in --help
+    only for the method named on the line (`codesign COMMAND --method M --help`)."""
+    from pruning.methods import METHODS, add_method_options
+    parser.method_groups = add_method_options(parser)
+    for group in parser.method_groups.values():
+        group.shown = (group.description, [(a, a.help) for a in group._group_actions])
+        group.description = None
+        for action in group._group_actions:
+            action.help = argparse.SUPPRESS
+    parser.epilog = (f"a method's own options: `codesign {command} --method M --help` "
+                     f"(M: {', '.join(sorted(METHODS))})")
+
+
+def _show_method_options(parser: argparse.ArgumentParser, args: list[str]) -> None:
+    groups = getattr(parser, "method_groups", None)
+    if not groups or not {"-h", "--help"} & set(args):
+        return
+    named = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--method"] + \
+        [a.split("=", 1)[1] for a in args if a.startswith("--method=")]
+    group = groups.get(named[-1]) if named else None
+    if group is not None:
+        group.description = group.shown[0]
+        for action, text in group.shown[1]:
+            action.help = text
+
+
+def add_sparsity_arg(container, help: str, aliases: Sequence[str] = ()) -> argparse.Action:
+    """The sparsity file of every command: `--sparsity PLAN.json` ({"alphas", "patterns",
+    "bits"}, what `codesign plan --json` writes); `aliases`: a command's former names."""
+    action = container.add_argument("--sparsity", metavar="PLAN.json", help=help)
+    for alias in aliases:
+        add_alias(container, alias, action)
+    return action
+
+
+def add_training_args(container, job: type, limit_field: str, aliases: Sequence[str] = ()) -> None:
+    """The training budget's data and machine flags shared by prune and search, defaults read
+    from the `job` dataclass: --train-limit (its field `limit_field`), --test-limit,
+    --pretrain-epochs, --seed, --threads."""
+    from pruning.methods import add_field_flag
+    from pruning.models import BUILTIN_PRETRAIN_EPOCHS
+    from pruning.ranges import TRAINING
+    train = add_field_flag(container, job, limit_field, "use a class-balanced subset of this many training "
+                           "samples (default: all)", flag="--train-limit", metavar="N")
+    for alias in aliases:
+        add_alias(container, alias, train)
+    add_field_flag(container, job, "test_limit", "... and of this many test samples (default: all)", metavar="N")
+    add_field_flag(container, job, "pretrain_epochs", f"dense training of a built-in model before "
+                   f"compression, done once and cached (range {TRAINING['pretrain_epochs'].interval}; "
+                   f"default {BUILTIN_PRETRAIN_EPOCHS:g} for a built-in net, 0 for an ONNX file, whose "
+                   "weights are used as given)", default=None, metavar="EPOCHS")
+    add_field_flag(container, job, "seed", "seed of every random choice")
+    container.add_argument("--threads", type=int, default=THREADS,
+                           help=f"torch CPU threads (range {TRAINING['threads'].interval}; default {THREADS}: "
+                                "reproducible, and two threads collapse when anything else runs)")
+
+
+# torch CPU threads of a training command: one gives the same numbers on every machine
+THREADS = 1
+
+
+def add_run_folder_arg(parser: argparse.ArgumentParser, help: str, required: bool = False) -> None:
+    """--out DIR of a command that writes a run folder (for plan and calibrate, --out is a file)."""
+    parser.add_argument("--out", metavar="DIR", required=required, help=help)
+
+
+def add_quiet_arg(parser: argparse.ArgumentParser, help: str = "no progress or status lines") -> None:
+    """--quiet (formerly prune's --no-progress, still accepted)."""
+    add_alias(parser, "--no-progress", parser.add_argument("--quiet", action="store_true", help=help))
 
 
 def add_model_args(parser: argparse.ArgumentParser, positional: bool = True) -> None:

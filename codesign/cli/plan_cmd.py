@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 
-from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, check_outputs,
-                                 format_table, hw_from_args, load_model_arg, ratio)
+from codesign.cli.common import (add_hw_args, add_model_args, add_sparsity_arg, add_uncertainty_arg,
+                                 check_outputs, format_table, hw_from_args, load_model_arg, ratio)
 from codesign.cli.inspect_cmd import coverage_lines, warn_coverage
 from hwmodels import uncertainty
 from hwmodels.arch import KB_BITS
@@ -20,8 +20,7 @@ def register(sub) -> None:
     add_hw_args(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--alpha", type=float, metavar="A", help="one keep fraction for every layer")
-    src.add_argument("--sparsity", metavar="PLAN.json",
-                     help='per-layer plan: {"alphas": {"<layer>": 0.38, ...}, "patterns": {"<layer>": '
+    add_sparsity_arg(src, 'per-layer plan: {"alphas": {"<layer>": 0.38, ...}, "patterns": {"<layer>": '
                           '"2:4", ...}, "bits": {"<layer>": 8, ...}}; layers not named stay dense at '
                           "the preset's weight_bits (a `plan --json` output works too)")
     src.add_argument("--from-pruned", metavar="PRUNED.onnx",
@@ -31,7 +30,8 @@ def register(sub) -> None:
                    help="with --alpha: the pattern of every layer (unstructured, N:M, KxL, channel)")
     add_uncertainty_arg(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON instead of the table")
-    p.add_argument("--out", metavar="PATH", help="also write the plan JSON to PATH")
+    p.add_argument("--out", metavar="FILE", help="also write the plan JSON to FILE (a file here; the "
+                                                 "commands that write run folders take --out DIR)")
     p.add_argument("--csv", metavar="PATH", help="also write the per-layer table as CSV to PATH")
     p.add_argument("--report", metavar="DIR",
                    help="also write the report (HTML, Markdown, plan.json, layers.csv, figures) to DIR")

@@ -6,17 +6,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from codesign.cli.common import MODEL_HELP, add_hw_args, format_table, one_line, progress
+from codesign.cli.common import (MODEL_HELP, add_alias, add_hw_args, add_method_option_groups, add_quiet_arg,
+                                 add_run_folder_arg, add_sparsity_arg, add_training_args, format_table,
+                                 one_line, progress)
 from codesign.errors import CodesignError
 
 
 def register(sub) -> None:
+    from codesign.loop.job import SearchJob
     from pruning.data import BUILTIN_DATASETS
-    from pruning.methods import METHODS, add_method_options
+    from pruning.methods import METHODS, add_field_flag, field_default
+    from pruning.prune_job import EXPORTS, PruneJob
     from pruning.ranges import TRAINING
-    epochs = TRAINING["epochs"].interval
+    epochs = TRAINING["epochs"]
     p = sub.add_parser(
         "search", help="hardware-aware search of per-layer patterns and α; compressed model, verdict, report",
+        usage="codesign search MODEL [--data DATA] [--hw PRESET] [--max-drop POINTS] [--out DIR] [options]",
         description="Find each layer's keep fraction α (and, with --patterns, its sparsity "
                     "pattern) that makes MODEL fastest on the simulated hardware while the "
                     "accuracy drop stays within --max-drop points, judged on a paired "
@@ -30,80 +35,62 @@ def register(sub) -> None:
                     "when started again with the same --out and settings (files count by their "
                     "contents); one run holds --out at a time.")
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
-    p.add_argument("--data", default="fashion-mnist",
-                   help=f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory or an .npz file "
-                        "(default fashion-mnist)")
+    add_field_flag(p, SearchJob, "data", f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory or an "
+                   ".npz file", default=field_default(PruneJob, "data"), metavar="DATA")
     add_hw_args(p)
-    p.add_argument("--max-drop", type=float, default=0.5,
-                   help="allowed accuracy drop in percentage points (default 0.5)")
-    p.add_argument("--confidence", type=float, default=0.95,
-                   help="confidence of the drop's interval (default 0.95)")
-    p.add_argument("--method", default="admm", choices=sorted(METHODS),
-                   help="compression method of the training runs (default admm)")
-    p.add_argument("--allocator", default="dp",
-                   help="dp (probe curves + exact DP over (pattern, α), confirmed by training), "
-                        "fig5 (paper 001 Fig. 5, unstructured), or a comma list to run several "
-                        "and keep the fastest that meets the constraint (default dp)")
-    p.add_argument("--patterns", default="unstructured",
-                   help="patterns the dp allocator may give each layer, e.g. unstructured,2:4,channel "
-                        "(N:M, KxL blocks; default unstructured)")
-    p.add_argument("--batch", type=int, default=1,
-                   help="candidates trained per round of the confirmation, refinement and Fig. 5 "
-                        "steps (default 1); set it to the number of workers to keep them all busy. "
-                        "Results depend on --batch, not on the executor")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="run evaluations in this process (local) or as Ray tasks (ray; pip install "
-                        "'.[ray]'); both give the same plan (default local)")
-    p.add_argument("--address", help="with --executor ray: an existing cluster (default: start a local one, "
-                                     "its workers at nice 0; start a cluster of your own with "
-                                     "RAY_worker_niceness=0 for the same, Ray's default is 15)")
-    p.add_argument("--workers", type=int, default=2, help="with --executor ray: CPUs of the local cluster (default 2)")
-    p.add_argument("--out", help="run directory (default runs/<model>-search)")
-    p.add_argument("--bits", help="quantize in the final compression: conv=3,fc=2 | 4 (all "
-                                  "layers) | <weight name>=5 (default: float weights)")
-    p.add_argument("--export", choices=("float", "qdq"), default="float",
-                   help="float: compressed.onnx; qdq: also compressed-qdq.onnx with int8 weights and "
-                        "DequantizeLinear (needs --bits, at most 8)")
-    p.add_argument("--storage-budget", type=float, metavar="KIB",
-                   help="dp allocator: weights + indices of the whole model must fit in KIB "
-                        "(on-chip storage budget)")
-    p.add_argument("--initial", metavar="SPARSITY.json",
-                   help="Fig. 5 start: a sparsity file {\"alphas\": {layer: α}} (default: sensitivity scan)")
+    add_field_flag(p, SearchJob, "max_drop", "allowed accuracy drop in percentage points", metavar="POINTS")
+    add_field_flag(p, SearchJob, "confidence", "confidence of the drop's interval")
+    add_field_flag(p, SearchJob, "method", "compression method of the training runs", choices=sorted(METHODS),
+                   metavar=None)
+    add_run_folder_arg(p, f"run directory (default {default_out('MODEL')})")
+    add_quiet_arg(p, "print the summary only")
+    how = p.add_argument_group("the search")
+    how.add_argument("--allocator", default=",".join(field_default(SearchJob, "allocators")),
+                     help="dp (probe curves + exact DP over (pattern, α), confirmed by training), "
+                          "fig5 (paper 001 Fig. 5, unstructured), or a comma list to run several and "
+                          "keep the fastest that meets the constraint (default %(default)s)")
+    how.add_argument("--patterns", default=",".join(field_default(SearchJob, "patterns")),
+                     help="patterns the dp allocator may give each layer, e.g. unstructured,2:4,channel "
+                          "(N:M, KxL blocks; default %(default)s)")
+    add_field_flag(how, SearchJob, "storage_budget_kib", "dp allocator: weights + indices of the whole model "
+                   "must fit in KIB (on-chip storage budget)", flag="--storage-budget", metavar="KIB")
+    add_sparsity_arg(how, "fig5 allocator's start: a sparsity file {\"alphas\": {layer: α}} (default: "
+                          "sensitivity scan)", aliases=("--initial",))
+    add_field_flag(how, SearchJob, "alpha_min", "smallest keep fraction the search may give a layer")
+    batch = add_field_flag(how, SearchJob, "batch", "candidates trained per round of the confirmation, "
+                           "refinement and Fig. 5 steps; set it to the number of workers to keep them all "
+                           "busy (results depend on it, not on the executor)", flag="--candidates-per-round",
+                           metavar="N")
+    add_alias(how, "--batch", batch)
+    add_field_flag(how, SearchJob, "executor", "local: run evaluations in this process; ray: as Ray tasks "
+                   "(pip install '.[ray]'); both give the same plan", metavar="local|ray")
+    add_field_flag(how, SearchJob, "address", "with --executor ray: an existing cluster (default: start a "
+                   "local one, its workers at nice 0)")
+    add_field_flag(how, SearchJob, "workers", "with --executor ray: CPUs of the local cluster")
+    out = p.add_argument_group("the exported model")
+    add_field_flag(out, SearchJob, "bits", "quantize in the final compression: conv=3,fc=2 | 4 (all layers) | "
+                   "<weight name>=5 (default: float weights)")
+    add_field_flag(out, SearchJob, "export", "float: compressed.onnx; qdq: also compressed-qdq.onnx with int8 "
+                   "weights and DequantizeLinear (needs --bits, at most 8)", choices=EXPORTS, metavar=None)
     g = p.add_argument_group("training budget")
-    g.add_argument("--train-limit", type=int,
-                   help="training samples to use (stratified subset; default: all)")
-    g.add_argument("--test-limit", type=int, help="test samples to use (default: all)")
-    g.add_argument("--validation", type=int,
-                   help="validation samples carved out of the training data (default: sized so that "
-                        "a drop's interval is narrower than --max-drop, at most a quarter of the data)")
-    g.add_argument("--pretrain-epochs", type=float,
-                   help=f"dense pretraining of a built-in model, done once and cached (range "
-                        f"{TRAINING['pretrain_epochs'].interval}; default 10; 0 for an ONNX file, whose "
-                        "weights are used as given)")
-    g.add_argument("--train-epochs", type=float, default=1.0,
-                   help=f"epochs of one candidate's compression run (range {epochs}; default 1)")
-    g.add_argument("--final-epochs", type=float, default=2.0,
-                   help="epochs the final run trains the chosen plan's candidate further (masked "
-                        f"fine-tuning; with --bits, the method again with quantization; range {epochs}; "
-                        "default 2). "
-                        "If that loses the constraint, the candidate itself is exported")
-    g.add_argument("--probe-epochs", type=float, default=0.1,
-                   help=f"masked retraining in each sensitivity probe (range {epochs}; default 0.1; 0: one-shot "
-                        "magnitude pruning, which overstates the drop of large layers)")
-    g.add_argument("--alpha-min", type=float, default=0.02,
-                   help="smallest keep fraction the search may give a layer (default 0.02)")
-    g.add_argument("--lr", type=float, default=5e-4,
-                   help=f"learning rate of the compression runs (range {TRAINING['lr'].interval}; "
-                        "default 5e-4: a fresh Adam at "
-                        "1e-3 perturbs a trained model more than a short run repairs)")
-    g.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    g.add_argument("--threads", type=int, default=1,
-                   help=f"torch threads (range {TRAINING['threads'].interval}; default 1: reproducible "
-                        "results, and faster than 2 "
-                        "when the machine is shared)")
-    p.add_argument("--quiet", action="store_true", help="print the summary only")
-    add_method_options(p)
+    add_training_args(g, SearchJob, "train_limit")
+    add_field_flag(g, SearchJob, "validation", "validation samples carved out of the training data (default: "
+                   "sized so that a drop's interval is narrower than --max-drop, at most a quarter of the "
+                   "data)", metavar="N")
+    add_field_flag(g, SearchJob, "train_epochs", "epochs of one candidate's compression run", allowed=epochs)
+    add_field_flag(g, SearchJob, "final_epochs", "epochs the final run trains the chosen plan's candidate "
+                   "further (masked fine-tuning; with --bits, the method again with quantization); if that "
+                   "loses the constraint, the candidate itself is exported", allowed=epochs)
+    add_field_flag(g, SearchJob, "probe_epochs", "masked retraining in each sensitivity probe (0: one-shot "
+                   "magnitude pruning, which overstates the drop of large layers)", allowed=epochs)
+    add_field_flag(g, SearchJob, "lr", "learning rate of the compression runs (a fresh Adam at 1e-3 perturbs "
+                   "a trained model more than a short run repairs)", allowed=TRAINING["lr"])
+    add_method_option_groups(p, "search")
     p.set_defaults(func=run)
+
+
+def default_out(model: str) -> str:
+    return str(Path("runs") / f"{Path(model).stem[:60]}-search")
 
 
 def _interval(v: dict | None) -> str:
@@ -114,7 +101,7 @@ def _interval(v: dict | None) -> str:
 
 def _reference_note(ev, job) -> str:
     """On the reference's line: which dense model is the bar."""
-    from codesign.report.search import reference_phrase
+    from codesign.loop.job import reference_phrase
     if ev.request.kind != "reference":
         return ""
     phrase = reference_phrase(ev.outcome.extra.get("pretrained_accuracy"),
@@ -131,7 +118,7 @@ def run(args) -> int:
     parse_bits(args.bits)                   # its syntax before any data is read
     allocators = tuple(a.strip() for a in args.allocator.split(",") if a.strip())
     patterns = tuple(p.strip() for p in args.patterns.split(",") if p.strip())
-    out = args.out or str(Path("runs") / f"{Path(args.model).stem[:60]}-search")
+    out = args.out or default_out(args.model)
     job = SearchJob(model=args.model, data=args.data, out=out, hw=args.hw,
                     hw_overrides=tuple(args.overrides), max_drop=args.max_drop,
                     confidence=args.confidence, method=args.method,
@@ -140,8 +127,8 @@ def run(args) -> int:
                     test_limit=args.test_limit, validation=args.validation,
                     pretrain_epochs=args.pretrain_epochs, train_epochs=args.train_epochs,
                     final_epochs=args.final_epochs, probe_epochs=args.probe_epochs,
-                    initial=args.initial, alpha_min=args.alpha_min, lr=args.lr,
-                    storage_budget_kib=args.storage_budget, bits=args.bits, export=args.export, seed=args.seed,
+                    initial=args.sparsity, alpha_min=args.alpha_min, lr=args.lr,
+                    storage_budget_kib=args.storage_budget_kib, bits=args.bits, export=args.export, seed=args.seed,
                     executor=args.executor, address=args.address, workers=args.workers)
     import torch
     torch.set_num_threads(args.threads)

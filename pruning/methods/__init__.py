@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import importlib
 
-from pruning.methods.options import (METHODS, Method, add_method_options, make_options, method,
-                                     options_from_args)
+from pruning.methods.options import (METHODS, Method, add_field_flag, add_method_options, field_default,
+                                     make_options, method, options_from_args)
 
 
 def get_backend(name: str, **options):
@@ -16,5 +16,5 @@ def get_backend(name: str, **options):
     return cls(make_options(name, options))
 
 
-__all__ = ["METHODS", "Method", "add_method_options", "get_backend", "make_options", "method",
-           "options_from_args"]
+__all__ = ["METHODS", "Method", "add_field_flag", "add_method_options", "field_default", "get_backend",
+           "make_options", "method", "options_from_args"]

@@ -272,27 +272,58 @@ def _scalar_type(annotation: Any, default: Any) -> type:
     return str
 
 
-def add_method_options(parser: argparse.ArgumentParser) -> None:
+def field_default(cls: type, name: str) -> Any:
+    """A dataclass field's default (None for a field made by a factory): a job's settings
+    are written once, in its dataclass, and read from there by the CLI and the API."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _flag_kwargs(f: dataclasses.Field, help: str, allowed: Range | None, default: Any) -> dict[str, Any]:
+    """argparse keywords of a flag for field `f`: its type from the annotation, its choices,
+    and the help with its range and (shown) default appended."""
+    notes = ([f"range {allowed.interval}"] if allowed is not None else []) \
+        + ([] if default is None else [f"default {_shown(default)}"])
+    shown = f" ({'; '.join(notes)})" if notes else ""
+    kwargs: dict[str, Any] = {"help": f"{help}{shown}"}
+    kind = _scalar_type(f.type, default)
+    if kind is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    else:
+        kwargs["type"] = kind
+        kwargs["metavar"] = f.name.upper()
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+    return kwargs
+
+
+def add_field_flag(container, cls: type, name: str, help: str, *, flag: str | None = None,
+                   allowed: Range | None = None, **overrides) -> argparse.Action:
+    """A flag (`--name-with-dashes` unless `flag`) for field `name` of dataclass `cls`, whose
+    default and type are the field's (the one place they are written); `allowed` is shown in
+    the help (and checked where the job is built); `overrides` are further argparse keywords."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    default = overrides.pop("default", field_default(cls, name))
+    kwargs = {**_flag_kwargs(f, help, allowed, default), "dest": name, "default": default, **overrides}
+    return container.add_argument(flag or "--" + name.replace("_", "-"), **kwargs)
+
+
+def add_method_options(parser: argparse.ArgumentParser) -> dict[str, Any]:
     """One argument group per method, one flag per options field; the dataclass keeps the
-    defaults (argparse default None), and the help text shows them once."""
+    defaults (argparse default None), and the help text shows them once. Returns the groups
+    by method (a command may show only one method's options)."""
+    groups = {}
     for name, m in sorted(METHODS.items()):
-        group = parser.add_argument_group(f"{name} options", m.description)
+        group = groups[name] = parser.add_argument_group(f"{name} options", m.description)
         for f in dataclasses.fields(m.options):
             default = f.default if f.default is not dataclasses.MISSING else None
-            notes = ([f"range {f.metadata['range'].interval}"] if "range" in f.metadata else []) \
-                + ([] if default is None else [f"default {default}"])
-            shown = f" ({'; '.join(notes)})" if notes else ""
-            kind = _scalar_type(f.type, default)
-            kwargs: dict[str, Any] = {"dest": _dest(name, f.name), "default": None,
-                                      "help": f"{f.metadata.get('help', '')}{shown}"}
-            if kind is bool:
-                kwargs["action"] = argparse.BooleanOptionalAction
-            else:
-                kwargs["type"] = kind
-                kwargs["metavar"] = f.name.upper()
-                if "choices" in f.metadata:
-                    kwargs["choices"] = f.metadata["choices"]
-            group.add_argument(_flag(name, f.name), **kwargs)
+            kwargs = _flag_kwargs(f, f.metadata.get("help", ""), f.metadata.get("range"), default)
+            group.add_argument(_flag(name, f.name), dest=_dest(name, f.name), default=None, **kwargs)
+    return groups
 
 
 def options_from_args(name: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -126,10 +126,14 @@ def test_float32_max_is_only_a_floor_of_the_ranges():
     assert all(r.high <= LEARNING_RATE.high == 10 for r in lrs) and 1e39 not in TRAINING["lr"]
 
 
-def test_help_shows_the_ranges(capsys):
+def _help(capsys, *argv) -> str:
     with pytest.raises(SystemExit):
-        main(["prune", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    assert "learning rate (range [1e-12, 10]; default 1e-3)" in text
+        main([*argv, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_help_shows_the_ranges(capsys):
+    assert "learning rate (range [1e-12, 10]; default 0.001)" in _help(capsys, "prune")
+    text = _help(capsys, "prune", "--method", "admm")
     assert "--admm-w-step-lr W_STEP_LR learning rate of the ADMM W-step with sgd (range [1e-12, 10]" in text
-    assert "(range [1, 1,000]; default 3)" in text                    # --magnitude-cycles
+    assert "(range [1, 1,000]; default 3)" in _help(capsys, "prune", "--method=magnitude")   # --magnitude-cycles
