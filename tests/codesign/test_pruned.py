@@ -80,3 +80,47 @@ def test_an_int8_qdq_layer_reads_as_8_bit(tmp_path):
     found = read_pruned(load(qdq_conv(tmp_path / "q.onnx", w)))
     assert found.sparsity.bits == {"w_q": 8}
     assert found.sparsity.alphas["w_q"] == pytest.approx((w != 0).mean())
+
+
+def layouts_graph(path):
+    """One weight per layout case: Conv, ConvTranspose, Gemm with transB, MatMul (in, out), a
+    square MatMul weight stored (out, in) behind a Transpose, an LSTM's W and R."""
+    rng = np.random.default_rng(3)
+
+    def init(name, *shape):
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])
+    # shapes: 1x2x6x6 -> conv 1x4x4x4 -> deconv 1x3x6x6 -> 108 -> fc 12 -> mm 12 -> sq 12 -> lstm 2
+    nodes = [helper.make_node("Conv", ["x", "conv_w"], ["c"], name="conv"),
+             helper.make_node("ConvTranspose", ["c", "deconv_w"], ["d"], name="deconv"),
+             helper.make_node("Flatten", ["d"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "fc_w"], ["g"], transB=1, name="fc"),
+             helper.make_node("MatMul", ["g", "mm_w"], ["m"], name="mm"),
+             helper.make_node("Transpose", ["sq_stored"], ["sq_t"], perm=[1, 0], name="t"),
+             helper.make_node("MatMul", ["m", "sq_t"], ["s"], name="sq"),
+             helper.make_node("Unsqueeze", ["s", "axes"], ["seq"], name="u"),
+             helper.make_node("LSTM", ["seq", "lstm_w", "lstm_r"], ["h", "h_last"], hidden_size=2,
+                              name="lstm"),
+             helper.make_node("Reshape", ["h_last", "shape"], ["y"], name="r")]
+    inits = [init("conv_w", 4, 2, 3, 3), init("deconv_w", 4, 3, 3, 3), init("fc_w", 12, 108),
+             init("mm_w", 12, 12), init("sq_stored", 12, 12), init("lstm_w", 1, 8, 12),
+             init("lstm_r", 1, 8, 2), numpy_helper.from_array(np.array([0], np.int64), "axes"),
+             numpy_helper.from_array(np.array([1, -1], np.int64), "shape")]
+    graph = helper.make_graph(nodes, "layouts", [x], [y], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+def test_the_bridge_and_the_pruned_reader_see_every_weight_in_the_same_layout(tmp_path):
+    import torch
+
+    from codesign.pruned import output_axes
+    from pruning.onnx.bridge import from_onnx
+    torch.set_num_threads(1)
+    path = layouts_graph(tmp_path / "layouts.onnx")
+    trained = from_onnx(path).onnx_weight_layouts()
+    read = output_axes(load(path))
+    assert trained == {n: read[n] for n in trained}
+    assert trained == {"conv_w": 0, "deconv_w": 1, "fc_w": 0, "mm_w": 1, "sq_stored": 0, "lstm_w": 1,
+                       "lstm_r": 1}
