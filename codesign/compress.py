@@ -243,7 +243,7 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
 
     model, data: as for codesign.prune (a torch module is saved as OUT/model.onnx, data given
         in memory as OUT/data.npz, so the run can resume). out: the run folder (default
-        reports/search-run); a rerun with the same settings resumes.
+        runs/<model>-search, as on the command line); a rerun with the same settings resumes.
     hw: a preset name or TOML path; hw_overrides: KEY=VALUE changes (a list or a comma list).
     max_drop: allowed accuracy drop in points, judged at `confidence` on a validation split
         (`validation` samples; None: sized for the constraint).

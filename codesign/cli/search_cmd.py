@@ -13,7 +13,7 @@ from codesign.errors import CodesignError
 
 
 def register(sub) -> None:
-    from codesign.loop.job import SearchJob
+    from codesign.loop.job_spec import EXECUTORS, SearchJob, default_out
     from pruning.data import BUILTIN_DATASETS
     from pruning.methods import METHODS, add_field_flag, field_default
     from pruning.prune_job import EXPORTS, PruneJob
@@ -63,7 +63,7 @@ def register(sub) -> None:
                            metavar="N")
     add_alias(how, "--batch", batch)
     add_field_flag(how, SearchJob, "executor", "local: run evaluations in this process; ray: as Ray tasks "
-                   "(pip install '.[ray]'); both give the same plan", metavar="local|ray")
+                   "(pip install '.[ray]'); both give the same plan", choices=EXECUTORS, metavar=None)
     add_field_flag(how, SearchJob, "address", "with --executor ray: an existing cluster (default: start a "
                    "local one, its workers at nice 0)")
     add_field_flag(how, SearchJob, "workers", "with --executor ray: CPUs of the local cluster")
@@ -89,10 +89,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def default_out(model: str) -> str:
-    return str(Path("runs") / f"{Path(model).stem[:60]}-search")
-
-
 def _interval(v: dict | None) -> str:
     if not v:
         return "-"
@@ -101,7 +97,7 @@ def _interval(v: dict | None) -> str:
 
 def _reference_note(ev, job) -> str:
     """On the reference's line: which dense model is the bar."""
-    from codesign.loop.job import reference_phrase
+    from codesign.report.search import reference_phrase
     if ev.request.kind != "reference":
         return ""
     phrase = reference_phrase(ev.outcome.extra.get("pretrained_accuracy"),
@@ -111,6 +107,7 @@ def _reference_note(ev, job) -> str:
 
 def run(args) -> int:
     from codesign.loop.job import SearchJob, run_job
+    from codesign.loop.job_spec import default_out
     from pruning.methods import options_from_args
     from pruning.bits import parse_bits
     from pruning.ranges import check_training_numbers

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 from codesign.errors import CodesignError
 from codesign.loop.job import JobResult, run_job
-from codesign.loop.job_spec import RUN_NAMES, SearchJob, StatusHook, check_numbers
+from codesign.loop.job_spec import RUN_NAMES, SearchJob, StatusHook, check_numbers, default_out
 from codesign.loop.records import SearchError
 from codesign.refs import as_dataset, is_module
 from pruning.methods import make_options
@@ -27,7 +27,7 @@ def search_api(model, data, *, out=None, hw="smic40-admmnn", on_status: StatusHo
     (max_drop=, patterns=, allocators=, executor="ray", workers=, ...). Returns the JobResult."""
     import numpy as np
 
-    out = Path(out) if out is not None else Path("reports") / "search-run"
+    out = Path(out if out is not None else default_out(model))
     for key in ("patterns", "allocators", "hw_overrides"):
         if isinstance(options.get(key), str):
             options[key] = tuple(p.strip() for p in options[key].split(",") if p.strip())

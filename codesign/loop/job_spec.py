@@ -4,7 +4,9 @@ here, and both check numbers before any work."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from codesign.loop.records import SearchError
@@ -24,6 +26,12 @@ MAX_JOB_BYTES = 1 * MIB              # job.json: the settings of a run
 # What a search writes in its run folder (a folder's name ends in "/"), checked before any work.
 RUN_NAMES = ("job.json", "summary.json", "search-history.json", "compressed.onnx", "compressed-qdq.onnx",
              EVALUATIONS, "final/", "model.onnx", "data.npz", LOCK_NAME) + REPORT_NAMES
+
+
+def default_out(model) -> str:
+    """The run folder of a search given none (CLI and API alike): runs/<model's name>-search."""
+    name = Path(model).stem[:60] if isinstance(model, (str, os.PathLike)) else "module"
+    return str(Path("runs") / f"{name}-search")
 
 
 @dataclass(frozen=True)

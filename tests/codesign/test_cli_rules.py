@@ -77,3 +77,9 @@ def test_one_flip_threshold_and_one_kb():
     from hwmodels.arch import KB_BITS
     assert not uncertainty.flips(None) and not uncertainty.flips(0.99) and uncertainty.flips(0.5)
     assert KB_BITS is tech.KB_BITS
+
+
+def test_one_default_run_folder_for_the_search():
+    from codesign.loop.job_spec import default_out
+    assert default_out("lenet5") == "runs/lenet5-search" == default_out("models/lenet5.onnx")
+    assert default_out(object()) == "runs/module-search"          # a torch module given to the API
