@@ -9,9 +9,9 @@ from onnx import numpy_helper
 from codesign.cli import main
 from pruning import train as train_module
 
-ARGS = ["lenet300", "--data", "digits", "--limit", "500", "--test-limit", "200", "--alpha", "0.1",
+ARGS = ["lenet300", "--data", "digits", "--train-limit", "500", "--test-limit", "200", "--alpha", "0.1",
         "--bits", "fc=3", "--epochs", "2", "--pretrain-epochs", "2", "--batch-size", "50",
-        "--admm-update-every", "4", "--admm-update-unit", "steps", "--no-progress"]
+        "--admm-update-every", "4", "--admm-update-unit", "steps", "--quiet"]
 
 
 ORIGINAL_REPORT = train_module.TrainContext.report
@@ -64,7 +64,7 @@ def test_prune_writes_model_table_alphas_and_resumes(tmp_path, monkeypatch, caps
 def test_prune_user_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "plan.json"
     bad.write_text('{"alphas": {"nope.weight": 0.5}}')
-    code = main(["prune", "lenet300", "--data", "digits", "--alphas", str(bad), "--epochs", "0.1",
+    code = main(["prune", "lenet300", "--data", "digits", "--sparsity", str(bad), "--epochs", "0.1",
                  "--pretrain-epochs", "0", "--no-progress", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "nope.weight" in err and "fc1.weight" in err
@@ -153,3 +153,12 @@ def test_a_busy_out_is_refused(tmp_path, capsys):
         code = main(["prune", "lenet5", "--data", "digits", "--alpha", "0.5", "--epochs", "0.1",
                      "--pretrain-epochs", "0", "--no-progress", "--out", str(tmp_path / "busy")])
     assert code == 2 and "is in use by another codesign prune run" in capsys.readouterr().err
+
+
+def test_a_built_in_name_in_any_case_prunes_as_inspect_reads_it(tmp_path, capsys):
+    """`codesign prune LeNet5` and `codesign inspect LeNet5` agree (pruning.models.builtin_name)."""
+    out = tmp_path / "o"
+    assert main(["prune", "LeNet5", "--data", "digits", "--train-limit", "100", "--test-limit", "50",
+                 "--alpha", "0.5", "--epochs", "0.05", "--pretrain-epochs", "0", "--quiet", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "conv1.weight" in table and (out / "model.onnx").exists()
