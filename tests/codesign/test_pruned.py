@@ -48,6 +48,27 @@ def test_a_4x1_pruned_classifier_with_10_outputs_reads_back_as_4x1(tmp_path, cap
     assert layer["pattern"] == "4x1" and layer["alpha"] == pytest.approx(mask.mean())
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_a_mask_the_bridge_projects_reads_back_as_its_pattern(tmp_path, transposed):
+    """Bridge -> projection in the bridge's layout -> exported file -> plan's reading: 4x1 on
+    the 10 classes of a Gemm stored (out, in) or (in, out)."""
+    import torch
+
+    from pruning.onnx.bridge import from_onnx
+    from pruning.projections import pattern_masks
+    torch.set_num_threads(1)
+    w = np.random.default_rng(4).standard_normal((10, 64)).astype(np.float32)
+    module = from_onnx(classifier(tmp_path / "dense.onnx", w, transposed))
+    weights = module.onnx_weight_names()
+    masks = pattern_masks(weights, {"fc_w": 0.4}, {"fc_w": FOUR_BY_ONE}, module.onnx_weight_layouts())
+    with torch.no_grad():
+        weights["fc_w"].mul_(masks["fc_w"])
+    onnx.save(module.to_onnx(), tmp_path / "pruned.onnx")
+    found = read_pruned(load(str(tmp_path / "pruned.onnx")))
+    assert found.sparsity.patterns == {"fc_w": FOUR_BY_ONE}
+    assert found.masks["fc_w"].n_fibers == 3                  # blocks of rows 0-3, 4-7, 8-9
+
+
 def test_the_search_costs_a_4x1_candidate_as_4x1(tmp_path):
     """MaskCost (the search's verdict on a trained candidate) reads the mask in the bridge's
     layout with the same rule as `plan --from-pruned`."""
