@@ -23,6 +23,7 @@ from codesign.errors import CodesignError
 from codesign.refs import resolve_hardware
 from codesign.specs import hardware
 from pruning.patterns import UNSTRUCTURED, Pattern
+from hwmodels.presets import DEFAULT_PRESET
 from hwmodels.uncertainty import MAX_SAMPLES
 from pruning.ranges import TRAINING, Range
 
@@ -65,7 +66,7 @@ def _network(net, input_shape=None):
     return net if isinstance(net, Network) else load(net, input_shape)
 
 
-def breakeven(net, hw="smic40-admmnn", patterns: Sequence[Pattern | str] = (UNSTRUCTURED,),
+def breakeven(net, hw=DEFAULT_PRESET, patterns: Sequence[Pattern | str] = (UNSTRUCTURED,),
               uncertainty: int = 0, seed: int = 0):
     """Break-even ratios (BreakEvenResult) of every prunable layer, per pattern."""
     from codesign.break_even import break_even_table
@@ -76,7 +77,7 @@ def breakeven(net, hw="smic40-admmnn", patterns: Sequence[Pattern | str] = (UNST
     return break_even_table(network.shapes, spec, network.name, chosen, uncertainty, seed)
 
 
-def plan(net, hw="smic40-admmnn", *, alpha: float | None = None, alphas=None, pruned=None,
+def plan(net, hw=DEFAULT_PRESET, *, alpha: float | None = None, alphas=None, pruned=None,
          pattern: Pattern | str = UNSTRUCTURED, uncertainty: int = 0, seed: int = 0):
     """Evaluate a plan (codesign.plans.Plan): one `alpha` (with `pattern`) for every layer, a
     sparsity file or mapping `alphas` (with "patterns" and "bits"), or the masks of a `pruned`
@@ -114,7 +115,7 @@ def _pruned_network(pruned, network):
     return load_network(pruned, network.input_shapes_text())
 
 
-def sweep(net, hw="smic40-admmnn", *, vary: Mapping[str, Sequence], alpha: float = 0.1,
+def sweep(net, hw=DEFAULT_PRESET, *, vary: Mapping[str, Sequence], alpha: float = 0.1,
           chunk: int | None = None, executor: str = "local", address: str | None = None,
           workers: int = 2, progress: Callable[[int, int], None] | None = None):
     """A cartesian hardware sweep (codesign.sweeps.SweepResult), ranked by planned latency."""

@@ -21,7 +21,8 @@ from codesign.loop.job_spec import EXECUTORS, RUN_NAMES as SEARCH_RUN_NAMES, Sea
 from codesign.refs import as_dataset, check_module_fits, is_module, resolve_hardware, resolve_model
 from codesign.runlock import LOCK_NAME
 from pruning.methods import METHODS, make_options
-from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, PruneJob
+from hwmodels.presets import DEFAULT_PRESET
+from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, THREADS, PruneJob
 from pruning.ranges import TRAINING
 from pruning.safe_files import write_file
 
@@ -82,7 +83,7 @@ class PruneResult:
         save_masks(self.job.result.masks, paths["masks"], within=out)
         return paths
 
-    def report(self, out_dir, hw="smic40-admmnn") -> dict[str, Path]:
+    def report(self, out_dir, hw=DEFAULT_PRESET) -> dict[str, Path]:
         """The plan report of the pruned model (its real masks) on hardware `hw`."""
         from codesign.graph import load_network
         from codesign.network_plan import plan_network
@@ -134,7 +135,7 @@ def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = P
           epochs: float = PRUNE["epochs"], pretrain_epochs: float | None = None,
           batch_size: int = PRUNE["batch_size"], lr: float = PRUNE["lr"], optimizer: str = PRUNE["optimizer"],
           seed: int = PRUNE["seed"], limit: int | None = PRUNE["limit"], test_limit: int | None = PRUNE["test_limit"],
-          method_options: Mapping[str, Any] | None = PRUNE["method_options"], out=None, threads: int = 1,
+          method_options: Mapping[str, Any] | None = PRUNE["method_options"], out=None, threads: int = THREADS,
           progress: Progress | None = None, on_status: StatusHook | None = None) -> PruneResult:
     """Compress `model` with one compression method on `data`; returns a PruneResult.
 

@@ -15,6 +15,7 @@ from pruning.ranges import check_training_numbers
 ALLOCATIONS = ("uniform", "global")
 EXPORTS = ("float", "qdq")
 OPTIMIZERS = ("adam", "sgd")
+THREADS = 1          # torch CPU threads of a run: one gives the same numbers on every machine
 
 
 @dataclass(frozen=True)

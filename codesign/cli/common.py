@@ -128,13 +128,10 @@ def add_training_args(container, job: type, limit_field: str, aliases: Sequence[
                    f"default {BUILTIN_PRETRAIN_EPOCHS:g} for a built-in net, 0 for an ONNX file, whose "
                    "weights are used as given)", default=None, metavar="EPOCHS")
     add_field_flag(container, job, "seed", "seed of every random choice")
+    from pruning.prune_job import THREADS
     container.add_argument("--threads", type=int, default=THREADS,
                            help=f"torch CPU threads (range {TRAINING['threads'].interval}; default {THREADS}: "
                                 "reproducible, and two threads collapse when anything else runs)")
-
-
-# torch CPU threads of a training command: one gives the same numbers on every machine
-THREADS = 1
 
 
 def add_run_folder_arg(parser: argparse.ArgumentParser, help: str, required: bool = False) -> None:

@@ -13,13 +13,14 @@ from codesign.loop.job import JobResult, run_job
 from codesign.loop.job_spec import RUN_NAMES, SearchJob, StatusHook, check_numbers, default_out
 from codesign.loop.records import SearchError
 from codesign.refs import as_dataset, is_module
+from hwmodels.presets import DEFAULT_PRESET
 from pruning.methods import make_options
 from pruning.safe_files import MIB, check_out_folder, make_dir, open_file, read_file, write_file
 
 MAX_INPUT_BYTES = 2048 * MIB         # model.onnx saved by the API: protobuf's own limit
 
 
-def search_api(model, data, *, out=None, hw="smic40-admmnn", on_status: StatusHook | None = None,
+def search_api(model, data, *, out=None, hw=DEFAULT_PRESET, on_status: StatusHook | None = None,
                on_progress=None, **options) -> JobResult:
     """`codesign.search(...)`: MODEL (a built-in name, an ONNX path or a torch nn.Module, which
     is exported with its weights) on DATA (a dataset name or path, or any form codesign.prune

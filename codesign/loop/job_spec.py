@@ -13,6 +13,7 @@ from codesign.loop.records import SearchError
 from codesign.loop.verdict import DEFAULT_CONFIDENCE
 from codesign.report.renderer import REPORT_NAMES
 from codesign.runlock import LOCK_NAME
+from hwmodels.presets import DEFAULT_PRESET
 from pruning.identity import data_identity, file_identity
 from pruning.ranges import TRAINING, Range, check
 from pruning.safe_files import MIB
@@ -39,7 +40,7 @@ class SearchJob:
     model: str                                  # lenet5 | lenet300 | vgg7 | path to an ONNX file
     data: str                                   # fashion-mnist | mnist5k | digits | synthetic | path
     out: str
-    hw: str = "smic40-admmnn"
+    hw: str = DEFAULT_PRESET
     hw_overrides: tuple[str, ...] = ()          # KEY=VALUE, as --set
     max_drop: float = 0.5
     confidence: float = DEFAULT_CONFIDENCE
