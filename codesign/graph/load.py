@@ -70,9 +70,20 @@ def _infer_shapes(model: onnx.ModelProto, name: str, given: bool) -> onnx.ModelP
     """Shapes inferred, with data propagation (Reshape targets computed from Shape) when it
     computes only small values (codesign.graph.sizes); else constant folding finds those."""
     inferred = _inferred(model, name, given, data_prop=False)
-    if not propagation_is_bounded(inferred, GraphIndex(inferred)):
+    if _every_shape_known(inferred) or not propagation_is_bounded(inferred, GraphIndex(inferred)):
         return inferred
     return _inferred(model, name, given, data_prop=True)
+
+
+def _every_shape_known(model: onnx.ModelProto) -> bool:
+    """Every node output has a static shape: data propagation has nothing left to find."""
+    for graph in all_graphs(model.graph):
+        known = {vi.name for vi in [*graph.value_info, *graph.output]
+                 if vi.type.tensor_type.HasField("shape")
+                 and all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)}
+        if any(out and out not in known for node in graph.node for out in node.output):
+            return False
+    return True
 
 
 def _inferred(model: onnx.ModelProto, name: str, given: bool, data_prop: bool) -> onnx.ModelProto:

@@ -35,7 +35,7 @@ def test_a_100000_node_identity_chain_imports_in_seconds():
     linear now (about 5 s here, most of it onnx shape inference and the networkx node graph)."""
     start = time.perf_counter()
     net = load_network(identity_chain(100_000))
-    assert time.perf_counter() - start < 30          # a guard against quadratic walks, not a timing
+    assert time.perf_counter() - start < 60     # a guard (quadratic walks take minutes), not a timing
     [layer] = net.layers
     assert layer.name == "t0" and layer.weight_source == "initializer" and layer.macs == 2 * 8 * 4
 
