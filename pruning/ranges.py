@@ -85,9 +85,13 @@ TRAINING: dict[str, Range] = {
 }
 
 
+# where a setting's flag is not its name
+FLAGS = {"limit": "--train-limit"}
+
+
 def check_training_numbers(**settings) -> None:
     """Training settings as they enter (flags, API), by TRAINING; None: not given. The error
     names each setting as its flag (--batch-size)."""
     for name, value in settings.items():
-        check(f"--{name.replace('_', '-')}", value, TRAINING[name])
+        check(FLAGS.get(name, f"--{name.replace('_', '-')}"), value, TRAINING[name])
 

@@ -101,7 +101,8 @@ SEARCH_NUMBERS = {
 TRAINING_SETTINGS = {"train_epochs": "epochs", "final_epochs": "epochs", "probe_epochs": "epochs",
                      "pretrain_epochs": "pretrain_epochs", "lr": "lr", "seed": "seed",
                      "test_limit": "test_limit"}
-FLAGS = {"storage_budget_kib": "--storage-budget"}     # where a flag is not the field's name
+# where a flag is not the field's name
+FLAGS = {"storage_budget_kib": "--storage-budget", "batch": "--candidates-per-round"}
 
 
 def check_numbers(job: SearchJob) -> None:
