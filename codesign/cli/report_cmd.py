@@ -1,6 +1,8 @@
 """`codesign report RUN_DIR`: re-render the report of a plan, search or sweep run."""
 from __future__ import annotations
 
+from codesign.cli.common import add_run_folder_arg
+
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="re-render the report of a run directory",
@@ -9,7 +11,7 @@ def register(sub) -> None:
                                    "`codesign search`, `codesign plan --report` or `codesign sweep --report`).")
     p.add_argument("run_dir", metavar="RUN_DIR",
                    help="a directory written by --report (plan, sweep) or by `codesign search --out`")
-    p.add_argument("--out", help="write the report here instead of RUN_DIR")
+    add_run_folder_arg(p, "write the report here instead of RUN_DIR")
     p.set_defaults(func=run)
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codesign.cli.common import add_hw_args, add_model_args, check_outputs, hw_from_args, load_model_arg, progress
+from codesign.cli.common import (add_hw_args, add_model_args, add_quiet_arg, add_run_folder_arg, check_outputs,
+                                 hw_from_args, load_model_arg, progress)
 
 
 def register(sub) -> None:
@@ -20,7 +21,7 @@ def register(sub) -> None:
                    help="a key and its values, e.g. --vary pes=64,128,256 (repeatable, one per key)")
     p.add_argument("--alpha", type=float, default=0.1,
                    help="keep fraction of every layer for the latency and speedup columns (default 0.1)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    add_run_folder_arg(p, "output directory", required=True)
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK,
                    help=f"configs per vectorized chunk (memory bound; default {DEFAULT_CHUNK})")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
@@ -28,6 +29,7 @@ def register(sub) -> None:
     p.add_argument("--address", help="with --executor ray: an existing cluster (default: start a local one)")
     p.add_argument("--workers", type=int, default=2, help="with --executor ray: local Ray CPUs (default 2)")
     p.add_argument("--report", metavar="DIR", help="also write the sweep report (HTML, Markdown, figures) to DIR")
+    add_quiet_arg(p, "no progress lines")
     p.set_defaults(func=run)
 
 
@@ -43,7 +45,7 @@ def run(args) -> int:
     out = Path(args.out)
     hw = hw_from_args(args)
     network = load_model_arg(args)
-    with progress("sweep") as update:
+    with progress("sweep", enabled=not args.quiet) as update:
         result = sweep(network, hw, vary=varied, alpha=args.alpha, chunk=args.chunk,
                        executor=args.executor, address=args.address, workers=args.workers,
                        progress=lambda done, total: update(done, total))

@@ -68,3 +68,9 @@ def test_cli_defaults_are_the_job_dataclasses(job, argv):
             checked += 1
     assert checked >= 10
     assert args["pretrain_epochs"] is None               # picked by the model's kind (pruning.models)
+
+
+def test_quiet_is_one_flag_across_commands(tmp_path, capsys):
+    argv = ["sweep", "lenet5", "--vary", "pes=64,128", "--out", str(tmp_path / "s")]
+    assert main(argv) == 0 and "sweep: " in capsys.readouterr().err        # progress lines in a log
+    assert main(argv + ["--quiet"]) == 0 and capsys.readouterr().err == ""
