@@ -12,6 +12,7 @@ from codesign.errors import CodesignError
 from codesign.report.fmt import printable
 from hwmodels.errors import HardwareModelError
 from pruning.errors import PruningError
+from pruning.models import MODELS as BUILTIN_MODELS
 
 # Exceptions that are the user's to fix: printed as one line, exit code 2, no traceback.
 # OSError covers paths given on the command line (missing, a directory, an existing file).
@@ -19,7 +20,7 @@ USER_ERRORS = (CodesignError, HardwareModelError, PruningError, OSError)
 MAX_ERROR_CHARS = 300
 MODEL_HELP = ("an ONNX file, or a bundled name: the onnx wheel's ImageNet graphs (alexnet, vgg19, "
               "resnet50, densenet121, inception_v1, inception_v2, squeezenet, shufflenet, zfnet512; "
-              "real shapes, placeholder weights) or a built-in trainable net (lenet5, lenet300, vgg7)")
+              f"real shapes, placeholder weights) or a built-in trainable net ({', '.join(BUILTIN_MODELS)})")
 
 
 def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:

@@ -2,7 +2,8 @@
 (and quantized) ONNX model, verified in onnxruntime, with its per-layer table.
 
 Method options come from pruning.methods.options (no torch at start-up), one argument group
-per method, so this module never special-cases a method."""
+per method (shown with --method M --help), so this module never special-cases a method; the
+other flags' defaults are PruneJob's."""
 from __future__ import annotations
 
 import sys
@@ -16,6 +17,7 @@ from codesign.cli.common import (MODEL_HELP, add_method_option_groups, add_model
 def register(subparsers) -> None:
     from pruning.data import BUILTIN_DATASETS
     from pruning.methods import METHODS, add_field_flag
+    from pruning.models import MODELS
     from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, PruneJob
     from pruning.ranges import TRAINING
     p = subparsers.add_parser(
@@ -25,7 +27,7 @@ def register(subparsers) -> None:
         description="Compress MODEL with a pruning method on DATA and write the pruned ONNX model "
                     "(verified in onnxruntime; with --export qdq also an int8 QDQ model), a "
                     "per-layer table and the achieved sparsity plan. MODEL must be trainable: an "
-                    "ONNX file with real weights, or a built-in net (lenet5, lenet300, vgg7, "
+                    f"ONNX file with real weights, or a built-in net ({', '.join(MODELS)}, "
                     "pretrained once on DATA and cached); the bundled ImageNet graphs hold "
                     "placeholder weights and cannot be pruned. Reruns with the same --out resume.")
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
