@@ -23,7 +23,7 @@ import onnx
 from onnx import helper, shape_inference
 
 from codesign.graph.index import GraphIndex
-from codesign.graph.limits import FOLD_ELEMENTS, VALUE_ELEMENTS
+from codesign.graph.limits import FOLD_ELEMENTS, FOLD_PER_STORED, VALUE_ELEMENTS
 from codesign.graph.protos import all_graphs, subgraphs
 from codesign.graph.sizes import constant_sizes
 
@@ -38,9 +38,10 @@ def fold(model: onnx.ModelProto, probes: set[str], index: GraphIndex
     except ImportError as exc:                   # pragma: no cover - a dependency of the package
         return None, f"onnxruntime is not installed ({exc})"
     probed, computed = _probed_copy(model, probes, index)
-    if computed > FOLD_ELEMENTS:
-        return None, (f"it would compute {computed:.3g} elements, beyond the limit of {FOLD_ELEMENTS:.3g} "
-                      "(codesign.graph.limits.FOLD_ELEMENTS)")
+    stored = sum(prod(c.shape) for c in index.constants.values() if c.source in ("initializer", "constant"))
+    if computed > FOLD_ELEMENTS + FOLD_PER_STORED * stored:
+        return None, (f"it would compute {computed:,} elements, beyond the limit of "
+                      f"{FOLD_ELEMENTS + FOLD_PER_STORED * stored:,} (codesign.graph.limits.FOLD_ELEMENTS)")
     outputs = {o.name for o in probed.graph.output}
     for name in sorted(probes - outputs):
         probed.graph.output.add().name = name        # no type: onnxruntime infers it

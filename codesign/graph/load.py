@@ -44,6 +44,9 @@ def load_network(source, input_shape=None) -> Network:
     _check_sizes(index, name)
     _check_reshapes(model, index, name)
     found = collect(model.graph, index)
+    if index.fold_error and any(index.constant_only(t) and t not in index.constants for t in probes):
+        found.notes.append(f"constant folding did not run ({index.fold_error[:160]}): tensors computed from "
+                           "constants (weights among them) are counted as run-time values")
     layers = _unique_layers(found.layers, found.notes)
     if not layers:
         raise _nothing_to_model(name, found)

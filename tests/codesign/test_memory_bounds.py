@@ -244,3 +244,24 @@ def test_a_data_file_is_sized_from_its_headers_before_it_is_inflated(tmp_path):
                               "--pretrain-epochs", "0", "--out", str(tmp_path / "run"), "--no-progress")
     assert "training form" in one_line_refusal(code, err)
     assert peak < MAX_RSS_MB and not (tmp_path / "run").exists()
+
+
+def scaled_placeholder(side: int):
+    """x @ (ConstantOfShape(side x side) * 2): a weight only folding can compute."""
+    nodes = [helper.make_node("ConstantOfShape", ["s"], ["w0"], value=ONE),
+             helper.make_node("Mul", ["w0", "two"], ["w"]), helper.make_node("MatMul", ["x", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, [1, side])],
+                              [helper.make_tensor_value_info("y", F, None)],
+                              [i64("s", [side, side]), numpy_helper.from_array(np.float32(2), "two")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def test_folding_beyond_its_budget_leaves_a_note(monkeypatch):
+    """Within FOLD_ELEMENTS the weight is computed and named by its stored source; beyond it,
+    folding does not run and the network says so (the same MACs, as a run-time product)."""
+    [layer] = load_network(scaled_placeholder(64)).layers
+    assert layer.name == "w0" and layer.macs == 64 * 64
+    monkeypatch.setattr("codesign.graph.fold.FOLD_ELEMENTS", 2 ** 10)
+    net = load_network(scaled_placeholder(64))
+    assert net.layers[0].weight_source == "activation" and net.total_macs == 64 * 64
+    assert any("constant folding did not run (it would compute 8,192 elements" in n for n in net.notes)
