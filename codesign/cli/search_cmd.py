@@ -106,13 +106,13 @@ def _reference_note(ev, job) -> str:
 
 
 def run(args) -> int:
-    from codesign.loop.job import SearchJob, run_job
-    from codesign.loop.job_spec import default_out
-    from pruning.methods import options_from_args
     from pruning.bits import parse_bits
     from pruning.ranges import check_training_numbers
     check_training_numbers(threads=args.threads)
-    parse_bits(args.bits)                   # its syntax before any data is read
+    parse_bits(args.bits)                   # its syntax first: before the search's modules load
+    from codesign.loop.job import SearchJob, run_job
+    from codesign.loop.job_spec import default_out
+    from pruning.methods import options_from_args
     allocators = tuple(a.strip() for a in args.allocator.split(",") if a.strip())
     patterns = tuple(p.strip() for p in args.patterns.split(",") if p.strip())
     out = args.out or default_out(args.model)
