@@ -153,7 +153,8 @@ def _check_windows(model: onnx.ModelProto, index: GraphIndex, name: str, inputs:
         pads = spatial_pads(attrs, x[2:], kernel, stride, dilation)
         padded = [x[2 + i] + pads[i] + pads[i + n] for i in range(n)]
         window = [dilation[i] * (kernel[i] - 1) + 1 for i in range(n)]
-        if any(p < k for p, k in zip(padded, window)):
+        overhang = stride if attrs.get("ceil_mode", 0) else [1] * n      # a ceil-mode window may hang over
+        if any(k - p >= o for p, k, o in zip(padded, window, overhang)):
             raise InputShapeError(
                 f"model {shown(name)}: node {shown(node_name)} ({node.op_type}) slides a {_dims(window)} window "
                 f"over its {_dims(x[2:])} input (padded {_dims(padded)}), which is smaller: the input "

@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from codesign.errors import ModelImportError
+from codesign.errors import InputShapeError, ModelImportError
 from codesign.graph import load_network
 from pruning.onnx.files import OnnxFileError, read_onnx
 
@@ -265,3 +265,20 @@ def test_folding_beyond_its_budget_leaves_a_note(monkeypatch):
     net = load_network(scaled_placeholder(64))
     assert net.layers[0].weight_source == "activation" and net.total_macs == 64 * 64
     assert any("constant folding did not run (it would compute 8,192 elements" in n for n in net.notes)
+
+
+@pytest.mark.parametrize("ceil_mode, fits", [(0, False), (1, True)])
+def test_a_pool_window_fits_by_the_rule_of_its_mode(ceil_mode, fits):
+    """A 3x3 stride-2 MaxPool over 2x2: one output in ceil mode (the window hangs over by less
+    than a stride), none in floor mode."""
+    nodes = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=ceil_mode),
+             helper.make_node("Conv", ["p", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, [1, 3, 2, 2])],
+                              [helper.make_tensor_value_info("y", F, None)],
+                              [numpy_helper.from_array(np.ones((4, 3, 1, 1), np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    if fits:
+        assert load_network(model).total_macs == 4 * 3
+    else:
+        with pytest.raises(InputShapeError, match="slides a 3x3 window over its 2x2 input"):
+            load_network(model)
