@@ -16,6 +16,7 @@ from typing import Callable, Mapping
 
 from codesign.errors import ArgumentError
 from codesign.keep_fraction import KEEP_FRACTION_RANGE, is_keep_fraction
+from pruning import ranges
 from pruning.ranges import Range, check
 
 MAX_PATH_CHARS = 4096
@@ -25,9 +26,8 @@ INDENT = Range(0, 16, whole=True)     # of a JSON text
 
 
 def shown(value) -> str:
-    """A value for a message: its repr (control characters escaped), cut to one short line."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 3] + "..."
+    """A value for a message: its repr (control characters escaped), on one short line."""
+    return ranges.shown(value, SHOWN_CHARS)
 
 
 def _wrong_type(name: str, value, wanted: str) -> ArgumentError:

@@ -90,8 +90,7 @@ class SweepResult:
     def ranking(self, objective: str = "latency") -> np.ndarray:
         """Config indices, best first: the fastest planned design ("latency") or the largest
         sparse-over-dense speedup ("speedup")."""
-        if objective not in OBJECTIVES:
-            raise CodesignError(f"sweep objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+        arguments.choice("objective", objective, OBJECTIVES)
         return rank(self.latency_ns if objective == "latency" else -self.speedup)
 
     def config(self, i: int) -> dict[str, Any]:

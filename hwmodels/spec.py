@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
@@ -175,7 +176,7 @@ CHOICE_KEYS = {k: key.choices for k, key in KEYS.items() if key.choices}
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = re.sub(r"\s*\n\s*", " ", repr(value))      # one line, whatever the value's repr spans
     return text if len(text) <= 40 else text[:37] + "..."
 
 

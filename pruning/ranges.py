@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass
 
 from pruning.errors import PruningError
@@ -46,11 +47,18 @@ class Range:
         return f"{'a whole' if self.whole else 'a finite'} number in {self.interval}"
 
 
+def shown(value, limit: int = 40) -> str:
+    """A value as a one-line message shows it: its repr with line breaks folded (an array's or
+    a module's repr spans lines), cut to `limit` characters."""
+    text = re.sub(r"\s*\n\s*", " ", repr(value))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def check(name: str, value, allowed: Range, error: type[Exception] = PruningError) -> None:
     """`value` within `allowed` (None: not given, nothing to check); else one line naming
     `name` (as the user wrote it: a flag) and the range."""
     if value is not None and value not in allowed:
-        raise error(f"{name} = {value!r:.40}: must be {allowed}")
+        raise error(f"{name} = {shown(value)}: must be {allowed}")
 
 
 # A training budget beyond this is a typo, not a run that would ever end (ImageNet schedules

@@ -1,8 +1,10 @@
 """Seeded generators of hostile inputs, one family per kind of input that enters from outside:
 `--set KEY=VALUE`, hardware TOML files, `--input-shape` strings, sparsity JSON files, sweep
-`--vary` strings, mutated ONNX files (byte and protobuf level) and data files for `prune --data`.
-Each yields (label, argv) for the CLI; files are written under `tmp`. The same seed gives the
-same cases."""
+`--vary` strings, mutated ONNX files (byte and protobuf level) and data files for `prune --data`;
+and (issue 26, in their own modules) tampered run folders, planted links, inputs that ask for
+too much memory or time, and Python API calls. Each yields (label, argv) for the CLI or
+(label, function) for the API; files are written under `tmp`. The same seed gives the same
+cases."""
 from __future__ import annotations
 
 import io
@@ -291,5 +293,10 @@ def data_files(n: int, seed: int, tmp: Path) -> Iterator[tuple[str, list[str]]]:
                       "--out", str(tmp / "prune-numbers"), "--no-progress", *extra]
 
 
+from fuzz.api_calls import api_calls  # noqa: E402
+from fuzz.resources import resources  # noqa: E402
+from fuzz.run_folders import run_folders, symlinks  # noqa: E402
+
 FAMILIES = {"set": set_values, "hardware": hardware_files, "input-shape": input_shapes,
-            "sparsity": sparsity_files, "vary": vary_strings, "onnx": onnx_files, "data": data_files}
+            "sparsity": sparsity_files, "vary": vary_strings, "onnx": onnx_files, "data": data_files,
+            "run-folder": run_folders, "symlinks": symlinks, "resources": resources, "api": api_calls}

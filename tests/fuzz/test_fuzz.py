@@ -1,17 +1,26 @@
 """The fast subset of the fuzz suite (the full campaign is benchmarks/fuzz_campaign.py): seeded hostile
-inputs of every family through the CLI's main, each either working with finite numbers or
-refused with one clear line and exit 2; plus Hypothesis on the free-text arguments."""
+inputs of every family through the CLI's main (or the Python API), each either working with
+finite numbers or refused with one clear line and exit 2 (a project error), and changing nothing
+outside its run folder; plus Hypothesis on the free-text arguments."""
 from __future__ import annotations
 
 import functools
 
 import pytest
+import torch
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from fuzz.generators import FAMILIES, vary_strings
-from fuzz.harness import problems, run_in_process
+from fuzz.harness import Scene, problems, run_in_process, time_limit_for
 
 FAST = {"set": 40, "hardware": 30, "input-shape": 30, "sparsity": 30, "onnx": 60, "data": 6}
+# issue 26's families, on their cheaper cases: report folders (no training run to tamper with),
+# resources that take no seconds to make, and links planted where cost-only commands write
+NEW = {"run-folder": (functools.partial(FAMILIES["run-folder"], kinds=("plan", "sweep")), 8),
+       "symlinks": (functools.partial(FAMILIES["symlinks"], commands=("report", "plan", "sweep", "inspect",
+                                                                      "breakeven")), 12),
+       "resources": (functools.partial(FAMILIES["resources"], cheap=True), 12),
+       "api": (FAMILIES["api"], 12)}
 
 
 @pytest.mark.parametrize("family", sorted(FAST))
@@ -20,6 +29,21 @@ def test_every_case_of_the_family_is_handled(family, tmp_path):
     failures = []
     for label, argv in generate(FAST[family], 1, tmp_path):
         found = problems(run_in_process(argv))
+        if found:
+            failures.append(f"{label}: {found}")
+    assert not failures, "\n".join(failures[:10])
+
+
+@pytest.mark.parametrize("family", sorted(NEW))
+def test_every_case_of_the_new_families_is_handled(family, tmp_path):
+    """Also: nothing changes outside the run folder (in the working folder, its parent or the
+    folder planted links point to)."""
+    torch.set_num_threads(1)
+    generate, n = NEW[family]
+    scene = Scene(tmp_path, watch_cwd=not getattr(FAMILIES[family], "writes_in_cwd", False))
+    failures = []
+    for label, case in generate(n, 1, tmp_path):
+        found = problems(scene.run(case, forked=False), time_limit_for(case))
         if found:
             failures.append(f"{label}: {found}")
     assert not failures, "\n".join(failures[:10])
@@ -66,3 +90,43 @@ def test_the_judge_catches_what_it_must(monkeypatch):
     assert problems(Outcome(1)) == ["exit 1"]
     assert problems(Outcome(2, err="codesign: error: " + "x" * 500)) != []
     assert problems(Outcome(0, out="speedup 1.5x, infinity-free"), ) == []
+
+
+def test_the_judge_catches_writes_outside_and_stray_api_errors(tmp_path):
+    from codesign.errors import CodesignError
+    scene = Scene(tmp_path)
+    assert problems(scene.run(["plan", "lenet5", "--alpha", "0.3", "--csv", "x.csv"], forked=False)) == [
+        "write outside the run folder: new cwd/case/x.csv, changed cwd/case"]
+    secret = scene.outside / "secret.txt"
+    found = problems(scene.run(lambda: secret.write_text("changed"), forked=False))
+    assert found == ["write outside the run folder: changed outside/secret.txt"]
+
+    def two_lines():
+        raise CodesignError("a\nb")
+    assert problems(scene.run(lambda: int("x"), forked=False))[0].startswith("crash: ValueError")
+    assert problems(scene.run(two_lines, forked=False)) == ["CodesignError message of 2 lines"]
+    assert problems(scene.run(lambda: None, forked=False)) == []
+
+
+def _api_examples():
+    """Calls the campaign's `api` family found ending in a multi-line or unbounded message, or in
+    a ValueError (an array compared with a list of names)."""
+    import numpy as np
+    from fuzz.api_calls import cost_objects
+    import codesign
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    network, hw, plan, sweep, _ = cost_objects()
+    return {"hardware(pes=<module>)": lambda: codesign.hardware(pes=module),
+            "ranking(objective=<array>)": lambda: sweep.ranking(objective=np.zeros((2, 2))),
+            "ranking(objective=<5,000 characters>)": lambda: sweep.ranking(objective="x" * 5000),
+            "to_json(indent=<array>)": lambda: plan.to_json(indent=np.zeros((2, 2))),
+            "save(path=<module>)": lambda: plan.save(path=module),
+            "prune(data=<array>)": lambda: codesign.prune(module, np.zeros((2, 2)))}
+
+
+@pytest.mark.parametrize("name", ["hardware(pes=<module>)", "ranking(objective=<array>)", "to_json(indent=<array>)",
+                                  "ranking(objective=<5,000 characters>)", "save(path=<module>)", "prune(data=<array>)"])
+def test_api_examples_found_by_the_campaign_end_in_one_line(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    o = run_in_process(_api_examples()[name])
+    assert o.code == 2 and problems(o) == [], (o.err, o.crash, o.notes)
