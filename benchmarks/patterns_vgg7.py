@@ -66,7 +66,7 @@ def part_search(singles: tuple[str, ...] = JOINT) -> tuple[str, str]:
         chosen = ", ".join(f"{n.split('.')[0]} {p}" for n, p in r.patterns.items()) or "unstructured only"
         rows.append(f"| {'joint: ' + ','.join(patterns) if name == 'joint' else name} | {r.speedup:.2f}x | "
                     f"{interval(r.verdict)} | {interval(r.test_verdict)} | {'yes' if r.constraint_met else 'NO'} | "
-                    f"{r.training_runs} | {r.counts.get('probe', 0)} | {sum(r.extras['oracle_seconds'].values()):.0f} | "
+                    f"{r.training_runs} | {r.counts.get('probe', 0)} | {sum(r.oracle_seconds.values()):.0f} | "
                     f"{chosen} |")
     singles = {k: v for k, v in results.items() if k != "joint" and v.constraint_met}
     best = max(singles, key=lambda k: singles[k].speedup) if singles else None

@@ -49,12 +49,12 @@ def run_seed(seed: int) -> tuple[list[str], list[tuple], float]:
     wall = time.perf_counter() - t0
     rows, outcomes = [], []
     for name, r in res.results.items():
-        compute = sum(r.extras["oracle_seconds"].values())
+        compute = sum(r.oracle_seconds.values())
         conv = [n.split(".")[0] for n, a in r.alphas.items() if a < 1 and n.startswith("conv")]
         test_ok = r.test_verdict.met(job.max_drop) if r.test_verdict else None
         rows.append(f"| {seed} | {name} | {r.speedup:.2f}x | {r.speedup_estimate:.2f}x | {interval(r.verdict)} | "
                     f"{interval(r.test_verdict)} | {'yes' if r.constraint_met else 'NO'} / "
-                    f"{'yes' if test_ok else 'NO'} | {r.extras['shipped']} | {r.training_runs} | "
+                    f"{'yes' if test_ok else 'NO'} | {r.shipped} | {r.training_runs} | "
                     f"{r.counts.get('probe', 0)} | "
                     f"{compute:.0f} | {res.wall_seconds[name]:.0f} | {', '.join(conv) or '-'} |")
         outcomes.append((name, (r.speedup, r.training_runs, r.constraint_met, seed, test_ok)))

@@ -5,7 +5,7 @@
     hw = codesign.hardware("smic40-admmnn", pes=512)
     be = codesign.breakeven(net, hw)                        # r* per layer
     plan = codesign.plan(net, hw, alpha=0.1)                # or alphas="plan.json", pruned="m.onnx"
-    plan.totals["speedup"], plan.to_csv("layers.csv"), plan.report("out/")
+    plan.totals.speedup, plan.to_csv("layers.csv"), plan.report("out/")
     sw = codesign.sweep(net, hw, vary={"pes": [256, 512]})
     pruned = codesign.prune("lenet5", data="mnist5k", alpha=0.2, epochs=1)   # torch from here on
     found = codesign.search("lenet5", data="digits", max_drop=1.0)
@@ -134,7 +134,7 @@ def sweep(net, hw=DEFAULT_PRESET, *, vary: Mapping[str, Sequence], alpha: float 
         from codesign.ray_engine import ray_chunk_runner
         runner = ray_chunk_runner(address=address, workers=workers)
     return run_sweep(network.shapes, spec, varied, alpha=alpha, chunk=chunk or DEFAULT_CHUNK,
-                     progress=progress, run_chunks=runner)
+                     progress=progress, run_chunks=runner, model=network.name, input_shape=network.input_shape)
 
 
 def _vary_items(vary) -> list[str]:

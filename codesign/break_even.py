@@ -68,6 +68,13 @@ class BreakEvenResult:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
 
+    def report(self, out_dir, *, title: str | None = None) -> dict[str, Path]:
+        """The break-even report (HTML, Markdown, figures) in out_dir."""
+        from codesign.report import breakeven_report, render
+        out_dir = arguments.report_dir("out_dir", out_dir)
+        title = arguments.text("title", title, optional=True)
+        return render(breakeven_report(self, title=title), out_dir)
+
     def to_csv(self, path: str | Path) -> Path:
         path = arguments.output_file("path", path)
         buf = io.StringIO()

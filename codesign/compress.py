@@ -10,16 +10,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import MISSING, dataclass, field, fields
+from contextlib import nullcontext
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from codesign import arguments
 from codesign.errors import CodesignError
 from codesign.loop import ALGORITHMS
+from codesign.loop.inputs import search_api
 from codesign.loop.job_spec import EXECUTORS, RUN_NAMES as SEARCH_RUN_NAMES, SearchJob, StatusHook
+from codesign.plans import Sparsity, read_sparsity
 from codesign.refs import as_dataset, check_module_fits, is_module, resolve_hardware, resolve_model
-from codesign.runlock import LOCK_NAME
+from codesign.results import Record
+from codesign.runlock import LOCK_NAME, run_lock
 from pruning.methods import METHODS, make_options
 from hwmodels.presets import DEFAULT_PRESET
 from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, THREADS, PruneJob
@@ -30,12 +34,60 @@ from pruning.safe_files import write_file
 RUN_NAMES = ("model.onnx", "model-qdq.onnx", "layers.json", "layers.csv", "sparsity.json", "masks.npz",
              "checkpoints/", LOCK_NAME)
 
-@dataclass
+PRUNE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PrunedLayer(Record):
+    """One layer of a compression run (a row of layers.json / layers.csv)."""
+    name: str
+    pattern: str
+    weights: int
+    kept: int
+    alpha_target: float
+    alpha: float                        # achieved keep fraction
+    ratio: float                        # weights / kept
+    bits: int | None                    # quantized width (None: float)
+    interval: float | None              # quantization interval
+
+
+@dataclass(frozen=True)
+class PruneTotals(Record):
+    """The run's settings and verdict (the rest of layers.json)."""
+    model: str                          # the model's name ("module" for an nn.Module)
+    data: str
+    method: str
+    epochs: float
+    pretrain_epochs: float
+    accuracy_before: float
+    accuracy_after: float
+    overall_ratio: float
+    onnxruntime_max_diff: float
+    onnxruntime_accuracy: float
+    qdq_max_diff: float | None
+    qdq_accuracy: float | None
+    test_samples: int
+    allocation: str
+    export: str
+    seconds: float
+    schema_version: int = PRUNE_VERSION
+
+
+@dataclass(frozen=True)
 class PruneResult:
     """One compression run: the exported model(s), the per-layer table and the totals."""
     job: Any                                   # pruning.pipeline.JobResult
-    layers: list[dict] = field(default_factory=list)
-    totals: dict = field(default_factory=dict)
+    layers: tuple[PrunedLayer, ...]
+    totals: PruneTotals
+
+    @classmethod
+    def of_run(cls, run) -> "PruneResult":
+        """The result of a pruning.pipeline.JobResult (an nn.Module's name is "module")."""
+        summary = run.summary()
+        layers = tuple(PrunedLayer.from_dict(r) for r in summary.pop("layers"))
+        if not isinstance(summary["model"], str):
+            summary["model"] = "module"
+        return cls(run, layers, PruneTotals.from_dict(summary))
 
     @property
     def onnx(self):
@@ -48,23 +100,24 @@ class PruneResult:
     @property
     def sparsity(self):
         """The achieved plan as a sparsity file (codesign.plans.Sparsity)."""
-        from codesign.plans import Sparsity
         from pruning.patterns import parse_pattern
         rows = self.layers
-        return Sparsity({r["name"]: r["alpha"] for r in rows if r["alpha"] < 1},
-                        {r["name"]: parse_pattern(r["pattern"]) for r in rows
-                         if r["pattern"] not in ("unstructured", "dense")},
-                        {r["name"]: r["bits"] for r in rows if r["bits"]})
+        return Sparsity({r.name: r.alpha for r in rows if r.alpha < 1},
+                        {r.name: parse_pattern(r.pattern) for r in rows
+                         if r.pattern not in ("unstructured", "dense")},
+                        {r.name: r.bits for r in rows if r.bits})
 
     def to_dict(self) -> dict:
-        return {**self.totals, "layers": self.layers}
+        """layers.json (PruneTotals.from_dict and PrunedLayer.from_dict read it back)."""
+        return {**self.totals.to_dict(), "layers": [r.to_dict() for r in self.layers]}
 
     def to_csv(self, path, within=None) -> Path:
         path, within = arguments.output_file("path", path), arguments.path("within", within, optional=True)
+        rows = [r.to_dict() for r in self.layers]
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(self.layers[0]))
+        writer = csv.DictWriter(buf, fieldnames=[f.name for f in fields(PrunedLayer)])
         writer.writeheader()
-        writer.writerows(self.layers)
+        writer.writerows(rows)
         return write_file(path, buf.getvalue(), within=within)
 
     def save(self, out_dir) -> dict[str, Path]:
@@ -92,9 +145,9 @@ class PruneResult:
         network = load_network(self.onnx)
         result = plan_network(network, spec, pruned=network)
         return result.report(out_dir, notes=[
-            f"Pruned with {self.totals['method']} on {self.totals['data']}: test accuracy "
-            f"{100 * self.totals['accuracy_before']:.2f}% -> {100 * self.totals['accuracy_after']:.2f}% "
-            f"on {self.totals['test_samples']:,} test samples."])
+            f"Pruned with {self.totals.method} on {self.totals.data}: test accuracy "
+            f"{100 * self.totals.accuracy_before:.2f}% -> {100 * self.totals.accuracy_after:.2f}% "
+            f"on {self.totals.test_samples:,} test samples."])
 
 
 def _defaults(job_class) -> dict[str, Any]:
@@ -174,7 +227,6 @@ def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = P
     out = None if out is None else arguments.output_dir("out", out, RUN_NAMES)
     arguments.callback("progress", progress)
     arguments.callback("on_status", on_status)
-    from codesign.plans import read_sparsity
     from pruning.ranges import check_training_numbers
     check_training_numbers(epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
                            seed=seed, limit=limit, test_limit=test_limit, threads=threads)
@@ -199,16 +251,9 @@ def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = P
         bits=bits if bits is not None else (dict(sparsity.bits) if sparsity and sparsity.bits else None),
         export=export, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size,
         lr=lr, optimizer=optimizer, seed=seed, limit=limit, test_limit=test_limit)
-    from contextlib import nullcontext
-
-    from codesign.runlock import run_lock
     with run_lock(out, "codesign prune") if out is not None else nullcontext():
         res = run_job(job, out, on_progress=_progress_steps(progress), data=ds, on_status=on_status)
-        summary = res.summary()
-        layers = summary.pop("layers")
-        if not isinstance(summary["model"], str):
-            summary["model"] = "module"
-        result = PruneResult(res, layers, summary)
+        result = PruneResult.of_run(res)
         if out is not None:
             result.save(out)
     return result
@@ -285,5 +330,4 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
         in_memory = not isinstance(data, str)
         data = as_dataset(data) if in_memory else data          # read once: search_api saves it
         check_module_fits(model, data if in_memory else as_dataset(data, limit=10, test_limit=10))
-    from codesign.loop.inputs import search_api
     return search_api(model, data, out=out, on_status=on_status, on_progress=_progress_steps(progress), **settings)

@@ -22,7 +22,7 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from codesign import arguments
 from codesign.errors import CodesignError
 from codesign.keep_fraction import KEEP_FRACTION_RANGE, is_keep_fraction
 from codesign.report.model import Curve
+from codesign.results import Record
 from hwmodels import decide, formats, uncertainty
 from hwmodels.configs import ConfigArray, single
 from hwmodels.cost import MaskArrays, baseline, evaluate
@@ -235,7 +236,7 @@ class Plan:
     hardware: dict[str, Any]
     source: str
     layers: tuple[LayerPlan, ...]
-    totals: dict[str, Any]
+    totals: PlanTotals
     input_shape: tuple[int, ...] | None = None
     coverage: dict[str, Any] | None = None
     uncertainty: dict[str, Any] | None = None
@@ -274,12 +275,23 @@ class Plan:
                "hardware": self.hardware, "source": self.source}
         out.update({k: v for k, v in self.sparsity.to_dict().items() if k != "schema_version"})
         out["layers"] = [asdict(lp) for lp in self.layers]
-        out["totals"] = self.totals
+        out["totals"] = self.totals.to_dict()
         if self.coverage is not None:
             out["coverage"] = self.coverage
         if self.uncertainty is not None:
             out["uncertainty"] = self.uncertainty
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Plan":
+        """The plan of `to_dict()`'s output (a plan.json), without the hardware objects a report
+        draws curves with."""
+        return cls(model=data["model"], hardware=data["hardware"], source=data["source"],
+                   layers=tuple(LayerPlan(**row) for row in data["layers"]),
+                   totals=PlanTotals.from_dict(data["totals"]),
+                   input_shape=tuple(data["input_shape"]) if data.get("input_shape") else None,
+                   coverage=data.get("coverage"), uncertainty=data.get("uncertainty"),
+                   schema_version=data["schema_version"])
 
     def to_json(self, indent: int | None = 1) -> str:
         arguments.whole("indent", indent, arguments.INDENT, optional=True)
@@ -382,12 +394,53 @@ def build_plan(shapes: Sequence[LayerShape], hw: HardwareSpec, sparsity: Sparsit
         raise PlanError(f"plan source {source!r} is not one of {SOURCES}")
     if not shapes:
         raise PlanError("the model has no compute layer to plan")
+    sparsity = _checked_sparsity(shapes, sparsity)
+    masks = dict(masks or {})
+    ev = _evaluate(shapes, hw, sparsity, masks)
+    band = _uncertainty(hw, ev, samples, seed) if samples else None
+    rows = tuple(_layer_plan(ev, j, hw, masks, band) for j in range(len(shapes)))
+    totals = plan_totals(rows, hw, model_bits, coverage=coverage, band=band)
+    return Plan(model=model, hardware=hw.to_dict(), source=source, layers=rows, totals=totals,
+                spec=hw, shapes=tuple(shapes),
+                input_shape=tuple(input_shape) if input_shape else None,
+                coverage=dict(coverage) if coverage is not None else None,
+                uncertainty=None if band is None else {"samples": samples, "seed": seed,
+                                                       "quantiles": list(uncertainty.QUANTILES),
+                                                       "stable_agreement": uncertainty.STABLE})
+
+
+def _checked_sparsity(shapes: Sequence[LayerShape], sparsity: Sparsity | float | Mapping) -> Sparsity:
+    """The plan's sparsity as a Sparsity whose layers are the model's."""
     if isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool):
         sparsity = uniform_sparsity(shapes, float(sparsity))
     elif not isinstance(sparsity, Sparsity):
         sparsity = read_sparsity(sparsity)
     sparsity.check(shapes)
-    masks = dict(masks or {})
+    return sparsity
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    """Every layer of a plan costed on one hardware config (arrays indexed by layer)."""
+    shapes: Sequence[LayerShape]
+    patterns: list[Pattern]
+    alphas: list[float]
+    layers: LayerArray
+    alpha_array: np.ndarray             # (1, L, 1)
+    mask_arrays: MaskArrays | None
+    costs: Any                          # hwmodels.cost.Costs
+    runs: np.ndarray                    # runs sparse
+    speed: np.ndarray
+    sparse_speed: np.ndarray
+    r_star: np.ndarray
+    smallest_width: np.ndarray | None   # relative index format only
+    smallest_bits: np.ndarray | None
+
+
+def _evaluate(shapes: Sequence[LayerShape], hw: HardwareSpec, sparsity: Sparsity,
+              masks: Mapping[str, MaskStats]) -> _Evaluated:
+    """Costs of the dense and sparse designs of every layer, the one dense/sparse decision,
+    speedups, r*, and (relative index format) each layer's index width of least storage."""
     names = [s.name for s in shapes]
     patterns = [sparsity.pattern_of(n) for n in names]
     bits = [sparsity.bits.get(n, float("nan")) for n in names]
@@ -397,95 +450,110 @@ def build_plan(shapes: Sequence[LayerShape], hw: HardwareSpec, sparsity: Sparsit
     cfg = single(hw)
     mask_arrays = _masks(names, masks)
     costs = evaluate(cfg, layers, alphas, mask_arrays, base=baseline(cfg, layers))
-    runs = decide.runs_sparse(costs)[0, :, 0]
-    speed = decide.speedup(costs)[0, :, 0]
-    sparse_speed = decide.sparse_speedup(costs)[0, :, 0]
-    r_star = decide.break_even(cfg, layers).ratio[0]
-    relative = hw.index_format == "relative"
-    small_w, small_bits = _smallest_width(hw, layers, alphas, mask_arrays) if relative else (None, None)
-    model_bits = dict(model_bits or {})
-
-    band = None
-    if samples:
-        band = _uncertainty(hw, layers, alphas, mask_arrays, runs, speed, r_star, samples, seed)
-
-    rows = []
-    for j, (s, p) in enumerate(zip(shapes, patterns)):
-        sparse = bool(runs[j])
-        impl = costs.sparse if sparse else costs.dense_mode
-        st = costs.storage if sparse else costs.dense_storage
-        wb = int(costs.dense_storage.weight_bits_total[0, j, 0] / max(s.weight_count, 1)) if s.prunable \
-            else hw.weight_bits
-        note = ""
-        if not s.prunable:
-            note = "multiplies two activations: no weight to prune, runs dense"
-        elif alpha_list[j] < 1 and not bool(costs.supported[0, j, 0]):
-            note = f"pattern {p} cannot run sparse on this hardware (sparse engine {hw.sparse_engine})"
-        huff = None
-        if relative and s.prunable and p.kind == "unstructured" and alpha_list[j] < 1:
-            huff = _huffman(s, alpha_list[j], int(costs.index_width_bits[0, j, 0]), masks.get(s.name))
-        sp_time = float(costs.sparse.time_ns[0, j, 0])
-        row = LayerPlan(
-            name=s.name, op=s.op, prunable=s.prunable, alpha=alpha_list[j], pattern=str(p),
-            weight_bits=wb, implementation="sparse" if sparse else "dense",
-            deployed_alpha=alpha_list[j] if sparse else 1.0,
-            break_even=_finite(r_star[j]), speedup=float(speed[j]), sparse_speedup=float(sparse_speed[j]),
-            latency_ns=float(impl.time_ns[0, j, 0]), dense_latency_ns=float(costs.dense.time_ns[0, j, 0]),
-            sparse_latency_ns=_finite(sp_time) if costs.supported[0, j, 0] else None,
-            cycles=float(np.broadcast_to(impl.cycles, costs.shape)[0, j, 0]),
-            clock_ns=float(np.broadcast_to(impl.clock_ns, costs.shape)[0, j, 0]),
-            weight_bits_total=float(st.weight_bits_total[0, j, 0]),
-            index_bits_total=float(st.index_bits_total[0, j, 0]),
-            feature_bits_total=float(costs.feature_bits_total[0, j, 0]),
-            dense_weight_bits_total=float(costs.dense_storage.weight_bits_total[0, j, 0]),
-            index_format=hw.index_format if p.kind != "nm" else "nm-metadata",
-            index_width_bits=int(costs.index_width_bits[0, j, 0]) if sparse and p.kind != "channel" else 0,
-            smallest_index_width_bits=int(small_w[j]) if small_w is not None and s.prunable
-            and p.kind in ("unstructured", "block") else None,
-            smallest_storage_bits_total=float(small_bits[j]) if small_w is not None and s.prunable
-            and p.kind in ("unstructured", "block") else None,
-            huffman_index_bits_total=huff,
-            energy_pj=float(np.broadcast_to(impl.energy_pj, costs.shape)[0, j, 0]),
-            dense_energy_pj=float(costs.dense.energy_pj[0, j, 0]),
-            balance=float(costs.balance[0, j, 0]), macs=int(s.macs), weights=int(s.weight_count),
-            exact_mask=s.name in masks,
-            designs={"dense": _design(costs.dense, 0, j, 0), "sparse": _design(costs.sparse, 0, j, 0)},
-            note=note,
-            break_even_range=None if band is None else band["break_even"][j],
-            speedup_range=None if band is None else band["speedup"][j],
-            decision_agreement=None if band is None else band["agreement"][j])
-        rows.append(row)
-    totals = plan_totals(rows, hw, model_bits)
-    if coverage is not None:
-        totals["coverage"] = dict(coverage)
-    if band is not None:
-        net = uncertainty.interval(band["network_samples"], totals["speedup"])
-        totals["speedup_range"] = [float(net.lo), float(net.hi)]
-        totals["flipping_layers"] = [r.name for r in rows if uncertainty.flips(r.decision_agreement)]
-    return Plan(model=model, hardware=hw.to_dict(), source=source, layers=tuple(rows), totals=totals,
-                spec=hw, shapes=tuple(shapes),
-                input_shape=tuple(input_shape) if input_shape else None,
-                coverage=dict(coverage) if coverage is not None else None,
-                uncertainty=None if band is None else {"samples": samples, "seed": seed,
-                                                       "quantiles": list(uncertainty.QUANTILES),
-                                                       "stable_agreement": uncertainty.STABLE})
+    small_w, small_bits = (_smallest_width(hw, layers, alphas, mask_arrays) if hw.index_format == "relative"
+                           else (None, None))
+    return _Evaluated(shapes, patterns, alpha_list, layers, alphas, mask_arrays, costs,
+                      runs=decide.runs_sparse(costs)[0, :, 0], speed=decide.speedup(costs)[0, :, 0],
+                      sparse_speed=decide.sparse_speedup(costs)[0, :, 0],
+                      r_star=decide.break_even(cfg, layers).ratio[0],
+                      smallest_width=small_w, smallest_bits=small_bits)
 
 
-def _uncertainty(hw, layers, alphas, mask_arrays, runs, speed, r_star, samples, seed) -> dict:
+def _layer_note(s: LayerShape, p: Pattern, alpha: float, supported: bool, hw: HardwareSpec) -> str:
+    """Why a layer runs dense although asked to be pruned ("" when it is not)."""
+    if not s.prunable:
+        return "multiplies two activations: no weight to prune, runs dense"
+    if alpha < 1 and not supported:
+        return f"pattern {p} cannot run sparse on this hardware (sparse engine {hw.sparse_engine})"
+    return ""
+
+
+def _layer_plan(ev: _Evaluated, j: int, hw: HardwareSpec, masks: Mapping[str, MaskStats],
+                band: Mapping[str, Any] | None) -> LayerPlan:
+    """Layer j's row: the chosen implementation's cost, storage, index format and ranges."""
+    s, p, alpha, costs = ev.shapes[j], ev.patterns[j], ev.alphas[j], ev.costs
+    at = lambda arr: np.broadcast_to(arr, costs.shape)[0, j, 0]     # noqa: E731
+    sparse = bool(ev.runs[j])
+    supported = bool(costs.supported[0, j, 0])
+    impl = costs.sparse if sparse else costs.dense_mode
+    st = costs.storage if sparse else costs.dense_storage
+    dense_weight_bits = float(costs.dense_storage.weight_bits_total[0, j, 0])
+    width = int(costs.index_width_bits[0, j, 0])
+    free_width = ev.smallest_width is not None and s.prunable and p.kind in ("unstructured", "block")
+    huffman = None
+    if ev.smallest_width is not None and s.prunable and p.kind == "unstructured" and alpha < 1:
+        huffman = _huffman(s, alpha, width, masks.get(s.name))
+    return LayerPlan(
+        name=s.name, op=s.op, prunable=s.prunable, alpha=alpha, pattern=str(p),
+        weight_bits=int(dense_weight_bits / max(s.weight_count, 1)) if s.prunable else hw.weight_bits,
+        implementation="sparse" if sparse else "dense", deployed_alpha=alpha if sparse else 1.0,
+        break_even=_finite(ev.r_star[j]), speedup=float(ev.speed[j]), sparse_speedup=float(ev.sparse_speed[j]),
+        latency_ns=float(impl.time_ns[0, j, 0]), dense_latency_ns=float(costs.dense.time_ns[0, j, 0]),
+        sparse_latency_ns=_finite(float(costs.sparse.time_ns[0, j, 0])) if supported else None,
+        cycles=float(at(impl.cycles)), clock_ns=float(at(impl.clock_ns)),
+        weight_bits_total=float(st.weight_bits_total[0, j, 0]), index_bits_total=float(st.index_bits_total[0, j, 0]),
+        feature_bits_total=float(costs.feature_bits_total[0, j, 0]), dense_weight_bits_total=dense_weight_bits,
+        index_format=hw.index_format if p.kind != "nm" else "nm-metadata",
+        index_width_bits=width if sparse and p.kind != "channel" else 0,
+        smallest_index_width_bits=int(ev.smallest_width[j]) if free_width else None,
+        smallest_storage_bits_total=float(ev.smallest_bits[j]) if free_width else None,
+        huffman_index_bits_total=huffman,
+        energy_pj=float(at(impl.energy_pj)), dense_energy_pj=float(costs.dense.energy_pj[0, j, 0]),
+        balance=float(costs.balance[0, j, 0]), macs=int(s.macs), weights=int(s.weight_count),
+        exact_mask=s.name in masks,
+        designs={"dense": _design(costs.dense, 0, j, 0), "sparse": _design(costs.sparse, 0, j, 0)},
+        note=_layer_note(s, p, alpha, supported, hw),
+        break_even_range=None if band is None else band["break_even"][j],
+        speedup_range=None if band is None else band["speedup"][j],
+        decision_agreement=None if band is None else band["agreement"][j])
+
+
+def _uncertainty(hw: HardwareSpec, ev: _Evaluated, samples: int, seed: int) -> dict:
     """Per-layer speedup and r* intervals, decision agreement, network speedup samples."""
     cfgs = uncertainty.sample_configs(hw, samples, seed)
-    costs = evaluate(cfgs, layers, alphas, mask_arrays, energy=False)
-    sp = uncertainty.interval(decide.speedup(costs)[:, :, 0], speed)
-    rr = uncertainty.interval(decide.break_even(cfgs, layers).ratio, r_star)
+    costs = evaluate(cfgs, ev.layers, ev.alpha_array, ev.mask_arrays, energy=False)
+    sp = uncertainty.interval(decide.speedup(costs)[:, :, 0], ev.speed)
+    rr = uncertainty.interval(decide.break_even(cfgs, ev.layers).ratio, ev.r_star)
     return {"speedup": [[float(a), float(b)] for a, b in zip(sp.lo, sp.hi)],
             "break_even": [[_finite(a), _finite(b)] for a, b in zip(rr.lo, rr.hi)],
-            "agreement": [float(a) for a in uncertainty.agreement(decide.runs_sparse(costs)[:, :, 0], runs)],
+            "agreement": [float(a) for a in uncertainty.agreement(decide.runs_sparse(costs)[:, :, 0], ev.runs)],
             "network_samples": decide.network_speedup(costs)[:, 0]}
 
 
-def plan_totals(rows: Sequence[LayerPlan], hw: HardwareSpec,
-                model_bits: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """Network totals of a plan: latencies add up (layers run one after the other)."""
+TOTALS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PlanTotals(Record):
+    """Network totals of a plan (JSON: the plan's "totals"). Bits are totals over layers."""
+    latency_ns: float
+    dense_latency_ns: float
+    speedup: float                       # dense latency / planned latency (layers add up)
+    conv_speedup: float                  # the same over the conv layers
+    weight_bits_total: float
+    index_bits_total: float
+    feature_bits_total: float
+    dense_weight_bits_total: float       # every weight dense at the hardware's width
+    smallest_storage_bits_total: float   # weights + indices at each layer's smallest index width
+    storage_baselines_bits: dict[str, float]    # model_width, dense_16bit, dense_32bit, dense_hardware_width
+    compression: dict[str, float]        # each baseline / (weights + indices)
+    pruning_ratio: float                 # weights / weights kept
+    energy_pj: float
+    dense_energy_pj: float
+    sparse_layers: int
+    layers: int
+    mode: str                            # isoarea | fixed
+    coverage: dict[str, Any] | None = None      # share of the model's MACs modeled
+    speedup_range: list[float] | None = None    # with uncertainty samples: network speedup interval
+    flipping_layers: list[str] | None = None    # and the layers whose decision flips inside the ranges
+    schema_version: int = TOTALS_VERSION
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("coverage", "speedup_range", "flipping_layers")
+
+
+def plan_totals(rows: Sequence[LayerPlan], hw: HardwareSpec, model_bits: Mapping[str, int] | None = None,
+                *, coverage: Mapping[str, Any] | None = None, band: Mapping[str, Any] | None = None) -> PlanTotals:
+    """Network totals of a plan: latencies add up (layers run one after the other); `band`:
+    the uncertainty samples (build_plan's), for the network speedup's range."""
     model_bits = model_bits or {}
     lat = sum(r.latency_ns for r in rows)
     dense_lat = sum(r.dense_latency_ns for r in rows)
@@ -499,21 +567,25 @@ def plan_totals(rows: Sequence[LayerPlan], hw: HardwareSpec,
                  "dense_16bit": 16.0 * n_weights, "dense_32bit": 32.0 * n_weights,
                  "dense_hardware_width": sum(r.dense_weight_bits_total for r in rows)}
     kept = sum(r.weights * r.deployed_alpha for r in rows)
-    return {
-        "latency_ns": lat, "dense_latency_ns": dense_lat,
-        "speedup": dense_lat / lat if lat else 1.0,
-        "conv_speedup": (sum(r.dense_latency_ns for r in conv) / conv_lat) if conv_lat else 1.0,
-        "weight_bits_total": weights, "index_bits_total": index,
-        "feature_bits_total": sum(r.feature_bits_total for r in rows),
-        "dense_weight_bits_total": baselines["dense_hardware_width"],
-        "smallest_storage_bits_total": sum(r.smallest_storage_bits_total if r.smallest_storage_bits_total
-                                           is not None and r.sparse else r.weight_bits_total + r.index_bits_total
-                                           for r in rows),
-        "storage_baselines_bits": baselines,
-        "compression": {k: (v / stored if stored else 1.0) for k, v in baselines.items()},
-        "pruning_ratio": n_weights / kept if kept else 1.0,
-        "energy_pj": sum(r.energy_pj for r in rows),
-        "dense_energy_pj": sum(r.dense_energy_pj for r in rows),
-        "sparse_layers": sum(r.sparse for r in rows), "layers": len(rows),
-        "mode": hw.mode,
-    }
+    speedup = dense_lat / lat if lat else 1.0
+    speedup_range = flipping = None
+    if band is not None:
+        net = uncertainty.interval(band["network_samples"], speedup)
+        speedup_range = [float(net.lo), float(net.hi)]
+        flipping = [r.name for r in rows if uncertainty.flips(r.decision_agreement)]
+    return PlanTotals(
+        latency_ns=lat, dense_latency_ns=dense_lat, speedup=speedup,
+        conv_speedup=(sum(r.dense_latency_ns for r in conv) / conv_lat) if conv_lat else 1.0,
+        weight_bits_total=weights, index_bits_total=index,
+        feature_bits_total=sum(r.feature_bits_total for r in rows),
+        dense_weight_bits_total=baselines["dense_hardware_width"],
+        smallest_storage_bits_total=sum(r.smallest_storage_bits_total if r.smallest_storage_bits_total
+                                        is not None and r.sparse else r.weight_bits_total + r.index_bits_total
+                                        for r in rows),
+        storage_baselines_bits=baselines,
+        compression={k: (v / stored if stored else 1.0) for k, v in baselines.items()},
+        pruning_ratio=n_weights / kept if kept else 1.0,
+        energy_pj=sum(r.energy_pj for r in rows), dense_energy_pj=sum(r.dense_energy_pj for r in rows),
+        sparse_layers=sum(r.sparse for r in rows), layers=len(rows), mode=hw.mode,
+        coverage=dict(coverage) if coverage is not None else None,
+        speedup_range=speedup_range, flipping_layers=flipping)

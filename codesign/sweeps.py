@@ -78,6 +78,8 @@ class SweepResult:
     area_mm2: np.ndarray            # (C,) largest per-layer design (isoarea) or the chip (fixed)
     alpha: float
     base: dict[str, Any] = field(default_factory=dict)
+    model: str = "model"                    # the network swept (its name and input shape)
+    input_shape: tuple[int, ...] | None = None
 
     @property
     def configs(self) -> int:
@@ -120,14 +122,22 @@ class SweepResult:
             img[y, x] = values[i]
         return xs, ys, img, {k: (v.item() if hasattr(v, "item") else v) for k, v in fixed.items()}
 
-    def report(self, out_dir, *, network, base: HardwareSpec, title: str | None = None) -> dict[str, Path]:
+    def report(self, out_dir, *, network=None, base: HardwareSpec | None = None,
+               title: str | None = None) -> dict[str, Path]:
+        """The sweep's report in out_dir (`network`, `base`: name them otherwise than the sweep
+        recorded: its model and base hardware)."""
         from codesign.report import render, sweep_report
         from codesign.specs import hardware
         out_dir = arguments.report_dir("out_dir", out_dir)
-        network = arguments.network("network", network)
-        base = hardware(arguments.hardware("base", base))
+        model, input_shape = self.model, self.input_shape
+        if network is not None:
+            network = arguments.network("network", network)
+            model, input_shape = network.name, network.input_shape
+        base_name = (hardware(arguments.hardware("base", base)).name if base is not None
+                     else str(self.base.get("name", "custom")))
         title = arguments.text("title", title, optional=True)
-        return render(sweep_report(self, network, base, title=title), out_dir)
+        return render(sweep_report(self, model=model, input_shape=input_shape, base_name=base_name, title=title),
+                      out_dir)
 
     def to_csv(self, path) -> Path:
         """configs.csv and break_even.csv in the folder of `path`; returns configs.csv."""
@@ -178,9 +188,10 @@ ChunkRunner = Callable[[list[tuple]], list[dict]]
 def run_sweep(shapes: Sequence[LayerShape], base: HardwareSpec, varied: Mapping[str, list],
               alpha: float = 0.1, chunk: int = DEFAULT_CHUNK,
               progress: Callable[[int, int], None] | None = None,
-              run_chunks: ChunkRunner | None = None) -> SweepResult:
+              run_chunks: ChunkRunner | None = None, model: str = "model",
+              input_shape: tuple[int, ...] | None = None) -> SweepResult:
     """`run_chunks`: evaluates a list of sweep_chunk argument tuples (default: here, in
-    order); a Ray executor passes its own."""
+    order); a Ray executor passes its own. `model`, `input_shape`: what the report names."""
     if not is_keep_fraction(alpha):
         raise CodesignError(f"--alpha {alpha}: a keep fraction must be in {KEEP_FRACTION_RANGE}")
     if chunk < 1:
@@ -204,7 +215,7 @@ def run_sweep(shapes: Sequence[LayerShape], base: HardwareSpec, varied: Mapping[
     return SweepResult(tuple(varied), grid, layers.names, joined["break_even"],
                        joined["dense_latency_ns"], joined["latency_ns"],
                        joined["dense_latency_ns"] / joined["latency_ns"], joined["area_mm2"], alpha,
-                       base.to_dict())
+                       base.to_dict(), model, tuple(input_shape) if input_shape else None)
 
 
 def _fmt(values: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ at most max_confirm + max_refine times, plus 1 + max_climb final runs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -234,10 +234,9 @@ def dp_search(executor: Executor, cost: CostModel, config: SearchConfig,
         patterns = {n: p for n, p in base.patterns.items() if base.alphas.get(n, 1.0) < 1.0}
         result = s.finish(ALGORITHM, base.alphas, restored=[], patterns=patterns)
         result = _climb(s, result, base, failed, config.max_climb)
-    result.extras["frontier"] = _frontier_rows(s, frontier)
-    result.extras["probed_layers"] = sorted(curves)
-    result.extras["unpayable_layers"] = [n for n in s.layers if n not in curves]
-    return result
+    return replace(result, unpayable_layers=[n for n in s.layers if n not in curves],
+                   extras={**result.extras, "frontier": _frontier_rows(s, frontier),
+                           "probed_layers": sorted(curves)})
 
 
 def _frontier(s: SearchSession, curves: Curves) -> list[FrontierPlan]:
@@ -316,8 +315,7 @@ def _dense_without_storage(s: SearchSession, cautious: FrontierPlan) -> SearchRe
     s.record("confirm", cautious.alphas, None, False, "no plan meets both the accuracy constraint "
              "and the storage budget; falling back to dense", cautious.patterns)
     result = s.finish(ALGORITHM, {n: 1.0 for n in s.layers}, restored=[], patterns={})
-    result.constraint_met = False
-    return result
+    return replace(result, constraint_met=False)
 
 
 def _start(s: SearchSession, frontier: list[FrontierPlan], bracket: Bracket,
@@ -425,7 +423,7 @@ def _climb(s: SearchSession, result: SearchResult, base: Trial, failed: list[Tri
     `attempts` times; one that passes with its own masks faster is shipped, one that fails rules
     out every plan at least as aggressive. Each attempt is a final run: judged on its own, so
     what is shipped has passed, whatever the recoveries predicted."""
-    if not result.constraint_met or result.extras.get("shipped") != "final run":
+    if not result.constraint_met or result.shipped != "final run":
         return result
     best, recoveries = result, [base.drop - result.verdict.drop]
     ladder = [t for t in failed if any(a < 1.0 for a in t.alphas.values())]
@@ -444,7 +442,5 @@ def _climb(s: SearchSession, result: SearchResult, base: Trial, failed: list[Tri
             best = tried
         elif not tried.constraint_met:
             ladder = [t for t in ladder if not at_least_as_aggressive(t.alphas, t.patterns, pick, s.layers)]
-    best.history, best.counts = list(s.history), s.counts()
-    best.extras["oracle_seconds"] = s.oracle_seconds()
-    best.extras["climb_recoveries"] = recoveries
-    return best
+    return replace(best, history=list(s.history), counts=s.counts(), oracle_seconds=s.oracle_seconds(),
+                   extras={**best.extras, "climb_recoveries": recoveries})

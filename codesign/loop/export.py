@@ -35,6 +35,6 @@ def export_model(final, prep: Prepared, out: Path, result: SearchResult, spec, j
     exported_net = load_network(proto, (1,) + tuple(prep.test_data.input_shape))
     plan = plan_network(prep.network, spec, pruned=exported_net)
     files["plan.json"] = plan.save(out / "plan.json", within=out)
-    info.update(speedup=float(plan.totals["speedup"]), plan=plan)
+    info.update(speedup=float(plan.totals.speedup), plan=plan)
     return files, info
 

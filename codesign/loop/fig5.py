@@ -21,6 +21,7 @@ binary search trains k step sizes per round (k-section); k = 1 is the paper's bi
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Mapping
 
 from codesign.executor import ALPHA_DIGITS, Executor
@@ -63,8 +64,7 @@ def fig5_search(executor: Executor, cost: CostModel, config: SearchConfig,
         if iterations >= config.max_iterations:
             break
     result = s.finish(ALGORITHM, alphas, restored)
-    result.extras["unpayable_layers"] = [n for n in s.layers if n not in payable]
-    return result
+    return replace(result, unpayable_layers=[n for n in s.layers if n not in payable])
 
 
 def _initial_alphas(s: SearchSession, initial: Mapping[str, float] | None,

@@ -110,7 +110,7 @@ class MaskCost:
                 patterns[name] = pattern
         plan = build_plan(self.order, self.spec, Sparsity(alphas, patterns, self.bits), masks=stats,
                           source="pruned")
-        return {"speedup": float(plan.totals["speedup"]),
+        return {"speedup": float(plan.totals.speedup),
                 "layers": {r.name: {"alpha": r.alpha, "pattern": r.pattern,
                                     "implementation": r.implementation, "speedup": r.speedup}
                            for r in plan.layers if r.alpha < 1}}

@@ -23,40 +23,60 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from codesign import arguments
 from codesign.executor import EvalRequest
 from codesign.loop import ALGORITHMS, SearchConfig, SearchResult
 from codesign.loop.export import export_model
 from codesign.loop.job_spec import EVALUATIONS, SearchJob, StatusHook
 from codesign.loop.prepare import Prepared, prepare
 from codesign.loop.records import IterationHook
+from codesign.loop.summary import SearchSummary, summarize
 from codesign.loop.validate import check_same_job, validate
 from codesign.loop.wiring import cost_and_oracle, make_executor
-from codesign.plans import layer_curves
+from codesign.plans import LayerPlan, Plan, layer_curves
+from codesign.report.renderer import rerender
 from codesign.report.search import write_search_report
 from codesign.runlock import run_lock
 from hwmodels.arch import KB_BITS
 from pruning.safe_files import write_file
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobResult:
     """What `codesign search` / `codesign.search(...)` returns: every allocator's result, the
     chosen one, the verdict (`summary`, as OUT/summary.json), the exported model's plan and
-    the files written."""
+    the files written. A codesign.results.Result: its layers and CSV are the exported model's
+    plan, its totals the verdict, its report the search report."""
     results: dict[str, SearchResult]
     chosen: str
     wall_seconds: dict[str, float]
     files: dict[str, Path]
-    summary: dict
-    warnings: list[str]
-    plan: Any = None                            # codesign.plans.Plan of the exported model
+    summary: SearchSummary
+    warnings: tuple[str, ...]
+    plan: Plan                                  # of the exported model, with its own masks
 
     @property
     def best(self) -> SearchResult:
         return self.results[self.chosen]
 
+    @property
+    def layers(self) -> tuple[LayerPlan, ...]:
+        return self.plan.layers
+
+    @property
+    def totals(self) -> SearchSummary:
+        return self.summary
+
     def to_dict(self) -> dict:
-        return dict(self.summary)
+        """OUT/summary.json (SearchSummary.from_dict reads it back)."""
+        return self.summary.to_dict()
+
+    def to_csv(self, path) -> Path:
+        return self.plan.to_csv(path)
+
+    def report(self, out_dir) -> dict[str, Path]:
+        """The search report again, from the run folder's report data, into `out_dir`."""
+        return rerender(Path(self.files["summary.json"]).parent, arguments.report_dir("out_dir", out_dir))
 
 
 def run_job(job: SearchJob, on_iteration: Callable[[str, Any], None] | None = None,
@@ -100,7 +120,7 @@ def _run(job: SearchJob, spec, patterns, initial, prep: Prepared, status, on_ite
     best = results[chosen]
     status(f"exporting the compressed model of the {chosen} search and checking it in onnxruntime")
     final_req = EvalRequest.make("final", best.alphas, best.patterns)
-    candidate = best.extras.get("shipped") == "candidate"
+    candidate = best.shipped == "candidate"
     if candidate:
         status("the final run missed the constraint; shipping the plan's candidate, which meets it")
     final = oracle.load_final(final_req, start=candidate)
@@ -110,16 +130,16 @@ def _run(job: SearchJob, spec, patterns, initial, prep: Prepared, status, on_ite
         oracle.evaluate(final_req)
         final = oracle.load_final(final_req, start=candidate)
     files, exported = export_model(final, prep, out, best, spec, job)
-    summary = _summary(job, best, exported, results, executor, prep)
-    files["summary.json"] = write_file(out / "summary.json", json.dumps(summary, indent=1, allow_nan=True) + "\n",
-                                       within=out)
+    summary = summarize(job, best, exported, results, executor, prep.validation, prep.warnings)
+    files["summary.json"] = write_file(out / "summary.json",
+                                       json.dumps(summary.to_dict(), indent=1, allow_nan=True) + "\n", within=out)
     files["search-history.json"] = write_file(out / "search-history.json", json.dumps(
         {"job": job.fingerprint(), "allocators": list(job.allocators), "chosen": chosen,
          "wall_seconds": wall, "results": {k: r.to_dict() for k, r in results.items()}},
         indent=1, default=str), within=out)
     files.update(write_search_report(job, results, wall, summary, exported["plan"],
                                      layer_curves(exported["plan"]), out, recomputed))
-    return JobResult(results, chosen, wall, files, summary, list(prep.warnings), exported["plan"])
+    return JobResult(results, chosen, wall, files, summary, tuple(prep.warnings), exported["plan"])
 
 
 def _starting(request: EvalRequest, job: SearchJob, status: StatusHook) -> None:
@@ -135,37 +155,3 @@ def _best(results: Mapping[str, SearchResult]) -> str:
     if ok:
         return max(ok, key=lambda k: ok[k].speedup)
     return min(results, key=lambda k: results[k].drop)
-
-
-def _summary(job: SearchJob, best: SearchResult, exported: dict, results, executor, prep) -> dict:
-    val, test = best.verdict, best.test_verdict
-    reference = dict(getattr(executor.log.get(EvalRequest.make("reference")), "extra", {}) or {})
-    return {
-        "constraint": {"max_drop": job.max_drop, "confidence": job.confidence,
-                       "met": bool(best.constraint_met),
-                       "validation": val.to_dict() if val else None,
-                       "test": test.to_dict() if test else None,
-                       "test_met": None if test is None else bool(test.met(job.max_drop))},
-        "speedup": {"search_estimate": best.speedup_estimate, "exported": exported["speedup"]},
-        "training_runs": best.training_runs,
-        "probes": best.counts.get("probe", 0),
-        "shipped": best.extras.get("shipped", "final run"),
-        "final_run": best.extras.get("final_run"),
-        "executor": {"name": executor.name, "workers": executor.workers},
-        "chosen": best.algorithm,
-        "alphas": {n: a for n, a in best.alphas.items() if a < 1},
-        "patterns": dict(best.patterns),
-        "reference_accuracy": best.reference_accuracy,     # the bar: the better of the two below
-        "given_accuracy": reference.get("pretrained_accuracy"),      # the dense model as given
-        "trained_reference_accuracy": reference.get("control_accuracy"),   # a copy trained like a candidate
-        "final_accuracy": best.accuracy,
-        "final_test_accuracy": best.extras.get("final_extra", {}).get("test_accuracy"),
-        "onnxruntime_test_accuracy": exported["onnxruntime_test_accuracy"],
-        "onnxruntime_max_abs_diff": exported["max_abs_diff"],
-        "qdq_test_accuracy": exported.get("qdq_test_accuracy"),
-        "qdq_max_abs_diff": exported.get("qdq_max_abs_diff"),
-        "validation_samples": prep.validation,
-        "warnings": list(prep.warnings),
-        "allocators": {k: {"speedup": r.speedup, "met": r.constraint_met, "training_runs": r.training_runs,
-                           "drop": r.drop} for k, r in results.items()},
-    }

@@ -83,23 +83,35 @@ class IterationRecord:
         return d
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchResult:
+    """One allocator's result, never changed once built (a step that adds to it builds a new
+    one with dataclasses.replace)."""
     algorithm: str
     alphas: dict[str, float]            # deployed keep fractions (dense layers = 1.0)
     reference_accuracy: float
     accuracy: float                     # final accuracy (after the final compression run)
     speedup: float                      # of the final model with its real masks (else estimate)
     conv_speedup: float
-    history: list[IterationRecord]
+    history: tuple[IterationRecord, ...]
     counts: dict[str, int]              # distinct evaluations per kind
-    restored: list[str] = field(default_factory=list)   # layers put back to dense by r*
+    restored: tuple[str, ...] = ()      # layers put back to dense by r*
     constraint_met: bool = True
     extras: dict = field(default_factory=dict)          # algorithm-specific (e.g. DP frontier)
     patterns: dict[str, str] = field(default_factory=dict)
     verdict: DropEstimate | None = None        # final model vs reference, validation split
     test_verdict: DropEstimate | None = None   # the same on the test split
     speedup_estimate: float | None = None      # the plan costed with mask statistics
+    shipped: str = "final run"                 # or "candidate": the plan's candidate, when the
+    final_run: dict | None = None              # final run ({"validation", "met"}) missed the constraint
+    final_extra: dict = field(default_factory=dict)      # the shipped model's outcome (test accuracy)
+    oracle_seconds: dict[str, float] = field(default_factory=dict)   # evaluation time per kind
+    unpayable_layers: tuple[str, ...] = ()     # layers whose sparse form never pays on the hardware
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "history", tuple(self.history))
+        object.__setattr__(self, "restored", tuple(self.restored))
+        object.__setattr__(self, "unpayable_layers", tuple(self.unpayable_layers))
 
     @property
     def drop(self) -> float:
@@ -112,15 +124,19 @@ class SearchResult:
         return self.counts.get("train", 0) + self.counts.get("final", 0)
 
     def to_dict(self) -> dict:
+        common = {"oracle_seconds": self.oracle_seconds, "final_extra": self.final_extra,
+                  "shipped": self.shipped, "final_run": self.final_run,
+                  "unpayable_layers": list(self.unpayable_layers)}
         return {"algorithm": self.algorithm, "alphas": self.alphas, "patterns": self.patterns,
                 "reference_accuracy": self.reference_accuracy, "accuracy": self.accuracy,
                 "drop_points": self.drop, "speedup": self.speedup,
                 "speedup_estimate": self.speedup_estimate,
-                "conv_speedup": self.conv_speedup, "restored": self.restored,
+                "conv_speedup": self.conv_speedup, "restored": list(self.restored),
                 "constraint_met": self.constraint_met,
                 "validation": self.verdict.to_dict() if self.verdict else None,
                 "test": self.test_verdict.to_dict() if self.test_verdict else None,
-                "counts": self.counts, "training_runs": self.training_runs, "extras": self.extras,
+                "counts": self.counts, "training_runs": self.training_runs,
+                "extras": {**common, **self.extras},
                 "history": [r.to_dict() for r in self.history]}
 
 

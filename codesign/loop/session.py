@@ -153,9 +153,7 @@ class SearchSession:
             speedup=rec.measured_speedup if rec.measured_speedup is not None else rec.speedup,
             conv_speedup=rec.conv_speedup, history=list(self.history), counts=self.counts(),
             restored=sorted(restored), constraint_met=ok, patterns=pattern_names(kept),
-            verdict=v, test_verdict=self.test_verdict(shipped), speedup_estimate=rec.speedup)
-        result.extras["oracle_seconds"] = self.oracle_seconds()
-        result.extras["final_extra"] = dict(shipped.outcome.extra)
-        result.extras["shipped"] = "final run" if shipped is final else "candidate"
-        result.extras["final_run"] = final_run
+            verdict=v, test_verdict=self.test_verdict(shipped), speedup_estimate=rec.speedup,
+            shipped="final run" if shipped is final else "candidate", final_run=final_run,
+            final_extra=dict(shipped.outcome.extra), oracle_seconds=self.oracle_seconds())
         return result

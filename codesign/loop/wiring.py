@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from codesign.executor import InProcessExecutor
 from codesign.loop.hwcost import HwCostModel, MaskCost
 from codesign.loop.job_spec import EVALUATIONS, SearchJob, StatusHook
 from codesign.loop.prepare import Prepared, prepare
@@ -42,7 +43,6 @@ def oracle_for(job: SearchJob, on_status: StatusHook | None = None):
 
 def make_executor(job: SearchJob, oracle, on_result, on_start):
     """The executor of the job's evaluations, logging to OUT/evaluations.jsonl."""
-    from codesign.executor import InProcessExecutor
     log = Path(job.out) / EVALUATIONS
     if job.executor == "ray":
         from codesign.ray_engine import RayExecutor

@@ -8,7 +8,7 @@ import importlib
 
 _EXPORTS = {"Curve": "model", "Report": "model", "SearchTrace": "model", "SweepData": "model",
             "ReportError": "renderer", "load": "renderer", "render": "renderer",
-            "rerender": "renderer", "plan_report": "build", "search_report": "build",
+            "rerender": "renderer", "breakeven_report": "build", "plan_report": "build", "search_report": "build",
             "sweep_report": "build"}
 
 __all__ = sorted(_EXPORTS)

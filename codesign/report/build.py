@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Iterable, Mapping, Sequence
 
 from codesign.report.fmt import bits as fmt_bits, num, span
@@ -15,24 +15,24 @@ def _stamp() -> str:
 
 def plan_summary(plan) -> dict:
     t = plan.totals
-    speed = num(t["speedup"]) + "×"
-    if "speedup_range" in t:
-        speed += f" ({span(*t['speedup_range'])}× over the preset's ranges)"
-    out = {"whole-network speedup": speed, "conv-only speedup": num(t["conv_speedup"]) + "×",
-           "pruning ratio (weights)": num(t["pruning_ratio"]) + "×",
-           "layers run sparse": f"{t['sparse_layers']} of {t['layers']}",
-           "weights, dense (hardware width)": fmt_bits(t["dense_weight_bits_total"]),
-           "weights, planned": fmt_bits(t["weight_bits_total"]),
-           "indices, planned": fmt_bits(t["index_bits_total"]),
-           "weights + indices at each layer's smallest index width": fmt_bits(t["smallest_storage_bits_total"]),
-           "features (inputs + outputs)": fmt_bits(t["feature_bits_total"]),
-           "weights + indices vs 32-bit float": num(t["compression"]["dense_32bit"]) + "×",
-           "weights + indices vs the hardware's dense weights": num(t["compression"]["dense_hardware_width"]) + "×",
-           "energy, dense → planned": f"{num(t['dense_energy_pj'] * 1e-6)} → {num(t['energy_pj'] * 1e-6)} µJ"}
+    speed = num(t.speedup) + "×"
+    if t.speedup_range is not None:
+        speed += f" ({span(*t.speedup_range)}× over the preset's ranges)"
+    out = {"whole-network speedup": speed, "conv-only speedup": num(t.conv_speedup) + "×",
+           "pruning ratio (weights)": num(t.pruning_ratio) + "×",
+           "layers run sparse": f"{t.sparse_layers} of {t.layers}",
+           "weights, dense (hardware width)": fmt_bits(t.dense_weight_bits_total),
+           "weights, planned": fmt_bits(t.weight_bits_total),
+           "indices, planned": fmt_bits(t.index_bits_total),
+           "weights + indices at each layer's smallest index width": fmt_bits(t.smallest_storage_bits_total),
+           "features (inputs + outputs)": fmt_bits(t.feature_bits_total),
+           "weights + indices vs 32-bit float": num(t.compression["dense_32bit"]) + "×",
+           "weights + indices vs the hardware's dense weights": num(t.compression["dense_hardware_width"]) + "×",
+           "energy, dense → planned": f"{num(t.dense_energy_pj * 1e-6)} → {num(t.energy_pj * 1e-6)} µJ"}
     if plan.coverage is not None:
         out["MACs modeled"] = f"{100 * plan.coverage.get('share', 1.0):.1f}%"
-    if t.get("flipping_layers"):
-        out["decisions that flip inside the ranges"] = ", ".join(t["flipping_layers"])
+    if t.flipping_layers:
+        out["decisions that flip inside the ranges"] = ", ".join(t.flipping_layers)
     return out
 
 
@@ -56,6 +56,25 @@ def plan_report(plan, *, curves: Sequence[Curve] = (), title: str | None = None,
                   curves=list(curves), plan=plan.to_dict(), notes=list(notes) or default)
 
 
+def breakeven_report(result, *, title: str | None = None) -> Report:
+    """The break-even table (codesign.break_even.BreakEvenResult): r* per layer and pattern, and
+    each layer's sparse-over-dense speedup against the pruning ratio."""
+    t = result.totals
+    summary = {"layers": t["layers"], "sparse wins unpruned (r* = 1)": t["always"],
+               "sparse never wins (r* = ∞)": t["never"], "median finite r*": t["median_finite"]}
+    summary.update({f"r* of {l.name} ({l.pattern})": l.label for l in result.layers})
+    curves = [Curve(f"{l.name} ({l.pattern})", list(l.curve["ratio"]),
+                    [float("nan") if v is None else v for v in l.curve["speedup"]],
+                    l.break_even if l.break_even is not None else float("inf")) for l in result.layers]
+    notes = ["Simulated by hwmodels: r* is the smallest pruning ratio at which a layer's sparse "
+             "implementation is no slower than its dense one on the same hardware; gaps in a curve "
+             "are ratios the pattern cannot reach or the engine cannot run."]
+    return Report(kind="breakeven", title=title or f"Break-even: {result.model} on "
+                  f"{result.hardware.get('name', 'custom')}",
+                  meta={"model": result.model, "hardware": str(result.hardware.get("name", "custom")),
+                        "generated": _stamp()}, summary=summary, curves=curves, notes=notes)
+
+
 def sweep_data(result) -> SweepData:
     best = int(result.ranking()[0])
     return SweepData(keys=list(result.keys),
@@ -66,7 +85,7 @@ def sweep_data(result) -> SweepData:
                      slice_values={k: result.config(best)[k] for k in result.keys[2:]})
 
 
-def sweep_report(result, network, base, *, title: str | None = None) -> Report:
+def sweep_report(result, *, model: str, input_shape, base_name: str, title: str | None = None) -> Report:
     d = result.to_dict()
     b, s = d["best"], d["best_speedup"]
     summary = {"configurations": result.configs, "layers": len(result.layer_names),
@@ -76,15 +95,15 @@ def sweep_report(result, network, base, *, title: str | None = None) -> Report:
                "its speedup over its dense twin": num(b["speedup"]) + "×",
                "largest sparse/dense ratio (reported separately)":
                    f"{num(s['speedup'])}× with " + ", ".join(f"{k}={s[k]}" for k in result.keys)}
-    shape = "x".join(str(d) for d in network.input_shape)
+    shape = "x".join(str(d) for d in input_shape) if input_shape else "–"
     notes = ["Simulated by hwmodels. Configs are ranked by planned latency: the fastest design "
              "first; the sparse/dense ratio rewards designs whose dense twin is slow, so it is "
              "shown separately."]
     if len(result.keys) > 2:
         notes.append("The heatmaps show the slice of the first two keys at the fastest config's "
                      "values of the others (named above the figure); configs.csv has every config.")
-    return Report(kind="sweep", title=title or f"Sweep: {network.name} around {base.name}",
-                  meta={"model": network.name, "input": shape, "base hardware": base.name,
+    return Report(kind="sweep", title=title or f"Sweep: {model} around {base_name}",
+                  meta={"model": model, "input": shape, "base hardware": base_name,
                         "varied": ", ".join(result.keys), "generated": _stamp()},
                   summary=summary, sweep=sweep_data(result), notes=notes)
 
@@ -97,7 +116,7 @@ def search_trace(result, wall_seconds: float | None = None, max_drop: float | No
                "accuracy %": 100 * result.accuracy, "drop (points)": result.drop,
                "constraint met": result.constraint_met, "training runs": result.training_runs,
                "probes": result.counts.get("probe", 0)}
-    seconds = result.extras.get("oracle_seconds")
+    seconds = result.oracle_seconds
     if seconds:        # replayed evaluations count at their recorded time
         summary["evaluation time (s)"] = sum(seconds.values())
     if wall_seconds is not None:
@@ -111,9 +130,6 @@ def search_trace(result, wall_seconds: float | None = None, max_drop: float | No
 def search_report(plan, traces: Sequence[SearchTrace], *, curves: Sequence[Curve] = (), title: str,
                   meta: Mapping[str, str], summary: Mapping, notes: Iterable[str] = ()) -> Report:
     rep = plan_report(plan, curves=curves, title=title, meta=meta, notes=notes)
-    rep.kind = "search"
     plan_lines = {k: v for k, v in rep.summary.items()      # the search's summary names which
                   if k != "whole-network speedup"}             # speedup it is (own masks)
-    rep.summary = {**dict(summary), **plan_lines}
-    rep.searches = list(traces)
-    return rep
+    return replace(rep, kind="search", summary={**dict(summary), **plan_lines}, searches=list(traces))

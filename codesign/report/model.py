@@ -17,7 +17,7 @@ from codesign.errors import CodesignError
 from codesign.report.schema import KEEP_FRACTION, NON_NEGATIVE, POSITIVE, checked
 
 SCHEMA_VERSION = 2
-KINDS = ("plan", "search", "sweep")
+KINDS = ("plan", "search", "sweep", "breakeven")
 
 Unbounded = Annotated[float, "may be inf or nan"]     # r* = inf: never; nan: undefined
 Shown = Union[int, Unbounded, str, bool, None]         # a value shown as it is (fmt.num); "inf": ∞

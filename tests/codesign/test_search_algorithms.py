@@ -103,7 +103,7 @@ def test_refinement_finds_the_continuous_optimum_of_one_layer_off_the_grid():
 def test_fig5_restores_a_layer_that_cannot_pass_break_even():
     ex = InProcessExecutor(oracle())
     res = fig5_search(ex, COST, CFG)
-    assert res.restored == ["conv1"]
+    assert res.restored == ("conv1",)
     assert res.alphas["conv1"] == 1.0
     assert any(r.phase == "restore" for r in res.history)
     # every other pruned layer clears its break-even ratio
@@ -302,7 +302,7 @@ def test_a_layer_that_cannot_pay_is_never_probed_nor_trained_sparse(search):
     cost = ProportionalCostModel(NAMES, MACS, OPS, {**{n: 2.2 for n in NAMES}, "fc1": 80.0})
     orc = oracle()
     res = search(InProcessExecutor(orc), cost, CFG)
-    assert res.extras["unpayable_layers"] == ["fc1"]
+    assert res.unpayable_layers == ("fc1",)
     assert not any("fc1" in req.alpha_dict() for req in orc.calls)
     assert res.alphas["fc1"] == 1.0 and res.constraint_met
 
@@ -334,11 +334,11 @@ def test_a_final_run_that_loses_the_constraint_ships_the_candidate_it_started_fr
     """The final run continues from the plan's candidate; if the longer run misses the limit,
     the search ships the candidate, whose own verdict passed, and says so."""
     kept = search(InProcessExecutor(oracle(samples=4000)), COST, CFG)
-    assert kept.extras["shipped"] == "final run" and kept.extras["final_run"]["met"]
+    assert kept.shipped == "final run" and kept.final_run["met"]
     res = search(InProcessExecutor(oracle(samples=4000, final_loss=2.0)), COST, CFG)
     assert res.alphas == kept.alphas                      # the same plan: only the final differs
-    assert res.constraint_met and res.extras["shipped"] == "candidate"
-    run = res.extras["final_run"]
+    assert res.constraint_met and res.shipped == "candidate"
+    run = res.final_run
     assert not run["met"] and run["validation"]["ci_high"] > 0.5
     assert res.verdict.to_dict() == kept.verdict.to_dict()   # the candidate's own verdict
     assert res.test_verdict is not None and res.verdict.ci_high <= 0.5 + 1e-9
@@ -350,7 +350,7 @@ def test_a_final_run_without_a_candidate_that_passes_is_reported_as_not_met():
     # no drop at all is allowed: the plan is dense, and neither model's interval is within 0
     res = dp_search(InProcessExecutor(oracle(samples=4000, final_loss=2.0)), COST, SearchConfig(max_drop=0.0))
     assert all(a == 1.0 for a in res.alphas.values())
-    assert res.extras["shipped"] == "final run" and not res.constraint_met
+    assert res.shipped == "final run" and not res.constraint_met
 
 
 def test_when_the_final_run_recovers_accuracy_dp_retries_faster_plans_as_final_runs():

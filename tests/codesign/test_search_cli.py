@@ -210,7 +210,16 @@ def test_the_python_api_searches_a_torch_module_and_resumes_into_the_same_out(tm
     options = dict(out=tmp_path / "api", max_drop=100.0, allocators="dp", validation=100,
                    train_epochs=0.2, final_epochs=0.2, probe_epochs=0.2)
     first = codesign.search(model, loader, **options)
-    assert first.summary["constraint"]["met"] and (tmp_path / "api" / "compressed.onnx").exists()
+    assert first.summary.constraint.met and (tmp_path / "api" / "compressed.onnx").exists()
+    # a Result: the exported model's plan as layers and CSV, the verdict as totals (it reads back
+    # from summary.json), the report rendered again elsewhere
+    from codesign.loop.summary import SearchSummary
+    from codesign.results import Result
+    assert isinstance(first, Result) and first.layers == first.plan.layers
+    saved = json.loads((tmp_path / "api" / "summary.json").read_text())
+    assert SearchSummary.from_dict(saved) == first.totals and saved == first.to_dict()
+    assert first.to_csv(tmp_path / "layers.csv").read_text().count("\n") == len(first.layers) + 1
+    assert first.report(tmp_path / "again")["report.html"].exists()
     log = (tmp_path / "api" / "evaluations.jsonl").read_text()
     again = codesign.search(model, loader, **options)
     assert (tmp_path / "api" / "evaluations.jsonl").read_text() == log        # replayed, not recomputed
