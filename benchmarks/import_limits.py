@@ -65,7 +65,10 @@ def main() -> None:
     table = "| case | time | peak RSS MB |\n|---|---|---|\n" + "\n".join(rows)
     record("import_limits.py", "Import limits on hostile inputs (issue 26)", table,
            "Targets: chains import in time linear in their length; every hostile input in well under "
-           "1 GB (the CLI in a child process, its peak RSS from wait4, under a 3 GiB address-space limit).")
+           "1 GB (the CLI started by a small Python process that reports its peak RSS, under a 3 GiB "
+           "address-space limit). Before (commit aca8db8, same machine): a 20,000-node chain 13.7 s; "
+           "alexnet 1x3x1x1 1,290 MB; the Expand 1,147 MB; the external data 4,168 MB; the NPZ out of "
+           "memory at 3 GiB.")
 
 
 if __name__ == "__main__":
