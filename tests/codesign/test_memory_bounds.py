@@ -212,8 +212,8 @@ def test_external_data_saved_by_onnx_is_read(tmp_path):
     rng = np.random.default_rng(0)
     weights = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
                for n, s in (("a", (16, 8)), ("b", (8, 4)))]
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "a"], ["h"]), helper.make_node("MatMul", ["h", "b"], ["y"])],
-                              "g", [helper.make_tensor_value_info("x", F, [1, 16])],
+    nodes = [helper.make_node("MatMul", ["x", "a"], ["h"]), helper.make_node("MatMul", ["h", "b"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, [1, 16])],
                               [helper.make_tensor_value_info("y", F, None)], weights)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx",
               save_as_external_data=True, location="m.bin", size_threshold=0)
