@@ -15,6 +15,7 @@ from codesign.report import load, render, rerender
 from codesign.report.build import search_report, search_trace
 from codesign.loop.records import IterationRecord, SearchResult
 from codesign.loop.verdict import DropEstimate
+from codesign.plans import layer_curves
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -38,7 +39,8 @@ def reports(tmp_path_factory):
                    ("refine", 0.15, 0.548, 0.6, 2.1, True), ("final", 0.15, 0.549, 0.5, 2.1, True)])]
     result = SearchResult("dp", {"conv4_w_0": 0.15}, 0.554, 0.549, 2.06, 2.1, history, {"train": 3, "final": 1},
                           verdict=DropEstimate(0.5, 0.2, 0.8, 2000), speedup_estimate=2.1)
-    rep = search_report(plan, [search_trace(result, 12.0, 1.0)], title="Search: alexnet", meta={"model": "alexnet"},
+    rep = search_report(plan, [search_trace(result, 12.0, 1.0)], curves=layer_curves(plan),
+                        title="Search: alexnet", meta={"model": "alexnet"},
                         summary={"constraint met (validation)": "yes"}, notes=["synthetic history"])
     out["search"] = render(rep, base / "search")
     return plan, out
