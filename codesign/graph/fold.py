@@ -140,8 +140,8 @@ def _at_run_time(node: onnx.NodeProto, index: GraphIndex, number: int) -> list[o
 def _replace(graph: onnx.GraphProto, nodes: list[onnx.NodeProto], initializers: list[onnx.TensorProto]) -> None:
     """The graph's nodes and initializers replaced (messages taken out of a repeated field stay
     valid, and extend copies them back)."""
-    stood_in = {o for n in nodes if n.op_type == "RandomNormal" for o in n.output}
-    inputs = [vi for vi in graph.input if vi.name not in stood_in]      # IR < 4 lists initializers as inputs
+    made = {o for n in nodes for o in n.output}
+    inputs = [vi for vi in graph.input if vi.name not in made]      # IR < 4 lists initializers as inputs
     del graph.node[:], graph.initializer[:], graph.input[:]
     graph.node.extend(nodes)
     graph.initializer.extend(initializers)
