@@ -375,18 +375,27 @@ def _symlink_refusal(path: Path, flag: str, what: str) -> UnsafeFileError:
                            f"itself ({os.path.realpath(path)}) or another path")
 
 
+def _existing_output(out: Path, flag: str, what: str) -> os.stat_result | None:
+    """The lstat of an output path that exists (a link refused), or None for one that does not
+    exist yet and can be made."""
+    try:
+        st = os.lstat(out)
+    except (FileNotFoundError, NotADirectoryError):
+        _creatable(out, flag)
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise _symlink_refusal(out, flag, what)
+    return st
+
+
 def check_out_folder(path: PathLike | None, flag: str = "--out", names: tuple[str, ...] = ()) -> Path:
     """An output folder, checked before any work: not empty, not a link, a writable folder or
     one that can be made; and none of `names` (what the command writes in it, a folder's name
     ending in "/") is a link or a file of another kind."""
     out = _given(path, flag, "a folder")
-    try:
-        st = os.lstat(out)
-    except (FileNotFoundError, NotADirectoryError):
-        _creatable(out, flag)
+    st = _existing_output(out, flag, "the folder")
+    if st is None:
         return out
-    if stat.S_ISLNK(st.st_mode):
-        raise _symlink_refusal(out, flag, "the folder")
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafeFileError(f"{flag} {out} is {_kind(st)}, not a folder; give a folder")
     if not os.access(out, os.W_OK | os.X_OK):
@@ -403,13 +412,9 @@ def check_out_file(path: PathLike | None, flag: str) -> Path:
     """An output file, checked before any work: not empty, not a link, a folder or a special
     file, and a regular file or one that can be made."""
     out = _given(path, flag, "a file name")
-    try:
-        st = os.lstat(out)
-    except (FileNotFoundError, NotADirectoryError):
-        _creatable(out, flag)
+    st = _existing_output(out, flag, "the file")
+    if st is None:
         return out
-    if stat.S_ISLNK(st.st_mode):
-        raise _symlink_refusal(out, flag, "the file")
     if not stat.S_ISREG(st.st_mode):
         raise UnsafeFileError(f"{flag} {out} is {_kind(st)}, not a file; give a file name")
     if not os.access(out.parent, os.W_OK | os.X_OK):
