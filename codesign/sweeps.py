@@ -21,6 +21,7 @@ from codesign import arguments
 from codesign.errors import CodesignError
 from codesign.keep_fraction import KEEP_FRACTION_RANGE, is_keep_fraction
 from hwmodels import decide
+from hwmodels.arch import UM2_PER_MM2
 from hwmodels.configs import ConfigArray
 from hwmodels.cost import evaluate
 from hwmodels.spec import CHOICE_KEYS, KEYS, HardwareSpec, coerce, key as spec_key
@@ -179,7 +180,7 @@ def sweep_chunk(base: HardwareSpec, columns: Mapping[str, np.ndarray], layers: L
     dense = costs.dense.time_ns[..., 0].sum(axis=1)
     planned = decide.chosen_time_ns(costs)[..., 0].sum(axis=1)
     return {"break_even": decide.break_even(configs, layers).ratio, "dense_latency_ns": dense,
-            "latency_ns": planned, "area_mm2": costs.dense.area_um2[..., 0].max(axis=1) / 1e6}
+            "latency_ns": planned, "area_mm2": costs.dense.area_um2[..., 0].max(axis=1) / UM2_PER_MM2}
 
 
 ChunkRunner = Callable[[list[tuple]], list[dict]]
