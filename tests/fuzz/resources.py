@@ -35,24 +35,31 @@ def _small_arrays() -> dict[str, np.ndarray]:
             "x_test": r.random((20, 28, 28), dtype=np.float32), "y_test": np.arange(20) % 10}
 
 
+def _write_zeros(f, count: int) -> None:
+    chunk = bytes(1 << 24)
+    while count:
+        f.write(chunk[: min(count, len(chunk))])
+        count -= min(count, len(chunk))
+
+
 @functools.lru_cache(maxsize=4)
 def zip_bomb(nbytes: int, member: str = "x_train", others: bool = True) -> bytes:
     """An NPZ whose `member` holds `nbytes` of zeros (float32 images of 28x28), deflated to
-    about a thousandth; the other members small and valid (cached: seconds per GB)."""
+    about a thousandth; the other members small and valid, but for x_train as many labels, so
+    the archive is a consistent data set (cached: seconds per GB)."""
     buf = io.BytesIO()
     n = nbytes // (28 * 28 * 4)
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         if others:
-            for key, array in _small_arrays().items():
+            small = {**_small_arrays(), **({"y_train": np.arange(n) % 10} if member == "x_train" else {})}
+            for key, array in small.items():
                 if key != member:
-                    with z.open(f"{key}.npy", "w") as f:
+                    with z.open(f"{key}.npy", "w", force_zip64=True) as f:
                         np.lib.format.write_array(f, array)
         with z.open(f"{member}.npy", "w", force_zip64=True) as f:
             f.write(_npy_header((n, 28, 28) if member.startswith("x") else (n * 28 * 28,),
                                 "<f4" if member.startswith("x") else "<i4"))
-            chunk = bytes(1 << 24)
-            for _ in range(nbytes >> 24):
-                f.write(chunk)
+            _write_zeros(f, n * 28 * 28 * 4)
     data = buf.getvalue()
     assert len(data) < MAX_INPUT, len(data)
     return data
@@ -116,35 +123,36 @@ def _gzip_bomb(n_images: int) -> bytes:
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6) as g:
         g.write(_idx([n_images, 28, 28]))
-        chunk = bytes(1 << 24)
-        left = n_images * 28 * 28
-        while left:
-            g.write(chunk[: min(left, len(chunk))])
-            left -= min(left, len(chunk))
+        _write_zeros(g, n_images * 28 * 28)
     return buf.getvalue()
 
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-IDX_CASES: dict[str, Callable[[], tuple[str, bytes]]] = {
+IDX_CASES: dict[str, Callable[[], tuple]] = {         # (name, bytes, name, bytes, ...) replaced
     "train images declare 2^31 x 28 x 28": lambda: ("train-images-idx3-ubyte", _idx([2 ** 31 - 1, 28, 28], 0x08, bytes(784))),
     "train images declare 4 dims of 2^32-1 doubles": lambda: ("train-images-idx3-ubyte", _idx([2 ** 32 - 1] * 4, 0x0E, bytes(64))),
     "train images: 255 dims": lambda: ("train-images-idx3-ubyte", _idx([1] * 255, 0x08, bytes(1))),
     "train images gzip-inflate to 1.5 GB": lambda: ("train-images-idx3-ubyte.gz", _gzip_bomb(2_000_000)),
+    "train images and labels gzip-inflate to 1.5 GB": lambda: ("train-images-idx3-ubyte.gz", _gzip_bomb(2_000_000),
+                                                              "train-labels-idx1-ubyte.gz",
+                                                              gzip.compress(_idx([2_000_000], 0x08, bytes(2_000_000)))),
     "labels declare 2^32-1 entries": lambda: ("train-labels-idx1-ubyte", _idx([2 ** 32 - 1], 0x08, bytes(100))),
     "a truncated gzip stream": lambda: ("train-images-idx3-ubyte.gz", _gzip_bomb(2_000_000)[:50_000]),
 }
 
 
-def _idx_dir(folder: Path, name: str, data: bytes) -> None:
+def _idx_dir(folder: Path, *replaced) -> None:
+    """A small valid IDX set, with files (name, bytes, ...) replaced (a .gz one replaces its plain one)."""
     folder.mkdir(parents=True)
     n = {"train": 40, "t10k": 20}
     for stem in IDX_NAMES:
         count = n[stem.split("-")[0]]
         (folder / stem).write_bytes(_idx([count, 28, 28], 0x08, bytes(count * 784)) if "images" in stem
                                     else _idx([count], 0x08, bytes(i % 10 for i in range(count))))
-    if name.endswith(".gz"):
-        (folder / name[:-3]).unlink()
-    (folder / name).write_bytes(data)
+    for name, data in zip(replaced[::2], replaced[1::2]):
+        if name.endswith(".gz"):
+            (folder / name[:-3]).unlink()
+        (folder / name).write_bytes(data)
 
 
 # ---- ONNX ------------------------------------------------------------------------------------
@@ -272,7 +280,7 @@ HUGE_SHAPES = ["1x3x1x1", "1x3x65536x65536", "1x3x1000000x1000000", "4096x3x224x
 
 # Seconds to make (a bomb deflates gigabytes) or to read (large graphs): left out of the fast subset.
 COSTLY = {"x_train inflates to 1.5 GB", "x_train inflates to 3 GB", "y_train inflates to 1.5 GB",
-          "train images gzip-inflate to 1.5 GB", "a truncated gzip stream", "a 30,000-node Identity chain",
+          "train images gzip-inflate to 1.5 GB", "train images and labels gzip-inflate to 1.5 GB", "a truncated gzip stream", "a 30,000-node Identity chain",
           "100,000 unused initializers", "10,000 MatMul layers", "60,000 extra members"}
 
 

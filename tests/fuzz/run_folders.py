@@ -142,7 +142,7 @@ def tamper_json(data: bytes, rng: random.Random) -> bytes:
             pass
     elif kind == 10:
         doc = _set(doc, path, rng.choice(["a\nb", "\x1b]0;title\x07", "<script>alert(1)</script>", "$\\foo$",
-                                          "../../../../etc/passwd", "\ud800".encode("utf-8", "surrogatepass").decode("latin-1")]))
+                                          "../../../../etc/passwd", "\ud800"]))
     else:
         doc = _set(doc, path, rng.choice([-5, 0, 0.0, 1e-320, 2 ** 63, 1.0000001, 99]))
     return json.dumps(doc, allow_nan=True).encode()
