@@ -38,16 +38,8 @@ from fuzz.harness import (MEMORY_LIMIT, RSS_LIMIT_MB, SLOW_LIMIT, TIME_LIMIT, Sc
 
 SIZES = {"onnx": 10_000, "set": 1_000, "hardware": 1_000, "input-shape": 1_000, "sparsity": 1_000,
          "vary": 1_000, "data": 1_000, "run-folder": 250, "symlinks": 250, "resources": 250, "api": 250}
-
-
 KEEP = {"outside", "cwd", "bases"}        # the folders the harness watches, the real run folders
 
-
-def commit() -> str:
-    import subprocess
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return git("rev-parse", "--short", "HEAD") + (" with uncommitted changes" if git("status", "--porcelain") else "")
 
 
 def main() -> int:
@@ -111,7 +103,7 @@ def main() -> int:
         peak_all = max(peak_all, peak)
     ok = all(totals[k] == 0 for k in ("crashes", "hangs", "outside", "other")) and peak_all < RSS_LIMIT_MB
     notes = (("Only cases " + args.cases + " of each family. " if only else "") +
-             f"Commit {commit()}; seed {args.seed}; sizes {', '.join(f'{f} {sizes.get(f, int(SIZES[f] * args.scale))}' for f in args.families.split(','))}. "
+             f"Seed {args.seed}; sizes {', '.join(f'{f} {sizes.get(f, int(SIZES[f] * args.scale))}' for f in args.families.split(','))}. "
              f"Each case forked from a warmed-up parent (imports shared; the parent's peak RSS {parent_mb:.0f} MB, "
              f"which a child's RSS includes), {TIME_LIMIT:g} s ({SLOW_LIMIT:g} s for prune, search and API calls) and "
              f"{MEMORY_LIMIT >> 30} GiB of address space per case. "
