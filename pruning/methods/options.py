@@ -133,8 +133,8 @@ class AgpOptions:
 class LtpOptions:
     lam_n: float = field(default=1.0, metadata={
         "help": "lambda x N: the soft-L0 weight times the number of targeted weights "
-                "(lambda = lam_n / N; the paper's settings give 0.2..8). Sets the sparsity",
-        "range": Range(0, 1000, low_open=True)})
+                "(lambda = lam_n / N; the paper's settings give 0.2..8; 0: no L0 term). Sets the sparsity",
+        "range": Range(0, 1000)})
     t0: float = field(default=1e-3, metadata={"help": "T0 of T_l = T0 Var(|w_l|)",
                                               # above ~1 the sigmoid spans every weight: no signal
                                               "range": Range(0, 10, low_open=True)})

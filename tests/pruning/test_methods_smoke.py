@@ -67,7 +67,10 @@ def test_ltp_lambda_controls_sparsity(dense):
     ratios = [get_backend("ltp", lam_n=lam, budget="free", prune_share=1.0)
               .compress(copy.deepcopy(model), Targets(global_alpha=0.5), _ctx(data, 3.0)).overall_ratio
               for lam in (0.0, 10.0)]
-    assert ratios[0] < 1.25 and ratios[1] > 1.5 * ratios[0]     # no L0 term: ~dense; lambda 10: pruned
+    # lambda 10 prunes far past what the loss alone does. Without the L0 term the thresholds only
+    # drift with the loss, and where they settle is chaotic: 1.00x with torch's AVX2 kernels,
+    # 3.26x with its AVX-512 ones (lambda 10: 7.28x / 7.23x), so no bound on ratios[0] alone
+    assert ratios[1] > 5 and ratios[1] > 1.5 * ratios[0]
 
 
 def test_asl_mac_budget_term_runs_and_reports_both_budgets(dense):
