@@ -131,7 +131,7 @@ def tamper_json(data: bytes, rng: random.Random) -> bytes:
         text = json.dumps(doc)
         return (text[:-1] + ', "kind": 5}' if text.endswith("}") else text).encode()    # a duplicate key
     elif kind == 8:
-        return rng.choice([b"", b" \n", b"null", b"[]", b"{}", b"0", b'"x"', b"\x00" * 64, os.urandom(200),
+        return rng.choice([b"", b" \n", b"null", b"[]", b"{}", b"0", b'"x"', b"\x00" * 64, rng.randbytes(200),
                            b"{" * 5000, b"1" * 100_000])
     elif kind == 9 and len(paths) > 2:
         a, b = rng.sample(paths[1:], 2)
@@ -183,7 +183,7 @@ def tamper_checkpoint(data: bytes, rng: random.Random, outside: Path) -> bytes:
         return out.getvalue()
     if kind == 4:
         return _evil_pickle(outside)
-    return rng.choice([b"", zip_bomb(1536 << 20), b"PK\x03\x04" + os.urandom(100)])
+    return rng.choice([b"", zip_bomb(1536 << 20), b"PK\x03\x04" + rng.randbytes(100)])
 
 
 def tamper_lines(data: bytes, rng: random.Random) -> bytes:
@@ -228,7 +228,7 @@ def _tamper_file(path: Path, rng: random.Random, outside: Path) -> None:
     elif path.suffix == ".json":
         path.write_bytes(tamper_json(data, rng))
     else:
-        path.write_bytes(rng.choice([b"", data[: len(data) // 2], os.urandom(300), b"x" * 5_000_000]))
+        path.write_bytes(rng.choice([b"", data[: len(data) // 2], rng.randbytes(300), b"x" * 5_000_000]))
 
 
 # What each kind's command reads, most often what it trusts most.
