@@ -76,13 +76,13 @@ class PruneTotals(Record):
 @dataclass(frozen=True)
 class PruneResult:
     """One compression run: the exported model(s), the per-layer table and the totals."""
-    job: Any                                   # pruning.pipeline.JobResult
+    job: Any                                   # pruning.pipeline.PruneJobResult
     layers: tuple[PrunedLayer, ...]
     totals: PruneTotals
 
     @classmethod
     def of_run(cls, run) -> "PruneResult":
-        """The result of a pruning.pipeline.JobResult (an nn.Module's name is "module")."""
+        """The result of a pruning.pipeline.PruneJobResult (an nn.Module's name is "module")."""
         summary = run.summary()
         layers = tuple(PrunedLayer.from_dict(r) for r in summary.pop("layers"))
         if not isinstance(summary["model"], str):

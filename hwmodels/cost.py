@@ -1,7 +1,7 @@
 """Per-layer cost of dense and sparse implementations: cycles, clock, latency, area, storage,
 energy, for arrays of configs (C) x layers (L) x keep fractions alpha (A) in one numpy call.
 
-Two evaluation modes (spec.Evaluation.mode):
+Two evaluation modes (spec.EvaluationSettings.mode):
 - isoarea (paper 001 section 5.1): per layer, the dense design that holds the layer (its PE
   array and SRAM for its weights, features and biases) fixes the area. The sparse design at
   each alpha gets exactly that area: SRAM for its stored entries, indices and features, and as
@@ -37,7 +37,7 @@ NS_PER_GBPS_BIT = 8.0          # GB/s = bytes per ns: 8 bits per ns
 
 
 @dataclass(frozen=True)
-class Design:
+class DesignCost:
     """One implementation of every (config, layer[, alpha]). Times ns, areas um^2, pJ."""
     pes: np.ndarray
     cols: np.ndarray
@@ -51,11 +51,11 @@ class Design:
     energy_pj: np.ndarray
     dataflow: np.ndarray        # mapping code used (hwmodels.mapping.OS/WS/IS)
 
-    def broadcast(self, shape) -> "Design":
-        return Design(*(np.broadcast_to(getattr(self, f.name), shape) for f in fields(self)))
+    def broadcast(self, shape) -> "DesignCost":
+        return DesignCost(*(np.broadcast_to(getattr(self, f.name), shape) for f in fields(self)))
 
-    def where(self, pick, other: "Design") -> "Design":
-        return Design(*(np.where(pick, getattr(self, f.name), getattr(other, f.name))
+    def where(self, pick, other: "DesignCost") -> "DesignCost":
+        return DesignCost(*(np.where(pick, getattr(self, f.name), getattr(other, f.name))
                         for f in fields(self)))
 
 
@@ -68,9 +68,9 @@ class LayerCosts:
     hardware cannot run that structure sparsely."""
     mode: str
     alphas: np.ndarray
-    dense: Design
-    dense_mode: Design
-    sparse: Design
+    dense: DesignCost
+    dense_mode: DesignCost
+    sparse: DesignCost
     storage: Storage                 # of the sparse implementation
     dense_storage: Storage
     feature_bits_total: np.ndarray
@@ -265,8 +265,8 @@ class Baseline:
     even solver and plans that evaluate many alphas pass it back to `evaluate`."""
     config_names: tuple[str, ...]
     layer_names: tuple[str, ...]
-    dense: Design
-    dense_mode: Design
+    dense: DesignCost
+    dense_mode: DesignCost
     stored_width: np.ndarray          # bits per stored weight, per layer
     mac_bits: np.ndarray              # MAC width of the designs
     feature_bits: np.ndarray
@@ -288,7 +288,7 @@ def _baseline_isoarea(cfg, layers, names, energy) -> Baseline:
     clk_d = arch.clock_ns(cfg, wb, buf_d.access_ns)
     cyc_d, df_d = _cycles(cfg, layers, rows, cfg.pes / rows, None)
     time_d = _time(cyc_d, clk_d, dram_d, cfg)
-    dense = Design(cfg.pes, cfg.pes / rows, pe_d.total, clk_d, area_d, buf_d.bits, cyc_d, time_d,
+    dense = DesignCost(cfg.pes, cfg.pes / rows, pe_d.total, clk_d, area_d, buf_d.bits, cyc_d, time_d,
                    dram_d, _energy(cfg, layers, layers.macs, 0.0, onchip_d, buf_d, time_d, df_d,
                                    cfg.pes / rows, wb, dram_d, energy), df_d)
     return Baseline(names, layers.names, dense, dense, wb, wb, feat, area_d, pe_d,
@@ -317,7 +317,7 @@ def _isoarea(cfg, layers, alpha, masks, energy, base: Baseline) -> LayerCosts:
         time = _time(cyc, clk, dram_s, cfg)
         macs = _macs_walked(layers, w)
         nnz = np.where(w.channel | w.nm, macs, layers.macs * alpha)
-        design = Design(cols * rows, cols, pe.total, clk,
+        design = DesignCost(cols * rows, cols, pe.total, clk,
                         buf.area_um2 + cols * rows * pe.total + control, buf.bits, cyc, time,
                         np.broadcast_to(dram_s, time.shape),
                         _energy(cfg, layers, nnz, macs - nnz, onchip_s, buf, time, df, cols, wb,
@@ -413,7 +413,7 @@ def _baseline_fixed(cfg, layers, names, energy) -> Baseline:
     dram_d = _dram_fixed(cfg, layers, dense_store, feat)
     time_d = _time(cyc_d, clk_d, dram_d, cfg)
     sram_bits = np.broadcast_to(wbuf.bits + fbuf.bits, time_d.shape)
-    dense = Design(cfg.pes, cfg.pes / rows, pe_d.total, clk_d, area, sram_bits, cyc_d, time_d, dram_d,
+    dense = DesignCost(cfg.pes, cfg.pes / rows, pe_d.total, clk_d, area, sram_bits, cyc_d, time_d, dram_d,
                    _energy(cfg, layers, layers.macs, 0.0, dense_store, wbuf, time_d, df_d,
                            cfg.pes / rows, mac_bits, dram_d, energy), df_d)
     # the sparse-capable chip: the same buffers and area, its PEs sized by their parts
@@ -425,7 +425,7 @@ def _baseline_fixed(cfg, layers, names, energy) -> Baseline:
     clk_s = arch.clock_ns(cfg, mac_bits, access, arch.select_levels(cfg, cfg.index_width_bits))
     cyc_m, df_m = _cycles(cfg, layers, rows, cols_s, None)
     time_m = _time(cyc_m, clk_s, dram_d, cfg)
-    dense_mode = Design(cols_s * rows, cols_s, spe.total, clk_s, area, sram_bits, cyc_m, time_m,
+    dense_mode = DesignCost(cols_s * rows, cols_s, spe.total, clk_s, area, sram_bits, cyc_m, time_m,
                         dram_d, _energy(cfg, layers, layers.macs, 0.0, dense_store, wbuf, time_m,
                                         df_m, cols_s, mac_bits, dram_d, energy), df_m)
     return Baseline(names, layers.names, dense, dense_mode, wb, mac_bits, feat, area, pe_d,
@@ -445,7 +445,7 @@ def _fixed(cfg, layers, alpha, masks, energy, base: Baseline) -> LayerCosts:
     time_s = _time(cyc_s, mode.clock_ns, dram_s, cfg)
     macs = _macs_walked(layers, w)
     nnz = np.where(w.channel | w.nm, macs, layers.macs * alpha)
-    sparse = Design(mode.pes, mode.cols, spe.total, mode.clock_ns, mode.area_um2, mode.sram_bits,
+    sparse = DesignCost(mode.pes, mode.cols, spe.total, mode.clock_ns, mode.area_um2, mode.sram_bits,
                     cyc_s, time_s, dram_s,
                     _energy(cfg, layers, nnz, macs - nnz, w.storage.total_bits, base.weight_buffer,
                             time_s, df_s, mode.cols, mac_bits, dram_s, energy), df_s)

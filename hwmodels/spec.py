@@ -1,6 +1,6 @@
 """Typed hardware specs, Timeloop-style: what the chip is (`Architecture`), what its cells cost
 (`Technology`), how sparse weights are stored (`SparseFormat`) and how it is judged
-(`Evaluation`: per-layer same-area designs, or one fixed chip). `HardwareSpec` holds the four.
+(`EvaluationSettings`: per-layer same-area designs, or one fixed chip). `HardwareSpec` holds the four.
 
 Every key is declared once, as a field of its section with its bounds, unit and meaning; the
 flat key name (`pes`, `fo4_ps`, ...) is unique across sections, so `--set pes=512` and sweeps
@@ -117,7 +117,7 @@ class SparseFormat:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class EvaluationSettings:
     mode: str = param("isoarea", choices=MODES,
                       doc="isoarea: per layer, a dense design and sparse designs of its area "
                           "(paper 001 section 5.1); fixed: one chip for the whole network")
@@ -132,7 +132,7 @@ class Evaluation:
 
 
 SECTION_TYPES = {"architecture": Architecture, "technology": Technology, "format": SparseFormat,
-                 "evaluation": Evaluation}
+                 "evaluation": EvaluationSettings}
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ class HardwareSpec:
     architecture: Architecture = Architecture()
     technology: Technology = Technology()
     format: SparseFormat = SparseFormat()
-    evaluation: Evaluation = Evaluation()
+    evaluation: EvaluationSettings = EvaluationSettings()
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)   # key -> (min, max)
     sources: Mapping[str, str] = field(default_factory=dict)                 # key -> source
     description: str = ""

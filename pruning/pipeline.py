@@ -30,7 +30,7 @@ from pruning.train import TrainContext, evaluate
 
 
 @dataclass
-class JobResult:
+class PruneJobResult:
     job: PruneJob
     result: CompressionResult
     onnx_model: onnx.ModelProto
@@ -176,7 +176,7 @@ def targets_for(job: PruneJob, weights: Mapping[str, torch.Tensor]) -> Targets:
 def run_job(job: PruneJob, run_dir: str | Path | None = None,
             on_progress: Callable[[Progress], None] | None = None,
             data: Dataset | None = None, initial_state: Mapping[str, torch.Tensor] | None = None,
-            on_status: Callable[[str], None] | None = None) -> JobResult:
+            on_status: Callable[[str], None] | None = None) -> PruneJobResult:
     """Run one compression job; with `run_dir`, checkpoints go to run_dir/checkpoints and a
     rerun with the same job resumes. A built-in model is pretrained once and cached
     (pruning.pretrain); `initial_state` (a module state_dict) replaces that."""
@@ -214,7 +214,7 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     sample = data.test_x[: min(64, len(data.test_y))]
     masks = {n: m for n, m in result.masks.items() if not bool(m.all())}
     diff = verify_onnx(module, exported, sample, masks=masks, atol=1e-4)
-    out = JobResult(job, result, exported, accuracy_pretrained, diff, dict(intervals),
+    out = PruneJobResult(job, result, exported, accuracy_pretrained, diff, dict(intervals),
                     0.0, onnxruntime_accuracy(exported, data), test_samples=len(data.test_y))
     if job.export == "qdq":
         from pruning.onnx.qdq import to_qdq

@@ -28,22 +28,22 @@ from pruning.train import TrainContext, evaluate
 
 
 @dataclass(frozen=True)
-class Plan:
+class ResolvedTargets:
     """What a method must reach: keep fraction, pattern and output axis per pruned weight."""
     alphas: dict[str, float]
     patterns: dict[str, Pattern]
     layouts: dict[str, int]
     skipped: dict[str, str]              # weight -> why it stays dense
 
-    def only(self, names) -> "Plan":
+    def only(self, names) -> "ResolvedTargets":
         """The plan restricted to `names` (a method's exclusions)."""
         keep = [n for n in self.alphas if n in set(names)]
-        return Plan({n: self.alphas[n] for n in keep},
+        return ResolvedTargets({n: self.alphas[n] for n in keep},
                     {n: p for n, p in self.patterns.items() if n in keep},
                     {n: self.layouts[n] for n in keep}, dict(self.skipped))
 
 
-def resolve(model: nn.Module, targets: Targets, require: bool = True) -> Plan:
+def resolve(model: nn.Module, targets: Targets, require: bool = True) -> ResolvedTargets:
     """Per-layer targets every method prunes towards: explicit alphas win; a global alpha is
     one magnitude ranking over the layers not named; an N:M pattern sets its own alpha (N/M);
     the classifier layer is never channel-pruned (it stays dense); layers at 1 drop out."""
@@ -78,7 +78,7 @@ def resolve(model: nn.Module, targets: Targets, require: bool = True) -> Plan:
     if require and not alphas:
         raise PruningError("nothing to prune: give per-layer alphas below 1, a global alpha "
                            "below 1 or an N:M pattern")
-    return Plan(alphas, {n: p for n, p in patterns.items() if n in alphas},
+    return ResolvedTargets(alphas, {n: p for n, p in patterns.items() if n in alphas},
                 {n: layouts.get(n, 0) for n in alphas}, skipped)
 
 
@@ -201,7 +201,7 @@ def detach(model: nn.Module) -> None:
                 parametrize.remove_parametrizations(module, attr, leave_parametrized=False)
 
 
-def build_result(method: str, model: nn.Module, masks: Masks, plan: Plan,
+def build_result(method: str, model: nn.Module, masks: Masks, plan: ResolvedTargets,
                  targets: Targets, accuracy_dense: float, ctx: TrainContext, history: list[dict],
                  epochs_used: float, started: float, exact: bool) -> CompressionResult:
     """Check that every pruned weight is zero and every mask holds its pattern (and, for
@@ -266,7 +266,7 @@ def optimizer_with_thresholds(model: nn.Module, ctx: TrainContext, thresholds: l
     return torch.optim.Adam(groups, lr=ctx.lr, weight_decay=ctx.weight_decay)
 
 
-def stage_plan(plan: Plan, stage_alphas: Mapping[str, float]) -> Plan:
+def stage_plan(plan: ResolvedTargets, stage_alphas: Mapping[str, float]) -> ResolvedTargets:
     """The plan part-way (gradual and iterative methods): each layer's pattern at its stage
     alpha. An N:M layer goes through k:M with k = round(M * alpha) from M down to its N, and
     is not pruned yet while k = M."""
@@ -282,10 +282,11 @@ def stage_plan(plan: Plan, stage_alphas: Mapping[str, float]) -> Plan:
         alphas[name] = a
         if p.kind != "unstructured":
             patterns[name] = p
-    return Plan(alphas, patterns, {n: plan.layouts.get(n, 0) for n in alphas}, dict(plan.skipped))
+    return ResolvedTargets(alphas, patterns, {n: plan.layouts.get(n, 0) for n in alphas}, dict(plan.skipped))
 
 
-def staged_masks(weights: Mapping[str, torch.Tensor], plan: Plan, stage_alphas: Mapping[str, float],
+def staged_masks(weights: Mapping[str, torch.Tensor], plan: ResolvedTargets,
+                 stage_alphas: Mapping[str, float],
                  live: Mapping[str, torch.Tensor] | None = None) -> Masks:
     """Masks of `stage_plan`, never reviving a weight `live` pruned (monotone masks); a layer
     not pruned yet keeps its live mask (all True at first)."""
@@ -297,7 +298,7 @@ def staged_masks(weights: Mapping[str, torch.Tensor], plan: Plan, stage_alphas: 
     return out
 
 
-def project_learned(scores: Mapping[str, torch.Tensor], masks: Masks, plan: Plan) -> Masks:
+def project_learned(scores: Mapping[str, torch.Tensor], masks: Masks, plan: ResolvedTargets) -> Masks:
     """Learned-threshold methods (LTP, ASL) learn unstructured masks; a layer with a pattern
     takes the pattern's projection of its learned scores (higher = keep) at its target alpha."""
     out = dict(masks)

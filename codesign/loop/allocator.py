@@ -44,7 +44,7 @@ from codesign.executor import Executor
 from codesign.loop.costs import CostModel, layer_latency
 from codesign.loop.records import IterationHook, SearchConfig, SearchError, SearchResult
 from codesign.loop.refine import MIN_GAIN, Refiner, Trial, at_least_as_aggressive
-from codesign.loop.sensitivity import Curve, Curves, probe_curves
+from codesign.loop.sensitivity import Curves, DropCurve, probe_curves
 from codesign.loop.session import SearchSession
 from hwmodels.ties import clearly_less, first_min
 from pruning.patterns import UNSTRUCTURED, Pattern, parse_pattern
@@ -75,7 +75,7 @@ class LayerChoices:
     storage: np.ndarray         # weight + index bits at each (zeros if the model has none)
 
 
-def layer_choices(cost: CostModel, name: str, curves: dict[Pattern, Curve]) -> LayerChoices:
+def layer_choices(cost: CostModel, name: str, curves: dict[Pattern, DropCurve]) -> LayerChoices:
     """Dense, plus every probed (α, pattern): the probes were only run where the layer runs
     sparse (elsewhere it would run dense with its weights restored)."""
     alphas, patterns, drops = [1.0], [UNSTRUCTURED], [0.0]

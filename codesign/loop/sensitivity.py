@@ -15,7 +15,8 @@ from pruning.patterns import Pattern
 
 
 @dataclass(frozen=True)
-class Curve:
+class DropCurve:
+    """One layer's accuracy drop against its keep fraction α, for one pattern (probed)."""
     alphas: np.ndarray          # probed keep fractions, descending
     drops: np.ndarray           # drop (points) at each, non-decreasing as α falls
 
@@ -31,7 +32,7 @@ class Curve:
         return float(max(y[0], y[0] + slope * (la - x[0])))
 
 
-Curves = dict[str, dict[Pattern, Curve]]
+Curves = dict[str, dict[Pattern, DropCurve]]
 
 
 def probe_curves(session: SearchSession, patterns: Sequence[Pattern],
@@ -48,7 +49,7 @@ def probe_curves(session: SearchSession, patterns: Sequence[Pattern],
             if not idx:
                 continue
             drops = np.maximum.accumulate([session.probe_drop(evals[i]) for i in idx])
-            curves[n][p] = Curve(np.array([points[i][2] for i in idx]), np.asarray(drops, float))
+            curves[n][p] = DropCurve(np.array([points[i][2] for i in idx]), np.asarray(drops, float))
     return curves
 
 

@@ -22,7 +22,7 @@ from pruning.methods.options import AdmmOptions
 from pruning.projections import pattern_masks
 from pruning.protocol import CompressionResult, LayerResult, Targets, prunable_weights
 from pruning.quantize import GridTrainer, fit_interval
-from pruning.support import Plan, resolve
+from pruning.support import ResolvedTargets, resolve
 from pruning.train import TrainContext, evaluate, split_budget, train_epochs
 
 
@@ -49,7 +49,7 @@ class AdmmBackend:
                         w_step_optimizer=o.w_step_optimizer, w_step_lr=o.w_step_lr,
                         w_step_clip=o.w_step_clip, masks=masks)
 
-    def prune(self, model: nn.Module, plan: Plan, ctx: TrainContext, epochs: float,
+    def prune(self, model: nn.Module, plan: ResolvedTargets, ctx: TrainContext, epochs: float,
               history: list[dict]) -> Masks:
         """ADMM pruning, hard prune, masked retrain; returns the masks (checked)."""
         o = self.options

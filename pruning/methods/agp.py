@@ -25,7 +25,7 @@ from pruning.masks import apply_masks
 from pruning.methods.options import AGP_MODES, AgpOptions
 from pruning.projections import global_masks
 from pruning.protocol import CompressionResult, Targets, prunable_weights
-from pruning.support import Plan, build_result, exclude, resolve, staged_masks
+from pruning.support import ResolvedTargets, build_result, exclude, resolve, staged_masks
 from pruning.train import TrainContext, evaluate, train_epochs
 
 
@@ -78,7 +78,7 @@ class AGPPruner:
 
     MODES = AGP_MODES
 
-    def __init__(self, plan: Plan, schedule: CubicSchedule,
+    def __init__(self, plan: ResolvedTargets, schedule: CubicSchedule,
                  mode: str = "layerwise", s_initial: float = 0.0,
                  global_alpha: float | None = None) -> None:
         if mode not in self.MODES:

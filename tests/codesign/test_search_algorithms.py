@@ -11,7 +11,7 @@ from codesign.executor import EvalRequest, ExecutorError, InProcessExecutor
 from codesign.loop import SearchConfig, SearchError, dp_search, fig5_search, network_speedup
 from codesign.loop.allocator import layer_choices, pareto_frontier
 from codesign.loop.refine import Refiner, Trial
-from codesign.loop.sensitivity import Curve
+from codesign.loop.sensitivity import DropCurve
 from codesign.loop.synthetic import ProportionalCostModel, SyntheticOracle
 from pruning.patterns import UNSTRUCTURED, parse_pattern
 
@@ -49,7 +49,7 @@ def brute_force_best(cfg: SearchConfig) -> float:
 def _curve(orc, name, cfg=CFG, cost=COST, pattern=UNSTRUCTURED):
     grid = np.array(sorted(cfg.alpha_grid, reverse=True))
     usable = grid[(grid >= cfg.alpha_min) & cost.runs_sparse(name, grid, pattern)]
-    return Curve(usable, np.array([orc.drop({name: a}, {name: str(pattern)}) for a in usable]))
+    return DropCurve(usable, np.array([orc.drop({name: a}, {name: str(pattern)}) for a in usable]))
 
 
 def _frontier(cfg: SearchConfig):

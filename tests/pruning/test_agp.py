@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pruning.support import Plan
+from pruning.support import ResolvedTargets
 from pruning.methods.agp import AGPPruner, CubicSchedule, layer_windows
 from pruning.errors import PruningError
 
@@ -37,7 +37,7 @@ def test_bad_schedule_is_rejected():
 
 
 def _plan(alphas):
-    return Plan(dict(alphas), {}, {n: 0 for n in alphas}, {})
+    return ResolvedTargets(dict(alphas), {}, {n: 0 for n in alphas}, {})
 
 
 def _weights(seed=0):
