@@ -84,6 +84,7 @@ def plan(net, hw=DEFAULT_PRESET, *, alpha: float | None = None, alphas=None, pru
     ONNX model (path, ModelProto or Network)."""
     from codesign.network_plan import plan_network
     from codesign.plans import read_sparsity, uniform_sparsity
+    arguments.model("net", net, network=True)                  # named first: plan(3) is about net
     given = [x is not None for x in (alpha, alphas, pruned)]
     if sum(given) != 1:
         raise CodesignError("plan: give exactly one of alpha=, alphas= or pruned=")
