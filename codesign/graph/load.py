@@ -6,7 +6,6 @@ import dataclasses
 from collections import defaultdict
 from math import prod
 
-import networkx as nx
 import onnx
 import onnx.inliner
 from onnx import shape_inference
@@ -52,7 +51,7 @@ def load_network(source, input_shape=None) -> Network:
         raise _nothing_to_model(name, found)
     _check_macs(layers, name)
     return Network(name=name, input_shape=inputs[next(iter(inputs))], layers=layers,
-                   graph=_node_graph(model.graph), model=model, inputs=inputs,
+                   model=model, inputs=inputs,
                    unmodeled=found.unmodeled, notes=found.notes,
                    _weights={l.name: l.stored.values for l in layers if l.stored is not None},
                    _bits={l.name: l.stored.bits for l in layers if l.stored is not None})
@@ -236,19 +235,3 @@ def _nothing_to_model(name: str, found) -> ModelImportError:
                                 f"{shown(gap.node)} ({gap.op}): {gap.reason}")
     return ModelImportError(f"model {shown(name)} has no {COMPUTE_TEXT}: there is nothing to simulate "
                             "or prune")
-
-
-def _node_graph(graph: onnx.GraphProto) -> nx.DiGraph:
-    """The top-level node graph (edges carry the tensor between two nodes)."""
-    out = nx.DiGraph()
-    names = node_names(graph)
-    producer = {}
-    for name, node in zip(names, graph.node):
-        out.add_node(name, op_type=node.op_type, inputs=list(node.input), outputs=list(node.output))
-        for t in node.output:
-            producer[t] = name
-    for name, node in zip(names, graph.node):
-        for t in node.input:
-            if t in producer:
-                out.add_edge(producer[t], name, tensor=t)
-    return out

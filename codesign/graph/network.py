@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable
 
-import networkx as nx
 import numpy as np
 import onnx
 
 from hwmodels.workload import LayerShape
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,33 @@ class Network:
     name: str
     input_shape: tuple[int, ...]                 # the first input's shape
     layers: list[Layer]
-    graph: nx.DiGraph
     model: onnx.ModelProto
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     unmodeled: list[Unmodeled] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)     # choices the importer made (If branches, ...)
     _weights: dict[str, Callable[[], np.ndarray | None]] = field(default_factory=dict, repr=False)
     _bits: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The top-level node graph (edges carry the tensor between two nodes), built when first
+        asked for: networkx costs a cost-only command a tenth of a second it never uses."""
+        import networkx as nx
+
+        from codesign.graph.walk import node_names      # walk builds Layers: imported here, not above
+
+        out = nx.DiGraph()
+        names = node_names(self.model.graph)
+        producer = {}
+        for name, node in zip(names, self.model.graph.node):
+            out.add_node(name, op_type=node.op_type, inputs=list(node.input), outputs=list(node.output))
+            for t in node.output:
+                producer[t] = name
+        for name, node in zip(names, self.model.graph.node):
+            for t in node.input:
+                if t in producer:
+                    out.add_edge(producer[t], name, tensor=t)
+        return out
 
     @property
     def shapes(self) -> list[LayerShape]:

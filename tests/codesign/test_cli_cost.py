@@ -155,7 +155,7 @@ def test_bad_argparse_values_are_one_line(capsys):
     assert err.count("\n") == 2 and "usage" not in err
 
 
-def test_cost_only_commands_never_import_torch_or_matplotlib(capsys):
+def test_cost_only_commands_never_import_torch_matplotlib_or_networkx(capsys):
     import subprocess
     code = ("import sys, contextlib, io\nfrom codesign.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
@@ -163,6 +163,6 @@ def test_cost_only_commands_never_import_torch_or_matplotlib(capsys):
             "    main(['breakeven', 'alexnet', '--uncertainty', '20'])\n"
             "    main(['inspect', 'resnet50'])\n"
             "    try: main(['--help'])\n    except SystemExit: pass\n"
-            "print(' '.join(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+            "print(' '.join(m for m in ('torch', 'matplotlib', 'networkx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
