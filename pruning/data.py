@@ -114,10 +114,8 @@ def load_dataset(name_or_path: str | Path, *, limit: int | None = None,
     test samples (`test_limit` defaults to `limit`)."""
     test_limit = test_limit if test_limit is not None else limit
     if str(name_or_path) == "synthetic" and spec is not None:
-        ds = synthetic_for(spec, limit, test_limit, seed)
-    else:
-        ds = to_dataset(read_raw(name_or_path, seed), spec)
-    return subset(ds, limit, test_limit, seed)
+        return subset(synthetic_for(spec, limit, test_limit, seed), limit, test_limit, seed)
+    return to_dataset(read_raw(name_or_path, seed), spec, limit=limit, test_limit=test_limit, seed=seed)
 
 
 def read_raw(name_or_path: str | Path, seed: int = 0) -> RawData:
@@ -144,14 +142,19 @@ def read_raw(name_or_path: str | Path, seed: int = 0) -> RawData:
         "the directory must hold " + ", ".join(f"{s}[.gz]" for s in IDX_FILES.values())))
 
 
-def to_dataset(raw: RawData, spec: DataSpec | None = None) -> Dataset:
-    """Check raw arrays and turn them into a Dataset, fitted to `spec` (see the module doc)."""
+def to_dataset(raw: RawData, spec: DataSpec | None = None, *, limit: int | None = None,
+               test_limit: int | None = None, seed: int = 0) -> Dataset:
+    """Check raw arrays and turn them into a Dataset, fitted to `spec` (see the module doc),
+    keeping `subset`'s samples: checked whole, picked before they are decoded to floats (a
+    subset of Fashion-MNIST never holds all 60,000 images as float32)."""
     name = raw.name
     arrays = {key: np.asarray(getattr(raw, attr)) for key, attr in zip(NPZ_KEYS, RAW_FIELDS)}
     check_layout(name, {key: (a.shape, a.dtype) for key, a in arrays.items()})
     train_x, test_x = (_checked_inputs(name, key, arrays[key]) for key in ("x_train", "x_test"))
     train_y, test_y = (_checked_labels(name, key, arrays[key]) for key in ("y_train", "y_test"))
     classes = _num_classes(name, train_y, test_y, spec.classes if spec else None)
+    train_x, train_y = _stratified(train_x, train_y, limit, seed)
+    test_x, test_y = _stratified(test_x, test_y, test_limit, seed + 1)
     train_x, test_x = (_fitted(name, x, raw.scale, spec) for x in (train_x, test_x))
     return Dataset(train_x, train_y.astype(np.int64), test_x, test_y.astype(np.int64),
                    tuple(train_x.shape[1:]), classes, name)

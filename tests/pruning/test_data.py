@@ -4,7 +4,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from pruning.data import FASHION_MNIST_DIR, load_dataset, read_idx
+from pruning.data import FASHION_MNIST_DIR, load_dataset, read_idx, read_raw, subset, to_dataset
 from pruning.errors import DatasetError
 
 
@@ -38,6 +38,32 @@ def test_mnist5k_is_4000_1000():
 def test_fashion_mnist_full_sizes():
     ds = load_dataset("fashion-mnist", limit=500)
     assert ds.name == "fashion-mnist" and ds.input_shape == (1, 28, 28) and len(ds.train_y) == 500
+
+
+def test_a_subset_is_picked_before_decoding_and_holds_the_same_samples(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 300), ("t10k", 120)):
+        _write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 6, 6)))
+        _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 3)
+    raw = read_raw(tmp_path)
+    whole = to_dataset(raw)
+    picked = load_dataset(tmp_path, limit=40, test_limit=15, seed=4)
+    expected = subset(whole, 40, 15, 4)
+    for field in ("train_x", "train_y", "test_x", "test_y"):
+        assert np.array_equal(getattr(picked, field), getattr(expected, field))
+    assert picked.num_classes == 3 and len(picked.train_y) == 40
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="dataset-fashion-mnist not installed")
+def test_a_fashion_mnist_subset_never_holds_every_image_as_floats():
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        load_dataset("fashion-mnist", limit=1000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 60_000 * 784 * 4        # the whole training split as float32 (188 MB)
 
 
 def test_missing_builtin_dir_says_how_to_install(monkeypatch, tmp_path):
