@@ -94,7 +94,7 @@ def main() -> int:
         sparse = layer.designs["sparse"]
         entries = float(relative_entries_per_nonzero(1 / paper001.BREAK_EVEN_CONV4, w))
         width_rows.append(
-            f"| {w} | {layer.break_even if layer.break_even is not None else float('inf'):.2f} | "
+            f"| {w} | {layer.break_even:.2f} | "
             f"{sparse['pe_area_um2']:.0f} | {parts.get('select', 0):.0f} | {parts.get('index', 0):.0f} | "
             f"{parts.get('queue', 0):.0f} | {parts.get('pointer', 0):.0f} | "
             f"{sparse['pe_area_um2'] / dense_pe:.2f} | {sparse['clock_ns']:.3f} | {entries:.3f} |")

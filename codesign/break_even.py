@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -13,6 +14,7 @@ import numpy as np
 
 from codesign import arguments
 from codesign.plans import Design, structure_of
+from codesign.report.model import RStar, never_to_json
 from hwmodels import decide, uncertainty
 from hwmodels.configs import single
 from hwmodels.cost import evaluate
@@ -33,13 +35,13 @@ class LayerBreakEven:
     pattern: str
     weights: int
     macs: int
-    break_even: float | None          # None: never; 1.0: always
+    break_even: RStar                 # inf: never; 1.0: always
     label: str
     speedup_at: dict[str, float | None]   # sparse over dense-mode speedup at TABLE_RATIOS; None:
     curve: dict[str, list[float | None]]  # the engine cannot run the pattern, or not at that r
     designs: dict[str, dict[str, float]]
     design_ratio: float               # the pruning ratio of the sparse design shown
-    break_even_range: list[float | None] | None = None
+    break_even_range: list[RStar] | None = None
     sparse_pe_parts_um2: dict[str, float] = field(default_factory=dict)
 
 
@@ -52,14 +54,14 @@ class BreakEvenResult:
 
     @property
     def totals(self) -> dict[str, Any]:
-        finite = [l.break_even for l in self.layers if l.break_even is not None and l.break_even > 1]
+        finite = [l.break_even for l in self.layers if 1 < l.break_even < math.inf]
         return {"layers": len(self.layers),
-                "always": sum(l.break_even is not None and l.break_even <= 1 for l in self.layers),
-                "never": sum(l.break_even is None for l in self.layers),
+                "always": sum(l.break_even <= 1 for l in self.layers),
+                "never": sum(l.break_even == math.inf for l in self.layers),
                 "median_finite": float(np.median(finite)) if finite else None}
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"model": self.model, "hardware": self.hardware, "layers": [asdict(l) for l in self.layers],
+        out = {"model": self.model, "hardware": self.hardware, "layers": [never_to_json(asdict(l)) for l in self.layers],
                "totals": self.totals}
         if self.uncertainty is not None:
             out["uncertainty"] = self.uncertainty
@@ -82,14 +84,11 @@ class BreakEvenResult:
         w.writerow(["layer", "op", "pattern", "weights", "macs", "break_even", "label",
                     "range_lo", "range_hi"] + [f"speedup_at_{r:g}" for r in TABLE_RATIOS])
         for l in self.layers:
-            lo, hi = l.break_even_range or (None, None)
-            w.writerow([l.name, l.op, l.pattern, l.weights, l.macs, l.break_even, l.label, lo, hi]
+            row = never_to_json(asdict(l))
+            lo, hi = row["break_even_range"] or (None, None)
+            w.writerow([l.name, l.op, l.pattern, l.weights, l.macs, row["break_even"], l.label, lo, hi]
                        + list(l.speedup_at.values()))
         return write_file(path, buf.getvalue())
-
-
-def _r(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
 
 
 def _achievable(pattern: Pattern, ratios: Sequence[float], speedups: Sequence[float]) -> list[float | None]:
@@ -127,14 +126,14 @@ def break_even_table(shapes: Sequence[LayerShape], hw: HardwareSpec, model: str 
                 return asdict(Design(b(d.pes), b(d.pe_area_um2), b(d.clock_ns), b(d.area_um2)))
             rows.append(LayerBreakEven(
                 name=s.name, op=s.op, pattern=str(pattern), weights=s.weight_count, macs=s.macs,
-                break_even=_r(r_star[j]), label=decide.ratio_label(float(r_star[j])),
+                break_even=float(r_star[j]), label=decide.ratio_label(float(r_star[j])),
                 speedup_at=dict(zip((f"{r:g}" for r in TABLE_RATIOS),
                                     _achievable(pattern, TABLE_RATIOS, table[j]))),
                 curve={"ratio": CURVE_RATIOS.round(4).tolist(),
                        "speedup": _achievable(pattern, CURVE_RATIOS, curves[j])},
                 designs={"dense": design(at.dense), "sparse": design(at.sparse)},
                 design_ratio=float(shown[j]),
-                break_even_range=None if band is None else [_r(band.lo[j]), _r(band.hi[j])],
+                break_even_range=None if band is None else [float(band.lo[j]), float(band.hi[j])],
                 sparse_pe_parts_um2={k: float(v[0, j, 0]) for k, v in at.sparse_pe.parts().items()}))
     return BreakEvenResult(model, hw.to_dict(), rows,
                            None if not samples else {"samples": samples, "seed": seed,

@@ -13,7 +13,8 @@ layers that run sparse), so a plan feeds back as --sparsity, --alphas or --initi
 
 JSON names: a width is `*_width_bits` or `weight_bits` (bits per stored weight); a total is
 `*_bits_total`. `break_even` is a number, 1.0 when sparse wins even unpruned ("always"), or
-null when it never wins below r = 1000 ("never").
+inf when it never wins below r = 1000 ("never"; JSON has no inf and writes null, as it always has:
+codesign.report.model.never_to_json).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ import numpy as np
 from codesign import arguments
 from codesign.errors import CodesignError
 from codesign.keep_fraction import KEEP_FRACTION_RANGE, is_keep_fraction
-from codesign.report.model import Curve
+from codesign.report.model import Curve, RStar, never_from_json, never_to_json
 from codesign.results import Record
 from hwmodels import decide, formats, uncertainty
 from hwmodels.configs import ConfigArray, single
@@ -192,7 +193,7 @@ class LayerPlan:
     weight_bits: int                # bits per stored weight
     implementation: str             # "dense" | "sparse"
     deployed_alpha: float           # 1.0 when the layer runs dense (weights restored)
-    break_even: float | None        # r*; None = never, 1.0 = always
+    break_even: RStar               # r*; inf = never, 1.0 = always
     speedup: float                  # of the chosen implementation over the dense baseline
     sparse_speedup: float           # dense-mode time / sparse time on the same hardware
     latency_ns: float
@@ -217,7 +218,7 @@ class LayerPlan:
     exact_mask: bool
     designs: dict[str, dict[str, float]]
     note: str = ""
-    break_even_range: list[float | None] | None = None
+    break_even_range: list[RStar] | None = None
     speedup_range: list[float] | None = None
     decision_agreement: float | None = None
 
@@ -274,7 +275,7 @@ class Plan:
                "input_shape": list(self.input_shape) if self.input_shape else None,
                "hardware": self.hardware, "source": self.source}
         out.update({k: v for k, v in self.sparsity.to_dict().items() if k != "schema_version"})
-        out["layers"] = [asdict(lp) for lp in self.layers]
+        out["layers"] = [never_to_json(asdict(lp)) for lp in self.layers]
         out["totals"] = self.totals.to_dict()
         if self.coverage is not None:
             out["coverage"] = self.coverage
@@ -287,7 +288,7 @@ class Plan:
         """The plan of `to_dict()`'s output (a plan.json), without the hardware objects a report
         draws curves with."""
         return cls(model=data["model"], hardware=data["hardware"], source=data["source"],
-                   layers=tuple(LayerPlan(**row) for row in data["layers"]),
+                   layers=tuple(LayerPlan(**never_from_json(row)) for row in data["layers"]),
                    totals=PlanTotals.from_dict(data["totals"]),
                    input_shape=tuple(data["input_shape"]) if data.get("input_shape") else None,
                    coverage=data.get("coverage"), uncertainty=data.get("uncertainty"),
@@ -314,7 +315,8 @@ class Plan:
 
     def to_csv(self, path: str | Path) -> Path:
         path = arguments.output_file("path", path)
-        rows = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in asdict(lp).items()}
+        rows = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v)
+                 for k, v in never_to_json(asdict(lp)).items()}
                 for lp in self.layers]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -339,8 +341,7 @@ def layer_curves(plan: Plan) -> list[Curve]:
     layers = LayerArray.from_shapes([shapes[r.name] for r in rows], [r.weight_bits for r in rows],
                                     [structure_of(parse_pattern(r.pattern)) for r in rows])
     s = decide.speedup_curves(single(plan.spec), layers, CURVE_RATIOS)[0]
-    return [Curve(r.name, CURVE_RATIOS.tolist(), s[j].tolist(),
-                  r.break_even if r.break_even is not None else float("inf"), 1.0 / r.alpha)
+    return [Curve(r.name, CURVE_RATIOS.tolist(), s[j].tolist(), r.break_even, 1.0 / r.alpha)
             for j, r in enumerate(rows)]
 
 
@@ -487,7 +488,7 @@ def _layer_plan(ev: _Evaluated, j: int, hw: HardwareSpec, masks: Mapping[str, Ma
         name=s.name, op=s.op, prunable=s.prunable, alpha=alpha, pattern=str(p),
         weight_bits=int(dense_weight_bits / max(s.weight_count, 1)) if s.prunable else hw.weight_bits,
         implementation="sparse" if sparse else "dense", deployed_alpha=alpha if sparse else 1.0,
-        break_even=_finite(ev.r_star[j]), speedup=float(ev.speed[j]), sparse_speedup=float(ev.sparse_speed[j]),
+        break_even=float(ev.r_star[j]), speedup=float(ev.speed[j]), sparse_speedup=float(ev.sparse_speed[j]),
         latency_ns=float(impl.time_ns[0, j, 0]), dense_latency_ns=float(costs.dense.time_ns[0, j, 0]),
         sparse_latency_ns=_finite(float(costs.sparse.time_ns[0, j, 0])) if supported else None,
         cycles=float(at(impl.cycles)), clock_ns=float(at(impl.clock_ns)),
@@ -515,7 +516,7 @@ def _uncertainty(hw: HardwareSpec, ev: _Evaluated, samples: int, seed: int) -> d
     sp = uncertainty.interval(decide.speedup(costs)[:, :, 0], ev.speed)
     rr = uncertainty.interval(decide.break_even(cfgs, ev.layers).ratio, ev.r_star)
     return {"speedup": [[float(a), float(b)] for a, b in zip(sp.lo, sp.hi)],
-            "break_even": [[_finite(a), _finite(b)] for a, b in zip(rr.lo, rr.hi)],
+            "break_even": [[float(a), float(b)] for a, b in zip(rr.lo, rr.hi)],
             "agreement": [float(a) for a in uncertainty.agreement(decide.runs_sparse(costs)[:, :, 0], ev.runs)],
             "network_samples": decide.network_speedup(costs)[:, 0]}
 

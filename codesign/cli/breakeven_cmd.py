@@ -3,9 +3,12 @@ GPU target (--hw a100, h100, l4), per-layer 2:4 and int8 speedups per --batch an
 which each pays."""
 from __future__ import annotations
 
+import math
+
 from codesign.cli.common import (add_hw_args, add_model_args, add_uncertainty_arg, check_outputs,
-                                 format_table, hw_from_args, load_model_arg, ratio)
+                                 format_table, hw_from_args, load_model_arg)
 from codesign.cli.inspect_cmd import coverage_lines, warn_coverage
+from hwmodels.decide import ratio_label
 
 
 def register(sub) -> None:
@@ -79,8 +82,8 @@ def run(args) -> int:
         return 0
     rows = []
     for l in result.layers:
-        rng = "" if l.break_even_range is None else f"{ratio(l.break_even_range[0])}-{ratio(l.break_even_range[1])}"
-        portion = "-" if l.break_even is None else f"{100 * (1 - 1 / l.break_even):.0f}%"
+        rng = "" if l.break_even_range is None else f"{ratio_label(l.break_even_range[0])}-{ratio_label(l.break_even_range[1])}"
+        portion = "-" if math.isinf(l.break_even) else f"{100 * (1 - 1 / l.break_even):.0f}%"
         rows.append([l.name, l.op, l.pattern, f"{l.weights:,}", f"{l.macs:,}", l.label]
                     + ([rng] if result.uncertainty else []) + [portion]
                     + ["-" if v is None else f"{v:.3g}x" for v in l.speedup_at.values()])

@@ -258,10 +258,3 @@ def format_table(headers: list[str], rows: list[list], right: set[int] | None = 
 
 def dims(shape) -> str:
     return "x".join(str(d) for d in shape)
-
-
-def ratio(x) -> str:
-    """r* as the tables print it."""
-    if x is None:
-        return "never"
-    return "always" if x <= 1 else f"{x:.3g}"

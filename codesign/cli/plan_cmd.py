@@ -3,9 +3,10 @@ from __future__ import annotations
 
 
 from codesign.cli.common import (add_hw_args, add_model_args, add_sparsity_arg, add_uncertainty_arg,
-                                 check_outputs, format_table, hw_from_args, load_model_arg, ratio)
+                                 check_outputs, format_table, hw_from_args, load_model_arg)
 from codesign.cli.inspect_cmd import coverage_lines, warn_coverage
 from hwmodels import uncertainty
+from hwmodels.decide import ratio_label
 from hwmodels.arch import KB_BITS
 
 
@@ -79,7 +80,7 @@ def summary_text(result, model: str, hw) -> str:
         if band and l.speedup_range:
             rng = f"{l.speedup_range[0]:.3g}-{l.speedup_range[1]:.3g}"
         flip = " (flips)" if band and uncertainty.flips(l.decision_agreement) else ""
-        rows.append([l.name, l.pattern, f"{l.alpha:.3g}", f"{1 / l.alpha:.3g}", ratio(l.break_even),
+        rows.append([l.name, l.pattern, f"{l.alpha:.3g}", f"{1 / l.alpha:.3g}", ratio_label(l.break_even),
                      l.implementation + flip, f"{l.speedup:.3g}x"] + ([rng] if band else [])
                     + [f"{l.latency_ns / 1e3:,.1f}", f"{l.weight_bits_total / KB_BITS:,.1f}",
                        f"{l.index_bits_total / KB_BITS:,.1f}", f"{l.energy_pj / 1e6:,.3g}"])

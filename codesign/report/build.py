@@ -65,7 +65,7 @@ def breakeven_report(result, *, title: str | None = None) -> Report:
     summary.update({f"r* of {l.name} ({l.pattern})": l.label for l in result.layers})
     curves = [Curve(f"{l.name} ({l.pattern})", list(l.curve["ratio"]),
                     [float("nan") if v is None else v for v in l.curve["speedup"]],
-                    l.break_even if l.break_even is not None else float("inf")) for l in result.layers]
+                    l.break_even) for l in result.layers]
     notes = ["Simulated by hwmodels: r* is the smallest pruning ratio at which a layer's sparse "
              "implementation is no slower than its dense one on the same hardware; gaps in a curve "
              "are ratios the pattern cannot reach or the engine cannot run."]

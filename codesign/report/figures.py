@@ -105,11 +105,11 @@ def speedup_bars(layers: list[dict]) -> bytes:
     ax1.set_title("per-layer speedup over the dense baseline")
     planned = [1.0 / l["alpha"] for l in layers]
     ax2.bar(x, planned, color=colors, alpha=0.8, label="planned pruning ratio 1/α")
-    finite = [(i, l["break_even"]) for i, l in enumerate(layers) if l["break_even"] is not None]
+    finite = [(i, l["break_even"]) for i, l in enumerate(layers) if math.isfinite(l["break_even"])]
     if finite:
         ax2.scatter([i for i, _ in finite], [r for _, r in finite], marker="D", color="#d62728",
                     zorder=3, label="break-even r*")
-    never = [i for i, l in enumerate(layers) if l["break_even"] is None]
+    never = [i for i, l in enumerate(layers) if not math.isfinite(l["break_even"])]
     if never:
         top = max(planned + [r for _, r in finite] + [2.0])
         ax2.scatter(never, [top] * len(never), marker="^", color="#d62728", zorder=3,
@@ -194,7 +194,7 @@ def break_even_figure(result, path) -> Path:
                             "there is no speedup curve to plot; choose --patterns the engine runs")
     first = runnable[0]
     curves = [Curve(l.name, l.curve["ratio"], [np.nan if v is None else v for v in l.curve["speedup"]],
-                    l.break_even if l.break_even is not None else float("inf"))
+                    l.break_even)
               for l in result.layers if l.pattern == first][:12]
     fig, ax = plt.subplots(figsize=(WIDTH, 6))
     _curves(ax, curves)

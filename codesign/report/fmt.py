@@ -40,12 +40,6 @@ def times(x: float | None) -> str:
     return "–" if x is None else num(x) + "×"
 
 
-def ratio(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and math.isinf(x)):
-        return "never"
-    return "always" if x <= 1 else num(x)
-
-
 def span(lo, hi, f=num) -> str:
     return f"{f(lo)}–{f(hi)}"
 

@@ -14,12 +14,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Union
 
 from codesign.errors import CodesignError
-from codesign.report.schema import KEEP_FRACTION, NON_NEGATIVE, POSITIVE, checked
+from codesign.report.schema import KEEP_FRACTION, NON_NEGATIVE, NULL_IS_NEVER, POSITIVE, checked
 
 SCHEMA_VERSION = 2
 KINDS = ("plan", "search", "sweep", "breakeven")
 
 Unbounded = Annotated[float, "may be inf or nan"]     # r* = inf: never; nan: undefined
+# r* in Python: 1.0 = always, inf = never (as hwmodels.decide). JSON has no inf: a layer row's r*
+# is written null for never, as plan JSON always has (never_to_json; the schema reads null back as inf).
+RStar = Annotated[float, NULL_IS_NEVER]
+R_STAR_FIELDS = ("break_even", "break_even_range")      # the r* fields of a layer row
 Shown = Union[int, Unbounded, str, bool, None]         # a value shown as it is (fmt.num); "inf": ∞
 
 
@@ -72,7 +76,8 @@ class Report:
     schema_version: int = field(default=SCHEMA_VERSION, metadata={"choices": (SCHEMA_VERSION,)})
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        d = asdict(self)
+        return _jsonable({**d, "layers": [never_to_json(row) for row in d["layers"]]})
 
     @classmethod
     def from_dict(cls, d: Any, source: str = "report data") -> "Report":
@@ -87,6 +92,31 @@ class Report:
         return cls(**{**d, "curves": [Curve(**c) for c in d.get("curves", [])],
                       "searches": [SearchTrace(**s) for s in d.get("searches", [])],
                       "sweep": SweepData(**sweep) if sweep else None})
+
+
+def _null_never(x: Any) -> Any:
+    if isinstance(x, list):
+        return [_null_never(v) for v in x]
+    return None if x == float("inf") else x
+
+
+def _inf_never(x: Any) -> Any:
+    if isinstance(x, list):
+        return [_inf_never(v) for v in x]
+    return float("inf") if x is None else x
+
+
+def never_to_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A layer row (LayerPlan, LayerBreakEven as a dict) as JSON holds it: r* never is null."""
+    return {k: _null_never(v) if k in R_STAR_FIELDS else v for k, v in row.items()}
+
+
+def never_from_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A layer row read from JSON (never_to_json's): null r* is inf again."""
+    out = {k: _inf_never(v) if k in R_STAR_FIELDS else v for k, v in row.items()}
+    if row.get("break_even_range", ...) is None:          # no interval (not a "never" one)
+        out["break_even_range"] = None
+    return out
 
 
 def _jsonable(x: Any) -> Any:

@@ -16,6 +16,7 @@ from codesign.errors import CodesignError
 from codesign.report import fmt
 from codesign.report.model import Report
 from hwmodels import uncertainty
+from hwmodels.decide import ratio_label
 from pruning.safe_files import MIB, check_out_folder, delete_file, list_dir, make_dir, read_file, write_file
 
 MAX_CURVES = 6
@@ -61,9 +62,9 @@ def layer_rows(report: Report) -> tuple[list[list[str]], list[str]]:
     """(rows, row classes) of the layer table."""
     rows, classes = [], []
     for l in report.layers:
-        r_star = fmt.ratio(l["break_even"])
+        r_star = ratio_label(l["break_even"], fmt.num)
         if l.get("break_even_range"):
-            r_star += f" ({fmt.ratio(l['break_even_range'][0])}–{fmt.ratio(l['break_even_range'][1])})"
+            r_star += f" ({ratio_label(l['break_even_range'][0], fmt.num)}–{ratio_label(l['break_even_range'][1], fmt.num)})"
         speed = fmt.times(l["speedup"])
         if l.get("speedup_range"):
             speed += f" ({fmt.span(*l['speedup_range'])})"
@@ -93,7 +94,7 @@ def sweep_rows(report: Report, top: int = 10) -> tuple[list[str], list[list[str]
     order = sorted(range(len(s.latency_ns)), key=lambda i: s.latency_ns[i])[:top]
     headers = ["rank"] + s.keys + ["latency", "speedup", "median r*"]
     rows = [[str(n + 1)] + [str(s.grid[k][i]) for k in s.keys]
-            + [fmt.seconds(s.latency_ns[i] * 1e-9), fmt.times(s.speedup[i]), fmt.ratio(s.median_r_star[i])]
+            + [fmt.seconds(s.latency_ns[i] * 1e-9), fmt.times(s.speedup[i]), ratio_label(s.median_r_star[i], fmt.num)]
             for n, i in enumerate(order)]
     return headers, rows
 

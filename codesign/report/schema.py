@@ -27,6 +27,7 @@ POSITIVE = Range(0, float("inf"), low_open=True)
 NON_NEGATIVE = Range(0, float("inf"))
 KEEP_FRACTION = Range(0, 1, low_open=True)
 ENCODED = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}   # model._jsonable's strings
+NULL_IS_NEVER = "r*: inf = never, written null"   # model.RStar's mark: JSON null reads as inf
 
 # Layer rows are codesign.plans.LayerPlan's fields; their numbers are physical quantities
 # (latencies, bits, energies, counts, speedups): none is negative, keep fractions are in
@@ -121,6 +122,13 @@ def _relations(obj: dict, name: str, meta: dict, where: str) -> None:
 def _value(value: Any, hint: Any, path: str, meta: dict, depth: int = 0) -> Any:
     origin, args = get_origin(hint), get_args(hint)
     if origin is Annotated:                          # model.Unbounded: a float that may be inf or nan
+        if NULL_IS_NEVER in args:                    # model.RStar: a number, or inf (null) for never
+            if value is None:
+                return math.inf
+            r_star = _number(value, path, meta, finite=False)
+            if r_star != r_star or r_star == -math.inf:
+                raise _Bad(path, "must be a number or null (never)", value)
+            return r_star
         return _number(value, path, meta, finite=False)
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:

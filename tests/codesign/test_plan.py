@@ -45,7 +45,7 @@ def pruned(tmp_path_factory):
 def test_a_layer_runs_sparse_exactly_when_its_ratio_reaches_r_star():
     p = build_plan(ALEXNET_CONV, HW, 0.45, model="alexnet-conv")
     for l in p.layers:
-        assert l.sparse == (l.break_even is not None and 1 / l.alpha >= l.break_even * (1 - 1e-9))
+        assert l.sparse == (1 / l.alpha >= l.break_even * (1 - 1e-9))
         assert l.sparse == (l.sparse_speedup >= 1)
         if l.sparse:
             assert 0 < l.index_bits_total and l.weight_bits_total < l.dense_weight_bits_total
@@ -157,7 +157,7 @@ def test_uncertainty_gives_ranges_around_the_nominal_numbers():
     p = build_plan(ALEXNET_CONV, HW, 0.3, samples=100)
     for l in p.layers:
         lo, hi = l.break_even_range
-        assert (lo or np.inf) <= (l.break_even or np.inf) <= (hi or np.inf)
+        assert lo <= l.break_even <= hi
         assert l.speedup_range[0] <= l.speedup <= l.speedup_range[1]
         assert 0 <= l.decision_agreement <= 1
     lo, hi = p.totals["speedup_range"]

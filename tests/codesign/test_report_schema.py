@@ -21,14 +21,16 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from codesign import api
 from codesign.cli import main
-from codesign.plans import LayerPlan
+from codesign.plans import LayerPlan, Plan
 from codesign.report.model import Curve, Report, SearchTrace, SweepData
 from codesign.report.renderer import DATA_FILE, load
 from codesign.report.schema import MAX_ITEMS, MAX_TEXT
+from hwmodels.decide import ratio_label
 
 REPO = Path(__file__).resolve().parents[2]
 SHOWN = ("meta", "summary", "grid", "slice_values")       # any scalar goes (text, number, bool, null)
 UNBOUNDED = ("r_star", "speedups", "median_r_star")        # may be inf or nan
+NEVER = ("break_even", "break_even_range")                 # r*: inf (null in the file) is "never"
 SHAPES = {"": Report, "layers": LayerPlan, "curves": Curve, "searches": SearchTrace, "sweep": SweepData}
 
 
@@ -99,7 +101,7 @@ def _mutations(data):
         if _is_number(v) and _typed(path):
             out.append((f"{path} as text", lambda d, p=path: _set(d, p, "12")))
             if not any(p in UNBOUNDED for p in path if isinstance(p, str)):
-                for bad in (math.nan, math.inf, -math.inf):
+                for bad in (math.nan, -math.inf) + ((math.inf,) if not any(p in NEVER for p in path) else ()):
                     out.append((f"{path} = {bad}", lambda d, p=path, b=bad: _set(d, p, b)))
     for path, cls in _objects(data):
         required = [f.name for f in dataclasses.fields(cls)
@@ -195,3 +197,18 @@ def test_a_valid_rerender_still_writes_the_report(real, tmp_path):
         assert main(["report", str(run), "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "report.html").exists()
     shutil.rmtree(tmp_path / "out")
+
+
+def test_never_is_inf_in_python_and_null_in_the_committed_files():
+    """r* "never" is inf once read (report rows and plans alike) and written null again, as the
+    committed report-data.json and its plan JSON hold it."""
+    data = json.loads((REPO / "reports" / "vgg7-search" / DATA_FILE).read_text())
+    never = [i for i, l in enumerate(data["layers"]) if l["break_even"] is None]
+    assert never
+    report = Report.from_dict(copy.deepcopy(data))
+    assert all(math.isinf(report.layers[i]["break_even"]) for i in never)
+    assert report.to_dict()["layers"] == data["layers"]
+    plan = Plan.from_dict(data["plan"])
+    assert all(math.isinf(plan.layers[i].break_even) for i in never)
+    assert plan.to_dict()["layers"] == data["plan"]["layers"]
+    assert ratio_label(plan.layers[never[0]].break_even) == "never"
