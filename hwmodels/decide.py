@@ -23,7 +23,7 @@ where it does not.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -37,9 +37,8 @@ R_MAX = 1000.0
 GRID_POINTS = 12              # log grid on [1, R_MAX] that brackets the first crossing; 12 points
                               # (cells of 1.87x) find the same r* as 24 or 96 within 0.1% on a
                               # 2,500-config ResNet-50 sweep, at 70% of the cost (hw_speed.py)
-ROOT_STEPS = 12                 # Illinois steps inside one grid cell (width 0.63 in log r), at most
-X_TOL = 1e-5                    # a pair is solved when its bracket is this narrow (in log r)
-CHUNK_ELEMENTS = 125_000        # configs x layers per chunk (memory bound)
+ROOT_STEPS = 12                 # Illinois steps inside one grid cell (width 0.63 in log r)
+CHUNK_ELEMENTS = 1_500_000      # configs x layers x grid points per evaluation (memory bound)
 PRUNED_BELOW = 1.0 - 1e-9       # alpha below this is pruned
 PAYS_AT = 1.0 / (1.0 + REL_TOL)  # a sparse speedup of at least this is "no slower"
 
@@ -121,11 +120,11 @@ def speedup_curves(configs: ConfigArray, layers: LayerArray, ratios,
 
 def break_even(configs: ConfigArray, layers: LayerArray, r_max: float = R_MAX,
                progress=None, masks: MaskArrays | None = None) -> BreakEven:
-    """r* for every config x layer; solved in config chunks so memory stays bounded.
+    """r* for every config x layer; evaluated in config chunks so memory stays bounded.
     `progress(done, total)` is called after each chunk when given."""
     grid = ratio_grid(r_max)
     n = len(configs)
-    per_chunk = max(1, CHUNK_ELEMENTS // len(layers))
+    per_chunk = max(1, CHUNK_ELEMENTS // (len(layers) * grid.size))
     out = np.empty((n, len(layers)))
     for start in range(0, n, per_chunk):
         idx = slice(start, min(n, start + per_chunk))
@@ -147,87 +146,34 @@ def _log_margin(s):
         return np.log(s) - np.log(PAYS_AT)
 
 
-class _Pairs:
-    """(config, layer) pairs of one chunk laid out on one axis, so that only the pairs still
-    being solved are evaluated: configs, layers and their Baseline gathered to (P, 1, 1)."""
-
-    def __init__(self, configs: ConfigArray, layers: LayerArray, base: Baseline):
-        self.configs, self.layers, self.base = configs, layers, base
-        self.shape = (len(configs), len(layers))
-
-    def sparse_speedup(self, flat, log_r) -> np.ndarray:
-        """sparse_speedup of the pairs at flat indices `flat` (into configs x layers), each at
-        its own ratio exp(log_r)."""
-        ci, li = np.divmod(flat, self.shape[1])
-        labels = ("",) * flat.size          # names only identify the baseline's pairs
-        cfg = ConfigArray(labels, {k: v[ci] for k, v in self.configs.values.items()},
-                          self.configs.mode)
-        lay = replace(self.layers, names=labels,
-                      **{f.name: getattr(self.layers, f.name)[0, li][:, None]
-                         for f in fields(LayerArray) if f.name != "names"})
-        base = _gather(self.base, self.shape, ci, li)
-        base = replace(base, config_names=labels, layer_names=labels)
-        alpha = np.exp(-np.asarray(log_r, dtype=float)).reshape(-1, 1, 1)
-        return sparse_speedup(evaluate(cfg, lay, alpha, energy=False, base=base))[:, 0, 0]
-
-
-def _gather(obj, shape, ci, li, done=None):
-    """`obj` (a Baseline, or a dataclass or array in it) at pairs (ci, li): every (C, L, k)-
-    broadcastable array becomes (P, 1, k); other values stay. An array met twice is gathered once."""
-    done = {} if done is None else done
-    if id(obj) in done:
-        return done[id(obj)]
-    out = obj
-    if isinstance(obj, np.ndarray) and obj.ndim == 3:
-        out = obj[ci if obj.shape[0] > 1 else 0, li if obj.shape[1] > 1 else 0]
-        out = np.broadcast_to(out, (ci.size,) + obj.shape[2:])[:, None]
-    elif isinstance(obj, dict):
-        out = {k: _gather(v, shape, ci, li, done) for k, v in obj.items()}
-    elif is_dataclass(obj):
-        out = replace(obj, **{f.name: _gather(getattr(obj, f.name), shape, ci, li, done) for f in fields(obj)})
-    done[id(obj)] = out
-    return out
+def _log_speedup(configs, layers, log_r, base):
+    return _log_margin(sparse_speedup(evaluate(configs, layers, np.exp(-log_r)[..., None],
+                                               energy=False, base=base))[..., 0])
 
 
 def _solve(configs: ConfigArray, layers: LayerArray, grid) -> np.ndarray:
-    """The first paying grid ratio of each pair (only pairs that have not paid yet are
-    evaluated at the next one), then Illinois steps inside the cell before it on the pairs
-    whose bracket is still wider than X_TOL."""
-    pairs = _Pairs(configs, layers, baseline(configs, layers, energy=False))
-    n = len(configs) * len(layers)
-    log_grid = np.log(grid)
-    first = np.full(n, -1)                   # index of the first paying grid ratio; -1: none
-    f_lo, f_hi = np.zeros(n), np.zeros(n)
-    active = np.arange(n)
-    for g in range(grid.size):
-        if not active.size:
-            break
-        s = pairs.sparse_speedup(active, np.full(active.size, log_grid[g]))
-        win = pays(s)
-        first[active[win]] = g
-        f_hi[active[win]] = _log_margin(s[win])
-        f_lo[active[~win]] = _log_margin(s[~win])      # the last grid ratio that did not pay
-        active = active[~win]
-    todo = np.flatnonzero(first > 0)
-    lo, hi = log_grid[first[todo] - 1], log_grid[first[todo]]
-    f_lo, f_hi = f_lo[todo], f_hi[todo]
-    act = np.arange(todo.size)               # positions in todo still being refined
-    for _ in range(ROOT_STEPS):
-        if not act.size:
-            break
-        a_lo, a_hi, fa_lo, fa_hi = lo[act], hi[act], f_lo[act], f_hi[act]
-        finite = np.isfinite(fa_lo) & np.isfinite(fa_hi) & (fa_hi > fa_lo)
+    base = baseline(configs, layers, energy=False)
+    s = speedup_curves(configs, layers, grid, base)                # (C, L, G)
+    wins = pays(s)
+    first = np.argmax(wins, axis=-1)
+    any_win = wins.any(axis=-1)
+    lo = np.log(grid[np.maximum(first - 1, 0)])
+    hi = np.log(grid[first])
+    idx = np.indices(first.shape)
+    f_lo = _log_margin(s[idx[0], idx[1], np.maximum(first - 1, 0)])
+    f_hi = _log_margin(s[idx[0], idx[1], first])
+    todo = any_win & (first > 0)
+    for _ in range(ROOT_STEPS if todo.any() else 0):
+        finite = np.isfinite(f_lo) & np.isfinite(f_hi) & (f_hi > f_lo)
         with np.errstate(divide="ignore", invalid="ignore"):
-            secant = a_hi - fa_hi * (a_hi - a_lo) / (fa_hi - fa_lo)
-        mid = np.where(finite, np.clip(secant, a_lo, a_hi), 0.5 * (a_lo + a_hi))
-        f_mid = _log_margin(pairs.sparse_speedup(todo[act], mid))
+            secant = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        mid = np.where(finite, np.clip(secant, lo, hi), 0.5 * (lo + hi))
+        f_mid = _log_speedup(configs, layers, mid, base)
         ok = f_mid >= 0
         # Illinois: halve the stale end's value so the bracket shrinks from both sides
-        f_lo[act] = np.where(ok, fa_lo * 0.5, f_mid)
-        f_hi[act] = np.where(ok, f_mid, fa_hi * 0.5)
-        hi[act] = np.where(ok, mid, a_hi)
-        lo[act] = np.where(ok, a_lo, mid)
-        act = act[hi[act] - lo[act] > X_TOL]
-    r = np.where(first == 0, 1.0, np.inf)
-    r[todo] = np.exp(hi)
-    return r.reshape(len(configs), len(layers))
+        f_lo = np.where(ok, f_lo * 0.5, f_mid)
+        f_hi = np.where(ok, f_mid, f_hi * 0.5)
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+    r = np.where(first == 0, 1.0, np.exp(hi))
+    return np.where(any_win, r, np.inf)
