@@ -512,13 +512,18 @@ def _layer_plan(ev: _Evaluated, j: int, hw: HardwareSpec, masks: Mapping[str, Ma
 def _uncertainty(hw: HardwareSpec, ev: _Evaluated, samples: int, seed: int) -> dict:
     """Per-layer speedup and r* intervals, decision agreement, network speedup samples."""
     cfgs = uncertainty.sample_configs(hw, samples, seed)
-    costs = evaluate(cfgs, ev.layers, ev.alpha_array, ev.mask_arrays, energy=False)
-    sp = uncertainty.interval(decide.speedup(costs)[:, :, 0], ev.speed)
+    speed, runs, network = [], [], []
+    for part in uncertainty.chunks(cfgs, len(ev.layers)):
+        costs = evaluate(part, ev.layers, ev.alpha_array, ev.mask_arrays, energy=False)
+        speed.append(decide.speedup(costs)[:, :, 0])
+        runs.append(decide.runs_sparse(costs)[:, :, 0])
+        network.append(decide.network_speedup(costs)[:, 0])
+    sp = uncertainty.interval(np.concatenate(speed), ev.speed)
     rr = uncertainty.interval(decide.break_even(cfgs, ev.layers).ratio, ev.r_star)
     return {"speedup": [[float(a), float(b)] for a, b in zip(sp.lo, sp.hi)],
             "break_even": [[float(a), float(b)] for a, b in zip(rr.lo, rr.hi)],
-            "agreement": [float(a) for a in uncertainty.agreement(decide.runs_sparse(costs)[:, :, 0], ev.runs)],
-            "network_samples": decide.network_speedup(costs)[:, 0]}
+            "agreement": [float(a) for a in uncertainty.agreement(np.concatenate(runs), ev.runs)],
+            "network_samples": np.concatenate(network)}
 
 
 TOTALS_VERSION = 1

@@ -38,7 +38,8 @@ GRID_POINTS = 12              # log grid on [1, R_MAX] that brackets the first c
                               # (cells of 1.87x) find the same r* as 24 or 96 within 0.1% on a
                               # 2,500-config ResNet-50 sweep, at 70% of the cost (hw_speed.py)
 ROOT_STEPS = 12                 # Illinois steps inside one grid cell (width 0.63 in log r)
-CHUNK_ELEMENTS = 1_500_000      # configs x layers x grid points per evaluation (memory bound)
+CHUNK_ELEMENTS = 250_000        # configs x layers x grid points per evaluation: ~60 MB of cost
+                                # arrays (1.5M took 330 MB and was no faster, hw_speed.py)
 PRUNED_BELOW = 1.0 - 1e-9       # alpha below this is pruned
 PAYS_AT = 1.0 / (1.0 + REL_TOL)  # a sparse speedup of at least this is "no slower"
 

@@ -2,14 +2,15 @@
 
 Every ranged key of a spec (`HardwareSpec.ranges`: the min and max its source allows) is drawn
 from a triangular distribution with its mode at the preset's value, independently and from a
-seeded generator; the samples are one ConfigArray, so all of them are evaluated in one
-vectorized call. An interval is the 2.5-97.5% quantile range of the samples, widened to
+seeded generator; the samples are one ConfigArray, evaluated in vectorized chunks of about
+CHUNK_ELEMENTS samples x layers (`chunks`), so memory stays flat in samples. An interval is the 2.5-97.5% quantile range of the samples, widened to
 contain the nominal value (so lo <= nominal <= hi always holds). A layer's dense/sparse
 decision "flips" when fewer than `STABLE` of the samples agree with the nominal decision.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -21,6 +22,7 @@ DEFAULT_SAMPLES = 1000
 DEFAULT_SEED = 0
 QUANTILES = (0.025, 0.975)
 STABLE = 0.95
+CHUNK_ELEMENTS = 100_000         # samples x layers per evaluation (~50 MB of cost arrays)
 
 
 def flips(agreement: float | None) -> bool:
@@ -47,6 +49,13 @@ def sample_configs(spec: HardwareSpec, n: int = DEFAULT_SAMPLES, seed: int = DEF
             col = np.round(col)
         columns[name] = col
     return ConfigArray.from_columns(spec, columns)
+
+
+def chunks(samples: ConfigArray, layers: int, elements: int = CHUNK_ELEMENTS) -> Iterator[ConfigArray]:
+    """`samples` in consecutive pieces of about `elements` samples x `layers` (one sample at least)."""
+    per = max(1, elements // max(layers, 1))
+    for start in range(0, len(samples), per):
+        yield samples.take(slice(start, start + per))
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,13 @@ def test_uncertainty_gives_ranges_around_the_nominal_numbers():
         assert 0 <= l.decision_agreement <= 1
     lo, hi = p.totals["speedup_range"]
     assert lo <= p.totals["speedup"] <= hi and p.uncertainty["samples"] == 100
+
+
+def test_uncertainty_samples_in_chunks_give_the_numbers_of_one_evaluation(monkeypatch):
+    whole = build_plan(ALEXNET_CONV, HW, 0.3, samples=50)
+    monkeypatch.setattr("hwmodels.uncertainty.CHUNK_ELEMENTS", 3 * len(ALEXNET_CONV))   # 17 chunks
+    chunked = build_plan(ALEXNET_CONV, HW, 0.3, samples=50)
+    assert chunked.totals["speedup_range"] == whole.totals["speedup_range"]
+    for a, b in zip(chunked.layers, whole.layers):
+        assert (a.speedup_range, a.break_even_range, a.decision_agreement) == \
+            (b.speedup_range, b.break_even_range, b.decision_agreement)

@@ -28,3 +28,19 @@ def test_break_even_ranges_contain_the_nominal_value(admmnn, alexnet_layers):
 def test_agreement_counts_matching_decisions():
     samples = np.array([[True, False], [True, True], [True, False], [False, False]])
     np.testing.assert_allclose(uncertainty.agreement(samples, np.array([True, False])), [0.75, 0.75])
+
+
+def test_chunks_cover_the_samples_in_order_and_bound_samples_x_layers(admmnn):
+    samples = uncertainty.sample_configs(admmnn, 500, seed=1)
+    parts = list(uncertainty.chunks(samples, layers=54, elements=1000))
+    assert len(parts) == 28 and max(len(p) for p in parts) * 54 <= 1000
+    joined = np.concatenate([p.values["fo4_ps"] for p in parts])
+    assert np.array_equal(joined, samples.values["fo4_ps"])
+    assert len(list(uncertainty.chunks(samples, layers=5000, elements=1000))) == 500   # one sample at least
+
+
+def test_break_even_does_not_depend_on_its_chunks(admmnn, alexnet_layers, monkeypatch):
+    samples = uncertainty.sample_configs(admmnn, 60, seed=2)
+    whole = break_even(samples, alexnet_layers).ratio
+    monkeypatch.setattr("hwmodels.decide.CHUNK_ELEMENTS", 7 * len(alexnet_layers) * 12)
+    assert np.array_equal(break_even(samples, alexnet_layers).ratio, whole)
