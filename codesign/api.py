@@ -29,7 +29,7 @@ from pruning.ranges import TRAINING, Range
 
 SEED = TRAINING["seed"]
 UNCERTAINTY = Range(0, MAX_SAMPLES, whole=True)       # 0: off; else Monte Carlo samples
-CHUNK = Range(1, 10 ** 9, whole=True)                 # configs per sweep task
+CHUNK = Range(1, 10 ** 9, whole=True)                 # config x layer pairs per sweep chunk
 
 
 def load(source, input_shape=None, example_input=None):

@@ -1,7 +1,7 @@
 """Cartesian sweeps of hardware keys: break-even per layer and network totals per config.
 
-Configs are one struct of arrays (no spec per config) evaluated in chunks, so memory stays
-bounded; a chunk is a pure function of (base spec, its slice of the grid, layers, alpha), which
+Configs are one struct of arrays (no spec per config) evaluated in chunks of at most `chunk`
+config x layer pairs, so memory stays flat in configs and layers; a chunk is a pure function of (base spec, its slice of the grid, layers, alpha), which
 is what an executor (local, or Ray tasks) runs. Configs are ranked by an explicit objective:
 the planned network latency (the fastest design), with the sparse-over-dense speedup of each
 config on its own dense twin reported beside it.
@@ -29,7 +29,8 @@ from hwmodels.ties import rank
 from hwmodels.workload import LayerArray, LayerShape
 from pruning.safe_files import write_file
 
-DEFAULT_CHUNK = 2000
+DEFAULT_CHUNK = 100_000          # config x layer pairs per chunk (~50 MB of cost arrays)
+CSV_ROWS = 1000                  # configs formatted at a time while break_even.csv is written
 MAX_CONFIGS = 1_000_000
 OUT_NAMES = ("configs.csv", "break_even.csv", "sweep.png")     # what `codesign sweep` writes in --out
 MAX_VALUES_PER_KEY = 100_000
@@ -191,25 +192,27 @@ def run_sweep(shapes: Sequence[LayerShape], base: HardwareSpec, varied: Mapping[
               progress: Callable[[int, int], None] | None = None,
               run_chunks: ChunkRunner | None = None, model: str = "model",
               input_shape: tuple[int, ...] | None = None) -> SweepResult:
-    """`run_chunks`: evaluates a list of sweep_chunk argument tuples (default: here, in
-    order); a Ray executor passes its own. `model`, `input_shape`: what the report names."""
+    """`chunk`: config x layer pairs per chunk (each chunk holds at least one config).
+    `run_chunks`: evaluates a list of sweep_chunk argument tuples (default: here, in order); a
+    Ray executor passes its own. `model`, `input_shape`: what the report names."""
     if not is_keep_fraction(alpha):
         raise CodesignError(f"--alpha {alpha}: a keep fraction must be in {KEEP_FRACTION_RANGE}")
     if chunk < 1:
-        raise CodesignError("--chunk must be a positive number of configs")
+        raise CodesignError("--chunk must be a positive number of config x layer pairs")
     for k, v in varied.items():          # every value against the base, before any work
         ConfigArray.from_base(base, {k: v})
     grid = config_grid(base, varied)
     layers = LayerArray.from_shapes(list(shapes))
     n = len(next(iter(grid.values())))
-    tasks = [(base, {k: v[s:s + chunk] for k, v in grid.items()}, layers, alpha)
-             for s in range(0, n, chunk)]
+    per = max(1, chunk // len(layers))
+    tasks = [(base, {k: v[s:s + per] for k, v in grid.items()}, layers, alpha)
+             for s in range(0, n, per)]
     if run_chunks is None:
         parts = []
         for i, task in enumerate(tasks):
             parts.append(sweep_chunk(*task))
             if progress is not None:
-                progress(min(n, (i + 1) * chunk), n)
+                progress(min(n, (i + 1) * per), n)
     else:
         parts = run_chunks(tasks)
     joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -239,13 +242,21 @@ def write_csv(result: SweepResult, out_dir: Path) -> tuple[Path, Path]:
                     _fmt(result.latency_ns[order] / 1e3), _fmt(result.dense_latency_ns[order] / 1e3),
                     _fmt(result.speedup[order]), _fmt(result.median_break_even[order]),
                     _fmt(result.area_mm2[order])))
-    break_even = io.StringIO()
-    w = csv.writer(break_even)
-    w.writerow(["config", *result.keys, *result.layer_names])
-    per_layer = [_fmt(result.break_even[order, j]) for j in range(len(result.layer_names))]
-    w.writerows(zip(order.astype(str), *keys, *per_layer))
+
+    def break_even(fh) -> None:          # in blocks of rows: all configs x layers as text is GBs
+        for s in range(-CSV_ROWS, result.configs, CSV_ROWS):
+            block = io.StringIO()
+            w = csv.writer(block)
+            if s < 0:
+                w.writerow(["config", *result.keys, *result.layer_names])
+            else:
+                rows = order[s:s + CSV_ROWS]
+                w.writerows(zip(rows.astype(str), *(k[s:s + CSV_ROWS] for k in keys),
+                                *_fmt(result.break_even[rows]).T))
+            fh.write(block.getvalue().encode("utf-8"))
+
     return (write_file(out_dir / "configs.csv", configs.getvalue(), within=out_dir),
-            write_file(out_dir / "break_even.csv", break_even.getvalue(), within=out_dir))
+            write_file(out_dir / "break_even.csv", break_even, within=out_dir))
 
 
 __all__ = ["DEFAULT_CHUNK", "OBJECTIVES", "SweepResult", "parse_vary", "run_sweep", "sweep_chunk",

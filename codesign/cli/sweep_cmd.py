@@ -14,7 +14,8 @@ def register(sub) -> None:
                                    "key): per-layer break-even ratios, the network's planned latency "
                                    "at --alpha (the ranking objective: fastest design first), its "
                                    "speedup over the same config's dense design, and the area. Writes "
-                                   "configs.csv (ranked), break_even.csv and figures to --out.")
+                                   "configs.csv (ranked) and break_even.csv to --out, and sweep.png "
+                                   "with --plot.")
     add_model_args(p)
     add_hw_args(p)
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...", required=True,
@@ -23,7 +24,8 @@ def register(sub) -> None:
                    help="keep fraction of every layer for the latency and speedup columns (default 0.1)")
     add_run_folder_arg(p, "output directory", required=True)
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK,
-                   help=f"configs per vectorized chunk (memory bound; default {DEFAULT_CHUNK})")
+                   help=f"config x layer pairs per vectorized chunk (memory bound; default {DEFAULT_CHUNK:,})")
+    p.add_argument("--plot", action="store_true", help="also draw sweep.png (the report's panels) in --out")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="run chunks here (local) or as Ray tasks (ray; pip install .[ray])")
     p.add_argument("--address", help="with --executor ray: an existing cluster (default: start a local one)")
@@ -40,7 +42,7 @@ def run(args) -> int:
     from codesign.sweeps import OUT_NAMES, parse_vary, write_csv
     varied = parse_vary(args.vary)
     if args.chunk <= 0:
-        raise CodesignError("--chunk must be a positive number of configs")
+        raise CodesignError("--chunk must be a positive number of config x layer pairs")
     check_outputs(args, folders={"out": OUT_NAMES, "report": REPORT_NAMES})
     out = Path(args.out)
     hw = hw_from_args(args)
@@ -50,8 +52,10 @@ def run(args) -> int:
                        executor=args.executor, address=args.address, workers=args.workers,
                        progress=lambda done, total: update(done, total))
     cfg_csv, layer_csv = write_csv(result, out)
-    from codesign.report.figures import sweep_figure
-    fig = sweep_figure(result, out / "sweep.png", within=out)
+    written = [cfg_csv, layer_csv]
+    if args.plot:                        # matplotlib and the drawing: a quarter of a big sweep
+        from codesign.report.figures import sweep_figure
+        written.append(sweep_figure(result, out / "sweep.png", within=out))
     best = result.to_dict()
     print(f"{result.configs} configs x {len(result.layer_names)} layers of {network.name} around {hw.name} "
           f"({hw.mode}), alpha {args.alpha:g}")
@@ -61,7 +65,7 @@ def run(args) -> int:
     s = best["best_speedup"]
     print("largest sparse/dense ratio: {:.3g}x with {}".format(
         s["speedup"], ", ".join(f"{k}={s[k]}" for k in result.keys)))
-    print(f"wrote {cfg_csv}, {layer_csv}, {fig}")
+    print(f"wrote {', '.join(map(str, written))}")
     if args.report:
         print(f"report: {result.report(args.report, network=network, base=hw)['report.html']}")
     return 0

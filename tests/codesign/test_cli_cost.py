@@ -75,7 +75,7 @@ def test_fixed_chip_resnet50_at_alpha_01_beats_the_dense_chip(capsys):
 
 def test_sweep_writes_ranked_csv_and_figures(capsys, tmp_path):
     code, out, _ = run(capsys, "sweep", "alexnet", "--vary", "pes=256,512", "--vary",
-                       "index_width_bits=3,4,5", "--out", str(tmp_path), "--chunk", "2",
+                       "index_width_bits=3,4,5", "--out", str(tmp_path), "--chunk", "20", "--plot",
                        "--report", str(tmp_path / "rep"))
     assert code == 0 and "fastest design" in out and "largest sparse/dense ratio" in out
     rows = (tmp_path / "configs.csv").read_text().splitlines()

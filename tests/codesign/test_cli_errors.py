@@ -50,7 +50,7 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, moment):
     first progress line of 30: a fixed delay raced the sweep on a fast machine)."""
     values = ",".join(str(16 * i) for i in range(1, 1500))
     proc = subprocess.Popen([sys.executable, "-m", "codesign", "sweep", "alexnet", "--vary", f"pes={values}",
-                             "--vary", "index_width_bits=1,2,3,4,5,6,7,8,9,10", "--chunk", "500",
+                             "--vary", "index_width_bits=1,2,3,4,5,6,7,8,9,10", "--chunk", "4000",
                              "--out", str(tmp_path / "s")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_sigint_default)
     first = ""
