@@ -17,10 +17,10 @@ from codesign.graph.inputs import fix_input_shapes
 from codesign.graph.limits import MAX_ELEMENTS, MAX_MACS, shown
 from codesign.graph.network import Layer, Network
 from codesign.graph.ops import SPECS
-from codesign.graph.protos import all_graphs, attributes, op_key
+from codesign.graph.protos import all_graphs, attributes, node_names, op_key
 from codesign.graph.sizes import propagation_is_bounded
 from codesign.graph.source import load_model
-from codesign.graph.walk import collect, node_names
+from codesign.graph.walk import collect
 from pruning.onnx.conventions import spatial_pads
 
 COMPUTE_TEXT = "Conv, ConvTranspose, Gemm, MatMul, Einsum, LSTM/GRU/RNN or quantized conv/matmul"

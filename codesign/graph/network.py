@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import onnx
 
+from codesign.graph.protos import node_names
 from hwmodels.workload import LayerShape
 
 if TYPE_CHECKING:
@@ -76,8 +77,6 @@ class Network:
         """The top-level node graph (edges carry the tensor between two nodes), built when first
         asked for: networkx costs a cost-only command a tenth of a second it never uses."""
         import networkx as nx
-
-        from codesign.graph.walk import node_names      # walk builds Layers: imported here, not above
 
         out = nx.DiGraph()
         names = node_names(self.model.graph)

@@ -36,3 +36,16 @@ def attributes(node: onnx.NodeProto) -> dict:
 def op_key(node: onnx.NodeProto) -> str:
     """'Conv' for the default domain, 'com.microsoft.FusedConv' for others."""
     return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+
+
+def node_names(graph: onnx.GraphProto, prefix: str = "") -> list[str]:
+    """Display names of a graph's nodes, unique within it; a body's nodes carry the path of
+    the node that holds them ('If_3/then_branch/MatMul_0')."""
+    names, used = [], set()
+    for i, node in enumerate(graph.node):
+        name = prefix + (node.name or f"{node.op_type}_{i}")
+        if name in used:
+            name = f"{name}_{i}"
+        used.add(name)
+        names.append(name)
+    return names

@@ -13,7 +13,7 @@ from codesign.graph.index import GraphIndex
 from codesign.graph.limits import shown
 from codesign.graph.network import Layer, Unmodeled
 from codesign.graph.ops import SPECS, NotModeled, Site, build
-from codesign.graph.protos import attributes, op_key, subgraphs
+from codesign.graph.protos import attributes, node_names, op_key, subgraphs
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 # onnxruntime contrib ops that do no multiply-accumulate work (element-wise, norms, casts)
@@ -40,19 +40,6 @@ class Found:
         self.layers += other.layers
         self.unmodeled += other.unmodeled
         self.notes += other.notes
-
-
-def node_names(graph: onnx.GraphProto, prefix: str = "") -> list[str]:
-    """Display names of a graph's nodes, unique within it; a body's nodes carry the path of
-    the node that holds them ('If_3/then_branch/MatMul_0')."""
-    names, used = [], set()
-    for i, node in enumerate(graph.node):
-        name = prefix + (node.name or f"{node.op_type}_{i}")
-        if name in used:
-            name = f"{name}_{i}"
-        used.add(name)
-        names.append(name)
-    return names
 
 
 def collect(graph: onnx.GraphProto, index: GraphIndex, repeat: int = 1, prefix: str = "") -> Found:
