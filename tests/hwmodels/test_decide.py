@@ -55,3 +55,25 @@ def test_many_configs_at_once_equal_one_by_one(admmnn, alexnet_layers):
     for i, (p, b) in enumerate(zip([128, 256, 512], [3, 4, 6])):
         alone = decide.break_even(single(admmnn.replace(pes=p, index_width_bits=b)), alexnet_layers).ratio[0]
         np.testing.assert_allclose(together[i], alone, rtol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ("isoarea", "fixed"))
+def test_r_star_is_the_first_crossing_at_the_grids_resolution(mode):
+    """The module docstring's rule for curves that cross 1 twice, against a fine grid: r* is
+    within one fine cell of the first paying ratio, and a curve read as "never" pays only
+    between two grid ratios."""
+    base = read_preset("smic40-admmnn").replace(mode=mode)
+    configs = ConfigArray.from_base(base, {"pes": [128, 512, 2048] * 3,
+                                           "index_width_bits": [2] * 3 + [4] * 3 + [6] * 3})
+    layers = LayerArray.from_shapes(read_shapes("resnet50"))
+    r = decide.break_even(configs, layers).ratio
+    fine = np.geomspace(1.0, decide.R_MAX, 1500)
+    paying = decide.pays(decide.speedup_curves(configs, layers, fine))
+    first = np.where(paying.any(-1), fine[np.argmax(paying, -1)], np.inf)
+    both = np.isfinite(r) & np.isfinite(first)
+    assert np.all(np.abs(np.log(r[both] / first[both])) <= 1.01 * np.log(fine[1] / fine[0]))
+    cell = np.searchsorted(decide.ratio_grid(), fine)          # the grid cell of each fine ratio
+    for c, l in np.argwhere(~np.isfinite(r) & np.isfinite(first)):
+        inside = fine[paying[c, l]]
+        assert len(set(cell[paying[c, l]])) == 1 and not np.isin(inside, decide.ratio_grid()).any()
+    assert np.mean(np.abs(np.diff(paying.astype(int), axis=-1)).sum(-1) >= 2) > 0.01   # there are such curves
