@@ -35,3 +35,13 @@ def test_sweep_draws_its_png_only_when_asked(tmp_path, capsys):
     assert main(["sweep", "alexnet", "--vary", "pes=256,512", "--out", str(tmp_path), "--quiet"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["break_even.csv", "configs.csv"]
     assert "sweep.png" not in capsys.readouterr().out
+
+
+def test_a_sweep_too_large_to_hold_is_refused_before_any_work(capsys):
+    """1,000 x 1,000 configs of ResNet-50's 54 layers would hold 54 million results (about 1.9 GB)."""
+    from codesign.cli import main
+    values = ",".join(str(16 * i) for i in range(1, 1001))
+    fo4 = ",".join(f"{13 + 12 * i / 999:.4f}" for i in range(1000))
+    assert main(["sweep", "resnet50", "--vary", f"pes={values}", "--vary", f"fo4_ps={fo4}", "--out", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "54,000,000 results" in err and "split it" in err and len(err.strip().splitlines()) == 1
