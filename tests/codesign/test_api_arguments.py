@@ -18,6 +18,7 @@ import codesign
 from codesign.errors import CodesignError
 from hwmodels.errors import HardwareModelError
 from pruning.errors import DatasetError, PruningError
+from fuzz.api_calls import NOT_DRAWN, TINY_PRUNE, TINY_SEARCH, call_replacing, calls, loader, torch_net as net
 
 torch.set_num_threads(1)
 PROJECT_ERRORS = (CodesignError, PruningError, HardwareModelError)
@@ -35,96 +36,35 @@ BAD = st.one_of(NOT_NUMBERS, st.integers(), st.floats())
 BAD_UP_FRONT = NOT_NUMBERS
 
 
-def net(classes: int = 10):
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(),
-                               torch.nn.Linear(16, classes))
-
-
-def loader(x=None, y=None):
-    x = torch.rand(60, 1, 8, 8) if x is None else x
-    y = torch.arange(len(x)) % 10 if y is None else y
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
-
-
-TINY_PRUNE = dict(method="magnitude", alpha=0.5, epochs=0.0)
-TINY_SEARCH = dict(max_drop=100.0, validation=10, pretrain_epochs=0.0, train_epochs=0.0, final_epochs=0.0,
-                   probe_epochs=0.0)
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    """Each public function and result method with valid arguments, run in a folder of its own
-    (drawn names become files there)."""
+    """The fuzz table of each public function and result method with valid arguments, run in a
+    folder of its own (output paths and drawn names become files there)."""
     folder = tmp_path_factory.mktemp("api")
     old = os.getcwd()
     os.chdir(folder)
-    network, hw = codesign.load("lenet5"), codesign.hardware()
-    plan = codesign.plan(network, hw, alpha=0.1)
-    sweep = codesign.sweep(network, hw, vary={"pes": [256, 512]})
-    pruned = codesign.prune(net(), loader(), **TINY_PRUNE)
-    calls = {
-        "load": (codesign.load, dict(source="lenet5", input_shape=None, example_input=None)),
-        "hardware": (codesign.hardware, dict(preset="smic40-admmnn", overrides=(), pes=256)),
-        "breakeven": (codesign.breakeven, dict(net=network, hw=hw, patterns=("unstructured",), uncertainty=0,
-                                               seed=0)),
-        "plan": (codesign.plan, dict(net=network, hw=hw, alpha=0.1, alphas=None, pruned=None, pattern="unstructured",
-                                     uncertainty=0, seed=0)),
-        "sweep": (codesign.sweep, dict(net=network, hw=hw, vary={"pes": [256]}, alpha=0.1, chunk=None,
-                                       executor="local", address=None, workers=2, progress=None)),
-        "Plan.layer": (plan.layer, dict(name=plan.layers[0].name)),
-        "Plan.to_json": (plan.to_json, dict(indent=1)),
-        "Plan.save": (plan.save, dict(path="plan.json", within=None)),
-        "Plan.to_csv": (plan.to_csv, dict(path="layers.csv")),
-        "BreakEvenResult.to_csv": (codesign.breakeven(network, hw).to_csv, dict(path="be.csv")),
-        "SweepResult.ranking": (sweep.ranking, dict(objective="latency")),
-        "SweepResult.config": (sweep.config, dict(i=0)),
-        "SweepResult.slice": (sweep.slice, dict(values=[1.0, 2.0], fixed=None)),
-        "SweepResult.to_csv": (sweep.to_csv, dict(path="sweep/configs.csv")),
-        "PruneResult.to_csv": (pruned.to_csv, dict(path="pruned.csv", within=None)),
-        "PruneResult.save": (pruned.save, dict(out_dir="pruned")),
-    }
-    reports = {
-        "Plan.report": (plan.report, dict(out_dir="plan-report", title=None, meta=None, notes=())),
-        "SweepResult.report": (sweep.report, dict(out_dir="sweep-report", network=network, base=hw, title=None)),
-        "PruneResult.report": (pruned.report, dict(out_dir="pruned-report", hw="smic40-admmnn")),
-    }
-    runs = {"prune": (codesign.prune, {**_defaults(codesign.prune), **TINY_PRUNE, "model": net(), "data": loader()}),
-            "search": (codesign.search, {**_defaults(codesign.search), **TINY_SEARCH, "model": net(), "data": loader(),
-                                         "out": "search"})}
-    yield Api({**calls, **reports, **runs}, (list(calls), list(reports), list(runs)))
+    yield Api(calls(folder), folder)
     os.chdir(old)
 
 
-def _defaults(fn) -> dict:
-    return {p.name: p.default for p in inspect.signature(fn).parameters.values() if p.default is not p.empty}
-
-
 class Api(tuple):
-    """(calls by name, their groups), shown short in Hypothesis's reports."""
-    def __new__(cls, calls, groups):
-        return super().__new__(cls, (calls, groups))
+    """(calls by name, their folder), shown short in Hypothesis's reports."""
+    def __new__(cls, table, folder):
+        return super().__new__(cls, (table, folder))
 
     def __repr__(self) -> str:
         return "api"
 
 
-# Where another valid argument would hide the drawn one: plan's alphas and pruned need alpha=None.
-INSTEAD = {("plan", "alphas"): {"alpha": None}, ("plan", "pruned"): {"alpha": None}}
-# `within` names the run folder of the project's own writes (pruning.safe_files), not a user's.
-NOT_DRAWN = {"within"}
-
-
 def call_with_bad_argument(api, name: str, data, values=BAD) -> float:
     """One drawn argument of `name` replaced by a drawn bad value; only the project's errors
     (one line) may escape. Returns the seconds the call took."""
-    fn, good = api[0][name]
-    arg = data.draw(st.sampled_from(sorted(set(good) - NOT_DRAWN)), label="argument")
-    bad = data.draw(values, label="value")
-    kwargs = {**good, **INSTEAD.get((name, arg), {}), arg: bad}
+    table, folder = api
+    arg = data.draw(st.sampled_from(sorted(set(table[name][1]) - NOT_DRAWN)), label="argument")
+    call = call_replacing(name, arg, data.draw(values, label="value"), folder)
     start = time.perf_counter()
     try:
-        fn(**kwargs)
+        call()
     except PROJECT_ERRORS as exc:
         assert "\n" not in str(exc), str(exc)
     return time.perf_counter() - start
@@ -133,6 +73,8 @@ def call_with_bad_argument(api, name: str, data, values=BAD) -> float:
 CHEAP = ["load", "hardware", "breakeven", "plan", "sweep", "Plan.layer", "Plan.to_json", "Plan.save",
          "Plan.to_csv", "BreakEvenResult.to_csv", "SweepResult.ranking", "SweepResult.config",
          "SweepResult.slice", "SweepResult.to_csv", "PruneResult.to_csv", "PruneResult.save"]
+REPORTS = ["Plan.report", "SweepResult.report", "PruneResult.report"]
+RUNS = ["prune", "search"]
 
 
 @pytest.mark.parametrize("name", CHEAP)
@@ -142,14 +84,14 @@ def test_bad_arguments_of_the_cost_api_and_results_raise_project_errors(api, nam
     call_with_bad_argument(api, name, data)
 
 
-@pytest.mark.parametrize("name", ["Plan.report", "SweepResult.report", "PruneResult.report"])
+@pytest.mark.parametrize("name", REPORTS)
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_bad_arguments_of_reports_raise_project_errors(api, name, data):
     call_with_bad_argument(api, name, data)
 
 
-@pytest.mark.parametrize("name", ["prune", "search"])
+@pytest.mark.parametrize("name", RUNS)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_prune_and_search_refuse_bad_arguments_before_training(api, name, data):
@@ -157,14 +99,14 @@ def test_prune_and_search_refuse_bad_arguments_before_training(api, name, data):
 
 
 def test_every_parameter_of_every_public_function_is_drawn(api):
-    """A new parameter must join the table above (hardware's **changes: by pes=)."""
-    calls, groups = api
-    assert sorted(n for group in groups for n in group) == sorted(calls)
-    for name, (fn, good) in calls.items():
+    """A new parameter must join fuzz.api_calls's table (hardware's **changes: by pes=)."""
+    table, _ = api
+    assert sorted(CHEAP + REPORTS + RUNS) == sorted(table)
+    for name, (fn, good) in table.items():
         params = {p.name for p in inspect.signature(fn).parameters.values() if p.kind != p.VAR_KEYWORD}
         assert params == set(good) - ({"pes"} if name == "hardware" else set()), name
     exported = {n for n in codesign.__all__ if n[0].islower()}
-    assert exported <= set(calls), exported - set(calls)
+    assert exported <= set(table), exported - set(table)
 
 
 # ---- signatures -------------------------------------------------------------------------------

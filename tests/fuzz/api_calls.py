@@ -33,16 +33,19 @@ class Lazy:
         return self.label
 
 
-def _torch_net():
+def torch_net():
+    """A small classifier of 1x8x8 samples into 10 classes (seeded)."""
     import torch
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
 
 
-def _loader(x=None):
+def loader(x=None, y=None):
+    """Batches of `x` (60 random 1x8x8 samples) with labels `y` (0 to 9 in turn)."""
     import torch
     x = torch.rand(60, 1, 8, 8) if x is None else x
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.arange(len(x)) % 10), batch_size=16)
+    y = torch.arange(len(x)) % 10 if y is None else y
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
 
 
 def _link(to: str) -> Callable:
@@ -73,8 +76,8 @@ def hostile_values(outside: Path) -> list:
         Lazy("<link to a folder outside>", _link(str(outside / "dir"))),
         Lazy("<dangling link to outside>", _link(str(outside / "new-api"))),
         Lazy("<link to /dev/zero>", _link("/dev/zero")), Lazy("<a FIFO>", _fifo),
-        Lazy("<a torch module>", lambda case: _torch_net()), Lazy("<a DataLoader of 7x7 samples>",
-                                                                   lambda case: _loader(_rand(7))),
+        Lazy("<a torch module>", lambda case: torch_net()),
+        Lazy("<a DataLoader of 7x7 samples>", lambda case: loader(_rand(7))),
         Lazy("<an empty onnx.ModelProto>", lambda case: __import__("onnx").ModelProto()),
         lambda: None, print, len,
     ]
@@ -94,15 +97,27 @@ def cost_objects():
         codesign.breakeven(network, hw)
 
 
-@functools.lru_cache(maxsize=1)
-def _pruned():
-    import codesign
-    return codesign.prune(_torch_net(), _loader(), method="magnitude", alpha=0.5, epochs=0.0)
-
-
 TINY_PRUNE = dict(method="magnitude", alpha=0.5, epochs=0.0)
 TINY_SEARCH = dict(max_drop=100.0, validation=10, pretrain_epochs=0.0, train_epochs=0.0, final_epochs=0.0,
                    probe_epochs=0.0)
+
+
+@functools.lru_cache(maxsize=1)
+def _pruned():
+    import codesign
+    return codesign.prune(torch_net(), loader(), **TINY_PRUNE)
+
+
+def _on_pruned(method: str) -> Callable:
+    """PruneResult.<method> of a tiny pruned model, pruned on the first call (torch only then),
+    with the method's signature (less self) for inspect."""
+    from codesign.compress import PruneResult
+
+    def call(**kwargs):
+        return getattr(_pruned(), method)(**kwargs)
+    signature = inspect.signature(getattr(PruneResult, method))
+    call.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return call
 
 
 def _defaults(fn) -> dict:
@@ -110,7 +125,8 @@ def _defaults(fn) -> dict:
 
 
 def calls(case: Path) -> dict[str, tuple[Callable, dict]]:
-    """Each public function and result method with valid arguments (output paths in `case`)."""
+    """Each public function and result method with valid arguments (output paths in `case`);
+    every parameter is named (tests/codesign/test_api_arguments.py checks)."""
     import codesign
     network, hw, plan, sweep, be = cost_objects()
     return {
@@ -123,7 +139,7 @@ def calls(case: Path) -> dict[str, tuple[Callable, dict]]:
                                        executor="local", address=None, workers=2, progress=None)),
         "Plan.layer": (plan.layer, dict(name=plan.layers[0].name)),
         "Plan.to_json": (plan.to_json, dict(indent=1)),
-        "Plan.save": (plan.save, dict(path=case / "plan.json")),
+        "Plan.save": (plan.save, dict(path=case / "plan.json", within=None)),
         "Plan.to_csv": (plan.to_csv, dict(path=case / "layers.csv")),
         "Plan.report": (plan.report, dict(out_dir=case / "plan-report", title=None, meta=None, notes=())),
         "BreakEvenResult.to_csv": (be.to_csv, dict(path=case / "be.csv")),
@@ -132,13 +148,13 @@ def calls(case: Path) -> dict[str, tuple[Callable, dict]]:
         "SweepResult.slice": (sweep.slice, dict(values=[1.0, 2.0], fixed=None)),
         "SweepResult.to_csv": (sweep.to_csv, dict(path=case / "sweep" / "configs.csv")),
         "SweepResult.report": (sweep.report, dict(out_dir=case / "sweep-report", network=network, base=hw, title=None)),
-        "PruneResult.to_csv": (lambda **k: _pruned().to_csv(**k), dict(path=case / "pruned.csv")),
-        "PruneResult.save": (lambda **k: _pruned().save(**k), dict(out_dir=case / "pruned")),
-        "PruneResult.report": (lambda **k: _pruned().report(**k), dict(out_dir=case / "pruned-report", hw="smic40-admmnn")),
-        "prune": (codesign.prune, {**_defaults(codesign.prune), **TINY_PRUNE, "model": Lazy("net", lambda c: _torch_net()),
-                                   "data": Lazy("loader", lambda c: _loader())}),
+        "PruneResult.to_csv": (_on_pruned("to_csv"), dict(path=case / "pruned.csv", within=None)),
+        "PruneResult.save": (_on_pruned("save"), dict(out_dir=case / "pruned")),
+        "PruneResult.report": (_on_pruned("report"), dict(out_dir=case / "pruned-report", hw="smic40-admmnn")),
+        "prune": (codesign.prune, {**_defaults(codesign.prune), **TINY_PRUNE, "model": Lazy("net", lambda c: torch_net()),
+                                   "data": Lazy("loader", lambda c: loader())}),
         "search": (codesign.search, {**_defaults(codesign.search), **TINY_SEARCH, "out": case / "search",
-                                     "model": Lazy("net", lambda c: _torch_net()), "data": Lazy("loader", lambda c: _loader())}),
+                                     "model": Lazy("net", lambda c: torch_net()), "data": Lazy("loader", lambda c: loader())}),
     }
 
 
@@ -151,7 +167,9 @@ def _resolve(value, case: Path):
     return value.make(case) if isinstance(value, Lazy) else value
 
 
-def _call(name: str, param: str, value, case: Path) -> Callable[[], object]:
+def call_replacing(name: str, param: str, value, case: Path) -> Callable[[], object]:
+    """The call `name` of the table with valid arguments but `param`=value (and INSTEAD's
+    companions), lazy values made in `case` when it runs."""
     def call():
         case.mkdir(parents=True, exist_ok=True)
         fn, good = calls(case)[name]
@@ -184,7 +202,7 @@ def api_calls(n: int, seed: int, tmp: Path, names: tuple[str, ...] | None = None
             continue
         seen.add((name, param, k))
         yield (f"{name}({param}={_shown(values[k])}) #{len(seen) - 1}",
-               _call(name, param, values[k], tmp / f"api{seed}_{len(seen) - 1}"))
+               call_replacing(name, param, values[k], tmp / f"api{seed}_{len(seen) - 1}"))
 
 
 api_calls.writes_in_cwd = True      # relative names among the values are legitimate paths
