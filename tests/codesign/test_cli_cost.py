@@ -162,6 +162,8 @@ def test_cost_only_commands_never_import_torch_matplotlib_or_networkx(capsys):
             "    main(['plan', 'alexnet', '--alpha', '0.2'])\n"
             "    main(['breakeven', 'alexnet', '--uncertainty', '20'])\n"
             "    main(['inspect', 'resnet50'])\n"
+            "    main(['breakeven', 'alexnet', '--hw', 'a100', '--batch', '1,16,256'])\n"
+            "    main(['hw', 'h100'])\n"
             "    try: main(['--help'])\n    except SystemExit: pass\n"
             "print(' '.join(m for m in ('torch', 'matplotlib', 'networkx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -120,16 +120,6 @@ def test_gpu_errors_are_one_line(capsys, tmp_path, monkeypatch, argv, message):
     assert code == 2 and message in err and err.count("\n") == 1, err
 
 
-def test_gpu_breakeven_imports_no_torch():
-    code = ("import sys, contextlib, io\nfrom codesign.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    main(['breakeven', 'alexnet', '--hw', 'a100', '--batch', '1,16,256'])\n"
-            "    main(['hw', 'h100'])\n"
-            "print(' '.join(m for m in ('torch', 'matplotlib') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == ""
-
-
 def test_gpu_measure_skips_cleanly_without_a_gpu():
     import os
     from pathlib import Path

@@ -180,17 +180,9 @@ def test_search_refuses_a_planted_link_before_any_work(tmp_path, outside, capsys
 
 
 @pytest.fixture
-def tmpfs(tmp_path):
-    """A 3 MiB tmpfs (root only; skipped where mounting is not permitted): the first prune
-    checkpoint (2.6 MB) fits, the second does not."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()[:100]}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+def tmpfs(mount_tmpfs):
+    """A 3 MiB tmpfs: the first prune checkpoint (2.6 MB) fits, the second does not."""
+    return mount_tmpfs("3m")
 
 
 def test_a_full_disk_during_prune_is_one_line_and_a_rerun_with_space_resumes(tmpfs, tmp_path, capsys):
