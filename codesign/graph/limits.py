@@ -3,6 +3,8 @@ file appear in messages. A hostile or corrupted file must end in one clear error
 traceback, an out-of-memory kill or a megabyte of name in the terminal."""
 from __future__ import annotations
 
+from codesign.report.fmt import printable
+
 MAX_ELEMENTS = 2 ** 40       # elements of any one tensor: far beyond any real model
 MAX_MACS = 10 ** 18          # MACs of one layer or of the whole network
 MAX_DEPTH = 16               # nesting of If/Loop/Scan bodies (real models use 1-3)
@@ -22,7 +24,7 @@ VALUE_ELEMENTS = 2 ** 12
 def shown(name: object, limit: int = NAME_CHARS) -> str:
     """A name from the model, quoted for a message: control characters escaped, long names cut
     in the middle (the CLI cuts the whole line again; API users get the same short text)."""
-    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(name))
+    text = printable(name)
     if len(text) > limit:
         text = text[: limit // 2] + "..." + text[-(limit // 2 - 3):]
     return f"'{text}'"
