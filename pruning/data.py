@@ -17,9 +17,16 @@ matching lengths: a bad file gives one DatasetError naming it), then turned into
   kept as int64 token ids.
 `--data synthetic` with a spec is shaped and typed from the model: token ids for an integer input,
 signals or images for a float one, as many classes as the model's output.
+
+A model of several inputs (token ids and masks, an encoder-decoder, a recurrent state) takes
+`Inputs`: one named array per graph input. A data file gives them as an .npz (or a folder of
+.npy files) with one array per graph input, named as the input, plus optional `labels`; such
+a file, or an x_train/x_test file without y_train/y_test, has no labels (the task is then
+distillation from the dense model, or language modelling on token ids: pruning.tasks).
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import importlib.util
 import math
@@ -27,6 +34,7 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -41,7 +49,8 @@ IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1
              "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
 # IDX element types (the third magic byte), big-endian on disk.
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-SYNTHETIC_SIZES = (2000, 500)                 # train, test samples of a synthetic set
+SYNTHETIC_SIZES = (2000, 500)
+TEST_SHARE = 0.2                              # of a named-array file held out for testing (seeded)                 # train, test samples of a synthetic set
 SYNTHETIC_MAX_BYTES = 512 * 2 ** 20           # a synthetic set larger than this needs --limit
 # Limits on a data file's arrays as held for training (float32 samples, int64 labels; reading
 # and checking them peaks at about 1.3 times that), checked from the file's headers (NPZ members,
@@ -56,35 +65,102 @@ SMALL_DATA_BYTES = 256 * 2 ** 20
 MAX_INFLATION = 32
 
 
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    train_x: np.ndarray          # (N, ...): float32 (images in [0, 1]) or int64 token ids
-    train_y: np.ndarray          # int64 (N,) class indices 0..num_classes-1
-    test_x: np.ndarray
-    test_y: np.ndarray
-    input_shape: tuple[int, ...]  # one sample's shape, e.g. (C, H, W), (C, L) or (L,)
-    num_classes: int
-    name: str
+class Inputs:
+    """Samples for a model of several graph inputs: one array per input name, all with the same
+    number of samples on axis 0. Indexed like an array (`x[idx]` picks samples of every input);
+    `x[name]` is one input's array."""
+    __slots__ = ("arrays",)
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]):
+        arrays = {str(k): np.asarray(v) for k, v in arrays.items()}
+        counts = {k: (len(v) if v.ndim else -1) for k, v in arrays.items()}
+        if not arrays or len(set(counts.values())) != 1 or -1 in counts.values():
+            raise DatasetError(f"the inputs must hold the same number of samples on axis 0, got {counts}")
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(next(iter(self.arrays.values())))
+
+    def __getitem__(self, idx):
+        if isinstance(idx, str):
+            return self.arrays[idx]
+        return Inputs({k: v[idx] for k, v in self.arrays.items()})
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.arrays)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values())
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, train={len(self.train_y)}, test={len(self.test_y)}, "
+        return "Inputs(" + ", ".join(f"{k}: {v.shape} {v.dtype}" for k, v in self.arrays.items()) + ")"
+
+
+Samples = np.ndarray | Inputs
+
+
+def first_array(x: Samples) -> np.ndarray:
+    """The array of a model's single (or first) input."""
+    return next(iter(x.arrays.values())) if isinstance(x, Inputs) else x
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    train_x: Samples             # (N, ...): float32 (images in [0, 1]) or int64 token ids; Inputs for several
+    train_y: np.ndarray | None   # int64 (N,) class indices 0..num_classes-1; None: no labels
+    test_x: Samples
+    test_y: np.ndarray | None
+    input_shape: tuple[int, ...]  # one sample's shape of the (first) input, e.g. (C, H, W), (C, L) or (L,)
+    num_classes: int              # 0 without labels
+    name: str
+    task: Any = None              # what training and evaluation ask of the data (pruning.tasks; None: classify)
+
+    @property
+    def labeled(self) -> bool:
+        return self.train_y is not None
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, train={len(self.train_x)}, test={len(self.test_x)}, "
                 f"input_shape={self.input_shape}, classes={self.num_classes})")
 
 
 @dataclass(frozen=True)
+class OutputSpec:
+    """The model's (first) output: its dims (None for a free one), which axis holds the batch
+    (time-major outputs hold it on axis 1) and whether it holds scores over classes or tokens
+    (a softmax at the end, a (batch, classes) shape, or a vocabulary-sized last axis)."""
+    dims: tuple[int | None, ...] | None
+    batch_axis: int = 0
+    class_like: bool = True
+
+
+@dataclass(frozen=True)
 class DataSpec:
-    """What a model needs of its data: the input's name, per-sample dims (batch excluded; None
-    for a free one), element type, the vocabulary token ids must stay below (None: unknown) and
-    the number of classes of its output (None: unknown)."""
+    """What a model needs of its data: the (first) input's name, per-sample dims (batch excluded;
+    None for a free one), element type, the vocabulary token ids must stay below (None:
+    unknown), the number of classes of a (batch, classes) output (None: unknown or not a
+    classifier), the input's role (tokens, mask, positions, segments, state or values: what
+    synthetic data holds) and the model's further inputs (`others`, DataSpecs without classes)
+    and output."""
     name: str
     dims: tuple[int | None, ...]
     dtype: str = "float32"
     vocab: int | None = None
     classes: int | None = None
+    role: str = "values"
+    others: tuple["DataSpec", ...] = ()
+    output: OutputSpec | None = None
 
     @property
     def tokens(self) -> bool:
-        return np.dtype(self.dtype).kind in "iu"
+        return np.dtype(self.dtype).kind in "iub"
+
+    @property
+    def inputs(self) -> tuple["DataSpec", ...]:
+        """Every graph input's spec, the first one's without `others`."""
+        return (dataclasses.replace(self, others=()),) + tuple(self.others)
 
     def describe(self) -> str:
         return f"input {self.name!r} of shape {shape_text(('batch',) + tuple(self.dims))} {self.dtype}"
@@ -92,12 +168,13 @@ class DataSpec:
 
 @dataclass(frozen=True, eq=False)
 class RawData:
-    """Arrays as a source holds them; `scale` divides them when they become float inputs."""
+    """Arrays as a source holds them (labels None: unlabeled; Inputs for several graph inputs);
+    `scale` divides them when they become float inputs."""
     name: str
-    train_x: np.ndarray
-    train_y: np.ndarray
-    test_x: np.ndarray
-    test_y: np.ndarray
+    train_x: Samples
+    train_y: np.ndarray | None
+    test_x: Samples
+    test_y: np.ndarray | None
     scale: float = 1.0
 
 
@@ -137,7 +214,9 @@ def read_raw(name_or_path: str | Path, seed: int = 0) -> RawData:
             f"dataset {key!r} is neither a built-in ({', '.join(BUILTIN_DATASETS)}) nor an "
             f"existing path; give one of those names, an IDX directory or an .npz file")
     if path.is_file():
-        return _read_npz(path)
+        return _read_npz(path, seed)
+    if any(path.glob("*.npy")) and not any(_find_idx(path, stem) for stem in IDX_FILES.values()):
+        return _read_npy_dir(path, seed)
     return _read_idx_dir(path, path.name, missing_hint=(
         "the directory must hold " + ", ".join(f"{s}[.gz]" for s in IDX_FILES.values())))
 
@@ -148,25 +227,89 @@ def to_dataset(raw: RawData, spec: DataSpec | None = None, *, limit: int | None 
     keeping `subset`'s samples: checked whole, picked before they are decoded to floats (a
     subset of Fashion-MNIST never holds all 60,000 images as float32)."""
     name = raw.name
-    arrays = {key: np.asarray(getattr(raw, attr)) for key, attr in zip(NPZ_KEYS, RAW_FIELDS)}
-    check_layout(name, {key: (a.shape, a.dtype) for key, a in arrays.items()})
+    if isinstance(raw.train_x, Inputs) or isinstance(raw.test_x, Inputs):
+        return _named_dataset(raw, spec, limit, test_limit, seed)
+    arrays = {key: (None if getattr(raw, attr) is None else np.asarray(getattr(raw, attr)))
+              for key, attr in zip(NPZ_KEYS, RAW_FIELDS)}
+    check_layout(name, {key: (a.shape, a.dtype) for key, a in arrays.items() if a is not None})
     train_x, test_x = (_checked_inputs(name, key, arrays[key]) for key in ("x_train", "x_test"))
-    train_y, test_y = (_checked_labels(name, key, arrays[key]) for key in ("y_train", "y_test"))
-    classes = _num_classes(name, train_y, test_y, spec.classes if spec else None)
+    if arrays["y_train"] is None:
+        train_y = test_y = None
+        classes = 0
+    else:
+        train_y, test_y = (_checked_labels(name, key, arrays[key]) for key in ("y_train", "y_test"))
+        classes = _num_classes(name, train_y, test_y, spec.classes if spec else None)
     train_x, train_y = _stratified(train_x, train_y, limit, seed)
     test_x, test_y = _stratified(test_x, test_y, test_limit, seed + 1)
+    if spec is not None and spec.others:
+        raise DatasetError(f"dataset {name!r} gives one input array but the model takes "
+                           f"{len(spec.inputs)} inputs ({', '.join(i.name for i in spec.inputs)}); "
+                           f"{NAMED_HINT}")
     train_x, test_x = (_fitted(name, x, raw.scale, spec) for x in (train_x, test_x))
-    return Dataset(train_x, train_y.astype(np.int64), test_x, test_y.astype(np.int64),
-                   tuple(train_x.shape[1:]), classes, name)
+    return Dataset(train_x, _labels(train_y), test_x, _labels(test_y), tuple(train_x.shape[1:]), classes, name)
+
+
+NAMED_HINT = ("save one array per graph input, named as the input, with np.savez(path, "
+              "<input>=..., labels=...) (labels optional)")
+
+
+def _labels(y: np.ndarray | None) -> np.ndarray | None:
+    return None if y is None else y.astype(np.int64)
+
+
+def _named_dataset(raw: RawData, spec: DataSpec | None, limit, test_limit, seed: int) -> Dataset:
+    """A Dataset of named input arrays (Inputs), each fitted to the model input of its name."""
+    name = raw.name
+    if spec is None:
+        raise DatasetError(f"dataset {name!r} holds named input arrays; they need a model with graph "
+                           "inputs of those names (an ONNX file, not a built-in net)")
+    wanted = {i.name: i for i in spec.inputs}
+    parts = []
+    for x in (raw.train_x, raw.test_x):
+        arrays = x.arrays if isinstance(x, Inputs) else {spec.name: x}
+        missing = [n for n in wanted if n not in arrays]
+        extra = [n for n in arrays if n not in wanted]
+        if missing or extra:
+            raise DatasetError(f"dataset {name!r}: the model's inputs are {', '.join(wanted)}; the data "
+                               f"{'lacks ' + ', '.join(missing) if missing else ''}"
+                               f"{'; ' if missing and extra else ''}"
+                               f"{'has no input named ' + ', '.join(extra) if extra else ''}; {NAMED_HINT}")
+        for key, a in arrays.items():
+            check_layout(name, {"x_train": (a.shape, a.dtype), "x_test": (a.shape, a.dtype)})
+            _checked_inputs(name, key, a)
+        parts.append(Inputs(arrays))
+    for key in wanted:
+        if parts[0][key].shape[1:] != parts[1][key].shape[1:]:
+            raise DatasetError(f"dataset {name!r}: train samples of {key} have shape {parts[0][key].shape[1:]} "
+                               f"but test samples {parts[1][key].shape[1:]}")
+    for x, y in zip(parts, (raw.train_y, raw.test_y)):
+        if y is not None and len(y) != len(x):
+            raise DatasetError(f"dataset {name!r}: {len(x)} samples but {len(y)} labels")
+    (train_x, test_x), (train_y, test_y) = parts, (raw.train_y, raw.test_y)
+    classes = 0
+    if train_y is not None:
+        train_y, test_y = (_checked_labels(name, key, y) for key, y in (("labels", train_y), ("labels", test_y)))
+        if spec.classes is not None:
+            classes = _num_classes(name, train_y, test_y, spec.classes)
+    train_x, train_y = _stratified(train_x, train_y, limit, seed)
+    test_x, test_y = _stratified(test_x, test_y, test_limit, seed + 1)
+    train_x, test_x = (Inputs({k: _fitted(name, x[k], raw.scale if wanted[k].dtype.startswith("float") else 1.0,
+                                          wanted[k]) for k in wanted}) for x in (train_x, test_x))
+    return Dataset(train_x, _labels(train_y), test_x, _labels(test_y),
+                   tuple(first_array(train_x).shape[1:]), classes, name)
 
 
 def fit_dataset(ds: Dataset, spec: DataSpec) -> Dataset:
     """A Dataset made in memory, fitted to a model (values are not rescaled); `ds` itself when
     it already fits."""
     fitted = to_dataset(_as_raw(ds), spec)
-    same = (fitted.train_x.shape == ds.train_x.shape and fitted.train_x.dtype == ds.train_x.dtype
-            and fitted.num_classes == ds.num_classes)
-    return ds if same else fitted
+    same = (_layouts(fitted.train_x) == _layouts(ds.train_x) and fitted.num_classes == ds.num_classes)
+    return ds if same else dataclasses.replace(fitted, task=ds.task)
+
+
+def _layouts(x: Samples) -> dict:
+    arrays = x.arrays if isinstance(x, Inputs) else {"": x}
+    return {k: (a.shape, a.dtype) for k, a in arrays.items()}
 
 
 def from_arrays(name, train_x, train_y, test_x, test_y, scale: float = 1.0,
@@ -187,15 +330,19 @@ def subset(ds: Dataset, train: int | None, test: int | None, seed: int) -> Datas
     vx, vy = _stratified(ds.test_x, ds.test_y, test, seed + 1)
     if tx is ds.train_x and vx is ds.test_x:
         return ds
-    return Dataset(tx, ty, vx, vy, ds.input_shape, ds.num_classes, ds.name)
+    return dataclasses.replace(ds, train_x=tx, train_y=ty, test_x=vx, test_y=vy)
 
 
-def _stratified(x: np.ndarray, y: np.ndarray, n: int | None, seed: int):
+def _stratified(x: Samples, y: np.ndarray | None, n: int | None, seed: int):
+    """At most n samples: class-balanced with labels, a seeded random pick (in order) without."""
     if n is not None and n <= 0:
         raise DatasetError(f"a dataset limit must be positive, got {n}")
-    if n is None or n >= len(y):
+    if n is None or n >= len(x):
         return x, y
     rng = np.random.default_rng(seed)
+    if y is None:
+        pick = np.sort(rng.permutation(len(x))[:n])
+        return x[pick], None
     order = rng.permutation(len(y))
     # Round-robin over classes in a seeded order: the first n picks are as balanced as possible.
     rank = np.empty(len(y), dtype=np.int64)
@@ -224,12 +371,16 @@ def check_layout(name: str, layouts: dict[str, tuple[tuple[int, ...], np.dtype]]
         raise DatasetError(f"dataset {name!r}: train samples have shape {tuple(train)} but test samples "
                            f"{tuple(test)}")
     for key in ("y_train", "y_test"):
+        if key not in layouts:                            # unlabeled data
+            continue
         shape, dtype = layouts[key]
         if dtype.kind not in "biuf" or len(_label_shape(shape)) != 1:
             raise DatasetError(f"dataset {name!r}: {key} must be one class index per sample, shape (N,) "
                                f"of integers; got shape {tuple(shape)} of {dtype}"
                                + (" (one-hot labels: take argmax)" if len(_label_shape(shape)) == 2 else ""))
     for split in ("train", "test"):
+        if f"y_{split}" not in layouts:
+            continue
         n_x, n_y = layouts[f"x_{split}"][0][0], layouts[f"y_{split}"][0][0]
         if n_x != n_y:
             raise DatasetError(f"dataset {name!r}: {n_x} {split} samples but {n_y} {split} labels")
@@ -322,7 +473,11 @@ def _layout(name: str, x: np.ndarray, spec: DataSpec) -> np.ndarray:
 
 
 def _tokens(name: str, x: np.ndarray, spec: DataSpec) -> np.ndarray:
-    """Token ids: whole numbers in 0..vocab-1, in the model's integer type."""
+    """Token ids (whole numbers in 0..vocab-1) and masks (0 or 1), in the model's integer type."""
+    if np.dtype(spec.dtype).kind == "b":
+        if not np.isin(x, (0, 1)).all():
+            raise DatasetError(f"dataset {name!r}: the model's {spec.describe()} takes a mask of 0 and 1")
+        return x.astype(bool)
     if x.dtype.kind == "f" and (x != np.round(x)).any():
         raise DatasetError(f"dataset {name!r}: the model's {spec.describe()} takes token ids, but "
                            "the samples are not whole numbers")
@@ -427,28 +582,76 @@ def _read_idx_dir(directory: Path, name: str, missing_hint: str) -> RawData:
     return RawData(name, a["train_x"], a["train_y"], a["test_x"], a["test_y"], scale)
 
 
-def _read_npz(path: Path) -> RawData:
-    """The four arrays of an .npz file, read without pickle and sized from their headers first;
-    any damage (bad zip, CRC, truncation, object arrays) is one DatasetError naming the file."""
-    hint = f"save it with np.savez(path, {', '.join(k + '=...' for k in NPZ_KEYS)})"
+def _read_npz(path: Path, seed: int = 0) -> RawData:
+    """The arrays of an .npz file, read without pickle and sized from their headers first: the
+    four arrays x_train, y_train, x_test, y_test (labels optional), or one array per graph input
+    named as the input plus optional `labels` (split seeded, TEST_SHARE for testing). Any damage
+    (bad zip, CRC, truncation, object arrays) is one DatasetError naming the file."""
+    hint = (f"save it with np.savez(path, {', '.join(k + '=...' for k in NPZ_KEYS)}) (labels optional), "
+            "or with one array per graph input named as the input")
     try:
         npz = np.load(path, allow_pickle=False, mmap_mode="r")    # a lone .npy is mapped, not read
     except Exception as exc:  # numpy raises many types for a file that is not an npz
         raise DatasetError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc}); "
                            f"{hint}") from exc
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DatasetError(f"{path} holds a single array, not the arrays {', '.join(NPZ_KEYS)}; {hint}")
+        raise DatasetError(f"{path} holds a single array, not named arrays; {hint}")
     with npz:
-        missing = [k for k in NPZ_KEYS if k not in npz.files]
-        if missing:
-            raise DatasetError(f"{path} lacks the key(s) {', '.join(missing)} (found: "
-                               f"{', '.join(npz.files) or 'none'}); it needs {', '.join(NPZ_KEYS)}")
-        layouts = {k: _npz_layout(npz, k, path, hint) for k in NPZ_KEYS}
-        check_layout(path.stem, layouts)
+        keys = [k for k in npz.files]
+        if not keys:
+            raise DatasetError(f"{path} holds no arrays; {hint}")
+        layouts = {k: _npz_layout(npz, k, path, hint) for k in keys}
+        legacy = "x_train" in keys or "x_test" in keys
+        if legacy:
+            need = ["x_train", "x_test"] + (["y_train", "y_test"] if "y_train" in keys or "y_test" in keys else [])
+            missing = [k for k in need if k not in keys]
+            if missing:
+                raise DatasetError(f"{path} lacks the key(s) {', '.join(missing)} (found: {', '.join(keys)}); "
+                                   f"it needs {', '.join(need)}")
+            layouts = {k: layouts[k] for k in need}
+            check_layout(path.stem, layouts)
         check_size(path.stem, layouts, path.stat().st_size)
-        arrays = {k: _npz_array(npz, k, path, hint) for k in NPZ_KEYS}
-    scale = 255.0 if arrays["x_train"].dtype == np.uint8 else 1.0
-    return RawData(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], scale)
+        arrays = {k: _npz_array(npz, k, path, hint) for k in layouts}
+    scale = 255.0 if (arrays.get("x_train", next(iter(arrays.values())))).dtype == np.uint8 else 1.0
+    if legacy:
+        return RawData(path.stem, arrays["x_train"], arrays.get("y_train"), arrays["x_test"],
+                       arrays.get("y_test"), scale)
+    return _split_named(path.stem, arrays, seed, scale)
+
+
+LABELS_KEY = "labels"
+
+
+def _split_named(name: str, arrays: dict[str, np.ndarray], seed: int, scale: float = 1.0) -> RawData:
+    """Named input arrays (and optional `labels`) split seeded into train and test samples."""
+    labels = arrays.pop(LABELS_KEY, None)
+    inputs = Inputs(arrays)
+    n = len(inputs)
+    if labels is not None and len(labels) != n:
+        raise DatasetError(f"dataset {name!r}: {n} samples but {len(labels)} labels")
+    if n < 2:
+        raise DatasetError(f"dataset {name!r} holds {n} sample; give at least 2 (some are held out for testing)")
+    order = np.random.default_rng(seed).permutation(n)
+    cut = max(1, int(n * TEST_SHARE))
+    test, train = np.sort(order[:cut]), np.sort(order[cut:])
+    pick = lambda a, idx: None if a is None else a[idx]
+    return RawData(name, inputs[train], pick(labels, train), inputs[test], pick(labels, test), scale)
+
+
+def _read_npy_dir(directory: Path, seed: int) -> RawData:
+    """A folder of .npy files, one per graph input named as the input (plus labels.npy)."""
+    arrays = {}
+    for f in sorted(directory.glob("*.npy")):
+        try:
+            arrays[f.stem] = np.load(f, allow_pickle=False, mmap_mode="r")
+        except Exception as exc:  # numpy raises many types for a damaged file
+            raise DatasetError(f"{f}: cannot read it ({type(exc).__name__}: {exc}); save it with np.save") from exc
+    layouts = {k: (a.shape, a.dtype) for k, a in arrays.items()}
+    for k, (shape, dtype) in layouts.items():
+        if dtype.kind not in "biuf" or not shape:
+            raise DatasetError(f"{directory / (k + '.npy')}: must hold numbers of shape (N, ...), got {shape} of {dtype}")
+    check_size(directory.name, layouts, sum(f.stat().st_size for f in directory.glob("*.npy")))
+    return _split_named(directory.name, {k: np.asarray(a) for k, a in arrays.items()}, seed)
 
 
 def _npz_layout(npz, key: str, path: Path, hint: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -594,28 +797,53 @@ def make_synthetic_tokens(*, n_train: int = SYNTHETIC_SIZES[0], n_test: int = SY
     return Dataset(tx, ty, vx, vy, tuple(shape), num_classes, "synthetic")
 
 
+SYNTHETIC_FREE_DIM = 16        # a free non-batch axis (a sequence length) in synthetic data
+
+
 def synthetic_for(spec: DataSpec, limit: int | None = None, test_limit: int | None = None,
                   seed: int = 0) -> Dataset:
-    """A synthetic set shaped and typed from a model: token ids for an integer input (within its
-    vocabulary), float samples otherwise, with the model's number of classes; as many samples
-    as the limits ask (default SYNTHETIC_SIZES)."""
-    if any(d is None for d in spec.dims):
-        raise DatasetError(f"--data synthetic: the model's {spec.describe()} has a free dimension; "
-                           "give a data file, or export the model with a fixed input shape")
-    if spec.classes is None or spec.classes < 2:
-        raise DatasetError(f"--data synthetic: the model's output gives no class count (found "
-                           f"{spec.classes}); give a data file")
-    shape = tuple(int(d) for d in spec.dims)
+    """A synthetic set shaped and typed from a model, as many samples as the limits ask (default
+    SYNTHETIC_SIZES). A classifier of one input gets a learnable labeled set (token ids within
+    its vocabulary, or float samples) with its number of classes; any other model gets unlabeled
+    samples of every input by its role: token ids drawn from the vocabulary, masks of ones,
+    positions 0..L-1, zero segments and states, values in [0, 1). A free axis other than the
+    batch takes SYNTHETIC_FREE_DIM."""
     n_train, n_test = (min(n or default, default) for n, default in zip((limit, test_limit), SYNTHETIC_SIZES))
-    size = (n_train + n_test) * math.prod(shape) * 8
+    shapes = {i.name: tuple(SYNTHETIC_FREE_DIM if d is None else int(d) for d in i.dims) for i in spec.inputs}
+    size = (n_train + n_test) * sum(math.prod(s) for s in shapes.values()) * 8
     if size > SYNTHETIC_MAX_BYTES:
-        raise DatasetError(f"--data synthetic: {n_train + n_test} samples of shape {shape} would take "
-                           f"{size / 2 ** 30:.1f} GiB; pass a smaller --limit / --test-limit")
-    if not spec.tokens:
-        return make_synthetic(n_train=n_train, n_test=n_test, shape=shape, num_classes=spec.classes, seed=seed)
-    if spec.vocab is None:
-        raise DatasetError(f"--data synthetic: the model's {spec.describe()} takes token ids but does "
-                           "not index an embedding table directly, so its vocabulary is unknown; "
-                           "give a data file of token ids")
-    return make_synthetic_tokens(n_train=n_train, n_test=n_test, shape=shape, vocab=spec.vocab,
-                                 num_classes=spec.classes, dtype=spec.dtype, seed=seed)
+        raise DatasetError(f"--data synthetic: {n_train + n_test} samples of shape(s) "
+                           f"{', '.join(map(str, shapes.values()))} would take {size / 2 ** 30:.1f} GiB; "
+                           "pass a smaller --limit / --test-limit")
+    for i in spec.inputs:
+        if i.vocab is None and i.role in ("tokens", "values") and np.dtype(i.dtype).kind in "iu":
+            raise DatasetError(f"--data synthetic: the model's {i.describe()} takes token ids but does not "
+                               "index an embedding table, so its vocabulary is unknown; give a data file of "
+                               "token ids")
+    shape = shapes[spec.name]
+    if not spec.others and spec.classes is not None and spec.classes >= 2:
+        if not spec.tokens:
+            return make_synthetic(n_train=n_train, n_test=n_test, shape=shape, num_classes=spec.classes, seed=seed)
+        return make_synthetic_tokens(n_train=n_train, n_test=n_test, shape=shape, vocab=spec.vocab,
+                                     num_classes=spec.classes, dtype=spec.dtype, seed=seed)
+    rng = np.random.default_rng(seed)
+
+    def draw(n: int) -> Samples:
+        arrays = {i.name: _synthetic_input(rng, i, (n,) + shapes[i.name]) for i in spec.inputs}
+        return Inputs(arrays) if spec.others else arrays[spec.name]
+
+    train_x, test_x = draw(n_train), draw(n_test)
+    return Dataset(train_x, None, test_x, None, shape, 0, "synthetic")
+
+
+def _synthetic_input(rng: np.random.Generator, spec: DataSpec, shape: tuple[int, ...]) -> np.ndarray:
+    dtype = np.dtype(spec.dtype)
+    if spec.vocab is not None:
+        return rng.integers(0, spec.vocab, size=shape).astype(dtype)
+    if spec.role == "mask":
+        return np.ones(shape, dtype)
+    if spec.role == "positions":
+        return np.broadcast_to(np.arange(shape[-1], dtype=dtype), shape).copy()
+    if spec.role in ("segments", "state"):
+        return np.zeros(shape, dtype)
+    return rng.random(shape).astype(dtype)

@@ -152,35 +152,37 @@ class _MacCounter(TorchFunctionMode):
 
 
 @torch.no_grad()
-def layer_macs(model: nn.Module, example: torch.Tensor) -> dict[str, int]:
+def layer_macs(model: nn.Module, example) -> dict[str, int]:
     """MACs per prunable weight for one sample (one multiply-add = one MAC), from a traced
     forward pass: conv output elements x (weight numel / dim 0), transposed conv likewise per
     input element, linear / matmul output elements x contraction length. Works for torch
     modules and the ONNX bridge alike; a weight no op reads counts one MAC per weight."""
+    from pruning.train import as_batch
     weights = prunable_weights(model)
     counter = _MacCounter(weights)
     was_training = model.training
     try:
         model.eval()
         with counter:
-            model(example[:1])
+            model(as_batch(example[:1]) if not torch.is_tensor(example) else example[:1])
     finally:
         model.train(was_training)
     return {n: counter.counts.get(n, weights[n].numel()) for n in weights}
 
 
-def holdout(ctx: TrainContext, fraction: float = 0.1, limit: int = 2000
-            ) -> tuple[TrainContext, tuple[np.ndarray, np.ndarray]]:
+def holdout(ctx: TrainContext, fraction: float = 0.1, limit: int = 2000) -> tuple[TrainContext, Dataset]:
     """Split a validation set off the training data, so model selection (progressive pool,
-    LTP trail) never looks at the test set. Seeded; returns the training context without it."""
+    LTP trail) never looks at the test set. Seeded; returns the training context without it
+    and the validation samples as a Dataset (its test split), with the data's task."""
     data = ctx.data
-    n = len(data.train_y)
+    n = len(data.train_x)
     k = min(limit, max(1, int(n * fraction))) if n > 1 else 0
     order = np.random.default_rng(ctx.seed + 7).permutation(n)
     val, train = order[:k], np.sort(order[k:])
-    reduced = Dataset(data.train_x[train], data.train_y[train], data.test_x, data.test_y,
-                      data.input_shape, data.num_classes, data.name)
-    return dataclasses.replace(ctx, data=reduced), (data.train_x[val], data.train_y[val])
+    pick = lambda y, idx: None if y is None else y[idx]
+    reduced = dataclasses.replace(data, train_x=data.train_x[train], train_y=pick(data.train_y, train))
+    held = dataclasses.replace(data, test_x=data.train_x[val], test_y=pick(data.train_y, val))
+    return dataclasses.replace(ctx, data=reduced), held
 
 
 def attach(model: nn.Module, weights: Mapping[str, torch.Tensor], make) -> dict[str, nn.Module]:

@@ -1,6 +1,7 @@
 """Training and evaluation loops shared by every compression method.
 
-`train_epochs` is the one loop: cross-entropy plus an optional extra loss term (ADMM's
+`train_epochs` is the one loop: the data's task loss (pruning.tasks: cross-entropy on labels,
+next-token cross-entropy, distillation) plus an optional extra loss term (ADMM's
 penalty, a sparsity loss), masks kept in force after every step, an `after_step` hook (ADMM's
 Z/U update, a pruning schedule), per-epoch checkpoints that resume when the same run
 directory is reused, and progress reports. Data order is a pure function of (seed, phase,
@@ -16,16 +17,16 @@ from typing import Callable, Mapping, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pruning.protocol import Progress, prunable_weights
 from pruning.checkpoint import load_checkpoint, save_checkpoint
-from pruning.data import Dataset
+from pruning.data import Dataset, Inputs, Samples
 from pruning.errors import PruningError
 from pruning.masks import Masks, MaskEnforcer
 from pruning.prune_job import OPTIMIZERS
 from pruning.ranges import check_training_numbers
+from pruning.tasks import Classify, Task
 
 
 class TrainingDivergedError(PruningError):
@@ -59,7 +60,7 @@ class TrainContext:
 
     @property
     def steps_per_epoch(self) -> int:
-        return -(-len(self.data.train_y) // self.batch_size)
+        return -(-len(self.data.train_x) // self.batch_size)
 
     def steps(self, epochs: float) -> int:
         """Optimizer steps in `epochs` (fractional epochs allowed; at least one step if > 0)."""
@@ -103,8 +104,28 @@ def _seed_for(seed: int, phase: str, epoch: int) -> int:
     return (seed * 1_000_003 + zlib.crc32(phase.encode()) * 7919 + epoch) % (2**63)
 
 
-def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    return channels_last(torch.from_numpy(np.ascontiguousarray(x))), torch.from_numpy(np.ascontiguousarray(y))
+def _tensors(x: Samples, y: np.ndarray | None):
+    """Samples as tensors (a dict of them for several inputs; images channels-last) and labels."""
+    if isinstance(x, Inputs):
+        xt = {k: _tensors(v, None)[0] for k, v in x.arrays.items()}
+    else:
+        xt = channels_last(torch.from_numpy(np.ascontiguousarray(x)))
+    return xt, (None if y is None else torch.from_numpy(np.ascontiguousarray(y)))
+
+
+def as_batch(x: Samples):
+    """Samples (an array, or Inputs) as what a model takes: a tensor, or a dict of tensors."""
+    return _tensors(x, None)[0]
+
+
+def _take(x, idx):
+    """Samples `idx` of a tensor or of a dict of tensors (several inputs)."""
+    return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
+
+
+def task_of(data: Dataset) -> Task:
+    """What the data asks of a model (pruning.tasks; a Dataset without one is classified)."""
+    return data.task if data.task is not None else Classify()
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -155,7 +176,8 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
         if done >= total:
             return history
     x_all, y_all = _tensors(ctx.data.train_x, ctx.data.train_y)
-    n, per_epoch = len(y_all), ctx.steps_per_epoch
+    task = task_of(ctx.data)
+    n, per_epoch = len(ctx.data.train_x), ctx.steps_per_epoch
     tick = max(1, per_epoch // 20)
     model.train()
     while done < total:
@@ -165,7 +187,8 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
         start_step, t0, loss_sum = done, time.perf_counter(), 0.0
         for b in range(done - epoch * per_epoch, min(per_epoch, total - epoch * per_epoch)):
             idx = order[b * ctx.batch_size:(b + 1) * ctx.batch_size]
-            loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
+            xb = _take(x_all, idx)
+            loss = task.loss(model(xb), xb, None if y_all is None else y_all[idx])
             if loss_extra is not None:
                 loss = loss + loss_extra(model)
             if not torch.isfinite(loss):
@@ -193,33 +216,40 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
                   "loss": loss_sum / max(done - start_step, 1), "accuracy": acc,
                   "seconds": time.perf_counter() - t0}
         history.append(record)
-        ctx.report(phase, done, total, f"loss {record['loss']:.3f} acc {100 * acc:.1f}%")
+        ctx.report(phase, done, total, f"loss {record['loss']:.3f} {task.shown(acc)}")
         ctx.save(key, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": done,
                        "history": history, "state": state.state_dict() if state is not None else None})
     return history
 
 
 @torch.no_grad()
-def correctness(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *,
-                limit: int | None = None, batch_size: int = 1000) -> np.ndarray:
-    """Per-sample top-1 correctness (bool) on the test split of `data` (or an (x, y) pair);
-    `limit` uses the first `limit` samples (built-in test splits are class-mixed)."""
-    x, y = (data.test_x, data.test_y) if isinstance(data, Dataset) else data
+def sample_scores(model: nn.Module, data: Dataset, *, limit: int | None = None,
+                  batch_size: int = 1000) -> np.ndarray:
+    """Per-sample scores of the data's task (pruning.tasks: correctness for classification and
+    top-1 agreement, a number otherwise) on the test split of `data`; `limit` uses the first
+    `limit` samples (built-in test splits are class-mixed)."""
+    x, y = data.test_x, data.test_y
     if limit is not None:
-        x, y = x[:limit], y[:limit]
-    if len(y) == 0:
+        x, y = x[:limit], (None if y is None else y[:limit])
+    if len(x) == 0:
         raise PruningError("cannot evaluate on an empty test set; raise the dataset limit")
+    task = task_of(data)
     was_training = model.training
     model.eval()
     parts = []
-    for i in range(0, len(y), batch_size):
-        xb, yb = _tensors(x[i:i + batch_size], y[i:i + batch_size])
-        parts.append((model(xb).argmax(1) == yb).numpy())
+    for i in range(0, len(x), batch_size):
+        xb, yb = _tensors(x[i:i + batch_size], None if y is None else y[i:i + batch_size])
+        parts.append(task.scores(model(xb), xb, yb))
     model.train(was_training)
     return np.concatenate(parts)
 
 
-def evaluate(model: nn.Module, data: Dataset | tuple[np.ndarray, np.ndarray], *,
-             limit: int | None = None, batch_size: int = 1000) -> float:
-    """Top-1 accuracy (fraction); see `correctness`."""
-    return float(correctness(model, data, limit=limit, batch_size=batch_size).mean())
+def evaluate(model: nn.Module, data: Dataset, *, limit: int | None = None, batch_size: int = 1000) -> float:
+    """The data's task metric on its test split (accuracy and agreement as fractions,
+    perplexity); see `sample_scores`."""
+    return task_of(data).value(sample_scores(model, data, limit=limit, batch_size=batch_size))
+
+
+def quality(model: nn.Module, data: Dataset) -> float:
+    """The task metric signed so that higher is better: what picks the best of several models."""
+    return task_of(data).quality(evaluate(model, data))

@@ -43,7 +43,7 @@ from pruning.patterns import parse_pattern
 from pruning.projections import pattern_masks
 from pruning.protocol import Progress, Targets, prunable_weights, weight_layouts
 from pruning.safe_files import make_dir
-from pruning.train import TrainContext, correctness, train_epochs
+from pruning.train import TrainContext, sample_scores, train_epochs
 
 FINAL_KEY = "final-model"
 START_KEY = "start-model"          # the candidate a final run started from
@@ -175,11 +175,11 @@ class TorchOracle:
                  test: bool = False) -> Outcome:
         """Per-sample correctness on the validation split (and the test split for a model a
         search may ship), the achieved keep fractions and the cost of the model's own masks."""
-        correct = correctness(model, self.data)
+        correct = sample_scores(model, self.data)
         extra: dict[str, float] = {}
         test_correct = ""
         if test:
-            on_test = correctness(model, self.test)
+            on_test = sample_scores(model, self.test)
             extra["test_accuracy"] = float(on_test.mean())
             test_correct = pack(on_test)
         weights = prunable_weights(model)
@@ -203,7 +203,7 @@ class TorchOracle:
         """The bar a candidate must clear: the dense model, or, if more accurate, a dense
         control fine-tuned with the same budget as one candidate run (seeded by the reference
         request, so the same model every time it is asked for)."""
-        correct = correctness(self.model, self.data)
+        correct = sample_scores(self.model, self.data)
         model = self.model
         extra = {"pretrained_accuracy": float(correct.mean())}
         epochs = self.settings.train_epochs
@@ -212,7 +212,7 @@ class TorchOracle:
             torch.manual_seed(seed)
             control = copy.deepcopy(self.model)
             train_epochs(control, self._ctx(epochs, seed), epochs, phase="control")
-            control_correct = correctness(control, self.data)
+            control_correct = sample_scores(control, self.data)
             extra["control_accuracy"] = float(control_correct.mean())
             if control_correct.mean() > correct.mean():
                 model, correct = control, control_correct
@@ -220,7 +220,7 @@ class TorchOracle:
 
     def _reference(self, t0: float) -> Outcome:
         model, correct, extra = self._reference_model()
-        test = correctness(model, self.test)
+        test = sample_scores(model, self.test)
         extra["test_accuracy"] = float(test.mean())
         return Outcome(float(correct.mean()), time.perf_counter() - t0, self.settings.train_epochs,
                        {}, extra, pack(correct), pack(test))
@@ -238,7 +238,7 @@ class TorchOracle:
         if epochs > 0:
             train_epochs(model, self._ctx(epochs, seed), epochs, phase="probe", masks=masks)
         # the whole validation split, as the reference: a subset would shift every probe's drop
-        accuracy = float(correctness(model, self.data).mean())
+        accuracy = float(sample_scores(model, self.data).mean())
         return Outcome(accuracy, time.perf_counter() - t0, epochs, dict(alphas))
 
     def _final_dir(self, request: EvalRequest) -> Path:

@@ -166,7 +166,7 @@ class ASLBackend:
         accuracy_dense = evaluate(model, ctx.data)
         raw = {n: weights[n] for n in wrapped}
         numels = {n: w.numel() for n, w in raw.items()}
-        macs = layer_macs(model, torch.from_numpy(ctx.data.train_x[:1]))
+        macs = layer_macs(model, ctx.data.train_x[:1])
         b_p, b_f = budgets_from_alphas(wrapped, numels, macs)
         c_p, c_f = shares([numels[n] for n in raw]), shares([macs[n] for n in raw])
         b0 = b_for_sparsity(o.init_share * (1.0 - b_p))

@@ -35,7 +35,7 @@ from pruning.projections import keep_count
 from pruning.support import (attach, build_result, detach, holdout, keep_at_least_one,
                                     optimizer_with_thresholds, project_learned, resolve, shrink_to_budget)
 from pruning.methods.options import LtpOptions
-from pruning.train import TrainContext, evaluate, train_epochs
+from pruning.train import TrainContext, evaluate, quality, train_epochs
 
 
 def temperature(weight: torch.Tensor, t0: float) -> torch.Tensor:
@@ -177,7 +177,7 @@ class LTPBackend:
             kept = sum(int(hard_mask(w, soft[n].tau).sum()) for n, w in raw.items())
             for p in soft.values():
                 p.hard = True
-            accuracy = evaluate(model, val)
+            accuracy = quality(model, val)       # the metric, higher is better
             for p in soft.values():
                 p.hard = False
             trail.append(TrailPoint(prune_epochs * (k + 1) / points, kept, total, accuracy))

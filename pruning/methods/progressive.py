@@ -38,7 +38,7 @@ from pruning.masks import apply_masks
 from pruning.methods.options import PROGRESSIVE_SELECTIONS, ProgressiveOptions
 from pruning.protocol import CompressionResult, Targets, prunable_weights
 from pruning.support import build_result, holdout, resolve, stage_plan, staged_masks
-from pruning.train import TrainContext, evaluate, train_epochs
+from pruning.train import TrainContext, evaluate, quality, train_epochs
 
 SELECTIONS = PROGRESSIVE_SELECTIONS
 
@@ -226,7 +226,7 @@ class ProgressiveBackend:
             history.extend(train_epochs(net, train_ctx, retrain_epochs, phase=f"progressive{run}-retrain",
                                         masks=masks, lr=o.retrain_lr or None))
             return StageResult({k: v.detach().clone() for k, v in net.state_dict().items()},
-                               masks, evaluate(net, val))
+                               masks, quality(net, val))
 
         best, log = run_progressive(stage, alphas, numels, pool, steps, o.rho, o.selection,
                                     o.rho_final)

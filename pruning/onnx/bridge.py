@@ -22,8 +22,8 @@ a few lines on top of torch, and writing back is trivial when parameters keep th
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
-import math
 import re
 import warnings
 from typing import Mapping
@@ -34,18 +34,23 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from pruning.data import DataSpec, shape_text
+from pruning.data import DataSpec, Inputs, OutputSpec, first_array, shape_text
 from pruning.errors import PruningError
 from pruning.onnx.layouts import WEIGHT_OPS, root_initializer, weight_layouts
 from pruning.onnx.files import OnnxFileError, read_onnx
 from pruning.onnx.ops import OPS, OnnxBridgeError, attrs as _attrs
+from pruning.onnx.torch_export import export_torch  # noqa: F401 (moved; import it from there)
 
-# Ops whose constant inputs are learned tensors even when they hold a single number (a one-unit
-# layer's bias, a one-channel norm); elsewhere a single-number initializer is a constant of the
-# computation (an attention scale, a Pow exponent, an epsilon) and training it would change
-# what the graph computes, or turn x ** 2 into NaN for negative x.
-LEARNED_INPUT_OPS = frozenset(WEIGHT_OPS) | {"BatchNormalization", "InstanceNormalization",
-                                             "LayerNormalization", "PRelu", "Gather"}
+# Which initializers train (issue 19): the weights of compute layers (pruning.onnx.layouts), their
+# biases, embedding tables (a Gather's float table) and normalization parameters; every other
+# initializer (attention masks, position and rotary tables, shapes, scales, lookup tables) is a
+# constant of the computation and stays exactly as stored.
+BIAS_INPUTS = {"Conv": (2,), "ConvTranspose": (2,), "Gemm": (2,), "LSTM": (3,), "GRU": (3,), "RNN": (3,)}
+NORM_INPUTS = {"BatchNormalization": (1, 2), "InstanceNormalization": (1, 2), "LayerNormalization": (1, 2),
+               "GroupNormalization": (1, 2), "SimplifiedLayerNormalization": (1,),
+               "RMSNormalization": (1,), "PRelu": (1,)}
+# A decomposed norm (RMSNorm as Pow, ReduceMean, Sqrt, Reciprocal/Div, Mul): its statistic
+NORM_STATISTICS = frozenset({"ReduceMean", "ReduceSumSquare", "ReduceL2"})
 METADATA_KEY = "codesign.compression"
 
 
@@ -56,20 +61,82 @@ class ExportMismatchError(PruningError):
 # ---- the module ---------------------------------------------------------------------------
 
 def _learned_initializers(graph: onnx.GraphProto) -> set[str]:
-    """The float initializers that become nn.Parameters: every float tensor of more than one
-    value, and single values that feed a LEARNED_INPUT_OPS node (directly or through
-    WEIGHT_PATH_OPS); BatchNormalization's running statistics stay fixed."""
-    stats = {n.input[i] for n in graph.node if n.op_type == "BatchNormalization"
-             for i in (3, 4) if len(n.input) > i}
+    """The float initializers that become nn.Parameters (see BIAS_INPUTS); the rest are buffers,
+    written back untouched. BatchNormalization's running statistics stay fixed too, so the
+    exported graph computes exactly what was trained."""
+    inits = {t.name: t for t in graph.initializer}
     producers = {o: n for n in graph.node for o in n.output}
-    feeds_layer = {root_initializer(i, producers)[0] for n in graph.node
-                   if n.op_type in LEARNED_INPUT_OPS for i in n.input}
-    out = set()
-    for t in graph.initializer:
-        kind = helper.tensor_dtype_to_np_dtype(t.data_type).kind
-        if kind == "f" and t.name not in stats and (math.prod(t.dims) > 1 or t.name in feeds_layer):
-            out.add(t.name)
+    root = lambda name: root_initializer(name, producers)[0]
+    weights = set(weight_layouts(graph.node, {n: len(t.dims) for n, t in inits.items()}))
+    learned = set(weights)
+    for node in graph.node:
+        op, ins = node.op_type, list(node.input)
+        for i in WEIGHT_OPS.get(op, ()):       # through Slice/Concat too (dynamo's LSTM gate order)
+            if len(ins) > i and ins[i]:
+                learned |= {s for s in _constant_sources(ins[i], producers, inits) if len(inits[s].dims) >= 2}
+        for i in BIAS_INPUTS.get(op, ()) + NORM_INPUTS.get(op, ()):
+            if len(ins) > i and ins[i]:
+                learned |= _constant_sources(ins[i], producers, inits)
+        if op == "Gather" and ins and len(inits.get(root(ins[0]), onnx.TensorProto()).dims) >= 2:
+            learned.add(root(ins[0]))                              # an embedding table
+        if op in ("Add", "Mul") and len(ins) == 2:
+            for mine, other in ((ins[0], ins[1]), (ins[1], ins[0])):
+                table = inits.get(root(mine))
+                if table is None or len(table.dims) != 1:
+                    continue
+                source = producers.get(other)
+                if (op == "Add" and _from_layer(source, weights, producers, root)
+                        or _normalized(source, producers, learned, root)):
+                    learned.add(table.name)                        # a bias, a norm's scale or shift
+    return {n for n in learned if n in inits
+            and helper.tensor_dtype_to_np_dtype(inits[n].data_type).kind == "f"}
+
+
+def _constant_sources(tensor: str, producers: dict, inits: dict) -> set[str]:
+    """The initializers a constant tensor is computed from (empty if it depends on a graph input)."""
+    out, stack, seen = set(), [tensor], set()
+    while stack:
+        name = stack.pop()
+        if name in seen or not name:
+            continue
+        seen.add(name)
+        if name in inits:
+            out.add(name)
+        elif name in producers:
+            stack.extend(producers[name].input)
+        else:
+            return set()                                   # a graph input: not a constant
     return out
+
+
+def _from_layer(node, weights: set[str], producers: dict, root) -> bool:
+    """`node` is a compute layer (a weight op reading a stored weight): what a bias is added to."""
+    return (node is not None and node.op_type in WEIGHT_OPS
+            and any(root(i) in weights for i in node.input if i))
+
+
+def _normalized(node, producers: dict, learned: set[str], root, depth: int = 5) -> bool:
+    """`node` ends a normalization written out in plain ops (RMSNorm: x * 1/sqrt(mean(x^2) + eps);
+    a LayerNorm's scale before its shift): a Mul or Div whose inputs come from a mean statistic
+    (NORM_STATISTICS) within a few steps, or a Mul by an already learned norm scale."""
+    if node is None or node.op_type not in ("Mul", "Div"):
+        return False
+    if node.op_type == "Mul" and any(root(i) in learned for i in node.input if i):
+        return True
+    frontier, seen = [node], set()
+    for _ in range(depth):
+        nxt = []
+        for n in frontier:
+            for i in n.input:
+                p = producers.get(i)
+                if p is None or id(p) in seen:
+                    continue
+                if p.op_type in NORM_STATISTICS:
+                    return True
+                seen.add(id(p))
+                nxt.append(p)
+        frontier = nxt
+    return False
 
 
 def _param_key(name: str, taken: set[str]) -> str:
@@ -97,11 +164,13 @@ class OnnxModule(nn.Module):
         self.model = model
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
         inits = {t.name: t for t in graph.initializer}
-        self.input_names = [i.name for i in graph.input if i.name not in inits]
-        if len(self.input_names) != 1:
-            raise OnnxBridgeError(f"the bridge needs exactly one graph input, found {self.input_names}")
-        dims = graph.input[[i.name for i in graph.input].index(self.input_names[0])].type.tensor_type.shape.dim
+        inputs = [i for i in graph.input if i.name not in inits]
+        if not inputs:
+            raise OnnxBridgeError("the graph has no inputs (everything is a constant); nothing to train on")
+        self.input_names = [i.name for i in inputs]
+        dims = inputs[0].type.tensor_type.shape.dim
         self.static_batch = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
+        self.output_batch_axis = _output_batch_axis(model)
         self.output_names = [o.name for o in graph.output]
         self.nodes = [(n, _attrs(n)) for n in graph.node]
         # Training needs logits: a final Softmax is skipped by forward() (argmax is unchanged)
@@ -142,14 +211,20 @@ class OnnxModule(nn.Module):
         key = self._keys[name]
         return self.params[key] if key in self.params else getattr(self, "c_" + key)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The graph's first output before a final Softmax (logits), for a batch of any size."""
+    def forward(self, x: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The graph's first output before a final Softmax (logits), for a batch of any size.
+        `x`: the input tensor, or a mapping of graph input names to tensors (several inputs)."""
+        xs = dict(x) if isinstance(x, Mapping) else {self.input_names[0]: x}
+        missing = [n for n in self.input_names if n not in xs]
+        if missing or len(xs) != len(self.input_names):
+            raise OnnxBridgeError(f"the graph takes inputs {self.input_names}, given {list(xs)}")
         b = self.static_batch
-        if not b or x.shape[0] == b:
-            return self._run(x)
-        return self._per_static_batch(x, b)
+        n = xs[self.input_names[0]].shape[0] if b else None
+        if not b or n == b:
+            return self._run(xs)
+        return self._per_static_batch(xs, b, n)
 
-    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+    def outputs(self, x: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
         """What the ONNX graph itself outputs: forward() plus a final Softmax it skipped."""
         y = self(x)
         if self.output_activation is None:
@@ -157,19 +232,26 @@ class OnnxModule(nn.Module):
         node, a = self.output_activation
         return OPS[node.op_type](self, node, a, [y])
 
-    def _per_static_batch(self, x: torch.Tensor, b: int) -> torch.Tensor:
+    def _per_static_batch(self, xs: dict[str, torch.Tensor], b: int, n: int) -> torch.Tensor:
         """A graph written for a fixed batch (static exports hard-code it in Reshape shapes,
         often not on axis 0) runs on a batch of any size as groups of that batch under
-        torch.vmap; the last group is padded with copies of the last sample."""
-        n = x.shape[0]
+        torch.vmap; the last group is padded with copies of the last sample. The output's batch
+        axis (`output_batch_axis`: 1 for a time-major output) joins the groups back."""
         pad = (-n) % b
-        if pad:
-            x = torch.cat([x, x[-1:].expand(pad, *x.shape[1:])])
-        y = torch.vmap(self._run, randomness="different")(x.reshape(-1, b, *x.shape[1:]))
-        return y.reshape(-1, *y.shape[2:])[:n]
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
-        env: dict[str, torch.Tensor | None] = {self.input_names[0]: x, "": None}
+        def groups(x: torch.Tensor) -> torch.Tensor:
+            if pad:
+                x = torch.cat([x, x[-1:].expand(pad, *x.shape[1:])])
+            return x.reshape(-1, b, *x.shape[1:])
+
+        y = torch.vmap(self._run, randomness="different")({k: groups(v) for k, v in xs.items()})
+        axis = self.output_batch_axis
+        y = y.movedim(0, axis)                                   # (..., groups, b, ...)
+        y = y.reshape(*y.shape[:axis], -1, *y.shape[axis + 2:])
+        return y.narrow(axis, 0, n)
+
+    def _run(self, xs: dict[str, torch.Tensor]) -> torch.Tensor:
+        env: dict[str, torch.Tensor | None] = {**xs, "": None}
         for name in self._keys:
             env[name] = self._value(name)
         for node, a in self.nodes:
@@ -259,42 +341,11 @@ def materialize(model: onnx.ModelProto, seed: int = 0, bn_variance: float = 0.5)
     return model
 
 
-def export_torch(model: nn.Module, example, opset: int = 13,
-                 dtype: torch.dtype = torch.float32) -> onnx.ModelProto:
-    """Export a torch model to ONNX with torch's legacy exporter, keeping parameter names as
-    initializer names (so `conv1.weight` names the same tensor in torch, ONNX and plans).
-    `example`: the per-sample input shape (a tuple of ints: one input named `input`, a dynamic
-    batch axis, input type `dtype`, e.g. torch.int64 for token ids) or example inputs (a tensor
-    or a tuple of tensors, exported at their own shapes)."""
-    import io
-    shape_only = isinstance(example, (tuple, list)) and all(isinstance(d, int) for d in example)
-    if shape_only:
-        args = (torch.zeros((1,) + tuple(example), dtype=dtype),)
-        names = dict(input_names=["input"], output_names=["logits"],
-                     dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    else:
-        args = tuple(example) if isinstance(example, (tuple, list)) else (example,)
-        if not all(torch.is_tensor(a) for a in args):
-            raise PruningError("example inputs must be tensors (or a tuple of them), or a shape tuple")
-        names = {}
-    buf = io.BytesIO()
-    was_training = model.training
-    model.eval()
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")          # the legacy exporter's deprecation notice
-            torch.onnx.export(model, args, buf, dynamo=False, opset_version=opset,
-                              do_constant_folding=False, **names)
-    except Exception as exc:       # the exporter raises many types for what it cannot trace
-        raise PruningError(f"torch.onnx could not export the module ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
-    finally:
-        model.train(was_training)
-    return onnx.load_from_string(buf.getvalue())
-
-
-def as_input_tensor(x: np.ndarray) -> torch.Tensor:
-    """A batch of model inputs as a tensor: floats as float32, integers (token ids) as given."""
+def as_input_tensor(x):
+    """A batch of model inputs as a tensor: floats as float32, integers (token ids) and masks as
+    given; pruning.data.Inputs (several graph inputs) as a dict of them."""
+    if isinstance(x, Inputs):
+        return {k: as_input_tensor(v) for k, v in x.arrays.items()}
     x = np.ascontiguousarray(x)
     return torch.from_numpy(x.astype(np.float32) if x.dtype.kind == "f" else x)
 
@@ -321,59 +372,148 @@ def _output_dims(model: onnx.ModelProto) -> tuple[int | None, ...] | None:
     return _dims(inferred.graph.output[0]) or dims
 
 
+def _output_batch_axis(model: onnx.ModelProto) -> int:
+    """Which axis of the first output holds the batch: the one named like the first input's
+    batch axis (a symbolic batch), else the first of the static batch's size, else 0 (a
+    time-major CTC output (time, batch, classes) holds it on axis 1)."""
+    graph = model.graph
+    inits = {t.name for t in graph.initializer}
+    first = next((i for i in graph.input if i.name not in inits), None)
+    out = graph.output[0].type.tensor_type.shape.dim if graph.output else []
+    if first is None or not first.type.tensor_type.shape.dim or not out:
+        return 0
+    batch = first.type.tensor_type.shape.dim[0]
+    if batch.dim_param:
+        return next((k for k, d in enumerate(out) if d.dim_param == batch.dim_param), 0)
+    if batch.HasField("dim_value"):
+        sizes = [d.dim_value if d.HasField("dim_value") else None for d in out]
+        if sizes and sizes[0] == batch.dim_value:
+            return 0
+        return next((k for k, d in enumerate(sizes) if d == batch.dim_value), 0)
+    return 0
+
+
+# Value-preserving ops between a token input and its embedding lookup (exporters reshape, cast
+# or unsqueeze token ids first).
+_ID_PATH_OPS = frozenset({"Identity", "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Expand"})
+
+
 def _vocabulary(graph: onnx.GraphProto, name: str) -> int | None:
-    """Rows of the embedding table that token input `name` indexes (Gather on a constant)."""
-    tables = {t.name: t for t in graph.initializer}
+    """Rows of the embedding table that token input `name` indexes (a Gather on a constant
+    table, reached through value-preserving ops)."""
+    inits = {t.name: t for t in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
     for n in graph.node:
-        if n.op_type == "Gather" and len(n.input) > 1 and n.input[1] == name and n.input[0] in tables:
-            if _attrs(n).get("axis", 0) == 0 and tables[n.input[0]].dims:
-                return int(tables[n.input[0]].dims[0])
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    frontier, seen = [name], set()
+    while frontier:
+        tensor = frontier.pop()
+        if tensor in seen:
+            continue
+        seen.add(tensor)
+        for n in consumers.get(tensor, ()):
+            if n.op_type == "Gather" and len(n.input) > 1 and n.input[1] == tensor and _attrs(n).get("axis", 0) == 0:
+                table = inits.get(root_initializer(n.input[0], producers)[0])
+                if table is not None and len(table.dims) >= 2:
+                    return int(table.dims[0])
+            elif n.op_type in _ID_PATH_OPS and n.input[0] == tensor:
+                frontier.extend(n.output)
     return None
 
 
+def _role(graph: onnx.GraphProto, value: onnx.ValueInfoProto, vocab: int | None) -> str:
+    """What an input holds, for synthetic data: token ids (it indexes an embedding table), a
+    mask, positions, segments, a recurrent state, or values (images, signals, features)."""
+    name = value.name.lower()
+    elem = value.type.tensor_type.elem_type
+    if vocab is not None:
+        return "tokens"
+    if "mask" in name or elem == TensorProto.BOOL:
+        return "mask"
+    if "position" in name or "pos_id" in name:
+        return "positions"
+    if "token_type" in name or "segment" in name:
+        return "segments"
+    if any(k in name for k in ("state", "hidden", "h0", "c0", "past", "cache")):
+        return "state"
+    return "values"
+
+
+def _class_like(model: onnx.ModelProto, dims, vocabs: list[int]) -> bool:
+    """The first output holds scores over classes or tokens: it ends in (Log)Softmax, it is a
+    (batch, classes) output, or its last axis is a vocabulary's size."""
+    graph = model.graph
+    last = next((n for n in graph.node if graph.output[0].name in n.output), None)
+    if last is not None and last.op_type in ("Softmax", "LogSoftmax"):
+        return True
+    if dims is None:
+        return False
+    return len(dims) == 2 and (dims[1] or 0) >= 2 or bool(dims) and dims[-1] in vocabs
+
+
 def data_spec(model: onnx.ModelProto) -> DataSpec:
-    """What data must look like for `model` (pruning.data fits data to it): the input's name,
-    per-sample dims (batch excluded), element type, vocabulary of token ids, and the number of
-    classes of its (batch, classes) output."""
+    """What data must look like for `model` (pruning.data fits data to it): every graph input's
+    name, per-sample dims (batch excluded), element type, vocabulary and role; the number of
+    classes of a (batch, classes) output; and the first output's dims, batch axis and kind."""
     graph = model.graph
     inits = {t.name for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in inits]
-    if len(inputs) != 1:
-        raise OnnxBridgeError(f"the bridge needs exactly one graph input, found {[i.name for i in inputs]}")
-    dims = _dims(inputs[0])
-    if not dims:
-        raise OnnxBridgeError(f"graph input {inputs[0].name!r} has no batch axis (rank "
-                              f"{'unknown' if dims is None else 0}); training needs a batch of samples")
-    elem = inputs[0].type.tensor_type.elem_type
-    if elem not in INPUT_TYPES:
-        raise OnnxBridgeError(f"graph input {inputs[0].name!r} has element type "
-                              f"{TensorProto.DataType.Name(elem)}; the bridge trains float or integer inputs")
+    if not inputs:
+        raise OnnxBridgeError("the graph has no inputs (everything is a constant); nothing to train on")
+    specs = []
+    for value in inputs:
+        dims = _dims(value)
+        if not dims:
+            raise OnnxBridgeError(f"graph input {value.name!r} has no batch axis (rank "
+                                  f"{'unknown' if dims is None else 0}); training needs a batch of samples")
+        elem = value.type.tensor_type.elem_type
+        if elem not in INPUT_TYPES:
+            raise OnnxBridgeError(f"graph input {value.name!r} has element type "
+                                  f"{TensorProto.DataType.Name(elem)}; the bridge trains float, integer or "
+                                  "boolean inputs")
+        vocab = _vocabulary(graph, value.name) if elem != TensorProto.FLOAT else None
+        specs.append(DataSpec(name=value.name, dims=dims[1:], dtype=INPUT_TYPES[elem], vocab=vocab,
+                              role=_role(graph, value, vocab)))
     out = _output_dims(model)
-    if out is not None and len(out) != 2:
-        raise OnnxBridgeError(f"the model's output has shape {shape_text(out)}; training needs a "
-                              "classifier's (batch, classes) output")
-    classes = out[1] if out is not None else None
-    return DataSpec(name=inputs[0].name, dims=dims[1:], dtype=INPUT_TYPES[elem],
-                    vocab=_vocabulary(graph, inputs[0].name), classes=classes)
+    axis = _output_batch_axis(model)
+    output = OutputSpec(out, axis, _class_like(model, out, [s.vocab for s in specs if s.vocab]))
+    classes = out[1] if out is not None and len(out) == 2 and axis == 0 else None
+    return dataclasses.replace(specs[0], classes=classes, others=tuple(specs[1:]), output=output)
 
 
-INPUT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.INT64: "int64", TensorProto.INT32: "int32"}
+INPUT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.INT64: "int64", TensorProto.INT32: "int32",
+               TensorProto.BOOL: "bool"}
 
 
-def onnxruntime_outputs(model: onnx.ModelProto, x: np.ndarray, chunk: int = 1000) -> np.ndarray:
-    """Run with onnxruntime (one thread, one session); a graph with a static batch runs in
-    chunks of it, others in chunks of `chunk` samples."""
+def onnxruntime_outputs(model: onnx.ModelProto, x, chunk: int = 1000) -> np.ndarray:
+    """The first output, run with onnxruntime (one thread, one session) on `x` (an array, or
+    pruning.data.Inputs for several graph inputs); a graph with a static batch runs in chunks
+    of it, others in chunks of `chunk` samples. Outputs are joined on their batch axis."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    inp = session.get_inputs()[0]
-    step = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else chunk
-    x = x.astype(np.float32) if x.dtype.kind == "f" else x
-    return np.concatenate([session.run(None, {inp.name: x[i:i + step]})[0]
-                           for i in range(0, len(x), max(step, 1))])
+    first = session.get_inputs()[0]
+    step = first.shape[0] if first.shape and isinstance(first.shape[0], int) else chunk
+    names = [i.name for i in session.get_inputs()]
+    arrays = x.arrays if isinstance(x, Inputs) else {names[0]: x}
+    arrays = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in arrays.items()}
+    n = len(next(iter(arrays.values())))
+    axis = _output_batch_axis(model)
+    parts = []
+    for i in range(0, n, max(step, 1)):
+        feed = {k: v[i:i + step] for k, v in arrays.items()}
+        if len(feed[names[0]]) < step and isinstance(first.shape[0], int):    # pad a static batch's last chunk
+            short = len(feed[names[0]])
+            feed = {k: np.concatenate([v, np.repeat(v[-1:], step - short, axis=0)]) for k, v in feed.items()}
+            parts.append(np.take(session.run(None, feed)[0], range(short), axis=axis))
+        else:
+            parts.append(session.run(None, feed)[0])
+    return np.concatenate(parts, axis=axis)
 
 
 def onnxruntime_accuracy(model: onnx.ModelProto, data) -> float:

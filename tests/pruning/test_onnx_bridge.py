@@ -6,6 +6,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from pruning.errors import PruningError
 from pruning.protocol import prunable_weights
 from pruning.data import Dataset, load_dataset
 from pruning.projections import pattern_masks
@@ -93,19 +94,24 @@ def test_token_ids_feed_an_embedding_that_trains():
     verify_onnx(module, module.to_onnx(), ids, atol=1e-5)
 
 
-def test_data_spec_names_what_it_cannot_train():
+def test_data_spec_reads_every_input_and_names_what_it_cannot_train():
+    from pruning.data import load_dataset
     from pruning.onnx.bridge import data_spec
+    from pruning.tasks import make_task
     two = _graph([helper.make_node("Add", ["A", "B"], ["Y"])],
                  [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3]) for n in "AB"], "Y")
-    with pytest.raises(OnnxBridgeError, match="exactly one graph input"):
-        data_spec(two)
+    spec = data_spec(two)
+    assert [i.name for i in spec.inputs] == ["A", "B"] and spec.output.dims == (1, 3)
     scalar = _graph([helper.make_node("Relu", ["A"], ["Y"])], [helper.make_tensor_value_info("A", TensorProto.FLOAT, [])], "Y")
     with pytest.raises(OnnxBridgeError, match="no batch axis"):
         data_spec(scalar)
     dense = _graph([helper.make_node("Relu", ["A"], ["Y"])],
                    [helper.make_tensor_value_info("A", TensorProto.FLOAT, [1, 2, 8, 8])], "Y")
-    with pytest.raises(OnnxBridgeError, match=r"output has shape \(1, 2, 8, 8\)"):
-        data_spec(dense)
+    spec = data_spec(dense)
+    assert spec.classes is None and spec.output.dims == (1, 2, 8, 8) and not spec.output.class_like
+    labeled = load_dataset("synthetic", limit=20)                     # labels, but no classifier output
+    with pytest.raises(PruningError, match=r"output has shape \(1, 2, 8, 8\).*--task distill"):
+        make_task("classify", from_onnx(dense), labeled, spec)
 
 
 def _logits(model):

@@ -111,7 +111,7 @@ def test_the_same_images_train_and_evaluate_bit_for_bit_alike_whatever_their_str
     kernels by strides: the one layout of pruning.train must hide that."""
     import dataclasses
     import pickle
-    from pruning.train import channels_last, correctness
+    from pruning.train import channels_last, sample_scores
     rng = np.random.default_rng(0)
     flat = rng.random((300, 28, 28), dtype=np.float32)
     variants = {"channel axis added": flat[:, None],                                   # stride 0
@@ -129,7 +129,7 @@ def test_the_same_images_train_and_evaluate_bit_for_bit_alike_whatever_their_str
         torch.manual_seed(0)
         model = build_model("lenet5", (1, 28, 28), 10)
         train_epochs(model, TrainContext(data, batch_size=32, seed=1), 0.5)
-        results.append((list(model.parameters()), correctness(model, data)))
+        results.append((list(model.parameters()), sample_scores(model, data)))
     for params, correct in results[1:]:
         assert all(torch.equal(p, q) for p, q in zip(params, results[0][0]))
         assert np.array_equal(correct, results[0][1])
