@@ -61,9 +61,22 @@ def network_summary(network: Network) -> dict:
     }
 
 
+def share_text(coverage: dict) -> str:
+    """The share of the model's MACs modeled, for people: 100% only when every node that
+    multiplies is modeled; 'below 100%' when some of them cost an unknown number of MACs."""
+    share = coverage["share"]
+    if share is None or (share >= 1 and not coverage.get("complete", True)):
+        return "below 100%"
+    return percent(share)
+
+
 def coverage_text(coverage: dict) -> str:
     """One sentence: how much of the model is modeled and what is not."""
-    text = f"coverage: {percent(coverage['share'])} of the model's {coverage['macs_total']:,} MACs modeled"
+    if coverage["share"] is None:
+        text = (f"coverage: {share_text(coverage)} of the model's MACs modeled ({coverage['macs_modeled']:,} "
+                f"modeled; {_unknown(coverage)} at an unknown cost)")
+    else:
+        text = f"coverage: {share_text(coverage)} of the model's {coverage['macs_total']:,} MACs modeled"
     gaps = coverage["unmodeled"]
     if gaps:
         shown = "; ".join(f"{g['op']} {g['node']!r} ({_macs(g['macs'])}: {g['reason']})" for g in gaps[:3])
@@ -78,11 +91,34 @@ def coverage_warning(coverage: dict) -> str | None:
         return None
     unknown = sum(g["macs"] is None for g in gaps)
     first = gaps[0]
-    what = (f"only {percent(coverage['share'])} of the model's MACs are modeled" if coverage["share"] < 1
-            else "the model's MACs may be under-counted")
+    if coverage["share"] is None:
+        what = f"only part of the model's MACs are modeled ({_unknown(coverage)} at an unknown cost)"
+    elif coverage["share"] < 1:
+        what = f"only {share_text(coverage)} of the model's MACs are modeled"
+    else:
+        what = "the model's MACs may be under-counted"
     return (f"{what}: {len(gaps)} node{'s' * (len(gaps) > 1)} not modeled"
             + (f" ({unknown} of unknown cost)" if unknown else "")
             + f", e.g. {first['op']} {first['node']!r}: {first['reason']} (`codesign inspect` lists them)")
+
+
+def partial_totals(coverage: dict) -> str | None:
+    """The line a cost command prints under its totals when they leave out work that
+    multiplies, else None."""
+    if coverage.get("complete", True):
+        return None
+    gaps = [g for g in coverage["unmodeled"] if g.get("multiplies", True)]
+    known = sum(g["macs"] or 0 for g in gaps)
+    cost = f"~{known:,} MACs" + (" and more of unknown number" if any(g["macs"] is None for g in gaps) else "") \
+        if known else "MACs of unknown number"
+    return (f"totals are partial: {len(gaps)} node{'s' * (len(gaps) > 1)} that multipl{'ies' if len(gaps) == 1 else 'y'} "
+            f"({cost}, e.g. {gaps[0]['op']} {gaps[0]['node']!r}) are not modeled, and their latency, energy "
+            "and storage are not in the totals")
+
+
+def _unknown(coverage: dict) -> str:
+    n = sum(g["macs"] is None and g.get("multiplies", True) for g in coverage["unmodeled"])
+    return f"{n} node{'s' * (n > 1)} that multipl{'ies' if n == 1 else 'y'}"
 
 
 def _macs(macs) -> str:

@@ -41,6 +41,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from codesign.api import plan
+    from codesign.inspect import partial_totals
     from codesign.report.renderer import REPORT_NAMES
     from pruning.patterns import parse_pattern
     check_outputs(args, folders={"report": REPORT_NAMES}, files=("out", "csv"))
@@ -66,7 +67,8 @@ def run(args) -> int:
         print(result.to_json())
         return 0
     print(summary_text(result, network.name, hw))
-    print("\n".join(coverage_lines(network)))
+    partial = partial_totals(network.coverage_dict())
+    print("\n".join(([partial] if partial else []) + coverage_lines(network)))
     for what, path in written:
         print(f"{what}: {path}")
     return 0

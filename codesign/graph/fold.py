@@ -22,6 +22,7 @@ from math import prod
 import onnx
 from onnx import helper, shape_inference
 
+from codesign.graph.contrib import contrib_shapes
 from codesign.graph.index import GraphIndex
 from codesign.graph.limits import FOLD_ELEMENTS, FOLD_PER_STORED, VALUE_ELEMENTS
 from codesign.graph.protos import all_graphs, subgraphs
@@ -57,7 +58,8 @@ def fold(model: onnx.ModelProto, probes: set[str], index: GraphIndex
         except Exception as exc:                 # unknown custom ops, > 2 GB, invalid graphs
             return None, " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
     try:
-        return shape_inference.infer_shapes(folded), None     # no data propagation: see sizes.py
+        with contrib_shapes():
+            return shape_inference.infer_shapes(folded), None     # no data propagation: see sizes.py
     except Exception:                            # the folded graph's own shapes still help
         return folded, None
 

@@ -51,7 +51,8 @@ class Weight:
     source: str
     shape: tuple[int, ...]                      # as stored
     bits: int                                   # narrowest element type on the way (int8 of QDQ)
-    values: Callable[[], np.ndarray]
+    values: Callable[[], np.ndarray | None]
+    stored_bits: int | None = None              # what the file holds, where not shape x bits (block scales)
 
 
 class GraphIndex:
@@ -245,15 +246,14 @@ class GraphIndex:
         owner = self._folded_names.setdefault(name, tensor)
         return name if owner == tensor else tensor    # two weights made from one stored tensor: apart
 
-    def missing_shape(self, tensor: str, node: str, what: str) -> ModelImportError:
-        """The error for an operand whose shape is unknown, naming the real cause (every input
-        shape is static by now: --input-shape is no remedy)."""
-        return ModelImportError(f"node {shown(node)}: the shape of its {what} {shown(tensor)} could not "
-                                f"be inferred: {self._shape_cause(tensor)}")
+    def unknown_shape(self, tensor: str, what: str) -> str:
+        """Why an operand's shape is unknown, naming the real cause (every input shape is static
+        by now: --input-shape is no remedy)."""
+        return f"the shape of its {what} {shown(tensor)} could not be inferred: {self._shape_cause(tensor)}"
 
     def _shape_cause(self, tensor: str) -> str:
         if self.fold_error:
-            return f"constant folding with onnxruntime failed ({self.fold_error[:160]})"
+            return f"constant folding failed ({self.fold_error})"
         stack, seen = [tensor], set()
         while stack:                              # the first node whose output is unknown from known inputs
             t = stack.pop()

@@ -11,6 +11,7 @@ import onnx.inliner
 from onnx import shape_inference
 
 from codesign.errors import InputShapeError, ModelImportError
+from codesign.graph.contrib import contrib_shapes
 from codesign.graph.fold import fold
 from codesign.graph.index import GraphIndex
 from codesign.graph.inputs import fix_input_shapes
@@ -90,7 +91,8 @@ def _every_shape_known(model: onnx.ModelProto) -> bool:
 
 def _inferred(model: onnx.ModelProto, name: str, given: bool, data_prop: bool) -> onnx.ModelProto:
     try:
-        return shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
+        with contrib_shapes():
+            return shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
     except Exception as exc:
         msg = str(exc).strip().splitlines()
         detail = next((line for line in msg if "node" in line.lower()), msg[0] if msg else type(exc).__name__)

@@ -55,9 +55,11 @@ class Unmodeled:
     node: str
     macs: int | None                 # estimated from shapes; None when nothing is known
     reason: str
+    multiplies: bool = True          # False: an unknown op whose name does not say it multiplies
 
     def to_dict(self) -> dict:
-        return {"op": self.op, "node": self.node, "macs": self.macs, "reason": self.reason}
+        return {"op": self.op, "node": self.node, "macs": self.macs, "reason": self.reason,
+                "multiplies": self.multiplies}
 
 
 @dataclass
@@ -110,11 +112,14 @@ class Network:
 
     def coverage_dict(self) -> dict:
         """The share of the model's MACs that the layers model; `unmodeled` lists the nodes that
-        do arithmetic outside them, with MACs estimated from shapes (None: unknown)."""
+        do arithmetic outside them, with MACs estimated from shapes (None: unknown). `complete`
+        is True only when no node that multiplies is left out; `share` is None when one of them
+        has MACs of unknown number (the share is then below 1, by how much is unknown)."""
         modeled = self.total_macs
         total = modeled + sum(u.macs or 0 for u in self.unmodeled)
-        return {"macs_modeled": modeled, "macs_total": total,
-                "share": modeled / total if total else 1.0,
+        gaps = [u for u in self.unmodeled if u.multiplies]
+        share = None if any(u.macs is None for u in gaps) else modeled / total if total else 1.0
+        return {"macs_modeled": modeled, "macs_total": total, "share": share, "complete": not gaps,
                 "unmodeled": [u.to_dict() for u in self.unmodeled], "notes": list(self.notes)}
 
     def weight_bits(self) -> dict[str, int]:

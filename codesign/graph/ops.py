@@ -7,6 +7,7 @@ is batch rows x out_channels x (in_channels / groups), one group per independent
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from math import prod
 
@@ -14,6 +15,8 @@ import numpy as np
 import onnx
 
 from codesign.errors import ModelImportError
+from codesign.graph.blockwise import nbits_weight
+from codesign.graph.contrib import gqa_dims, mha_dims
 from codesign.graph.index import GraphIndex, Weight
 from codesign.graph.limits import shown
 from codesign.graph.network import Layer
@@ -25,7 +28,7 @@ from pruning.onnx.conventions import spatial_pads
 
 @dataclass(frozen=True)
 class OpSpec:
-    kind: str                      # conv | conv_transpose | matrix | einsum | recurrent
+    kind: str                      # a key of BUILDERS
     operands: tuple[int, ...]      # input positions: (x, w) conv; (a, b) matrix; (x, W, R) recurrent
     bias: int | None = None
     gates: int = 0                 # recurrent: gate matrices per step (LSTM 4, GRU 3, RNN 1)
@@ -43,14 +46,26 @@ SPECS: dict[str, OpSpec] = {
     MS + "FusedMatMul": OpSpec("matrix", (0, 1)), MS + "FusedGemm": OpSpec("matrix", (0, 1), 2),
     MS + "MatMulIntegerToFloat": OpSpec("matrix", (0, 1), 6),
     MS + "DynamicQuantizeMatMul": OpSpec("matrix", (0, 1), 4), MS + "QGemm": OpSpec("matrix", (0, 3), 6),
+    MS + "MatMulNBits": OpSpec("block_matmul", (0, 1), 5),
     MS + "Attention": OpSpec("attention", (0, 1), 2), MS + "QAttention": OpSpec("attention", (0, 1), 2),
-    MS + "MultiHeadAttention": OpSpec("attention_products", (0, 1)),
+    MS + "MultiHeadAttention": OpSpec("multi_head_attention", (0,)),
+    MS + "GroupQueryAttention": OpSpec("grouped_query_attention", (0,)),
+    "Attention": OpSpec("onnx_attention", (0, 1, 2)),
     "Einsum": OpSpec("einsum", ()),
     "LSTM": OpSpec("recurrent", (0, 1, 2), 3, gates=4), "GRU": OpSpec("recurrent", (0, 1, 2), 3, gates=3),
     "RNN": OpSpec("recurrent", (0, 1, 2), 3, gates=1),
     MS + "DynamicQuantizeLSTM": OpSpec("recurrent", (0, 1, 2), 3, gates=4, weights_transposed=True),
 }
 GEMM_LIKE = {"Gemm", MS + "FusedGemm", MS + "QGemm"}
+# An op outside SPECS whose type names a product (a custom MatMul*, Conv*, *Attention, a fused
+# mixture of experts) multiplies, at a cost the importer does not know: a gap in the coverage.
+PRODUCT_NAME = re.compile(r"matmul|gemm|gemv|conv(?!ert)|attention|einsum|lstm|gru|rnn|fullyconnected|moe",
+                          re.IGNORECASE)
+
+
+def multiplies(node: onnx.NodeProto) -> bool:
+    """Whether a node does multiply-add work: an op of SPECS, or one whose name says so."""
+    return op_key(node) in SPECS or PRODUCT_NAME.search(node.op_type) is not None
 
 
 class NotModeled(Exception):
@@ -85,9 +100,10 @@ def build(site: Site, index: GraphIndex) -> list[Layer]:
 # ------------------------------------------------------------------------------ helpers
 
 def _shape(index: GraphIndex, site: Site, tensor: str, what: str) -> tuple[int, ...]:
+    """An operand's static shape; an unknown one leaves the node a named gap of unknown cost."""
     shape = index.shape(tensor)
     if shape is None:
-        raise index.missing_shape(tensor, site.name, what)
+        raise NotModeled(index.unknown_shape(tensor, what))
     return shape
 
 
@@ -334,7 +350,28 @@ def recurrent_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[Layer]
             for shape, weight, role, _ in found]
 
 
-# ------------------------------------------------------------------------------ fused attention
+# ------------------------------------------------------------------------------ onnxruntime's formats
+
+def block_matmul_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[Layer]:
+    """MatMulNBits: A [..., K] times a K x N weight stored block-quantized (its width the `bits`
+    attribute, its storage the packed values with their block scales and zero points)."""
+    node, attrs = site.node, attributes(site.node)
+    a_t, b_t = node.input[0], node.input[1]
+    a = _shape(index, site, a_t, "input")
+    k, n = int(attrs.get("K", 0)), int(attrs.get("N", 0))
+    if not a or a[-1] != k or n <= 0:
+        raise ModelImportError(f"node {shown(site.name)} ({node.op_type}): input {list(a)[:8]} does not end in "
+                               f"its K {k}, or N {n} is not positive")
+    bias = _bias(node, spec)
+    stored = index.weight(b_t)
+    shape = _layer_shape(site, name=stored.name if stored else site.name, op="matmul",
+                         batch=prod(a[:-1]) * site.repeat, in_channels=k, out_channels=n, has_bias=bias is not None)
+    if stored is None:
+        raise NotModeled(f"its weight {shown(b_t)} is a run-time tensor: only constant weights are modeled",
+                         shape.macs)
+    weight = nbits_weight(index, node, site.name, attrs, stored)
+    return [_layer(site, shape, weight, a, index.shape(node.output[0]) or a[:-1] + (n,), bias, attrs)]
+
 
 def attention_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[Layer]:
     """onnxruntime's fused self-attention: the packed Q/K/V projection (a weight) and the two
@@ -356,28 +393,89 @@ def attention_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[Layer]
     projection = _layer_shape(site, name=weight.name if weight else w_t, op="matmul",
                               batch=batch * seq * site.repeat, in_channels=w[0], out_channels=w[1],
                               has_bias=bias is not None)
-    g = batch * heads
-    products = [_layer_shape(site, name=f"{site.name}/{part}", op="dynamic_matmul", batch=seq * site.repeat,
-                             in_channels=g * k, out_channels=g * n, groups=g)
-                for part, k, n in (("qk", sizes[0] // heads, keys), ("av", keys, sizes[2] // heads))]
+    y = index.shape(node.output[0]) or x
+    products = _attention_products(site, x, y, attrs, batch * heads, seq, keys, sizes[0] // heads,
+                                   sizes[2] // heads)
     if weight is None:
         raise NotModeled(f"its weight {shown(w_t)} is a run-time tensor: only constant weights are modeled",
-                         sum(p.macs for p in [projection] + products))
-    y = index.shape(node.output[0])
-    return ([_layer(site, projection, weight, x, y or x, bias, attrs)]
-            + [_layer(site, p, None, x, y or x, None, attrs) for p in products])
+                         projection.macs + sum(p.macs for p in products))
+    return [_layer(site, projection, weight, x, y, bias, attrs)] + products
 
 
-def attention_products(site: Site, spec: OpSpec, index: GraphIndex) -> list[Layer]:
-    """onnxruntime's MultiHeadAttention on projected 3-D query, key and value: its two products
-    are estimated, not modeled (packed and cached layouts vary)."""
+def mha_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[Layer]:
+    """onnxruntime's MultiHeadAttention on projected query, key and value (any of its layouts):
+    the two products per head."""
     node, attrs = site.node, attributes(site.node)
-    q, k = index.shape(node.input[0]), index.shape(node.input[1])
-    estimate = 2 * q[0] * q[1] * k[1] * q[2] if q and k and len(q) == len(k) == 3 and q[2] == k[2] else None
-    raise NotModeled(f"fused multi-head attention ({attrs.get('num_heads', '?')} heads) is not modeled; "
-                     "MACs estimated from query and key", estimate)
+    heads = int(attrs.get("num_heads", 0))
+    q = _shape(index, site, node.input[0], "query")
+    k, v, past = (_optional_shape(index, node, i) for i in (1, 2, 6))
+    dims = mha_dims(q, k, v, past, heads)
+    if dims is None:
+        raise ModelImportError(f"node {shown(site.name)} ({node.op_type}): query {list(q)[:8]}, key "
+                               f"{list(k or ())[:8]}, value {list(v or ())[:8]} and num_heads {heads} do "
+                               "not form a multi-head attention")
+    b, s, length, hk, hv = dims
+    return _attention_products(site, q, index.shape(node.output[0]) or (b, s, heads * hv), attrs, b * heads, s,
+                               length, hk, hv)
+
+
+def gqa_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[Layer]:
+    """onnxruntime's GroupQueryAttention: every query head's two products over the keys of its
+    group (past and new)."""
+    node, attrs = site.node, attributes(site.node)
+    heads, kv_heads = int(attrs.get("num_heads", 0)), int(attrs.get("kv_num_heads", 0))
+    q = _shape(index, site, node.input[0], "query")
+    total = _scalar_int(index, node.input[6]) if len(node.input) > 6 and node.input[6] else None
+    dims = gqa_dims(q, _optional_shape(index, node, 1), _optional_shape(index, node, 3), total, heads, kv_heads)
+    if dims is None:
+        raise ModelImportError(f"node {shown(site.name)} ({node.op_type}): query {list(q)[:8]} with num_heads "
+                               f"{heads} and kv_num_heads {kv_heads} does not form a grouped-query attention")
+    b, s, length, h = dims
+    return _attention_products(site, q, index.shape(node.output[0]) or (b, s, heads * h), attrs, b * heads, s,
+                               length, h, h)
+
+
+def onnx_attention_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[Layer]:
+    """ONNX's own Attention (opset 23): Q [B, heads, S, H] (or [B, S, heads x H]) against K and
+    V of kv_num_heads, past keys appended."""
+    node, attrs = site.node, attributes(site.node)
+    q, k, v = (_shape(index, site, node.input[i], what) for i, what in enumerate(("query", "key", "value")))
+    past = _optional_shape(index, node, 4)
+    heads = int(attrs.get("q_num_heads", 0)) if len(q) == 3 else q[1] if len(q) == 4 else 0
+    kv_heads = int(attrs.get("kv_num_heads", 0)) if len(k) == 3 else k[1] if len(k) == 4 else 0
+    if heads <= 0 or kv_heads <= 0 or len(k) != len(q) or len(v) != len(q) \
+            or (len(q) == 3 and (q[2] % heads or k[2] % kv_heads or v[2] % kv_heads)):
+        raise ModelImportError(f"node {shown(site.name)} ({node.op_type}): query {list(q)[:8]}, key {list(k)[:8]} "
+                               f"and value {list(v)[:8]} do not form an attention")
+    if len(q) == 3:
+        b, s, length, hk, hv = q[0], q[1], k[1], q[2] // heads, v[2] // kv_heads
+    else:
+        b, s, length, hk, hv = q[0], q[2], k[2], q[3], v[3]
+    length += past[2] if past is not None and len(past) == 4 else 0
+    return _attention_products(site, q, index.shape(node.output[0]) or q, attrs, b * heads, s, length, hk, hv)
+
+
+def _attention_products(site: Site, x, y, attrs, groups: int, rows: int, keys: int, hk: int, hv: int
+                        ) -> list[Layer]:
+    """q k^T and attention x v of `groups` (batch x heads) independent heads: dynamic matmuls."""
+    shapes = [_layer_shape(site, name=f"{site.name}/{part}", op="dynamic_matmul", batch=rows * site.repeat,
+                           in_channels=groups * k, out_channels=groups * n, groups=groups)
+              for part, k, n in (("qk", hk, keys), ("av", keys, hv))]
+    return [_layer(site, shape, None, x, y, None, attrs) for shape in shapes]
+
+
+def _optional_shape(index: GraphIndex, node: onnx.NodeProto, i: int) -> tuple[int, ...] | None:
+    return index.shape(node.input[i]) if len(node.input) > i and node.input[i] else None
+
+
+def _scalar_int(index: GraphIndex, tensor: str) -> int | None:
+    const = index.constants.get(tensor)
+    if const is None or prod(const.shape) != 1:
+        return None
+    return int(np.asarray(const.values()).reshape(-1)[0])
 
 
 BUILDERS = {"conv": conv_layers, "conv_transpose": conv_layers, "matrix": matrix_layers,
-            "einsum": einsum_layers, "recurrent": recurrent_layers, "attention": attention_layers,
-            "attention_products": attention_products}
+            "einsum": einsum_layers, "recurrent": recurrent_layers, "block_matmul": block_matmul_layers,
+            "attention": attention_layers, "multi_head_attention": mha_layers,
+            "grouped_query_attention": gqa_layers, "onnx_attention": onnx_attention_layers}

@@ -12,7 +12,7 @@ import onnx
 from codesign.graph.index import GraphIndex
 from codesign.graph.limits import shown
 from codesign.graph.network import Layer, Unmodeled
-from codesign.graph.ops import SPECS, NotModeled, Site, build
+from codesign.graph.ops import SPECS, NotModeled, Site, build, multiplies
 from codesign.graph.protos import attributes, node_names, op_key, subgraphs
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -55,9 +55,14 @@ def collect(graph: onnx.GraphProto, index: GraphIndex, repeat: int = 1, prefix: 
             found.add(CONTROL[key](node, name, index, repeat))
         elif subgraphs(node):
             found.add(_opaque_body(node, name, index, repeat))
+        elif multiplies(node):
+            found.unmodeled.append(Unmodeled(node.op_type, name, None,
+                                             f"an op of domain {shown(node.domain or 'ai.onnx')} whose name says "
+                                             "it multiplies: it is not modeled, its MACs are unknown"))
         elif node.domain not in DEFAULT_DOMAINS and key not in NO_MACS_CONTRIB:
             found.unmodeled.append(Unmodeled(node.op_type, name, None,
-                                             f"an op of domain {shown(node.domain)}: its arithmetic is unknown"))
+                                             f"an op of domain {shown(node.domain)}: its arithmetic is unknown",
+                                             multiplies=False))
     return found
 
 

@@ -5,6 +5,7 @@ import time
 from dataclasses import asdict, replace
 from typing import Iterable, Mapping, Sequence
 
+from codesign.inspect import share_text
 from codesign.report.fmt import bits as fmt_bits, num, percent, span
 from codesign.report.model import Curve, Report, SearchTrace, SweepData
 
@@ -30,7 +31,7 @@ def plan_summary(plan) -> dict:
            "weights + indices vs the hardware's dense weights": num(t.compression["dense_hardware_width"]) + "×",
            "energy, dense → planned": f"{num(t.dense_energy_pj * 1e-6)} → {num(t.energy_pj * 1e-6)} µJ"}
     if plan.coverage is not None:
-        out["MACs modeled"] = percent(plan.coverage.get("share", 1.0))
+        out["MACs modeled"] = share_text(plan.coverage) if "share" in plan.coverage else percent(1.0)
     if t.flipping_layers:
         out["decisions that flip inside the ranges"] = ", ".join(t.flipping_layers)
     return out

@@ -69,7 +69,7 @@ def test_full_coverage_is_stated_without_a_warning(capsys):
     assert "coverage: 100% of the model's 654,560,384 MACs modeled" in captured.out and captured.err == ""
     assert main(["inspect", "alexnet", "--json"]) == 0
     coverage = json.loads(capsys.readouterr().out)["totals"]["coverage"]
-    assert coverage == {"macs_modeled": 654_560_384, "macs_total": 654_560_384, "share": 1.0,
+    assert coverage == {"macs_modeled": 654_560_384, "macs_total": 654_560_384, "share": 1.0, "complete": True,
                         "unmodeled": [], "notes": []}
 
 

@@ -210,4 +210,5 @@ def test_unknown_custom_op_is_listed_with_unknown_cost():
     cov = net.coverage_dict()
     assert cov["share"] == 1.0 and cov["unmodeled"] == [{"op": "Mystery", "node": "m", "macs": None,
                                                          "reason": "an op of domain 'my.domain': its arithmetic "
-                                                                   "is unknown"}]
+                                                                   "is unknown", "multiplies": False}]
+    assert cov["complete"]                  # its name does not say it multiplies

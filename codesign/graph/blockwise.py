@@ -1,0 +1,77 @@
+"""onnxruntime's block-quantized weights (MatMulNBits, the format of onnxruntime-genai and Olive):
+B [N, blocks, block_size x bits / 8] bytes, one scale per block of K and optionally a zero
+point per block. The layer's weight is the K x N matrix they stand for, read back as float
+(as a MatMul's weight is stored), its width the `bits` attribute, and its storage what the file
+holds: the packed values, the scales and the zero points."""
+from __future__ import annotations
+
+from dataclasses import replace
+from math import ceil, prod
+
+import numpy as np
+
+from codesign.errors import ModelImportError
+from codesign.graph.index import GraphIndex, Weight
+from codesign.graph.limits import shown
+
+
+def nbits_weight(index: GraphIndex, node, name: str, attrs: dict, stored: Weight) -> Weight:
+    """The K x N weight a MatMulNBits node's B, scales and zero points stand for; the shapes
+    are checked against K, N, bits and block_size before anything is read."""
+    k, n = int(attrs.get("K", 0)), int(attrs.get("N", 0))
+    bits, block = int(attrs.get("bits", 4)), int(attrs.get("block_size", 0))
+    blocks = ceil(k / block) if block > 0 else 0
+    expected = (n, blocks, block * bits // 8)
+    inputs = list(node.input) + [""] * 6
+    scales, zeros, g_idx = (inputs[i] if inputs[i] else None for i in (2, 3, 4))
+    scale_shape = index.shape(scales) if scales else None
+    if k <= 0 or n <= 0 or not 2 <= bits <= 8 or block < 16 or block & (block - 1) or stored.shape != expected \
+            or scale_shape is None or prod(scale_shape) != n * blocks:
+        raise ModelImportError(f"node {shown(name)} (MatMulNBits): K {k}, N {n}, bits {bits}, block_size {block}, "
+                               f"B {list(stored.shape)[:4]} and scales {list(scale_shape or ())[:4]} do not form "
+                               f"a block-quantized weight (B should be {list(expected)}, scales {n * blocks} "
+                               "values): the file is corrupted")
+    extra = [t for t in (scales, zeros, g_idx) if t]
+    stored_bits = prod(stored.shape) * 8 + sum(prod(index.shape(t) or ()) * (index.bits(t) or 32)
+                                              for t in (scales, zeros) if t)
+
+    def values() -> np.ndarray | None:
+        consts = [index.constants.get(t) for t in extra]
+        if None in consts or 8 % bits:           # run-time scales, or a packing other than 2/4/8 bits
+            return None
+        arrays = dict(zip(extra, (c.values() for c in consts)))
+        return dequantize(stored.values(), arrays[scales], arrays.get(zeros), arrays.get(g_idx), k, n, bits, block)
+    return replace(stored, shape=(k, n), bits=bits, values=values, stored_bits=stored_bits)
+
+
+def dequantize(packed: np.ndarray, scales: np.ndarray, zeros: np.ndarray | None, g_idx: np.ndarray | None,
+               k: int, n: int, bits: int, block: int) -> np.ndarray:
+    """W [K, N] = (q - zero point) x scale, block by block along K; q unpacked low bits first,
+    zero points packed the same way when they are bytes (else one value a block, as scales),
+    2^(bits-1) when absent."""
+    blocks = ceil(k / block)
+    q = _unpack(np.asarray(packed, np.uint8).reshape(n, -1), bits)[:, :k]
+    scale = np.asarray(scales, np.float32).reshape(n, blocks)
+    if zeros is None:
+        zero = np.full((n, blocks), 2 ** (bits - 1), np.float32)
+    elif np.asarray(zeros).dtype == np.uint8:
+        zero = _unpack(np.asarray(zeros).reshape(n, -1), bits)[:, :blocks].astype(np.float32)
+    else:
+        zero = np.asarray(zeros, np.float32).reshape(n, blocks)
+    block_of = np.asarray(g_idx, np.int64).reshape(-1)[:k] if g_idx is not None else np.arange(k) // block
+    w = (q.astype(np.float32) - zero[:, block_of]) * scale[:, block_of]
+    return np.ascontiguousarray(w.T)
+
+
+def _unpack(rows: np.ndarray, bits: int) -> np.ndarray:
+    """Bytes to their 8 / bits values each, the lowest bits first."""
+    shifts = np.arange(0, 8, bits, dtype=np.uint8)
+    return ((rows[..., None] >> shifts) & (2 ** bits - 1)).reshape(rows.shape[0], -1)
+
+
+def storage_bits(weight: Weight | None, count: int) -> int:
+    """Bits the file holds for a layer's weight: `count` values at the weight's width, or what a
+    block-quantized weight stores (packed values, scales, zero points)."""
+    if weight is None:
+        return 0
+    return weight.stored_bits if weight.stored_bits is not None else count * weight.bits
