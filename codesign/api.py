@@ -34,18 +34,20 @@ CHUNK = Range(1, 10 ** 9, whole=True)                 # config x layer pairs per
 
 def load(source, input_shape=None, example_input=None):
     """A Network from an ONNX path, a bundled or built-in name, an onnx.ModelProto, or a torch
-    nn.Module (exported with torch.onnx at `example_input`, a tensor or a tuple of them).
-    `input_shape`: "1x3x224x224", a tuple, or a list of "NAME=DIMS"."""
+    nn.Module (exported at `example_input`: a tensor, a tuple of them, or a dict of keyword
+    tensors such as an HF model's {"input_ids": ..., "attention_mask": ...}; torch's dynamo
+    exporter, else the legacy one). `input_shape`: "1x3x224x224", a tuple, or a list of
+    "NAME=DIMS"."""
     from codesign.graph import load_network
     source = arguments.model("source", source)
     input_shape = arguments.shape("input_shape", input_shape)
     if arguments.is_torch_module(source):
-        from pruning.onnx.bridge import export_torch
+        from pruning.onnx.torch_export import export_module
         if example_input is None:
             raise CodesignError("codesign.load(nn.Module) needs example_input= (a tensor shaped like "
-                                "one batch, or a tuple of them) to export it")
+                                "one batch, a tuple of them, or a dict of keyword tensors) to export it")
         _check_example(example_input)
-        source = export_torch(source, example_input, opset=17)   # at the example's own shapes
+        source = export_module(source, example_input)        # at the example's own shapes
     elif example_input is not None:
         raise CodesignError("example_input= is for a torch nn.Module source only; leave it out (an ONNX "
                             "model's inputs are set with input_shape=)")
@@ -53,11 +55,10 @@ def load(source, input_shape=None, example_input=None):
 
 
 def _check_example(example) -> None:
-    import torch
-    tensors = example if isinstance(example, tuple) else (example,)
-    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
-        raise arguments.ArgumentError(f"example_input= must be a tensor or a tuple of tensors, not "
-                                  f"{type(example).__name__} {arguments.shown(example)}")
+    from pruning.onnx.torch_export import EXAMPLE_KINDS, is_example
+    if not is_example(example):
+        raise arguments.ArgumentError(f"example_input= must be {EXAMPLE_KINDS}, not "
+                                      f"{type(example).__name__} {arguments.shown(example)}")
 
 
 def _network(net, input_shape=None):

@@ -98,7 +98,7 @@ def resolve_model(model, ds):
     if is_module(model):
         import torch
 
-        from pruning.onnx.bridge import export_torch
+        from pruning.onnx.torch_export import export_torch
         check_module_fits(model, ds)
         return export_torch(model, tuple(ds.input_shape), dtype=torch.from_numpy(ds.train_x[:1]).dtype)
     return model

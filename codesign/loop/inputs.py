@@ -43,7 +43,7 @@ def search_api(model, data, *, out=None, hw=DEFAULT_PRESET, on_status: StatusHoo
     if is_module(model) or not isinstance(data, (str, Path)):
         make_dir(check_out_folder(out, "out=", RUN_NAMES), within=out)
     if is_module(model):
-        from pruning.onnx.bridge import export_torch
+        from pruning.onnx.torch_export import export_torch
         ds = as_dataset(data) if not isinstance(data, (str, Path)) else None
         shape = ds.input_shape if ds is not None else _input_shape_of(data)
         path = out / "model.onnx"
