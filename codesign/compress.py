@@ -26,8 +26,9 @@ from codesign.results import Record
 from codesign.runlock import LOCK_NAME, run_lock
 from pruning.methods import METHODS, make_options
 from hwmodels.presets import DEFAULT_PRESET
-from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, THREADS, PruneJob
+from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, TASKS, THREADS, PruneJob
 from pruning.ranges import TRAINING
+
 from pruning.safe_files import write_file
 
 # What a prune writes in its run folder (a folder's name ends in "/"), checked before any work.
@@ -59,7 +60,7 @@ class PruneTotals(Record):
     method: str
     epochs: float
     pretrain_epochs: float
-    accuracy_before: float
+    accuracy_before: float              # the task's metric (pruning.tasks): accuracy, agreement (fractions), perplexity
     accuracy_after: float
     overall_ratio: float
     onnxruntime_max_diff: float
@@ -70,6 +71,12 @@ class PruneTotals(Record):
     allocation: str
     export: str
     seconds: float
+    task: str = "classify"              # classify, lm or distill (pruning.tasks)
+    metric: str = "accuracy"            # what accuracy_before/after hold: accuracy, perplexity or agreement
+    drop_unit: str = "accuracy points"  # what drop and its interval are measured in
+    drop: float | None = None           # after against before on the same test samples
+    drop_low: float | None = None       # its 95% interval (Agresti-Min, or a paired bootstrap)
+    drop_high: float | None = None
     schema_version: int = PRUNE_VERSION
 
 
@@ -182,7 +189,7 @@ def _progress_steps(progress: Progress | None):
     return lambda p: progress(p.step, p.total, f"{p.phase} {p.message}".strip())
 
 
-def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = PRUNE["alpha"],
+def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method"], alpha: float | None = PRUNE["alpha"],
           alphas=None, allocation: str = PRUNE["allocation"], pattern: str | None = PRUNE["pattern"],
           bits: str | Mapping[str, int] | None = PRUNE["bits"], export: str = PRUNE["export"],
           epochs: float = PRUNE["epochs"], pretrain_epochs: float | None = None,
@@ -195,8 +202,10 @@ def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = P
     model: a built-in net's name (pruning.models.MODELS: pretrained once and cached), an ONNX
         path, an onnx.ModelProto or a torch nn.Module (exported with its current weights).
     data: a dataset name (pruning.data.BUILTIN_DATASETS) or path (an IDX folder, an .npz
-        file), a pruning.data.Dataset, a torch Dataset or DataLoader (split 80/20, seeded) or
-        a (train, test) pair of them.
+        file, a folder of .npy files named as the graph inputs), a pruning.data.Dataset, a
+        torch Dataset or DataLoader (split 80/20, seeded) or a (train, test) pair of them.
+    task: classify (labels), lm (next-token on token ids; perplexity), distill (agreement with
+        the dense model; no labels needed) or auto (classify with labels, else distill).
     method: a compression method (pruning.methods.METHODS); method_options: its own options.
     alpha: the keep fraction of every prunable layer (allocation "global" ranks all weights
         together instead of per layer); alphas: a sparsity file or mapping (with patterns and
@@ -213,6 +222,7 @@ def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = P
     _refuse_none({k: v for k, v in locals().items() if k in PRUNE_SETTINGS}, PRUNE)    # first: only parameters
     model = arguments.model("model", model)
     data = arguments.data("data", data)
+    arguments.choice("task", task, TASKS)
     arguments.choice("method", method, sorted(METHODS))
     alpha = arguments.keep_fraction("alpha", alpha, optional=True)
     if alphas is not None and not isinstance(alphas, Mapping):
@@ -244,7 +254,7 @@ def prune(model, data, *, method: str = PRUNE["method"], alpha: float | None = P
     ds = as_dataset(data, limit=limit, test_limit=test_limit, seed=seed, spec=spec)
     pretrain_epochs = pretrain_default(model, pretrain_epochs)
     job = PruneJob(
-        model=resolve_model(model, ds), data=ds.name, method=method,
+        model=resolve_model(model, ds), data=ds.name, task=task, method=method,
         method_options=dict(method_options or {}),
         alphas=dict(sparsity.alphas) if sparsity else {}, alpha=alpha, allocation=allocation,
         pattern=pattern, patterns={k: str(v) for k, v in sparsity.patterns.items()} if sparsity else {},

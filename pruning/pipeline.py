@@ -8,6 +8,7 @@ take exactly the same path and layers are always named by ONNX weight names.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,9 @@ from pruning.onnx.files import OnnxFileError, read_onnx
 from pruning.patterns import Pattern, parse_pattern
 from pruning.protocol import CompressionResult, Progress, Targets, prunable_weights
 from pruning.prune_job import ALLOCATIONS, EXPORTS, PruneJob
-from pruning.train import TrainContext, evaluate
+from pruning.tasks import TASK_CLASSES, make_task
+from pruning.train import TrainContext, sample_scores, task_of
+from pruning.verdict import DropEstimate
 
 
 @dataclass
@@ -43,6 +46,8 @@ class PruneJobResult:
     qdq_max_diff: float | None = None
     qdq_accuracy: float | None = None
     test_samples: int = 0                             # the accuracies' sample size
+    task: str = "classify"                            # pruning.tasks: what the metric values are
+    drop: DropEstimate | None = None                  # after against before, paired, in the task's drop unit
 
     def layer_rows(self) -> list[dict]:
         return [{"name": l.name, "pattern": l.pattern, "weights": l.weights, "kept": l.kept,
@@ -51,7 +56,11 @@ class PruneJobResult:
 
     def summary(self) -> dict:
         r = self.result
+        task = TASK_CLASSES[self.task]
+        drop = self.drop.to_dict() if self.drop is not None else {}
         return {"model": self.job.model, "data": self.job.data, "method": r.method,
+                "task": self.task, "metric": task.metric, "drop_unit": task.drop_unit,
+                "drop": drop.get("drop"), "drop_low": drop.get("ci_low"), "drop_high": drop.get("ci_high"),
                 "epochs": self.job.epochs, "pretrain_epochs": self.job.pretrain_epochs,
                 "accuracy_before": r.accuracy_dense, "accuracy_after": r.accuracy,
                 "overall_ratio": r.overall_ratio, "onnxruntime_max_diff": self.verify_max_diff,
@@ -117,6 +126,12 @@ def prepare(model: str | Path | onnx.ModelProto, data: str | Path | Dataset, *, 
     return from_onnx(proto), data
 
 
+def with_task(job: PruneJob, module: OnnxModule, data: Dataset) -> Dataset:
+    """The data with the job's task (pruning.tasks.make_task) for the module as it is now (a
+    distillation's teacher is this dense model)."""
+    return dataclasses.replace(data, task=make_task(job.task, module, data, data_spec(module.model)))
+
+
 def load_module(model: str | Path | onnx.ModelProto, data: Dataset, seed: int = 0) -> OnnxModule:
     """The trainable module for a MODEL argument, checked against the data as given (use
     `prepare` to have the data fitted to the model)."""
@@ -180,13 +195,21 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     """Run one compression job; with `run_dir`, checkpoints go to run_dir/checkpoints and a
     rerun with the same job resumes. A built-in model is pretrained once and cached
     (pruning.pretrain); `initial_state` (a module state_dict) replaces that."""
-    from pruning.onnx.bridge import onnxruntime_accuracy
+    from pruning.onnx.bridge import onnxruntime_metric
     t0 = time.perf_counter()
     if job.export not in EXPORTS:
         raise PruningError(f"export {job.export!r} is not one of {', '.join(EXPORTS)}")
     torch.manual_seed(job.seed)
     module, data = prepare(job.model, data if data is not None else job.data, limit=job.limit,
                            test_limit=job.test_limit, seed=job.seed)
+    if job.pretrain_epochs > 0 and initial_state is None and job.task == "distill":
+        raise PruningError("--task distill learns from the dense model as given: pretraining has nothing to "
+                           "learn from; use --pretrain-epochs 0 (or labels with --task classify)")
+    if not data.labeled and job.task in ("auto", "distill") and job.pretrain_epochs > 0 and initial_state is None:
+        raise PruningError(f"the data {data.name!r} has no labels, so the dense model cannot be pretrained; "
+                           "use --pretrain-epochs 0 (the model is distilled from as given) or --task lm")
+    if job.pretrain_epochs > 0 and initial_state is None:       # pretraining asks the task too
+        data = with_task(job, module, data)
     weights = prunable_weights(module)
     targets = targets_for(job, weights)
     if job.export == "qdq" and not targets.bits:
@@ -203,24 +226,29 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
         name = builtin_name(job.model) or "model"
         pretrained(module, name, data, job.pretrain_epochs, batch_size=job.batch_size, lr=job.lr,
                    optimizer=job.optimizer, seed=job.seed, on_status=on_status, on_progress=on_progress)
-    accuracy_pretrained = evaluate(module, data)
+    data = with_task(job, module, data)                  # after pretraining: the teacher is the dense model
+    common["data"] = data
+    before = sample_scores(module, data)
+    accuracy_pretrained = task_of(data).value(before)
     result = backend.compress(module, targets, TrainContext(epochs=job.epochs, **common))
+    drop = task_of(data).drop(before, sample_scores(result.model, data))
     intervals = next((h.get("intervals") or {} for h in reversed(result.history) if "intervals" in h), {})
-    metadata = {"method": result.method, "data": data.name,
+    metadata = {"method": result.method, "data": data.name, "task": task_of(data).name,
                 "layers": {l.name: {"alpha": l.alpha, "bits": l.bits, "pattern": l.pattern,
                                     "interval": intervals.get(l.name)} for l in result.layers}}
     # The source graph's input shapes (a symbolic batch stays symbolic: deployable as is).
     exported = module.to_onnx(metadata=metadata)
-    sample = data.test_x[: min(64, len(data.test_y))]
+    sample = data.test_x[: min(64, len(data.test_x))]
     masks = {n: m for n, m in result.masks.items() if not bool(m.all())}
     diff = verify_onnx(module, exported, sample, masks=masks, atol=1e-4)
     out = PruneJobResult(job, result, exported, accuracy_pretrained, diff, dict(intervals),
-                    0.0, onnxruntime_accuracy(exported, data), test_samples=len(data.test_y))
+                         0.0, onnxruntime_metric(exported, data), test_samples=len(data.test_x),
+                         task=task_of(data).name, drop=drop)
     if job.export == "qdq":
         from pruning.onnx.qdq import to_qdq
         out.qdq_model = to_qdq(exported, intervals, targets.bits)
         out.qdq_max_diff = verify_onnx(module, out.qdq_model, sample, masks=masks, atol=1e-4)
-        out.qdq_accuracy = onnxruntime_accuracy(out.qdq_model, data)
+        out.qdq_accuracy = onnxruntime_metric(out.qdq_model, data)
     out.seconds = time.perf_counter() - t0
     return out
 

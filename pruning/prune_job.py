@@ -9,10 +9,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from pruning.errors import PruningError
 from pruning.identity import data_identity, file_identity
 from pruning.ranges import check_training_numbers
 
 ALLOCATIONS = ("uniform", "global")
+TASKS = ("auto", "classify", "lm", "distill")     # pruning.tasks (auto: classify with labels, else distill)
 EXPORTS = ("float", "qdq")
 OPTIMIZERS = ("adam", "sgd")
 THREADS = 1          # torch CPU threads of a run: one gives the same numbers on every machine
@@ -22,6 +24,7 @@ THREADS = 1          # torch CPU threads of a run: one gives the same numbers on
 class PruneJob:
     model: str                                   # lenet5 | lenet300 | path to .onnx
     data: str = "fashion-mnist"
+    task: str = "auto"                           # pruning.tasks.TASKS: classify, lm, distill (auto: by labels)
     method: str = "admm"
     method_options: Mapping[str, Any] = field(default_factory=dict)
     alphas: Mapping[str, float] = field(default_factory=dict)
@@ -42,6 +45,9 @@ class PruneJob:
     eval_limit: int | None = 2000
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+
+            raise PruningError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
         check_training_numbers(epochs=self.epochs, pretrain_epochs=self.pretrain_epochs,
                                batch_size=self.batch_size, lr=self.lr, seed=self.seed, limit=self.limit,
                                test_limit=self.test_limit, eval_limit=self.eval_limit)

@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pruning.errors import PruningError
+from pruning.prune_job import TASKS
 from pruning.verdict import DEFAULT_CONFIDENCE, DropEstimate, paired_bootstrap, paired_drop
 
-TASKS = ("auto", "classify", "lm", "distill")
 
 
 class Task:
@@ -166,6 +166,9 @@ class Distill(Task):
 
     def shown(self, value):
         return f"{100 * value:.2f}% {'agreement' if self.class_like else 'cosine'}"
+
+
+TASK_CLASSES = {t.name: t for t in (Classify, LanguageModel, Distill)}
 
 
 def make_task(name: str, module: nn.Module, data: Any, spec: Any = None) -> Task:

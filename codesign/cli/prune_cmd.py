@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     from pruning.data import BUILTIN_DATASETS
     from pruning.methods import METHODS, add_field_flag
     from pruning.models import MODELS
-    from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, PruneJob
+    from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, TASKS, PruneJob
     from pruning.ranges import TRAINING
     p = subparsers.add_parser(
         "prune", help="prune (and quantize) a model with one method on real data",
@@ -32,10 +32,15 @@ def register(subparsers) -> None:
                     "placeholder weights and cannot be pruned. Reruns with the same --out resume.")
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     add_model_args(p, positional=False)
-    add_field_flag(p, PruneJob, "data", f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory or an "
+    add_field_flag(p, PruneJob, "data", f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory, an "
                    ".npz file (x_train, y_train, x_test, y_test: samples (N, ...) of any shape, labels "
-                   "0..K-1), fitted to the model's input (channel axis, token ids, synthetic data of "
-                   "its shape and classes)", metavar="DATA")
+                   "0..K-1 optional; or one array per graph input named as the input, plus optional "
+                   "`labels`) or a folder of such .npy files; fitted to the model's inputs (channel "
+                   "axis, token ids, masks; synthetic data of every input's kind)", metavar="DATA")
+    add_field_flag(p, PruneJob, "task", "what to train and judge: classify (labels; accuracy), lm "
+                   "(next token on token ids; perplexity, drop in %% of it), distill (match the dense "
+                   "model; top-1 agreement or cosine, no labels needed); auto: classify with labels, "
+                   "else distill", choices=TASKS, metavar=None)
     add_field_flag(p, PruneJob, "method", "compression method", choices=sorted(METHODS), metavar=None)
     what = p.add_argument_group("what to compress")
     target = what.add_mutually_exclusive_group()
@@ -72,19 +77,31 @@ def summary_table(summary: dict) -> str:
     rows.append(["total", "", f"{total:,}", f"{kept:,}", f"{kept / max(total, 1):.4f}",
                  f"{total / max(kept, 1):.1f}x", ""])
     n = summary["test_samples"]
+    metric = summary.get("metric", "accuracy")
+    shown = (lambda v: _metric(metric, v, n))
     lines = [format_table(["layer", "pattern", "weights", "kept", "alpha", "ratio", "bits"], rows),
-             f"test accuracy ({n:,} samples, 95% Wilson intervals): before "
-             f"{_accuracy(summary['accuracy_before'], n)}, after {_accuracy(summary['accuracy_after'], n)} "
+             f"task {summary.get('task', 'classify')}: test {metric} ({n:,} samples"
+             f"{', 95% Wilson intervals' if metric == 'accuracy' else ''}): before "
+             f"{shown(summary['accuracy_before'])}, after {shown(summary['accuracy_after'])} "
              f"({summary['method']}, {summary['data']}, {summary['epochs']:g} epoch(s)); onnxruntime "
-             f"{_accuracy(summary['onnxruntime_accuracy'], n)}, max |diff| {summary['onnxruntime_max_diff']:.2g}"]
+             f"{shown(summary['onnxruntime_accuracy'])}, max |diff| {summary['onnxruntime_max_diff']:.2g}"]
+    if summary.get("drop") is not None:
+        lines.append(f"drop {summary['drop']:.2f} {summary['drop_unit']}, 95% interval "
+                     f"[{summary['drop_low']:.2f}, {summary['drop_high']:.2f}] (paired, same {n:,} samples)")
     if summary.get("qdq_accuracy") is not None:
-        lines.append(f"int8 QDQ model: onnxruntime {_accuracy(summary['qdq_accuracy'], n)}, max |diff| "
+        lines.append(f"int8 QDQ model: onnxruntime {shown(summary['qdq_accuracy'])}, max |diff| "
                      f"{summary['qdq_max_diff']:.2g} against the torch model")
     return "\n".join(lines)
 
 
-def _accuracy(value: float, n: int) -> str:
-    from codesign.loop.verdict import wilson_interval
+def _metric(metric: str, value: float, n: int) -> str:
+    """A task's metric as people read it: perplexity as a number, fractions as percent with
+    their Wilson interval."""
+    if metric == "perplexity":
+        return f"{value:.4g}"
+    if metric != "accuracy":                   # agreement: its interval is the drop's
+        return f"{100 * value:.2f}%"
+    from pruning.verdict import wilson_interval
     lo, hi = wilson_interval(value, n)
     return f"{100 * value:.2f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
 
@@ -103,7 +120,7 @@ def run(args) -> int:
         print(f"resuming from checkpoints in {out / 'checkpoints'}", file=sys.stderr)
     say = (lambda m: None) if args.quiet else (lambda m: print(f"codesign prune: {m}", file=sys.stderr, flush=True))
     with progress("prune", enabled=not args.quiet) as update:
-        result = prune(args.model, args.data, method=args.method, alpha=args.alpha,
+        result = prune(args.model, args.data, task=args.task, method=args.method, alpha=args.alpha,
                        alphas=args.sparsity, allocation=args.allocation, pattern=args.pattern,
                        bits=args.bits, export=args.export, epochs=args.epochs,
                        pretrain_epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr,

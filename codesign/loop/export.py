@@ -16,7 +16,7 @@ def export_model(final, prep: Prepared, out: Path, result: SearchResult, spec, j
     DequantizeLinear), checked in onnxruntime, and the plan of the exported file with its own
     masks (plan.json)."""
     from codesign.graph import load_network
-    from pruning.onnx.bridge import onnxruntime_accuracy, verify_onnx
+    from pruning.onnx.bridge import onnxruntime_metric, verify_onnx
     model, masks, intervals = final
     meta = {"alphas": result.alphas, "patterns": result.patterns, "algorithm": result.algorithm,
             "hardware": spec.name}
@@ -25,12 +25,12 @@ def export_model(final, prep: Prepared, out: Path, result: SearchResult, spec, j
     masks = {n: m for n, m in masks.items() if not bool(m.all())}
     diff = verify_onnx(model, proto, sample, masks)
     files = {"compressed.onnx": write_file(out / "compressed.onnx", proto.SerializeToString(), within=out)}
-    info = {"max_abs_diff": diff, "onnxruntime_test_accuracy": onnxruntime_accuracy(proto, prep.test_data)}
+    info = {"max_abs_diff": diff, "onnxruntime_test_accuracy": onnxruntime_metric(proto, prep.test_data)}
     if job.export == "qdq":
         from pruning.onnx.qdq import to_qdq
         qdq = to_qdq(proto, intervals, prep.bits)
         info["qdq_max_abs_diff"] = verify_onnx(model, qdq, sample, masks)
-        info["qdq_test_accuracy"] = onnxruntime_accuracy(qdq, prep.test_data)
+        info["qdq_test_accuracy"] = onnxruntime_metric(qdq, prep.test_data)
         files["compressed-qdq.onnx"] = write_file(out / "compressed-qdq.onnx", qdq.SerializeToString(), within=out)
     exported_net = load_network(proto, (1,) + tuple(prep.test_data.input_shape))
     plan = plan_network(prep.network, spec, pruned=exported_net)

@@ -516,11 +516,16 @@ def onnxruntime_outputs(model: onnx.ModelProto, x, chunk: int = 1000) -> np.ndar
     return np.concatenate(parts, axis=axis)
 
 
-def onnxruntime_accuracy(model: onnx.ModelProto, data) -> float:
-    """Top-1 accuracy of `model` in onnxruntime on data's test split."""
-    if len(data.test_y) == 0:
+def onnxruntime_metric(model: onnx.ModelProto, data) -> float:
+    """The data's task metric (pruning.tasks: accuracy, perplexity, agreement) of `model` run in
+    onnxruntime on data's test split."""
+    from pruning.train import as_batch, task_of
+    if len(data.test_x) == 0:
         return float("nan")
-    return float(np.mean(onnxruntime_outputs(model, data.test_x).argmax(1) == data.test_y))
+    out = torch.from_numpy(onnxruntime_outputs(model, data.test_x))
+    y = None if data.test_y is None else torch.from_numpy(np.ascontiguousarray(data.test_y))
+    task = task_of(data)
+    return task.value(task.scores(out, as_batch(data.test_x), y))
 
 
 def verify_onnx(module: OnnxModule, exported: onnx.ModelProto, x: np.ndarray,
