@@ -24,6 +24,7 @@ def layer_records(network: Network) -> list[dict]:
             "name": layer.name, "op": layer.op, "node": layer.node, "uses": list(layer.uses),
             "prunable": s.prunable, "weight_shape": list(layer.weight_shape),
             "weight_source": layer.weight_source, "weight_bits": bits[layer.name] if s.prunable else None,
+            "stored_bits": layer.stored_bits,
             "groups": s.groups, "depthwise": s.is_depthwise, "repeat": layer.attributes.get("repeat", 1),
             "kernel": list(s.kernel), "stride": list(s.stride), "dilation": list(s.dilation),
             "pads": list(s.pads), "bias": layer.bias,

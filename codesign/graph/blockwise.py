@@ -67,11 +67,3 @@ def _unpack(rows: np.ndarray, bits: int) -> np.ndarray:
     """Bytes to their 8 / bits values each, the lowest bits first."""
     shifts = np.arange(0, 8, bits, dtype=np.uint8)
     return ((rows[..., None] >> shifts) & (2 ** bits - 1)).reshape(rows.shape[0], -1)
-
-
-def storage_bits(weight: Weight | None, count: int) -> int:
-    """Bits the file holds for a layer's weight: `count` values at the weight's width, or what a
-    block-quantized weight stores (packed values, scales, zero points)."""
-    if weight is None:
-        return 0
-    return weight.stored_bits if weight.stored_bits is not None else count * weight.bits

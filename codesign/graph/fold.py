@@ -1,4 +1,5 @@
-"""Constant folding once input shapes are fixed, by onnxruntime's basic graph optimizer.
+"""Constant folding once input shapes are fixed, by onnxruntime's basic graph optimizer, or by
+onnxscript's constant folding where onnxruntime refuses the graph (an op it does not know).
 
 Exporters compute Reshape targets, Pad amounts, gate-reordered LSTM weights or If conditions
 at run time from `Shape` of an activation; with static inputs these are constants, but onnx
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import tempfile
 from math import prod
 
@@ -33,35 +35,64 @@ _RUNTIME = "#codesign-runtime"          # suffix of the run-time copies that sto
 
 def fold(model: onnx.ModelProto, probes: set[str], index: GraphIndex
          ) -> tuple[onnx.ModelProto | None, str | None]:
-    """(the folded copy with inferred shapes, None) or (None, why folding failed)."""
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:                   # pragma: no cover - a dependency of the package
-        return None, f"onnxruntime is not installed ({exc})"
+    """(the folded copy with inferred shapes, None) or (None, why folding failed). onnxruntime
+    folds first; where it refuses the graph (an op it does not know, a graph its loader
+    rejects), onnxscript's constant folding is the second route."""
     probed, computed = _probed_copy(model, probes, index)
     stored = sum(prod(c.shape) for c in index.constants.values() if c.source in ("initializer", "constant"))
     if computed > FOLD_ELEMENTS + FOLD_PER_STORED * stored:
         return None, (f"it would compute {computed:,} elements, beyond the limit of "
                       f"{FOLD_ELEMENTS + FOLD_PER_STORED * stored:,} (codesign.graph.limits.FOLD_ELEMENTS)")
     outputs = {o.name for o in probed.graph.output}
-    for name in sorted(probes - outputs):
-        probed.graph.output.add().name = name        # no type: onnxruntime infers it
+    top = {o for node in probed.graph.node for o in node.output}     # a body's tensor is no graph output
+    for name in sorted((probes & top) - outputs):
+        probed.graph.output.add().name = name        # no type: the folder infers it
+    causes = []
+    for route, folder in (("onnxruntime", _ort_folded), ("onnxscript", _onnxscript_folded)):
+        try:
+            folded = folder(probed)
+        except Exception as exc:                 # unknown custom ops, > 2 GB, invalid graphs
+            causes.append(f"{route}: {cause_text(exc)}")
+            continue
+        try:
+            with contrib_shapes():
+                return shape_inference.infer_shapes(folded), None     # no data propagation: see sizes.py
+        except Exception:                        # the folded graph's own shapes still help
+            return folded, None
+    return None, "; ".join(causes)
+
+
+def _ort_folded(probed: onnx.ModelProto) -> onnx.ModelProto:
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.log_severity_level = 4
     with tempfile.TemporaryDirectory(prefix="codesign-fold-") as tmp:
         options.optimized_model_filepath = os.path.join(tmp, "folded.onnx")
-        try:
-            ort.InferenceSession(probed.SerializeToString(), options, providers=["CPUExecutionProvider"])
-            folded = onnx.load(options.optimized_model_filepath)
-        except Exception as exc:                 # unknown custom ops, > 2 GB, invalid graphs
-            return None, " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-    try:
-        with contrib_shapes():
-            return shape_inference.infer_shapes(folded), None     # no data propagation: see sizes.py
-    except Exception:                            # the folded graph's own shapes still help
-        return folded, None
+        ort.InferenceSession(probed.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        return onnx.load(options.optimized_model_filepath)
+
+
+def _onnxscript_folded(probed: onnx.ModelProto) -> onnx.ModelProto:
+    """onnxscript's folding, in Python: ops it does not know stay as they are; each tensor it
+    computes is bounded like the whole (stand-ins it never evaluates replace the rest)."""
+    from onnxscript import ir
+    from onnxscript.optimizer import fold_constants
+
+    model = ir.serde.deserialize_model(probed)
+    fold_constants(model, input_size_limit=FOLD_ELEMENTS, output_size_limit=FOLD_ELEMENTS)
+    return ir.serde.serialize_model(model)
+
+
+_ORT_NOISE = re.compile(r"\[ONNXRuntimeError\] : \d+ : \w+ : |/onnxruntime_src/\S+:\d+ .*?\) (?=\S)")
+
+
+def cause_text(exc: BaseException) -> str:
+    """An exception as one whole line: its type and message, without onnxruntime's source paths
+    and C++ signatures (they fill a line and say nothing to the user)."""
+    return " ".join(_ORT_NOISE.sub("", f"{type(exc).__name__}: {exc}").split())
 
 
 def _probed_copy(model: onnx.ModelProto, probes: set[str], index: GraphIndex) -> tuple[onnx.ModelProto, int]:

@@ -45,7 +45,7 @@ def load_network(source, input_shape=None) -> Network:
     _check_reshapes(model, index, name)
     found = collect(model.graph, index)
     if index.fold_error and any(index.constant_only(t) and t not in index.constants for t in probes):
-        found.notes.append(f"constant folding did not run ({index.fold_error[:160]}): tensors computed from "
+        found.notes.append(f"constant folding did not run ({index.fold_error}): tensors computed from "
                            "constants (weights among them) are counted as run-time values")
     layers = _unique_layers(found.layers, found.notes)
     if not layers:
@@ -232,7 +232,7 @@ def _check_macs(layers: list[Layer], name: str) -> None:
 
 def _nothing_to_model(name: str, found) -> ModelImportError:
     if found.unmodeled:
-        gap = found.unmodeled[0]
+        gap = next((u for u in found.unmodeled if u.multiplies), found.unmodeled[0])
         return ModelImportError(f"model {shown(name)}: no compute layer can be modeled; node "
                                 f"{shown(gap.node)} ({gap.op}): {gap.reason}")
     return ModelImportError(f"model {shown(name)} has no {COMPUTE_TEXT}: there is nothing to simulate "

@@ -21,7 +21,7 @@ class Layer:
     name: str                        # weight tensor name (root constant); the node for dynamic matmuls
     op: str                          # an op of hwmodels.workload.OPS
     node: str                        # ONNX node name (the first one when a weight is shared)
-    weight_shape: tuple[int, ...]    # as stored; () when the layer has no weight
+    weight_shape: tuple[int, ...]    # as stored (block-quantized: K x N); () when it has no weight
     weight_source: str               # initializer | constant | constant_of_shape | folded | activation
     bias: str | None
     input_shape: tuple[int, ...]
@@ -37,6 +37,14 @@ class Layer:
     @property
     def macs(self) -> int:
         return self.shape.macs
+
+    @property
+    def stored_bits(self) -> int:
+        """Bits the model holds for the weight: its values at their width, or what a
+        block-quantized weight stores (packed values, block scales, zero points)."""
+        if self.stored is None:
+            return 0
+        return self.stored.stored_bits if self.stored.stored_bits is not None else self.params * self.stored.bits
 
     @property
     def groups(self) -> int:
