@@ -196,6 +196,7 @@ def _quiet():
 
 @contextlib.contextmanager
 def _silent_fds():
+    """fds 1 and 2 point at a temporary file, flushed on both sides of the switch."""
     with tempfile.TemporaryFile() as tmp:
         for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
             with contextlib.suppress(Exception):
