@@ -282,7 +282,7 @@ def _bits(bits, *, mapping: bool = True):
 
 
 def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH["hw_overrides"],
-           max_drop: float = SEARCH["max_drop"], confidence: float = SEARCH["confidence"],
+           max_drop: float = SEARCH["max_drop"], task: str = SEARCH["task"], confidence: float = SEARCH["confidence"],
            method: str = SEARCH["method"], method_options: Mapping[str, Any] | None = SEARCH["method_options"],
            allocators=SEARCH["allocators"], patterns=SEARCH["patterns"], batch: int = SEARCH["batch"],
            train_limit: int | None = SEARCH["train_limit"], test_limit: int | None = SEARCH["test_limit"],
@@ -301,8 +301,9 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
         in memory as OUT/data.npz, so the run can resume). out: the run folder (default
         runs/<model>-search, as on the command line); a rerun with the same settings resumes.
     hw: a preset name or TOML path; hw_overrides: KEY=VALUE changes (a list or a comma list).
-    max_drop: allowed accuracy drop in points, judged at `confidence` on a validation split
-        (`validation` samples; None: sized for the constraint).
+    max_drop: allowed drop in the task's unit (accuracy or agreement points, percent of
+        perplexity), judged at `confidence` on a validation split (`validation` samples; None:
+        sized for the constraint); task: as for codesign.prune.
     method, method_options: the compression method of every training run.
     allocators: dp and/or fig5; patterns: those the dp allocator may give a layer (lists or
         comma lists); batch: candidates trained per round.
@@ -327,6 +328,7 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
                                    for a in arguments.names("allocators", allocators))
     settings["patterns"] = tuple(str(arguments.pattern("patterns", p)) for p in arguments.names("patterns", patterns))
     settings["method_options"] = arguments.mapping("method_options", method_options, optional=True) or {}
+    arguments.choice("task", task, TASKS)
     arguments.choice("method", method, sorted(METHODS))
     arguments.choice("export", export, EXPORTS)
     arguments.choice("executor", executor, EXECUTORS)

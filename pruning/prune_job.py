@@ -15,6 +15,9 @@ from pruning.ranges import check_training_numbers
 
 ALLOCATIONS = ("uniform", "global")
 TASKS = ("auto", "classify", "lm", "distill")     # pruning.tasks (auto: classify with labels, else distill)
+# each task's metric and the unit its drops (and --max-drop) are read in
+TASK_METRICS = {"classify": ("accuracy", "accuracy points"), "lm": ("perplexity", "% perplexity increase"),
+                "distill": ("agreement", "agreement points")}
 EXPORTS = ("float", "qdq")
 OPTIMIZERS = ("adam", "sgd")
 THREADS = 1          # torch CPU threads of a run: one gives the same numbers on every machine

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pruning.errors import PruningError
-from pruning.prune_job import TASKS
-from pruning.verdict import DEFAULT_CONFIDENCE, DropEstimate, paired_bootstrap, paired_drop
+from pruning.prune_job import TASK_METRICS, TASKS
+from pruning.verdict import DEFAULT_CONFIDENCE, DropEstimate, task_drop
 
 
 
@@ -53,7 +53,8 @@ class Task:
 
     def drop(self, reference: np.ndarray, candidate: np.ndarray,
              confidence: float = DEFAULT_CONFIDENCE) -> DropEstimate:
-        raise NotImplementedError
+        """In `drop_unit`, with its interval (pruning.verdict.task_drop: one place per metric)."""
+        return task_drop(self.name, reference, candidate, confidence)
 
     def quality(self, value: float) -> float:
         """The metric signed so that higher is better (for picking the best of several models)."""
@@ -71,8 +72,7 @@ class Task:
 @dataclass
 class Classify(Task):
     name: ClassVar[str] = "classify"
-    metric: ClassVar[str] = "accuracy"
-    drop_unit: ClassVar[str] = "accuracy points"
+    metric, drop_unit = TASK_METRICS[name]
     batch_axis: int = 0
 
     def loss(self, out, x, y):
@@ -81,9 +81,6 @@ class Classify(Task):
     def scores(self, out, x, y):
         return (self.first(out).argmax(1) == y).numpy()
 
-    def drop(self, reference, candidate, confidence=DEFAULT_CONFIDENCE):
-        return paired_drop(reference, candidate, confidence)
-
 
 @dataclass
 class LanguageModel(Task):
@@ -91,8 +88,7 @@ class LanguageModel(Task):
     tokens: str = ""
     batch_axis: int = 0
     name: ClassVar[str] = "lm"
-    metric: ClassVar[str] = "perplexity"
-    drop_unit: ClassVar[str] = "% perplexity increase"
+    metric, drop_unit = TASK_METRICS[name]
     higher_is_better: ClassVar[bool] = False
 
     def _pairs(self, out, x):
@@ -116,10 +112,6 @@ class LanguageModel(Task):
     def value(self, scores):
         return float(np.exp(np.mean(scores)))
 
-    def drop(self, reference, candidate, confidence=DEFAULT_CONFIDENCE):
-        increase = lambda r, c: 100.0 * np.expm1(c.mean(axis=-1) - r.mean(axis=-1))
-        return paired_bootstrap(reference, candidate, increase, confidence)
-
     def shown(self, value):
         return f"perplexity {value:.3g}"
 
@@ -131,8 +123,7 @@ class Distill(Task):
     class_like: bool = True
     batch_axis: int = 0
     name: ClassVar[str] = "distill"
-    metric: ClassVar[str] = "agreement"
-    drop_unit: ClassVar[str] = "agreement points"
+    metric, drop_unit = TASK_METRICS[name]
 
     @torch.no_grad()
     def target(self, x) -> torch.Tensor:
@@ -157,12 +148,6 @@ class Distill(Task):
             return same.numpy() if same.dim() == 1 else same.flatten(1).double().mean(1).numpy()
         return F.cosine_similarity(student.flatten(1).double(), teacher.flatten(1).double(), dim=1,
                                    eps=1e-12).numpy()
-
-    def drop(self, reference, candidate, confidence=DEFAULT_CONFIDENCE):
-        if candidate.dtype == bool:
-            return paired_drop(np.ones_like(candidate), candidate, confidence)
-        gap = lambda r, c: 100.0 * (r.mean(axis=-1) - c.mean(axis=-1))
-        return paired_bootstrap(np.ones_like(candidate, dtype=np.float64), candidate, gap, confidence)
 
     def shown(self, value):
         return f"{100 * value:.2f}% {'agreement' if self.class_like else 'cosine'}"

@@ -50,10 +50,30 @@ class DropEstimate:
         return {"drop": self.drop, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
 
 
-def point_drop(reference_accuracy: float, accuracy: float) -> DropEstimate:
-    """A drop known only as two accuracies (no per-sample results): no interval."""
-    d = 100.0 * (reference_accuracy - accuracy)
+def point_drop(reference: float, value: float, task: str = "classify") -> DropEstimate:
+    """A drop known only as two metric values (no per-sample results): no interval. In the
+    task's drop unit: points of accuracy or agreement, or percent of perplexity (lm)."""
+    d = 100.0 * (value / reference - 1.0) if task == "lm" else 100.0 * (reference - value)
     return DropEstimate(d, d, d, 0)
+
+
+def task_drop(task: str, reference: np.ndarray, candidate: np.ndarray,
+              confidence: float = DEFAULT_CONFIDENCE) -> DropEstimate:
+    """The drop of `candidate` against `reference` (per-sample scores of pruning.tasks on the
+    same samples) in the task's unit: classify, Agresti-Min on correctness; distill, agreement
+    with the dense model lost (Agresti-Min against all-agreeing for top-1, else a bootstrap of
+    the mean cosine); lm, the perplexity's increase in percent (a bootstrap of the ratio of
+    exp(mean NLL))."""
+    reference, candidate = np.asarray(reference), np.asarray(candidate)
+    if task == "lm":
+        increase = lambda r, c: 100.0 * np.expm1(c.mean(axis=-1) - r.mean(axis=-1))
+        return paired_bootstrap(reference, candidate, increase, confidence)
+    if task == "distill":                      # the dense model agrees with itself
+        reference = np.ones_like(candidate)
+    if candidate.dtype == bool:
+        return paired_drop(reference, candidate, confidence)
+    gap = lambda r, c: 100.0 * (r.mean(axis=-1) - c.mean(axis=-1))
+    return paired_bootstrap(reference, candidate, gap, confidence)
 
 
 def paired_drop(reference: np.ndarray, candidate: np.ndarray,

@@ -258,3 +258,15 @@ def format_table(headers: list[str], rows: list[list], right: set[int] | None = 
 
 def dims(shape) -> str:
     return "x".join(str(d) for d in shape)
+
+
+def metric_text(metric: str, value: float, n: int | None = None) -> str:
+    """A task's metric (pruning.tasks) as people read it: perplexity as a number, accuracy and
+    agreement as percent; accuracy on `n` samples with its 95% Wilson interval."""
+    if metric == "perplexity":
+        return f"{value:.4g}"
+    if n is None or metric != "accuracy":         # agreement: its interval is the drop's
+        return f"{100 * value:.2f}%"
+    from pruning.verdict import wilson_interval
+    lo, hi = wilson_interval(value, n)
+    return f"{100 * value:.2f}% [{100 * lo:.1f}, {100 * hi:.1f}]"

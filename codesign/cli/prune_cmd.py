@@ -11,7 +11,7 @@ from pathlib import Path
 
 from codesign.cli.common import (MODEL_HELP, add_method_option_groups, add_model_args, add_quiet_arg,
                                  add_run_folder_arg, add_sparsity_arg, add_training_args, check_outputs,
-                                 format_table, progress)
+                                 format_table, metric_text, progress)
 
 
 def register(subparsers) -> None:
@@ -78,7 +78,7 @@ def summary_table(summary: dict) -> str:
                  f"{total / max(kept, 1):.1f}x", ""])
     n = summary["test_samples"]
     metric = summary.get("metric", "accuracy")
-    shown = (lambda v: _metric(metric, v, n))
+    shown = (lambda v: metric_text(metric, v, n))
     lines = [format_table(["layer", "pattern", "weights", "kept", "alpha", "ratio", "bits"], rows),
              f"task {summary.get('task', 'classify')}: test {metric} ({n:,} samples"
              f"{', 95% Wilson intervals' if metric == 'accuracy' else ''}): before "
@@ -92,18 +92,6 @@ def summary_table(summary: dict) -> str:
         lines.append(f"int8 QDQ model: onnxruntime {shown(summary['qdq_accuracy'])}, max |diff| "
                      f"{summary['qdq_max_diff']:.2g} against the torch model")
     return "\n".join(lines)
-
-
-def _metric(metric: str, value: float, n: int) -> str:
-    """A task's metric as people read it: perplexity as a number, fractions as percent with
-    their Wilson interval."""
-    if metric == "perplexity":
-        return f"{value:.4g}"
-    if metric != "accuracy":                   # agreement: its interval is the drop's
-        return f"{100 * value:.2f}%"
-    from pruning.verdict import wilson_interval
-    lo, hi = wilson_interval(value, n)
-    return f"{100 * value:.2f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
 def run(args) -> int:

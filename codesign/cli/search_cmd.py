@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from codesign.cli.common import (MODEL_HELP, add_alias, add_hw_args, add_method_option_groups, add_quiet_arg,
+from codesign.cli.common import (MODEL_HELP, metric_text, add_alias, add_hw_args, add_method_option_groups, add_quiet_arg,
                                  add_run_folder_arg, add_sparsity_arg, add_training_args, format_table,
                                  one_line, progress)
 from codesign.errors import CodesignError
@@ -16,7 +16,7 @@ def register(sub) -> None:
     from codesign.loop.job_spec import EXECUTORS, SearchJob, default_out
     from pruning.data import BUILTIN_DATASETS
     from pruning.methods import METHODS, add_field_flag, field_default
-    from pruning.prune_job import EXPORTS, PruneJob
+    from pruning.prune_job import EXPORTS, TASKS, PruneJob
     from pruning.ranges import TRAINING
     epochs = TRAINING["epochs"]
     p = sub.add_parser(
@@ -38,7 +38,11 @@ def register(sub) -> None:
     add_field_flag(p, SearchJob, "data", f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory or an "
                    ".npz file", default=field_default(PruneJob, "data"), metavar="DATA")
     add_hw_args(p)
-    add_field_flag(p, SearchJob, "max_drop", "allowed accuracy drop in percentage points", metavar="POINTS")
+    add_field_flag(p, SearchJob, "max_drop", "allowed drop in the task's unit: accuracy points (classify), "
+                   "agreement points with the dense model (distill), percent of perplexity (lm)", metavar="POINTS")
+    add_field_flag(p, SearchJob, "task", "what to train and judge: classify (labels), lm (next token, "
+                   "perplexity), distill (agreement with the dense model, no labels); auto: classify with "
+                   "labels, else distill", choices=TASKS, metavar=None)
     add_field_flag(p, SearchJob, "confidence", "confidence of the drop's interval")
     add_field_flag(p, SearchJob, "method", "compression method of the training runs", choices=sorted(METHODS),
                    metavar=None)
@@ -106,6 +110,7 @@ def _reference_note(ev, job) -> str:
 
 
 def run(args) -> int:
+    from pruning.prune_job import TASK_METRICS
     from pruning.bits import parse_bits
     from pruning.ranges import check_training_numbers
     check_training_numbers(threads=args.threads)
@@ -117,7 +122,7 @@ def run(args) -> int:
     patterns = tuple(p.strip() for p in args.patterns.split(",") if p.strip())
     out = args.out or default_out(args.model)
     job = SearchJob(model=args.model, data=args.data, out=out, hw=args.hw,
-                    hw_overrides=tuple(args.overrides), max_drop=args.max_drop,
+                    hw_overrides=tuple(args.overrides), max_drop=args.max_drop, task=args.task,
                     confidence=args.confidence, method=args.method,
                     method_options=options_from_args(args.method, args), allocators=allocators,
                     patterns=patterns, batch=args.batch, train_limit=args.train_limit,
@@ -159,19 +164,20 @@ def run(args) -> int:
                 p.step, p.total, f"{p.phase} {p.message}".strip())
         result = run_job(job, on_iteration=on_iteration, on_status=say, on_progress=on_progress,
                          on_result=on_result)
+    metric, unit = TASK_METRICS[result.summary.get("task", "classify")]
     rows = []
     for name, r in result.results.items():
         rows.append([name + (" *" if name == result.chosen else ""), f"{r.speedup:.2f}x",
                      f"{r.speedup_estimate:.2f}x" if r.speedup_estimate else "-",
-                     f"{100 * r.accuracy:.2f}%", _interval(r.verdict.to_dict() if r.verdict else None),
+                     metric_text(metric, r.accuracy), _interval(r.verdict.to_dict() if r.verdict else None),
                      "yes" if r.constraint_met else "NO", str(r.training_runs),
                      str(r.counts.get("probe", 0)), f"{result.wall_seconds[name]:.0f} s"])
-    print(format_table(["allocator", "speedup (own masks)", "estimate", "accuracy",
+    print(format_table(["allocator", "speedup (own masks)", "estimate", metric,
                         f"drop [{100 * job.confidence:g}% CI]", "met", "training runs", "probes", "wall"],
                        rows, right={1, 2, 3, 4, 6, 7, 8}))
     s = result.summary
     c = s["constraint"]
-    print(f"constraint: max drop {job.max_drop:g} points at {100 * job.confidence:g}% confidence: "
+    print(f"constraint: max drop {job.max_drop:g} {unit} at {100 * job.confidence:g}% confidence: "
           f"{'met' if c['met'] else 'NOT met'} on validation {_interval(c['validation'])} "
           f"(n = {c['validation']['n']:,}); test {_interval(c['test'])}"
           f"{'' if c['test'] is None else ' (n = %s)' % format(c['test']['n'], ',')}")
@@ -180,8 +186,8 @@ def run(args) -> int:
               "validation): the exported model is the plan's candidate it started from")
     print(f"exported model: {result.files['compressed.onnx']}: whole-network speedup "
           f"{s['speedup']['exported']:.2f}x with its own masks (search estimate "
-          f"{s['speedup']['search_estimate']:.2f}x); onnxruntime test accuracy "
-          f"{100 * s['onnxruntime_test_accuracy']:.2f}%, max |ORT - torch| {s['onnxruntime_max_abs_diff']:.1e}")
+          f"{s['speedup']['search_estimate']:.2f}x); onnxruntime test {metric} "
+          f"{metric_text(metric, s['onnxruntime_test_accuracy'])}, max |ORT - torch| {s['onnxruntime_max_abs_diff']:.1e}")
     if s.get("qdq_test_accuracy") is not None:
         print(f"int8 QDQ model: {result.files['compressed-qdq.onnx']}: onnxruntime test accuracy "
               f"{100 * s['qdq_test_accuracy']:.2f}%, max |ORT - torch| {s['qdq_max_abs_diff']:.1e}")

@@ -16,6 +16,7 @@ def export_model(final, prep: Prepared, out: Path, result: SearchResult, spec, j
     DequantizeLinear), checked in onnxruntime, and the plan of the exported file with its own
     masks (plan.json)."""
     from codesign.graph import load_network
+    from codesign.loop.prepare import input_shapes
     from pruning.onnx.bridge import onnxruntime_metric, verify_onnx
     model, masks, intervals = final
     meta = {"alphas": result.alphas, "patterns": result.patterns, "algorithm": result.algorithm,
@@ -32,7 +33,7 @@ def export_model(final, prep: Prepared, out: Path, result: SearchResult, spec, j
         info["qdq_max_abs_diff"] = verify_onnx(model, qdq, sample, masks)
         info["qdq_test_accuracy"] = onnxruntime_metric(qdq, prep.test_data)
         files["compressed-qdq.onnx"] = write_file(out / "compressed-qdq.onnx", qdq.SerializeToString(), within=out)
-    exported_net = load_network(proto, (1,) + tuple(prep.test_data.input_shape))
+    exported_net = load_network(proto, input_shapes(prep.test_data.test_x))
     plan = plan_network(prep.network, spec, pruned=exported_net)
     files["plan.json"] = plan.save(out / "plan.json", within=out)
     info.update(speedup=float(plan.totals.speedup), plan=plan)

@@ -97,7 +97,8 @@ def _run(job: SearchJob, spec, patterns, initial, prep: Prepared, status, on_ite
     check_same_job(out, job)                    # again under the lock, and record the job
     write_file(out / "job.json", json.dumps(job.fingerprint(), indent=1, sort_keys=True), within=out)
     cost, oracle = cost_and_oracle(job, spec, prep, on_progress)
-    config = SearchConfig(max_drop=job.max_drop, confidence=job.confidence, alpha_min=job.alpha_min,
+    config = SearchConfig(max_drop=job.max_drop, task=prep.search_data.task.name,
+                          confidence=job.confidence, alpha_min=job.alpha_min,
                           patterns=patterns, batch=job.batch,
                           storage_budget_bits=None if job.storage_budget_kib is None
                           else job.storage_budget_kib * KB_BITS)
@@ -130,7 +131,8 @@ def _run(job: SearchJob, spec, patterns, initial, prep: Prepared, status, on_ite
         oracle.evaluate(final_req)
         final = oracle.load_final(final_req, start=candidate)
     files, exported = export_model(final, prep, out, best, spec, job)
-    summary = summarize(job, best, exported, results, executor, prep.validation, prep.warnings)
+    summary = summarize(job, best, exported, results, executor, prep.validation, prep.warnings,
+                        task=config.task)
     files["summary.json"] = write_file(out / "summary.json",
                                        json.dumps(summary.to_dict(), indent=1, allow_nan=True) + "\n", within=out)
     files["search-history.json"] = write_file(out / "search-history.json", json.dumps(

@@ -44,6 +44,7 @@ class SearchJob:
     hw_overrides: tuple[str, ...] = ()          # KEY=VALUE, as --set
     max_drop: float = 0.5
     confidence: float = DEFAULT_CONFIDENCE
+    task: str = "auto"                          # classify | lm | distill (pruning.tasks; auto: by labels)
     method: str = "admm"
     method_options: Mapping[str, Any] = field(default_factory=dict)
     allocators: tuple[str, ...] = ("dp",)

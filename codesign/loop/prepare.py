@@ -2,6 +2,7 @@
 the constraint, the dense model (a built-in pretrained once and cached), its layers."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,16 @@ def prepare(job: SearchJob, status: StatusHook, on_progress) -> Prepared:
     from codesign.loop.torch_oracle import search_split
     from pruning.models import builtin_name, pretrain_epochs
     from pruning.pipeline import prepare as fit_model_and_data, resolve_bits
+    from pruning.onnx.bridge import data_spec
     from pruning.protocol import prunable_weights
+    from pruning.tasks import make_task
     # the model and the data fitted to it (tokens, signals, images; synthetic data of its kind)
     module, data = fit_model_and_data(job.model, job.data, limit=job.train_limit, test_limit=job.test_limit, seed=job.seed)
     warnings: list[str] = []
     if job.validation is None:
-        n_val, width = validation_size(job.max_drop, len(data.train_y), job.confidence)
+        n_val, width = validation_size(job.max_drop, len(data.train_x), job.confidence)
     else:
-        n_val = min(job.validation, len(data.train_y) // 2)
+        n_val = min(job.validation, len(data.train_x) // 2)
         width = expected_width(n_val, job.confidence)
     if width > job.max_drop:
         warnings.append(f"validation split of {n_val} samples: a drop's {100 * job.confidence:g}% interval "
@@ -56,7 +59,18 @@ def prepare(job: SearchJob, status: StatusHook, on_progress) -> Prepared:
                    seed=job.seed, on_status=status, on_progress=on_progress)
     elif not builtin:
         status(f"using the weights of {job.model} as given (no pretraining)")
+    # what the runs train and judge (a distillation's teacher: the dense model, as pretrained)
+    task = make_task(job.task, module, search_data, data_spec(module.model))
+    search_data, test_data = (dataclasses.replace(d, task=task) for d in (search_data, test_data))
     bits = resolve_bits(job.bits, prunable_weights(module))
-    network = load_network(module.to_onnx(), (1,) + tuple(data.input_shape))
+    network = load_network(module.to_onnx(), input_shapes(data.train_x))
     return Prepared(search_data, test_data, module, network, bits, n_val, warnings)
 
+
+def input_shapes(x) -> list[str]:
+    """Every graph input's shape at batch 1, as the importer takes them ("NAME=1x16"), from
+    samples (an array: the model's one input, or pruning.data.Inputs)."""
+    from pruning.data import Inputs
+    if not isinstance(x, Inputs):
+        return "x".join(map(str, (1,) + tuple(x.shape[1:])))
+    return [f"{k}=" + "x".join(map(str, (1,) + v.shape[1:])) for k, v in x.arrays.items()]

@@ -15,7 +15,8 @@ class SearchError(CodesignError):
 
 @dataclass(frozen=True)
 class SearchConfig:
-    max_drop: float = 0.5               # allowed accuracy drop, in percentage points
+    max_drop: float = 0.5               # allowed drop, in the task's unit (accuracy points by default)
+    task: str = "classify"              # what the verdicts compare (pruning.verdict.task_drop)
     confidence: float = DEFAULT_CONFIDENCE   # of the drop's interval (codesign.loop.verdict)
     alpha_min: float = 0.02             # no layer is pruned below this keep fraction
     layers: tuple[str, ...] = ()        # layers the search may prune; () = all of the cost model's

@@ -12,7 +12,7 @@ from codesign.loop.costs import (CostModel, conv_layers, effective_alphas, netwo
                                    usable_alphas)
 from codesign.loop.records import (IterationHook, IterationRecord, SearchConfig, SearchError,
                                      SearchResult, pattern_names)
-from codesign.loop.verdict import DropEstimate, paired_drop, point_drop, unpack
+from codesign.loop.verdict import DropEstimate, point_drop, task_drop, unpack
 from pruning.patterns import Pattern
 
 Patterns = Mapping[str, Pattern]
@@ -74,9 +74,9 @@ class SearchSession:
         """Paired drop against the reference on the validation split (a point value when the
         oracle gives no per-sample results, as synthetic ones do)."""
         if self._ref_correct is not None and ev.outcome.correct:
-            v = paired_drop(self._ref_correct, unpack(ev.outcome.correct), self.config.confidence)
+            v = task_drop(self.config.task, self._ref_correct, unpack(ev.outcome.correct), self.config.confidence)
         else:
-            v = point_drop(self.reference, ev.accuracy)
+            v = point_drop(self.reference, ev.accuracy, self.config.task)
         if ev.request.kind in ("train", "final"):
             self._margin = v.ci_high - v.drop
         return v
@@ -84,7 +84,7 @@ class SearchSession:
     def test_verdict(self, ev: Evaluation) -> DropEstimate | None:
         if self._ref_test is None or not ev.outcome.test_correct:
             return None
-        return paired_drop(self._ref_test, unpack(ev.outcome.test_correct), self.config.confidence)
+        return task_drop(self.config.task, self._ref_test, unpack(ev.outcome.test_correct), self.config.confidence)
 
     def feasible(self, ev: Evaluation) -> bool:
         return self.verdict(ev).met(self.config.max_drop)
@@ -95,7 +95,7 @@ class SearchSession:
         return self.config.max_drop - self._margin
 
     def probe_drop(self, ev: Evaluation) -> float:
-        return max(0.0, 100.0 * (self.probe_reference - ev.accuracy))
+        return max(0.0, point_drop(self.probe_reference, ev.accuracy, self.config.task).drop)
 
     # -- history --------------------------------------------------------------------------
     def estimate(self, alphas: Mapping[str, float], patterns: Patterns | None = None) -> tuple[float, float]:

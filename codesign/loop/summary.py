@@ -68,11 +68,12 @@ class SearchSummary(Record):
     validation_samples: int
     warnings: tuple[str, ...]
     allocators: dict[str, AllocatorOutcome]
+    task: str = "classify"              # pruning.tasks: what the *_accuracy values hold (TASK_METRICS)
     schema_version: int = SUMMARY_VERSION
 
 
 def summarize(job: SearchJob, best: SearchResult, exported: Mapping, results: Mapping[str, SearchResult],
-              executor, validation_samples: int, warnings) -> SearchSummary:
+              executor, validation_samples: int, warnings, task: str = "classify") -> SearchSummary:
     """The summary of a finished search: `best` the chosen allocator's result, `exported` what
     codesign.loop.export.export_model measured of the exported model."""
     val, test = best.verdict, best.test_verdict
@@ -94,4 +95,4 @@ def summarize(job: SearchJob, best: SearchResult, exported: Mapping, results: Ma
         qdq_test_accuracy=exported.get("qdq_test_accuracy"), qdq_max_abs_diff=exported.get("qdq_max_abs_diff"),
         validation_samples=validation_samples, warnings=tuple(warnings),
         allocators={k: AllocatorOutcome(r.speedup, r.constraint_met, r.training_runs, r.drop)
-                    for k, r in results.items()})
+                    for k, r in results.items()}, task=task)

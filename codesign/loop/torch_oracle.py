@@ -43,7 +43,7 @@ from pruning.patterns import parse_pattern
 from pruning.projections import pattern_masks
 from pruning.protocol import Progress, Targets, prunable_weights, weight_layouts
 from pruning.safe_files import make_dir
-from pruning.train import TrainContext, sample_scores, train_epochs
+from pruning.train import TrainContext, sample_scores, task_of, train_epochs
 
 FINAL_KEY = "final-model"
 START_KEY = "start-model"          # the candidate a final run started from
@@ -52,12 +52,13 @@ START_KEY = "start-model"          # the candidate a final run started from
 def search_split(data: Dataset, validation: int, seed: int = 0) -> tuple[Dataset, Dataset]:
     """(search data, test data): the search trains on the training set minus `validation`
     seeded samples and measures accuracy on those; the test split stays untouched."""
-    n = len(data.train_y)
+    n = len(data.train_x)
     validation = max(1, min(validation, n // 2))
     idx = np.random.default_rng(seed).permutation(n)
     val, train = np.sort(idx[:validation]), np.sort(idx[validation:])
-    search = Dataset(data.train_x[train], data.train_y[train], data.train_x[val],
-                     data.train_y[val], data.input_shape, data.num_classes, data.name + "/search")
+    pick = lambda y, i: None if y is None else y[i]
+    search = replace(data, train_x=data.train_x[train], train_y=pick(data.train_y, train),
+                     test_x=data.train_x[val], test_y=pick(data.train_y, val), name=data.name + "/search")
     return search, data
 
 
@@ -180,15 +181,19 @@ class TorchOracle:
         test_correct = ""
         if test:
             on_test = sample_scores(model, self.test)
-            extra["test_accuracy"] = float(on_test.mean())
+            extra["test_accuracy"] = self._value(on_test)
             test_correct = pack(on_test)
         weights = prunable_weights(model)
         achieved = {n: float(m.float().mean()) for n, m in masks.items() if not bool(m.all())}
         measured = {}
         if self.mask_cost is not None:
             measured = self.mask_cost({n: (weights[n].detach() != 0).numpy() for n in achieved})
-        return Outcome(float(correct.mean()), time.perf_counter() - t0, epochs, achieved,
+        return Outcome(self._value(correct), time.perf_counter() - t0, epochs, achieved,
                        extra, pack(correct), test_correct, measured)
+
+    def _value(self, scores: np.ndarray) -> float:
+        """The task's metric of per-sample scores (accuracy, agreement, perplexity)."""
+        return task_of(self.data).value(scores)
 
     def _keep(self, request: EvalRequest, which: str, model: nn.Module, masks, intervals) -> None:
         """A model a search may ship: in memory, and saved safely in the run folder."""
@@ -205,7 +210,7 @@ class TorchOracle:
         request, so the same model every time it is asked for)."""
         correct = sample_scores(self.model, self.data)
         model = self.model
-        extra = {"pretrained_accuracy": float(correct.mean())}
+        extra = {"pretrained_accuracy": self._value(correct)}
         epochs = self.settings.train_epochs
         if self.settings.control and epochs > 0:
             seed = EvalRequest.make("reference").seed(self.settings.seed)
@@ -213,16 +218,17 @@ class TorchOracle:
             control = copy.deepcopy(self.model)
             train_epochs(control, self._ctx(epochs, seed), epochs, phase="control")
             control_correct = sample_scores(control, self.data)
-            extra["control_accuracy"] = float(control_correct.mean())
-            if control_correct.mean() > correct.mean():
+            extra["control_accuracy"] = self._value(control_correct)
+            task = task_of(self.data)
+            if task.quality(self._value(control_correct)) > task.quality(self._value(correct)):
                 model, correct = control, control_correct
         return model, correct, extra
 
     def _reference(self, t0: float) -> Outcome:
         model, correct, extra = self._reference_model()
         test = sample_scores(model, self.test)
-        extra["test_accuracy"] = float(test.mean())
-        return Outcome(float(correct.mean()), time.perf_counter() - t0, self.settings.train_epochs,
+        extra["test_accuracy"] = self._value(test)
+        return Outcome(self._value(correct), time.perf_counter() - t0, self.settings.train_epochs,
                        {}, extra, pack(correct), pack(test))
 
     def _probe(self, request: EvalRequest, t0: float, seed: int) -> Outcome:
@@ -238,7 +244,7 @@ class TorchOracle:
         if epochs > 0:
             train_epochs(model, self._ctx(epochs, seed), epochs, phase="probe", masks=masks)
         # the whole validation split, as the reference: a subset would shift every probe's drop
-        accuracy = float(sample_scores(model, self.data).mean())
+        accuracy = self._value(sample_scores(model, self.data))
         return Outcome(accuracy, time.perf_counter() - t0, epochs, dict(alphas))
 
     def _final_dir(self, request: EvalRequest) -> Path:

@@ -13,6 +13,7 @@ from codesign.plans import read_sparsity
 from codesign.specs import hardware
 from pruning.methods import make_options
 from pruning.patterns import parse_pattern
+from pruning.prune_job import TASKS
 from pruning.safe_files import check_out_folder, read_file
 
 
@@ -28,6 +29,8 @@ def validate(job: SearchJob):
         raise SearchError(f"export {job.export!r} is not float or qdq")
     if job.export == "qdq" and not job.bits:
         raise SearchError("--export qdq stores quantized weights as int8: give --bits (e.g. --bits 8)")
+    if job.task not in TASKS:
+        raise SearchError(f"task {job.task!r} is not one of {', '.join(TASKS)}")
     if job.executor not in EXECUTORS:
         raise SearchError(f"executor {job.executor!r} is not one of {', '.join(EXECUTORS)}")
     make_options(job.method, job.method_options)

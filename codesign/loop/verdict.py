@@ -11,7 +11,7 @@ from statistics import NormalDist
 import numpy as np
 
 from pruning.verdict import (DEFAULT_CONFIDENCE, DropEstimate, paired_bootstrap, paired_drop, point_drop,
-                            wilson_interval)
+                             task_drop, wilson_interval)
 
 # Share of samples on which a compressed model and its reference disagree in correctness (the
 # b + c cells), assumed before anything is measured to size the validation split. Measured on
@@ -22,7 +22,7 @@ MAX_VALIDATION_SHARE = 0.25     # of the training set, at most
 
 
 __all__ = ["DEFAULT_CONFIDENCE", "DropEstimate", "paired_bootstrap", "paired_drop", "point_drop",
-           "wilson_interval", "pack", "unpack", "validation_size", "expected_width"]
+           "task_drop", "wilson_interval", "pack", "unpack", "validation_size", "expected_width"]
 
 
 def pack(scores: np.ndarray) -> str:
