@@ -12,7 +12,8 @@ def register(sub) -> None:
     p = sub.add_parser("inspect", help="per-layer shapes, weights and MACs of a model",
                        description="Import an ONNX model and print every op that multiplies (Conv, "
                                    "ConvTranspose, Gemm, MatMul, Einsum, LSTM/GRU/RNN gates, "
-                                   "attention products, quantized convs and matmuls): weight shape, "
+                                   "attention products, quantized convs and matmuls, onnxruntime's "
+                                   "MatMulNBits and fused attention): weight shape, "
                                    "groups, output shape, weights, MACs, MAC share, and the share of "
                                    "the model's MACs that is modeled. "
                                    + MAC_CONVENTION[0].upper() + MAC_CONVENTION[1:] + ".")

@@ -1,7 +1,7 @@
 """ONNX -> Network: every op that multiplies, as compute layers in the order the graph runs them.
 
-A layer is a Conv, ConvTranspose, Gemm, MatMul, Einsum, an LSTM/GRU/RNN gate matrix or a
-quantized conv/matmul. One with a constant operand is named by the stored tensor (an
+A layer is a Conv, ConvTranspose, Gemm, MatMul, Einsum, an LSTM/GRU/RNN gate matrix, a
+quantized conv/matmul (onnxruntime's 4-bit MatMulNBits included) or an attention product. One with a constant operand is named by the stored tensor (an
 initializer, a `Constant`, a `ConstantOfShape`, possibly seen through value-preserving ops),
 the handle that pruning, plans and reports share; a product of two activations (attention)
 is a dynamic matmul named by its node. What multiplies but cannot be modeled is listed in the
@@ -9,9 +9,12 @@ coverage, never dropped.
 
     source.py   read and check the file (sizes, data, nesting, external data)
     inputs.py   [NAME=]DIMS shapes and the model's fixed input shapes
+    contrib.py  output shapes of onnxruntime's own ops, which onnx shape inference does not know
     index.py    shapes, types, constants and producers of every tensor; weight tracing
-    fold.py     onnxruntime constant folding, when shape inference leaves something unknown
-    ops.py      one builder per kind of compute op
+    fold.py     constant folding (onnxruntime, else onnxscript), when shape inference leaves
+                something unknown
+    ops.py      one builder per kind of compute op; which ops multiply
+    blockwise.py  MatMulNBits' block-quantized weights
     walk.py     the graph and its If/Loop/Scan bodies
     load.py     load_network: the steps above in order; shared weights
     network.py  Network, Layer, Unmodeled

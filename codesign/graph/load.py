@@ -24,7 +24,7 @@ from codesign.graph.source import load_model
 from codesign.graph.walk import collect
 from pruning.onnx.conventions import spatial_pads
 
-COMPUTE_TEXT = "Conv, ConvTranspose, Gemm, MatMul, Einsum, LSTM/GRU/RNN or quantized conv/matmul"
+COMPUTE_TEXT = "Conv, ConvTranspose, Gemm, MatMul, Einsum, LSTM/GRU/RNN, attention or quantized conv/matmul"
 
 
 def load_network(source, input_shape=None) -> Network:

@@ -145,6 +145,20 @@ def test_group_query_attention_counts_every_query_head_over_past_and_new_keys():
     assert qk.macs == av.macs == b * heads * s * (past + s) * h and out.macs == b * s * heads * h * 8
 
 
+def test_onnx_attention_of_opset_23_counts_both_products():
+    """ONNX's own Attention (no weights) on 3-D inputs, grouped keys: 4 query heads, 2 key heads."""
+    b, s, length, heads, kv_heads, h = 2, 5, 7, 4, 2, 8
+    inputs = [vi("q", (b, s, heads * h)), vi("k", (b, length, kv_heads * h)), vi("v", (b, length, kv_heads * h))]
+    nodes = [helper.make_node("Attention", ["q", "k", "v"], ["a"], q_num_heads=heads, kv_num_heads=kv_heads,
+                              name="att"),
+             helper.make_node("MatMul", ["a", "wo"], ["y"])]
+    m = make(nodes, inputs, [init("wo", (heads * h, 3))], domains=(), opset=23)
+    m.ir_version = 10
+    assert run(m, random_feed(inputs))[0].shape == (b, s, 3)
+    qk, av, out = load_network(m).layers
+    assert qk.macs == av.macs == b * heads * s * length * h and out.macs == b * s * heads * h * 3
+
+
 def test_bert_style_fused_ops_keep_the_shapes_of_the_layers_below_them():
     """SkipLayerNormalization, FusedMatMul, BiasGelu, FastGelu and a Gemm on a flattened input
     (onnxruntime's MatMul+Add fusion): onnx infers none of the contrib outputs itself."""
