@@ -13,7 +13,6 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers", reason="transformers is a dev extra: pip install -e '.[dev]'")
 
-import onnx
 import onnxruntime as ort
 import numpy as np
 
