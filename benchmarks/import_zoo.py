@@ -20,6 +20,7 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
 from _record import RESULTS, provenance  # noqa: E402
 
 from codesign.graph import load_network  # noqa: E402
+from codesign.inspect import share_text  # noqa: E402
 from zoo.counts import OCR_COUNTS, independent_counts  # noqa: E402
 from zoo.export import ZOO, ExportFailed, export, info  # noqa: E402
 from zoo.ocr import INPUT_SHAPES, locate_ocr_models  # noqa: E402
@@ -55,7 +56,7 @@ def row(name, exporter, opset, export_s, path, shape, expected) -> tuple[str, bo
         network = load_network(path, shape)
         times.append(time.perf_counter() - start)
     cov = network.coverage_dict()
-    coverage = f"{100 * cov['share']:.1f}%" + (f" ({len(cov['unmodeled'])} gaps)" if cov["unmodeled"] else "")
+    coverage = share_text(cov) + (f" ({len(cov['unmodeled'])} gaps)" if cov["unmodeled"] else "")
     ok = abs(network.total_macs - expected) <= 0.01 * expected and cov["share"] == 1.0
     return (f"| {name} | {exporter} | {opset} | {exported} | {statistics.median(times):.3f} | "
             f"{len(network.layers)} | {network.total_macs:,} | {expected:,} | {coverage} |"), ok

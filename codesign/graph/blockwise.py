@@ -25,12 +25,15 @@ def nbits_weight(index: GraphIndex, node, name: str, attrs: dict, stored: Weight
     inputs = list(node.input) + [""] * 6
     scales, zeros, g_idx = (inputs[i] if inputs[i] else None for i in (2, 3, 4))
     scale_shape = index.shape(scales) if scales else None
-    if k <= 0 or n <= 0 or not 2 <= bits <= 8 or block < 16 or block & (block - 1) or stored.shape != expected \
-            or scale_shape is None or prod(scale_shape) != n * blocks:
-        raise ModelImportError(f"node {shown(name)} (MatMulNBits): K {k}, N {n}, bits {bits}, block_size {block}, "
-                               f"B {list(stored.shape)[:4]} and scales {list(scale_shape or ())[:4]} do not form "
-                               f"a block-quantized weight (B should be {list(expected)}, scales {n * blocks} "
-                               "values): the file is corrupted")
+    problem = ("block_size is not a power of two of at least 16" if block < 16 or block & (block - 1)
+               else "bits is not 2 to 8" if not 2 <= bits <= 8
+               else f"B has shape {list(stored.shape)[:4]}, not {list(expected)}" if stored.shape != expected
+               else f"scales hold {prod(scale_shape)} values, not {n * blocks}"
+               if scale_shape is not None and prod(scale_shape) != n * blocks
+               else "its scales have no static shape" if scale_shape is None else None)
+    if problem:
+        raise ModelImportError(f"node {shown(name)} (MatMulNBits) with K {k}, N {n}, bits {bits}, block_size "
+                               f"{block}: {problem}; the file is corrupted")
     extra = [t for t in (scales, zeros, g_idx) if t]
     stored_bits = prod(stored.shape) * 8 + sum(prod(index.shape(t) or ()) * (index.bits(t) or 32)
                                               for t in (scales, zeros) if t)

@@ -93,6 +93,10 @@ def _inferred(model: onnx.ModelProto, name: str, given: bool, data_prop: bool) -
     try:
         with contrib_shapes():
             return shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
+    except Exception:
+        pass                                     # onnx's own rules alone, should a contrib rule be at odds with the file
+    try:
+        return shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
     except Exception as exc:
         msg = str(exc).strip().splitlines()
         detail = next((line for line in msg if "node" in line.lower()), msg[0] if msg else type(exc).__name__)

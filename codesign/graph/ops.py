@@ -360,8 +360,8 @@ def block_matmul_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[Lay
     a = _shape(index, site, a_t, "input")
     k, n = int(attrs.get("K", 0)), int(attrs.get("N", 0))
     if not a or a[-1] != k or n <= 0:
-        raise ModelImportError(f"node {shown(site.name)} ({node.op_type}): input {list(a)[:8]} does not end in "
-                               f"its K {k}, or N {n} is not positive")
+        raise ModelImportError(f"node {shown(site.name)} ({node.op_type}): its input {list(a)[:8]} and attributes "
+                               f"K {k}, N {n} do not form a product (the input ends in K; N is positive)")
     bias = _bias(node, spec)
     stored = index.weight(b_t)
     shape = _layer_shape(site, name=stored.name if stored else site.name, op="matmul",

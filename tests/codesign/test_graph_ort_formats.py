@@ -113,6 +113,19 @@ def test_matmulnbits_weight_reads_back_as_onnxruntime_multiplies_it(zero_points)
     np.testing.assert_allclose(net.weight("B"), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("block, b_shape, problem", [
+    (12, (6, 4, 6), "block_size is not a power of two of at least 16"),
+    (16, (6, 3, 4), r"B has shape \[6, 3, 4\], not \[6, 3, 8\]")])
+def test_a_corrupted_block_quantized_weight_is_refused_in_one_line(block, b_shape, problem):
+    node = helper.make_node("MatMulNBits", ["x", "B", "scales"], ["y"], domain="com.microsoft", K=40, N=6, bits=4,
+                            block_size=block, name="nbits")
+    inits = [numpy_helper.from_array(np.zeros(b_shape, np.uint8), "B"),
+             numpy_helper.from_array(np.ones(6 * b_shape[1], np.float32), "scales")]
+    with pytest.raises(ModelImportError, match=f"node 'nbits' \\(MatMulNBits\\) with K 40, N 6, bits 4, "
+                                               f"block_size {block}: {problem}; the file is corrupted$"):
+        load_network(make([node], [vi("x", (3, 40))], inits))
+
+
 def test_fused_multi_head_attention_counts_both_products_and_passes_shapes_on():
     b, s, length, d, dv, heads = 2, 5, 7, 32, 48, 4
     inputs = [vi("q", (b, s, d)), vi("k", (b, length, d)), vi("v", (b, length, dv))]
