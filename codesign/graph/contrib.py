@@ -19,6 +19,8 @@ import onnx
 import onnx.defs
 from onnx import TensorProto, helper
 
+from codesign.graph.protos import all_graphs
+
 MS = "com.microsoft"
 Shape = tuple[int, ...]
 Out = dict[int, tuple[int, Shape]]           # output position -> (element type, shape)
@@ -245,15 +247,17 @@ _LOCK = threading.RLock()
 
 
 @contextmanager
-def contrib_shapes() -> Iterator[None]:
-    """onnx shape inference inside knows the output shapes of RULES' ops (those that onnx does
-    not define itself); the registry is as before afterwards."""
+def contrib_shapes(model: onnx.ModelProto) -> Iterator[None]:
+    """onnx shape inference inside knows the output shapes of the model's ops of RULES (those
+    that onnx does not define itself); the registry is as before afterwards."""
+    used = {(node.domain if node.domain != "ai.onnx" else "", node.op_type)
+            for graph in all_graphs(model.graph) for node in graph.node} & RULES.keys()
     with _LOCK:
         added = []
         try:
-            for (domain, op), rule in RULES.items():
+            for domain, op in sorted(used):
                 if not onnx.defs.has(op, domain):
-                    onnx.defs.register_schema(_schema(domain, op, rule))
+                    onnx.defs.register_schema(_schema(domain, op, RULES[domain, op]))
                     added.append((domain, op))
             yield
         finally:

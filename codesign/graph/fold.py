@@ -55,7 +55,7 @@ def fold(model: onnx.ModelProto, probes: set[str], index: GraphIndex
             causes.append(f"{route}: {cause_text(exc)}")
             continue
         try:
-            with contrib_shapes():
+            with contrib_shapes(folded):
                 return shape_inference.infer_shapes(folded), None     # no data propagation: see sizes.py
         except Exception:                        # the folded graph's own shapes still help
             return folded, None

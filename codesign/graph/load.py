@@ -91,7 +91,7 @@ def _every_shape_known(model: onnx.ModelProto) -> bool:
 
 def _inferred(model: onnx.ModelProto, name: str, given: bool, data_prop: bool) -> onnx.ModelProto:
     try:
-        with contrib_shapes():
+        with contrib_shapes(model):
             return shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
     except Exception:
         pass                                     # onnx's own rules alone, should a contrib rule be at odds with the file
