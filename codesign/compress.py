@@ -22,6 +22,7 @@ from codesign.loop.inputs import search_api
 from codesign.loop.job_spec import EXECUTORS, RUN_NAMES as SEARCH_RUN_NAMES, SearchJob, StatusHook
 from codesign.plans import Sparsity, read_sparsity
 from codesign.refs import as_dataset, check_module_fits, is_module, resolve_hardware, resolve_model
+from codesign.left_dense import DenseLayer
 from codesign.results import Record
 from codesign.runlock import LOCK_NAME, run_lock
 from pruning.methods import METHODS, make_options
@@ -77,6 +78,9 @@ class PruneTotals(Record):
     drop: float | None = None           # after against before on the same test samples
     drop_low: float | None = None       # its 95% interval (Agresti-Min, or a paired bootstrap)
     drop_high: float | None = None
+    left_dense: tuple[DenseLayer, ...] = ()     # layers not compressed, why, and their MAC share
+    compressed_mac_share: float | None = None   # of the modeled MACs (None: unknown)
+    warnings: tuple[str, ...] = ()              # the model at chance before or after, with the fix
     schema_version: int = PRUNE_VERSION
 
 
@@ -89,12 +93,13 @@ class PruneResult:
 
     @classmethod
     def of_run(cls, run) -> "PruneResult":
-        """The result of a pruning.pipeline.PruneJobResult (an nn.Module's name is "module")."""
+        """The result of a pruning.pipeline.PruneJobResult (an nn.Module's name is "module"),
+        with what it left dense and whether its model is at chance."""
         summary = run.summary()
         layers = tuple(PrunedLayer.from_dict(r) for r in summary.pop("layers"))
         if not isinstance(summary["model"], str):
             summary["model"] = "module"
-        return cls(run, layers, PruneTotals.from_dict(summary))
+        return cls(run, layers, PruneTotals.from_dict({**summary, **_what_was_compressed(run, layers)}))
 
     @property
     def onnx(self):
@@ -151,10 +156,62 @@ class PruneResult:
         spec = resolve_hardware(hw)
         network = load_network(self.onnx)
         result = plan_network(network, spec, pruned=network)
-        return result.report(out_dir, notes=[
-            f"Pruned with {self.totals.method} on {self.totals.data}: test accuracy "
-            f"{100 * self.totals.accuracy_before:.2f}% -> {100 * self.totals.accuracy_after:.2f}% "
-            f"on {self.totals.test_samples:,} test samples."])
+        return result.report(out_dir, notes=self.notes())
+
+    def notes(self) -> list[str]:
+        """What the report says of the run: its verdict, what it left dense, its warnings."""
+        from codesign.report.fmt import num, percent
+        t = self.totals
+        shown = (lambda v: num(v)) if t.metric == "perplexity" else percent
+        notes = [f"Pruned with {t.method} on {t.data} (task {t.task}): test {t.metric} {shown(t.accuracy_before)} "
+                 f"-> {shown(t.accuracy_after)} on {t.test_samples:,} test samples."]
+        if t.left_dense:
+            carried = "" if t.compressed_mac_share is None else \
+                f" (the compressed layers carry {percent(t.compressed_mac_share)} of the MACs)"
+            notes.append(f"Left dense{carried}: " + "; ".join(
+                f"{d.name} ({d.kind}, {percent(d.mac_share)} of the MACs): {d.why}" for d in t.left_dense) + ".")
+        return notes + [f"Warning: {w}." for w in t.warnings]
+
+
+def _what_was_compressed(run, layers: tuple[PrunedLayer, ...]) -> dict[str, Any]:
+    """PruneTotals' left_dense, compressed_mac_share and warnings of a PruneJobResult: the plan's
+    own rules (pruning.support.resolve) say which dense layers it targeted and which a policy
+    kept; the exported model's output gives chance (pruning.onnx.bridge.data_spec)."""
+    from hwmodels.errors import HardwareModelError
+    from pruning.onnx.bridge import data_spec
+    from pruning.pipeline import targets_for
+    from pruning.protocol import prunable_weights
+    from pruning.support import resolve
+    from codesign.at_chance import chance_warnings
+    from codesign.left_dense import left_dense
+    job, module = run.job, run.result.model
+    plan = resolve(module, targets_for(job, prunable_weights(module)), require=False)
+    warnings: list[str] = []
+    try:
+        dense, share = left_dense(run.onnx_model, layers, policy=plan.skipped, targeted=plan.alphas,
+                                  method_rule=_method_rule(job.method, job.method_options))
+    except (CodesignError, HardwareModelError) as exc:          # the model trained; say what is unknown
+        dense, share = (), None
+        warnings.append(f"the layers left dense are not listed: the importer cannot read the exported model ({exc})")
+    output = data_spec(run.onnx_model).output
+    dims = output.dims if output is not None else None
+    classes = dims[-1] if dims else None
+    warnings += chance_warnings(task=run.task, before=run.result.accuracy_dense, after=run.result.accuracy,
+                                samples=run.test_samples, classes=classes,
+                                class_like=output is None or output.class_like, epochs=job.epochs,
+                                pretrain_epochs=job.pretrain_epochs, lr=job.lr)
+    return {"left_dense": dense, "compressed_mac_share": share, "warnings": tuple(warnings)}
+
+
+def _method_rule(method: str, options: Mapping[str, Any]) -> str:
+    """Why `method` keeps a layer of the plan dense: its options that say so (help that speaks of
+    dense layers) with their values, e.g. asl's min_weights."""
+    import dataclasses
+    from pruning.methods import make_options
+    chosen = make_options(method, options)
+    said = [f"{f.name}={getattr(chosen, f.name)!r} ({f.metadata['help']})" for f in dataclasses.fields(chosen)
+            if "dense" in f.metadata.get("help", "") and getattr(chosen, f.name) not in (False, "", None)]
+    return f"{method} keeps layers dense by its options: {'; '.join(said)}" if said else f"{method} kept it dense"
 
 
 def _defaults(job_class) -> dict[str, Any]:

@@ -91,7 +91,24 @@ def summary_table(summary: dict) -> str:
     if summary.get("qdq_accuracy") is not None:
         lines.append(f"int8 QDQ model: onnxruntime {shown(summary['qdq_accuracy'])}, max |diff| "
                      f"{summary['qdq_max_diff']:.2g} against the torch model")
-    return "\n".join(lines)
+    return "\n".join(lines + dense_table(summary))
+
+
+def dense_table(summary: dict) -> list[str]:
+    """The layers the run left dense, why, and the MAC share they carry (codesign.left_dense)."""
+    from codesign.report.fmt import percent, printable
+    share = summary.get("compressed_mac_share")
+    dense = summary.get("left_dense") or ()
+    if share is None and not dense:
+        return []
+    head = f"compressed layers carry {percent(share)} of the MACs" if share is not None else \
+        "the compressed layers' MAC share is unknown (a compressed weight is not an importer layer)"
+    if not dense:
+        return [head]
+    rows = [[printable(d["name"]), d["op"], d["kind"], f"{d['macs']:,}", percent(d["mac_share"]), d["why"]]
+            for d in dense]
+    return [f"{head}; left dense:",
+            format_table(["layer", "op", "kind", "MACs", "share", "why"], rows, right={3, 4})]
 
 
 def run(args) -> int:
@@ -121,4 +138,6 @@ def run(args) -> int:
     written = ", ".join(p.name for p in [out / "model.onnx", out / "model-qdq.onnx"] if p.exists())
     print(f"wrote {out}: {written} (feeds `codesign plan --from-pruned`), layers.json, layers.csv, "
           "sparsity.json, masks.npz")
+    for warning in result.totals.warnings:
+        print(f"codesign prune: warning: {warning}", file=sys.stderr)
     return 0

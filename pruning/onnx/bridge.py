@@ -36,7 +36,7 @@ from torch import nn
 
 from pruning.data import DataSpec, Inputs, OutputSpec, first_array, shape_text
 from pruning.errors import PruningError
-from pruning.onnx.layouts import WEIGHT_OPS, root_initializer, weight_layouts
+from pruning.onnx.layouts import WEIGHT_OPS, embedding_table, root_initializer, weight_layouts
 from pruning.onnx.files import OnnxFileError, read_onnx
 from pruning.onnx.ops import OPS, OnnxBridgeError, attrs as _attrs
 from pruning.onnx.torch_export import export_torch  # noqa: F401 (moved; import it from there)
@@ -67,7 +67,8 @@ def _learned_initializers(graph: onnx.GraphProto) -> set[str]:
     inits = {t.name: t for t in graph.initializer}
     producers = {o: n for n in graph.node for o in n.output}
     root = lambda name: root_initializer(name, producers)[0]
-    weights = set(weight_layouts(graph.node, {n: len(t.dims) for n, t in inits.items()}))
+    ranks = {n: len(t.dims) for n, t in inits.items()}
+    weights = set(weight_layouts(graph.node, ranks))
     learned = set(weights)
     for node in graph.node:
         op, ins = node.op_type, list(node.input)
@@ -77,8 +78,9 @@ def _learned_initializers(graph: onnx.GraphProto) -> set[str]:
         for i in BIAS_INPUTS.get(op, ()) + NORM_INPUTS.get(op, ()):
             if len(ins) > i and ins[i]:
                 learned |= _constant_sources(ins[i], producers, inits)
-        if op == "Gather" and ins and len(inits.get(root(ins[0]), onnx.TensorProto()).dims) >= 2:
-            learned.add(root(ins[0]))                              # an embedding table
+        embedded = embedding_table(node, producers, ranks)
+        if embedded is not None:
+            learned.add(embedded)
         if op in ("Add", "Mul") and len(ins) == 2:
             for mine, other in ((ins[0], ins[1]), (ins[1], ins[0])):
                 table = inits.get(root(mine))

@@ -49,3 +49,13 @@ def weight_layouts(nodes: Iterable[onnx.NodeProto], ranks: dict[str, int]) -> di
             if ranks.get(root, 0) >= 2:
                 out.setdefault(root, output_axis(node.op_type, i, _transposes(node), flips, ranks[root]))
     return out
+
+
+def embedding_table(node: onnx.NodeProto, producers: dict, ranks: dict[str, int]) -> str | None:
+    """The stored table a Gather looks rows up in (an embedding: a table of two or more
+    dimensions, reached through value-preserving ops), or None: the bridge trains it, and
+    `prune` lists it among the layers it left dense."""
+    if node.op_type != "Gather" or not node.input:
+        return None
+    table = root_initializer(node.input[0], producers)[0]
+    return table if ranks.get(table, 0) >= 2 else None
