@@ -12,9 +12,9 @@ import numpy as np
 from codesign.arguments import DATA_FORMS, hardware as hardware_argument, is_torch_module as is_module
 from codesign.specs import hardware
 from hwmodels.spec import HardwareSpec
+from pruning.data import TEST_SHARE
 from pruning.errors import DatasetError
 
-TEST_SHARE = 0.2       # of in-memory data held out as the test split (seeded)
 
 __all__ = ["TEST_SHARE", "as_dataset", "check_module_fits", "is_module", "resolve_hardware", "resolve_model"]
 
@@ -25,37 +25,60 @@ def resolve_hardware(hw):
     return hw if isinstance(hw, HardwareSpec) else hardware(hw)
 
 
-def _arrays(source) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) numpy arrays of a torch Dataset or DataLoader. What it yields must be (input,
-    label) pairs, batched or single, of one sample shape; anything else (and any error of the
-    dataset's own code or of collation) is one DatasetError naming the data."""
+LABEL_KEYS = ("labels", "label", "targets", "target", "y")     # a dict batch's labels, if any
+
+
+def _arrays(source):
+    """(inputs, labels or None) of a torch Dataset or DataLoader, as numpy: it may yield
+    (input, label) pairs, dicts of named inputs (HF style: input_ids, attention_mask, ...;
+    `labels` and LABEL_KEYS are labels) or input tensors alone, batched or single, of one
+    sample shape per input; inputs of several names become pruning.data.Inputs. Anything else
+    (and any error of the dataset's own code or of collation) is one DatasetError naming the
+    data."""
     import torch
     from torch.utils.data import DataLoader, Dataset as TorchDataset
+
+    from pruning.data import Inputs
     what = f"data ({_torch_data_name(source)})"
     if isinstance(source, TorchDataset):
         source = DataLoader(source, batch_size=512, shuffle=False)
     if not isinstance(source, DataLoader):
         raise DatasetError(f"data of type {type(source).__name__} is not {DATA_FORMS}")
-    xs, ys = [], []
+    parts: dict[str, list] = {}
+    labels: list = []
+    as_numpy = lambda t: torch.as_tensor(t).detach().cpu().numpy()
     try:
         for batch in source:
-            if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+            if isinstance(batch, dict):
+                named = {k: as_numpy(v) for k, v in batch.items() if k not in LABEL_KEYS}
+                label = next((as_numpy(batch[k]) for k in LABEL_KEYS if k in batch), None)
+            elif isinstance(batch, (list, tuple)) and len(batch) == 2:
+                named, label = {"": as_numpy(batch[0])}, as_numpy(batch[1])
+            elif torch.is_tensor(batch):
+                named, label = {"": as_numpy(batch)}, None
+            else:
                 size = f" of {len(batch)}" if isinstance(batch, (list, tuple)) else ""
-                raise DatasetError(f"{what} must yield (input, label) pairs, not {type(batch).__name__}{size}")
-            x, y = (torch.as_tensor(t).detach().cpu().numpy() for t in batch)
-            xs.append(x if y.ndim else x[None])               # a DataLoader without batching
-            ys.append(y if y.ndim else y[None])
+                raise DatasetError(f"{what} must yield (input, label) pairs, dicts of named inputs or input "
+                                   f"tensors, not {type(batch).__name__}{size}")
+            single = label is not None and label.ndim == 0 or label is None and not source.batch_size
+            for k, v in named.items():
+                parts.setdefault(k, []).append(v[None] if single else v)
+            if label is not None:
+                labels.append(label[None] if label.ndim == 0 else label)
     except DatasetError:
         raise
     except Exception as exc:      # the dataset's own code, collation, tensors of text: any type
-        raise DatasetError(f"{what} cannot be read as (input, label) pairs of numbers ({_reason(exc)})") from exc
-    if not xs:
+        raise DatasetError(f"{what} cannot be read as inputs and labels of numbers ({_reason(exc)})") from exc
+    if not parts:
         raise DatasetError(f"{what} is empty; give at least one (input, label) pair per class")
-    shapes = sorted({x.shape[1:] for x in xs})
-    if len(shapes) > 1:
-        raise DatasetError(f"{what} yields inputs of several shapes ({', '.join(map(str, shapes[:3]))}); "
-                           "give samples of one shape")
-    return np.concatenate(xs), np.concatenate(ys)
+    for k, xs in parts.items():
+        shapes = sorted({x.shape[1:] for x in xs})
+        if len(shapes) > 1:
+            raise DatasetError(f"{what} yields inputs{' ' + k if k else ''} of several shapes "
+                               f"({', '.join(map(str, shapes[:3]))}); give samples of one shape")
+    arrays = {k: np.concatenate(xs) for k, xs in parts.items()}
+    x = arrays[""] if list(arrays) == [""] else Inputs(arrays)
+    return x, (np.concatenate(labels) if labels else None)
 
 
 def _reason(exc: Exception) -> str:
@@ -83,10 +106,11 @@ def as_dataset(data, *, limit=None, test_limit=None, seed: int = 0, spec=None):
         (tx, ty), (vx, vy) = _arrays(data[0]), _arrays(data[1])
     else:
         x, y = _arrays(data)
-        order = np.random.default_rng(seed).permutation(len(y))
-        cut = max(1, int(len(y) * TEST_SHARE))
+        order = np.random.default_rng(seed).permutation(len(x))
+        cut = max(1, int(len(x) * TEST_SHARE))
         test, train = order[:cut], order[cut:]
-        tx, ty, vx, vy = x[train], y[train], x[test], y[test]
+        pick = lambda a, idx: None if a is None else a[idx]
+        tx, ty, vx, vy = x[train], pick(y, train), x[test], pick(y, test)
     ds = from_arrays("torch-data", tx, ty, vx, vy, spec=spec)
     return subset(ds, limit, test_limit if test_limit is not None else limit, seed)
 
@@ -98,8 +122,12 @@ def resolve_model(model, ds):
     if is_module(model):
         import torch
 
-        from pruning.onnx.torch_export import export_torch
+        from pruning.data import Inputs
+        from pruning.onnx.bridge import as_input_tensor
+        from pruning.onnx.torch_export import export_module, export_torch
         check_module_fits(model, ds)
+        if isinstance(ds.train_x, Inputs):       # named inputs (HF style): keyword examples, one sample
+            return export_module(model, as_input_tensor(ds.train_x[:1]))
         return export_torch(model, tuple(ds.input_shape), dtype=torch.from_numpy(ds.train_x[:1]).dtype)
     return model
 
@@ -110,18 +138,21 @@ def check_module_fits(module, ds) -> None:
     training that would fail next."""
     import torch
 
-    from pruning.data import DataSpec, fit_dataset, shape_text
+    from pruning.data import DataSpec, Inputs, fit_dataset, shape_text
     from pruning.onnx.bridge import as_input_tensor
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            out = module(as_input_tensor(ds.train_x[:2]))
+            x = as_input_tensor(ds.train_x[:2])
+            out = module(**x) if isinstance(x, dict) else module(x)
     except Exception as exc:      # whatever the module's forward raises for inputs it cannot take
-        raise DatasetError(f"dataset {ds.name!r}: samples of shape {shape_text(ds.input_shape)} "
-                           f"({ds.train_x.dtype}) do not fit the module ({_reason(exc)}); "
+        shown = (repr(ds.train_x) if isinstance(ds.train_x, Inputs) else
+                 f"samples of shape {shape_text(ds.input_shape)} ({ds.train_x.dtype})")
+        raise DatasetError(f"dataset {ds.name!r}: {shown} do not fit the module ({_reason(exc)}); "
                            "give data whose samples the module takes") from None
     finally:
         module.train(was_training)
-    if isinstance(out, torch.Tensor) and out.ndim == 2:      # labels against its classes: data's rule
+    if isinstance(out, torch.Tensor) and out.ndim == 2 and ds.labeled and not isinstance(ds.train_x, Inputs):
+        # labels against its classes: data's rule
         fit_dataset(ds, DataSpec("input", tuple(ds.input_shape), str(ds.train_x.dtype), classes=out.shape[1]))

@@ -260,13 +260,13 @@ def _labels(y: np.ndarray | None) -> np.ndarray | None:
 def _named_dataset(raw: RawData, spec: DataSpec | None, limit, test_limit, seed: int) -> Dataset:
     """A Dataset of named input arrays (Inputs), each fitted to the model input of its name."""
     name = raw.name
-    if spec is None:
-        raise DatasetError(f"dataset {name!r} holds named input arrays; they need a model with graph "
-                           "inputs of those names (an ONNX file, not a built-in net)")
-    wanted = {i.name: i for i in spec.inputs}
+    if spec is None:          # no model yet (a torch module is exported for the data): names as given
+        wanted = dict.fromkeys(raw.train_x.arrays if isinstance(raw.train_x, Inputs) else ("input",))
+    else:
+        wanted = {i.name: i for i in spec.inputs}
     parts = []
     for x in (raw.train_x, raw.test_x):
-        arrays = x.arrays if isinstance(x, Inputs) else {spec.name: x}
+        arrays = x.arrays if isinstance(x, Inputs) else {next(iter(wanted)): x}
         missing = [n for n in wanted if n not in arrays]
         extra = [n for n in arrays if n not in wanted]
         if missing or extra:
@@ -289,12 +289,13 @@ def _named_dataset(raw: RawData, spec: DataSpec | None, limit, test_limit, seed:
     classes = 0
     if train_y is not None:
         train_y, test_y = (_checked_labels(name, key, y) for key, y in (("labels", train_y), ("labels", test_y)))
-        if spec.classes is not None:
+        if spec is not None and spec.classes is not None:
             classes = _num_classes(name, train_y, test_y, spec.classes)
     train_x, train_y = _stratified(train_x, train_y, limit, seed)
     test_x, test_y = _stratified(test_x, test_y, test_limit, seed + 1)
-    train_x, test_x = (Inputs({k: _fitted(name, x[k], raw.scale if wanted[k].dtype.startswith("float") else 1.0,
-                                          wanted[k]) for k in wanted}) for x in (train_x, test_x))
+    fit = lambda k, a: (_as_given(a, raw.scale) if wanted[k] is None else
+                        _fitted(name, a, raw.scale if wanted[k].dtype.startswith("float") else 1.0, wanted[k]))
+    train_x, test_x = (Inputs({k: fit(k, x[k]) for k in wanted}) for x in (train_x, test_x))
     return Dataset(train_x, _labels(train_y), test_x, _labels(test_y),
                    tuple(first_array(train_x).shape[1:]), classes, name)
 
@@ -492,6 +493,15 @@ def _tokens(name: str, x: np.ndarray, spec: DataSpec) -> np.ndarray:
 def _floats(x: np.ndarray, scale: float) -> np.ndarray:
     x = x.astype(np.float32, copy=False)
     return x if scale == 1.0 else x / np.float32(scale)
+
+
+def _as_given(x: np.ndarray, scale: float) -> np.ndarray:
+    """A named input without a model to fit: booleans and integers (token ids, masks) as they
+    are (integers as int64), other numbers as float32 (uint8 scaled)."""
+    if x.dtype.kind == "b":
+        return x
+    tokens = x.dtype.kind in "iu" and x.dtype != np.uint8
+    return x.astype(np.int64, copy=False) if tokens else _floats(x, scale)
 
 
 def _fitted(name: str, x: np.ndarray, scale: float, spec: DataSpec | None) -> np.ndarray:

@@ -89,6 +89,9 @@ MATH_OPS = {
     "Floor": unary(torch.floor), "Ceil": unary(torch.ceil), "Round": unary(torch.round),
     "Equal": binary(torch.eq), "Less": binary(torch.lt), "Greater": binary(torch.gt),
     "LessOrEqual": binary(torch.le), "GreaterOrEqual": binary(torch.ge),
+    "IsNaN": unary(torch.isnan),
+    "IsInf": lambda m, n, a, xs: (torch.isposinf(xs[0]) & bool(a.get("detect_positive", 1)))
+                                 | (torch.isneginf(xs[0]) & bool(a.get("detect_negative", 1))),
     "Not": unary(torch.logical_not), "And": binary(torch.logical_and),
     "Or": binary(torch.logical_or), "Xor": binary(torch.logical_xor),
     "Where": lambda m, n, a, xs: torch.where(xs[0].bool(), xs[1], xs[2]),

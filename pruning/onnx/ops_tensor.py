@@ -123,6 +123,33 @@ def _gather_elements(m, node, a, xs):
     return torch.gather(xs[0], axis, _positive(xs[1], xs[0].shape[axis]))
 
 
+def _gather_nd(m, node, a, xs):
+    """GatherND: the last axis of `indices` indexes the leading axes of `data` (after
+    `batch_dims` shared batch axes); HF exporters use it to pick each sequence's last token."""
+    data, index = xs[0], xs[1].long()
+    b, k = a.get("batch_dims", 0), index.shape[-1]
+    sizes = data.shape[b:b + k]
+    batches = math.prod(data.shape[:b])
+    flat = torch.zeros(index.shape[:-1], dtype=torch.long).reshape(batches, -1)
+    for j, size in enumerate(sizes):
+        i = index[..., j].reshape(batches, -1)
+        flat = flat * size + torch.where(i < 0, i + size, i)
+    table = data.reshape(batches, math.prod(sizes), *data.shape[b + k:])
+    out = table[torch.arange(batches)[:, None], flat]
+    return out.reshape(*index.shape[:-1], *data.shape[b + k:])
+
+
+def _split_to_sequence(m, node, a, xs):
+    """A sequence (a Python list) of chunks along `axis`: of the given sizes, of one size, or
+    of size 1 with the axis dropped unless keepdims."""
+    x, split, axis = xs[0], given(xs, 1), a.get("axis", 0)
+    if split is None:
+        parts = torch.split(x, 1, dim=axis)
+        return list(parts) if a.get("keepdims", 1) else [p.squeeze(axis) for p in parts]
+    sizes = ints(split)
+    return list(torch.split(x, sizes[0] if split.dim() == 0 else sizes, dim=axis))
+
+
 def _slice_arguments(a, xs) -> tuple[list[int], list[int], list[int] | None, list[int] | None]:
     """(starts, ends, axes, steps): attributes before opset 10, inputs from then on."""
     if len(xs) > 1:
@@ -212,7 +239,12 @@ TENSOR_OPS = {
     "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
     "DepthToSpace": _depth_to_space, "SpaceToDepth": _space_to_depth,
     "Concat": lambda m, n, a, xs: torch.cat(xs, dim=a["axis"]),
-    "Gather": _gather, "GatherElements": _gather_elements, "Slice": _slice, "Split": _split,
+    "Gather": _gather, "GatherElements": _gather_elements, "GatherND": _gather_nd,
+    "Slice": _slice, "Split": _split,
+    "SplitToSequence": _split_to_sequence,
+    "SequenceAt": lambda m, n, a, xs: xs[0][int(xs[1])],
+    "SequenceConstruct": lambda m, n, a, xs: list(xs),
+    "ConcatFromSequence": lambda m, n, a, xs: (torch.stack if a.get("new_axis", 0) else torch.cat)(xs[0], a["axis"]),
     "Trilu": _trilu, "Pad": _pad, "Expand": _expand,
     "Tile": lambda m, n, a, xs: xs[0].repeat(ints(xs[1])),
 }

@@ -196,6 +196,12 @@ CASES: dict[str, list[Case]] = {
     "Gather": [c("Gather", f(10, 4), i64(1, -1, 3, 0, 9, -10).reshape(2, 3), feed=1),    # embedding lookup
                c("Gather", f(3, 5, 2), np.int64(-2), axis=1),
                c("Gather", i64(4, 16, 64), np.int64(-1))],                                  # a dim of a shape
+    "GatherND": [c("GatherND", f(3, 4, 5), i64(0, 1, 2, 3, -1, 0).reshape(3, 2)),               # pairs of leading axes
+                 c("GatherND", f(2, 6, 4), i64(5, -1).reshape(2, 1), batch_dims=1),          # each sequence's last token
+                 c("GatherND", f(3, 4), i64(2, 0, 1).reshape(3, 1))],
+    "IsNaN": [c("IsNaN", np.array([1.0, np.nan, -np.inf, 0.0], np.float32))],
+    "IsInf": [c("IsInf", np.array([1.0, np.nan, -np.inf, np.inf], np.float32)),
+              c("IsInf", np.array([1.0, np.nan, -np.inf, np.inf], np.float32), detect_negative=0)],
     "GatherElements": [c("GatherElements", f(3, 4), i64(0, -1, 2, 1, 3, 0).reshape(3, 2) % 3, axis=0),
                        c("GatherElements", f(3, 4), i64(0, -1, 2, 1, 3, 0).reshape(3, 2), axis=1)],
     "Slice": [c("Slice", f(4, 6), opset=9, starts=[1, 0], ends=[3, -1]),
@@ -257,9 +263,25 @@ CASES: dict[str, list[Case]] = {
 CASE_IDS = [(op, i) for op in sorted(CASES) for i in range(len(CASES[op]))]
 
 
+# Sequence ops (their values are lists of tensors): each a chain ending in a tensor, as exporters
+# write them; (nodes, input) where the nodes map "x" to "y".
+SEQUENCE_CASES = {
+    "SplitToSequence": [([("SplitToSequence", ["x"], ["s"], {"axis": 1}), ("SequenceAt", ["s", "two"], ["y"], {})], f(2, 4, 3)),
+                        ([("SplitToSequence", ["x", "sizes"], ["s"], {"axis": 2}), ("SequenceAt", ["s", "minus1"], ["y"], {})], f(2, 4, 5)),
+                        ([("SplitToSequence", ["x"], ["s"], {"axis": 0, "keepdims": 0}),
+                          ("ConcatFromSequence", ["s"], ["y"], {"axis": 1, "new_axis": 1})], f(3, 4))],
+    "SequenceConstruct": [([("SequenceConstruct", ["x", "x"], ["s"], {}),
+                            ("ConcatFromSequence", ["s"], ["y"], {"axis": 0})], f(2, 3))],
+}
+SEQUENCE_CONSTANTS = {"two": np.int64(2), "minus1": np.int64(-1), "sizes": i64(2, 3)}
+SEQUENCE_OPS = {"SplitToSequence", "SequenceAt", "SequenceConstruct", "ConcatFromSequence"}
+
+
 def test_every_registered_op_has_a_case():
-    assert not set(OPS) - set(CASES), f"registered ops without an onnxruntime case: {sorted(set(OPS) - set(CASES))}"
+    covered = set(CASES) | SEQUENCE_OPS
+    assert not set(OPS) - covered, f"registered ops without an onnxruntime case: {sorted(set(OPS) - covered)}"
     assert not set(CASES) - set(OPS), f"cases for unregistered ops: {sorted(set(CASES) - set(OPS))}"
+    assert {op for cases in SEQUENCE_CASES.values() for nodes, _ in cases for op, *_ in nodes} == SEQUENCE_OPS
     assert all(case.op == op for op, cases in CASES.items() for case in cases)
 
 
@@ -303,3 +325,19 @@ def test_op_matches_onnxruntime(op, index):
     expected = _onnxruntime(model, x)
     assert got.shape == expected.shape and got.dtype == expected.dtype
     np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=1e-5, atol=1e-5)
+
+
+SEQUENCE_IDS = [(op, i) for op in sorted(SEQUENCE_CASES) for i in range(len(SEQUENCE_CASES[op]))]
+
+
+@pytest.mark.parametrize("op,index", SEQUENCE_IDS, ids=[f"{op}-{i}" for op, i in SEQUENCE_IDS])
+def test_sequence_ops_match_onnxruntime(op, index):
+    nodes, x = SEQUENCE_CASES[op][index]
+    used = {i for _, ins, _, _ in nodes for i in ins}
+    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in SEQUENCE_CONSTANTS.items() if k in used]
+    graph = helper.make_graph([helper.make_node(t, i, o, **a) for t, i, o, a in nodes], "seq", [_value("x", x)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    with torch.no_grad():
+        got = OnnxModule(model).eval().outputs(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, _onnxruntime(model, x), rtol=1e-6, atol=1e-6)
