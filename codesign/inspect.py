@@ -93,7 +93,7 @@ def coverage_warning(coverage: dict) -> str | None:
     unknown = sum(g["macs"] is None for g in gaps)
     first = gaps[0]
     if coverage["share"] is None:
-        what = f"only part of the model's MACs are modeled ({_unknown(coverage)} at an unknown cost)"
+        what = "only part of the model's MACs are modeled"
     elif coverage["share"] < 1:
         what = f"only {share_text(coverage)} of the model's MACs are modeled"
     else:

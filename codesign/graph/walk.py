@@ -58,7 +58,7 @@ def collect(graph: onnx.GraphProto, index: GraphIndex, repeat: int = 1, prefix: 
         elif multiplies(node):
             found.unmodeled.append(Unmodeled(node.op_type, name, None,
                                              f"an op of domain {shown(node.domain or 'ai.onnx')} whose name says "
-                                             "it multiplies: it is not modeled, its MACs are unknown"))
+                                             "it multiplies: it is not modeled"))
         elif node.domain not in DEFAULT_DOMAINS and key not in NO_MACS_CONTRIB:
             found.unmodeled.append(Unmodeled(node.op_type, name, None,
                                              f"an op of domain {shown(node.domain)}: its arithmetic is unknown",
