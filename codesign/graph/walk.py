@@ -23,7 +23,8 @@ NO_MACS_CONTRIB = {f"com.microsoft.{op}" for op in (
     "LayerNormalization", "EmbedLayerNormalization", "QuantizeLinear", "DequantizeLinear",
     "DynamicQuantizeLinear", "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
     "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearConcat", "QLinearSoftmax",
-    "NhwcMaxPool", "Trilu", "Range", "Rfft", "Irfft")}
+    "NhwcMaxPool", "Trilu", "Range", "Rfft", "Irfft", "RotaryEmbedding", "GatherBlockQuantized", "GroupNorm",
+    "SkipGroupNorm", "BiasSplitGelu")}
 
 
 @dataclass

@@ -142,16 +142,19 @@ def test_fused_multi_head_attention_counts_both_products_and_passes_shapes_on():
     assert net.coverage_dict()["complete"]
 
 
-def test_group_query_attention_counts_every_query_head_over_past_and_new_keys():
+@pytest.mark.parametrize("packed", [False, True], ids=["q-k-v", "packed-qkv"])
+def test_group_query_attention_counts_every_query_head_over_past_and_new_keys(packed):
     b, s, past, heads, kv_heads, h = 1, 5, 4, 4, 2, 8
-    inputs = [vi("q", (b, s, heads * h)), vi("k", (b, s, kv_heads * h)), vi("v", (b, s, kv_heads * h)),
-              vi("past_k", (b, kv_heads, past, h)), vi("past_v", (b, kv_heads, past, h)), vi("seqlens", (b,), I32)]
-    nodes = [helper.make_node("GroupQueryAttention", ["q", "k", "v", "past_k", "past_v", "seqlens", "total"],
+    qkv = [vi("qkv", (b, s, (heads + 2 * kv_heads) * h))] if packed else \
+        [vi("q", (b, s, heads * h)), vi("k", (b, s, kv_heads * h)), vi("v", (b, s, kv_heads * h))]
+    inputs = qkv + [vi("past_k", (b, kv_heads, past, h)), vi("past_v", (b, kv_heads, past, h)), vi("seqlens", (b,), I32)]
+    names = ["qkv", "", ""] if packed else ["q", "k", "v"]
+    nodes = [helper.make_node("GroupQueryAttention", names + ["past_k", "past_v", "seqlens", "total"],
                               ["a", "present_k", "present_v"], domain="com.microsoft", num_heads=heads,
                               kv_num_heads=kv_heads, name="gqa"),
              helper.make_node("MatMul", ["a", "wo"], ["y"])]
     m = make(nodes, inputs, [init("wo", (heads * h, 8)), numpy_helper.from_array(np.array(past + s, np.int32), "total")])
-    feed = {**random_feed(inputs[:5]), "seqlens": np.full(b, past + s - 1, np.int32)}
+    feed = {**random_feed(inputs[:-1]), "seqlens": np.full(b, past + s - 1, np.int32)}
     assert run(m, feed)[0].shape == (b, s, 8)
     net = load_network(m)
     qk, av, out = net.layers
