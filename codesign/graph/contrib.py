@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from math import prod
 from typing import Callable, Iterator
 
 import onnx
@@ -224,8 +223,7 @@ def _infer(rule: Callable[[Node], Out]):
         except Exception:                        # a malformed node: its outputs stay unknown
             return
         for i, (elem, shape) in outputs.items():
-            if i < ctx.get_num_outputs() and ctx.has_output(i) and elem and all(d >= 0 for d in shape) \
-                    and prod(shape) >= 0:
+            if i < ctx.get_num_outputs() and ctx.has_output(i) and elem and all(d >= 0 for d in shape):
                 ctx.set_output_type(i, helper.make_tensor_type_proto(elem, list(shape)))
     return infer
 

@@ -151,6 +151,14 @@ class GraphIndex:
     def shape(self, tensor: str) -> tuple[int, ...] | None:
         return self.shapes.get(tensor)
 
+    def scalar(self, tensor: str):
+        """A constant's single value (an If condition, a Loop's trip count, a total sequence
+        length), sized before it is read; None when the tensor is no such constant."""
+        const = self.constants.get(tensor) if tensor else None
+        if const is None or prod(const.shape) != 1:
+            return None
+        return np.asarray(const.values()).reshape(-1)[0]
+
     def bits(self, tensor: str) -> int | None:
         return dtype_bits(self.types[tensor]) if tensor in self.types else None
 

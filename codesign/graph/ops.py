@@ -408,7 +408,7 @@ def mha_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[Layer]:
     node, attrs = site.node, attributes(site.node)
     heads = int(attrs.get("num_heads", 0))
     q = _shape(index, site, node.input[0], "query")
-    k, v, past = (_optional_shape(index, node, i) for i in (1, 2, 6))
+    k, v, past = (_optional_shape(index, site, i, what) for i, what in ((1, "key"), (2, "value"), (6, "past key")))
     dims = mha_dims(q, k, v, past, heads)
     if dims is None:
         raise ModelImportError(f"node {shown(site.name)} ({node.op_type}): query {list(q)[:8]}, key "
@@ -425,8 +425,9 @@ def gqa_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[Layer]:
     node, attrs = site.node, attributes(site.node)
     heads, kv_heads = int(attrs.get("num_heads", 0)), int(attrs.get("kv_num_heads", 0))
     q = _shape(index, site, node.input[0], "query")
-    total = _scalar_int(index, node.input[6]) if len(node.input) > 6 and node.input[6] else None
-    dims = gqa_dims(q, _optional_shape(index, node, 1), _optional_shape(index, node, 3), total, heads, kv_heads)
+    total = index.scalar(node.input[6]) if len(node.input) > 6 else None
+    dims = gqa_dims(q, _optional_shape(index, site, 1, "key"), _optional_shape(index, site, 3, "past key"),
+                    int(total) if total is not None else None, heads, kv_heads)
     if dims is None:
         raise ModelImportError(f"node {shown(site.name)} ({node.op_type}): query {list(q)[:8]} with num_heads "
                                f"{heads} and kv_num_heads {kv_heads} does not form a grouped-query attention")
@@ -440,7 +441,7 @@ def onnx_attention_layers(site: Site, spec: OpSpec, index: GraphIndex) -> list[L
     V of kv_num_heads, past keys appended."""
     node, attrs = site.node, attributes(site.node)
     q, k, v = (_shape(index, site, node.input[i], what) for i, what in enumerate(("query", "key", "value")))
-    past = _optional_shape(index, node, 4)
+    past = _optional_shape(index, site, 4, "past key")
     heads = int(attrs.get("q_num_heads", 0)) if len(q) == 3 else q[1] if len(q) == 4 else 0
     kv_heads = int(attrs.get("kv_num_heads", 0)) if len(k) == 3 else k[1] if len(k) == 4 else 0
     if heads <= 0 or kv_heads <= 0 or len(k) != len(q) or len(v) != len(q) \
@@ -464,15 +465,10 @@ def _attention_products(site: Site, x, y, attrs, groups: int, rows: int, keys: i
     return [_layer(site, shape, None, x, y, None, attrs) for shape in shapes]
 
 
-def _optional_shape(index: GraphIndex, node: onnx.NodeProto, i: int) -> tuple[int, ...] | None:
-    return index.shape(node.input[i]) if len(node.input) > i and node.input[i] else None
-
-
-def _scalar_int(index: GraphIndex, tensor: str) -> int | None:
-    const = index.constants.get(tensor)
-    if const is None or prod(const.shape) != 1:
-        return None
-    return int(np.asarray(const.values()).reshape(-1)[0])
+def _optional_shape(index: GraphIndex, site: Site, i: int, what: str) -> tuple[int, ...] | None:
+    """An optional input's shape: None when it is not given."""
+    node = site.node
+    return _shape(index, site, node.input[i], what) if len(node.input) > i and node.input[i] else None
 
 
 BUILDERS = {"conv": conv_layers, "conv_transpose": conv_layers, "matrix": matrix_layers,

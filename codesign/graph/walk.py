@@ -4,9 +4,7 @@ once per iteration; what multiplies but cannot be modeled is listed, never dropp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import prod
 
-import numpy as np
 import onnx
 
 from codesign.graph.index import GraphIndex
@@ -72,16 +70,8 @@ def _body(node, name, attr, index, repeat) -> Found:
     return collect(sub, index, repeat, f"{name}/{attr}/")
 
 
-def _scalar(index: GraphIndex, tensor: str):
-    """A constant's single value (an If condition, a Loop's trip count), sized before it is read."""
-    const = index.constants.get(tensor) if tensor else None
-    if const is None or prod(const.shape) != 1:
-        return None
-    return np.asarray(const.values()).reshape(-1)[0]
-
-
 def _if(node, name, index, repeat) -> Found:
-    cond = _scalar(index, node.input[0] if node.input else "")
+    cond = index.scalar(node.input[0] if node.input else "")
     then, other = (_body(node, name, b, index, repeat) for b in ("then_branch", "else_branch"))
     if cond is not None:
         taken, label, skipped = (then, "then", other) if bool(cond) else (other, "else", then)
@@ -96,7 +86,7 @@ def _if(node, name, index, repeat) -> Found:
 
 
 def _loop(node, name, index, repeat) -> Found:
-    trips = _scalar(index, node.input[0] if node.input else "")
+    trips = index.scalar(node.input[0] if node.input else "")
     if trips is None:
         body = _body(node, name, "body", index, repeat)
         if body.macs:
@@ -106,7 +96,7 @@ def _loop(node, name, index, repeat) -> Found:
     if int(trips) <= 0:
         return Found(notes=[f"Loop node {shown(name)} runs 0 iterations: its body is not counted"])
     body = _body(node, name, "body", index, repeat * int(trips))
-    cond = _scalar(index, node.input[1] if len(node.input) > 1 else "")
+    cond = index.scalar(node.input[1] if len(node.input) > 1 else "")
     if body.macs and cond is None and len(node.input) > 1 and node.input[1]:
         body.notes.append(f"Loop node {shown(name)}: counted its trip count {int(trips):,}; its condition "
                           "may end it earlier at run time")
