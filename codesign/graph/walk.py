@@ -79,9 +79,14 @@ def _if(node, name, index, repeat) -> Found:
     else:
         taken, label, skipped = (then, "then", other) if then.macs >= other.macs else (other, "else", then)
         why = "its condition is known only at run time; counted the costlier branch"
+    # with a run-time condition, a branch of unknown cost may be the costlier: its gaps stay
+    unknown = [u for u in skipped.unmodeled if u.multiplies and u.macs is None] if cond is None else []
+    taken.unmodeled += unknown
     if skipped.macs or skipped.unmodeled:
         taken.notes.append(f"If node {shown(name)}: {why}: the {label} branch ({taken.macs:,} MACs; the "
-                           f"other has {skipped.macs:,})")
+                           f"other has {skipped.macs:,}" + (f" and {len(unknown)} node{'s' * (len(unknown) > 1)} "
+                                                            f"that multipl{'y' if len(unknown) > 1 else 'ies'} at "
+                                                            "an unknown cost" if unknown else "") + ")")
     return taken
 
 

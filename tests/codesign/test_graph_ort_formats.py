@@ -220,6 +220,22 @@ def test_an_unknown_op_that_multiplies_makes_coverage_partial_and_names_the_gap(
     assert "'custom_mm' (MatMulQuantizedFoo) computes it at run time" in below["reason"]
 
 
+def test_a_branch_of_unknown_cost_behind_a_run_time_condition_stays_a_gap():
+    """Which branch costs more is unknown when one holds an unknown product: it is not dropped."""
+    then = helper.make_graph([helper.make_node("MatMulFoo", ["x", "w"], ["t"], domain="vendor.ops", name="foo")],
+                             "then", [], [helper.make_tensor_value_info("t", F, None)])
+    other = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["e"])], "else", [],
+                              [helper.make_tensor_value_info("e", F, None)])
+    nodes = [helper.make_node("If", ["flag"], ["y"], then_branch=then, else_branch=other, name="branch")]
+    net = load_network(make(nodes, [vi("x", (1, 8)), vi("flag", (), TensorProto.BOOL)], [init("w", (8, 4))],
+                            domains=("vendor.ops",)))
+    cov = net.coverage_dict()
+    assert net.total_macs == 32 and not cov["complete"]
+    assert [g["node"] for g in cov["unmodeled"]] == ["branch/then_branch/foo"]
+    assert net.notes == ["If node 'branch': its condition is known only at run time; counted the costlier branch: "
+                         "the else branch (32 MACs; the other has 0 and 1 node that multiplies at an unknown cost)"]
+
+
 def test_plan_says_its_totals_are_partial(tmp_path, capsys):
     path = tmp_path / "partial.onnx"
     path.write_bytes(partial_model().SerializeToString())
