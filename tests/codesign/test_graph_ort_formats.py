@@ -93,6 +93,40 @@ def test_matmulnbits_from_onnxruntimes_quantizer_costs_the_float_graphs_macs():
     assert record["stored_bits"] == 4 * 128 * 64 + 32 * 64 * 4 + 8 * 64 * 2    # values, scales, 2 bytes of zps
 
 
+def test_an_onnxruntime_genai_style_block_quantized_to_4_bits_keeps_its_macs():
+    """onnxruntime-genai's layout: a Gather embedding, (Skip)SimplifiedLayerNormalization, packed
+    Q/K/V into GroupQueryAttention with rotary caches, FastGelu; every MatMul then 4-bit."""
+    b, s, d, heads, kv, h, ff, vocab = 1, 6, 64, 4, 2, 16, 128, 100
+    nodes = [helper.make_node("Gather", ["embed", "ids"], ["e"]),
+             helper.make_node("SimplifiedLayerNormalization", ["e", "g1"], ["n1"], epsilon=1e-5, axis=-1),
+             helper.make_node("MatMul", ["n1", "wqkv"], ["qkv"], name="qkv_proj"),
+             helper.make_node("GroupQueryAttention", ["qkv", "", "", "", "", "seqlens", "total", "cos", "sin"], ["a"],
+                              domain="com.microsoft", num_heads=heads, kv_num_heads=kv, do_rotary=1, name="gqa"),
+             helper.make_node("MatMul", ["a", "wo"], ["o"], name="o_proj"),
+             helper.make_node("SkipSimplifiedLayerNormalization", ["o", "e", "g2"], ["n2", "", "", "r"],
+                              domain="com.microsoft", epsilon=1e-5),
+             helper.make_node("MatMul", ["n2", "wgu"], ["gu"], name="gate_up"),
+             helper.make_node("FastGelu", ["gu"], ["act"], domain="com.microsoft"),
+             helper.make_node("MatMul", ["act", "wd"], ["dn"], name="down"),
+             helper.make_node("SkipSimplifiedLayerNormalization", ["dn", "r", "g3"], ["n3"], domain="com.microsoft",
+                              epsilon=1e-5),
+             helper.make_node("MatMul", ["n3", "lm"], ["y"], name="lm_head")]
+    inits = [init("embed", (vocab, d)), init("g1", (d,)), init("wqkv", (d, (heads + 2 * kv) * h)),
+             init("wo", (heads * h, d)), init("g2", (d,)), init("wgu", (d, ff)), init("wd", (ff, d)), init("g3", (d,)),
+             init("lm", (d, vocab)), init("cos", (32, h // 2)), init("sin", (32, h // 2)),
+             numpy_helper.from_array(np.array(s, np.int32), "total")]
+    flt = make(nodes, [vi("ids", (b, s), TensorProto.INT64), vi("seqlens", (b,), I32)], inits)
+    q = quantized(flt)
+    feed = {"ids": np.arange(b * s).reshape(b, s), "seqlens": np.full(b, s - 1, np.int32)}
+    assert run(flt, feed)[0].shape == run(q, feed)[0].shape == (b, s, vocab)
+    f_net, q_net = load_network(flt), load_network(q)
+    products = 2 * b * heads * s * s * h
+    assert q_net.total_macs == f_net.total_macs == b * s * d * ((heads + 2 * kv) * h + 2 * ff + vocab) \
+        + b * s * heads * h * d + products
+    assert [l.op for l in q_net.layers].count("dynamic_matmul") == 2
+    assert q_net.coverage_dict()["complete"] and not q_net.notes
+
+
 @pytest.mark.parametrize("zero_points", ["packed", "float", None])
 def test_matmulnbits_weight_reads_back_as_onnxruntime_multiplies_it(zero_points):
     """x = identity: onnxruntime's product is the K x N weight itself (K 40: a partial block)."""
