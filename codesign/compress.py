@@ -156,9 +156,9 @@ class PruneResult:
         spec = resolve_hardware(hw)
         network = load_network(self.onnx)
         result = plan_network(network, spec, pruned=network)
-        return result.report(out_dir, notes=self.notes())
+        return result.report(out_dir, notes=self._notes())
 
-    def notes(self) -> list[str]:
+    def _notes(self) -> list[str]:
         """What the report says of the run: its verdict, what it left dense, its warnings."""
         from codesign.report.fmt import num, percent
         t = self.totals
