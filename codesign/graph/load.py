@@ -12,6 +12,7 @@ from onnx import shape_inference
 
 from codesign.errors import InputShapeError, ModelImportError
 from codesign.graph.contrib import contrib_shapes
+from pruning.onnx.names import readable_names
 from codesign.graph.fold import fold
 from codesign.graph.index import GraphIndex
 from codesign.graph.inputs import fix_input_shapes
@@ -31,7 +32,7 @@ def load_network(source, input_shape=None) -> Network:
     """A Network from a path, a bundled or built-in name, or an onnx.ModelProto. `input_shape`:
     None, a tuple, '1x3x224x224', or a list of '[NAME=]DIMS' (a bare DIMS sets the first input)."""
     model, name = load_model(source)
-    model = _inline_functions(model, name)
+    model = readable_names(_inline_functions(model, name))   # the bridge's names too (pruning.onnx.names)
     model, inputs = fix_input_shapes(model, input_shape, name)
     model = _infer_shapes(model, name, given=bool(input_shape))
     index = GraphIndex(model)

@@ -35,9 +35,11 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from pruning.data import DataSpec, Inputs, OutputSpec, first_array, shape_text
+from pruning.device import module_device
 from pruning.errors import PruningError
 from pruning.onnx.layouts import WEIGHT_OPS, embedding_table, root_initializer, weight_layouts
 from pruning.onnx.files import OnnxFileError, read_onnx
+from pruning.onnx.names import readable_names
 from pruning.onnx.ops import OPS, OnnxBridgeError, attrs as _attrs
 from pruning.onnx.torch_export import export_torch  # noqa: F401 (moved; import it from there)
 
@@ -155,6 +157,7 @@ class OnnxModule(nn.Module):
 
     def __init__(self, model: onnx.ModelProto):
         super().__init__()
+        model = readable_names(model)            # the importer's layer names (pruning.onnx.names)
         graph = model.graph
         unsupported = sorted({n.op_type for n in graph.node if n.op_type not in OPS})
         if unsupported:
@@ -256,8 +259,14 @@ class OnnxModule(nn.Module):
         env: dict[str, torch.Tensor | None] = {**xs, "": None}
         for name in self._keys:
             env[name] = self._value(name)
+        # Off the CPU, values an op made on the CPU (Constant, Shape, Range) and inputs given
+        # there move to the module's device where a node reads them; on the CPU nothing moves.
+        device = module_device(self)
+        on_cpu = device.type == "cpu"
         for node, a in self.nodes:
             ins = [env[i] if i else None for i in node.input]
+            if not on_cpu:
+                ins = [v.to(device) if isinstance(v, torch.Tensor) and v.device != device else v for v in ins]
             try:
                 out = OPS[node.op_type](self, node, a, ins)
             except OnnxBridgeError:
@@ -536,7 +545,10 @@ def verify_onnx(module: OnnxModule, exported: onnx.ModelProto, x: np.ndarray,
     """Check an exported model with onnxruntime: outputs equal the module's within
     atol + rtol * max|output| (float32 sums over thousands of terms differ by summation order),
     and initializers are exactly zero where `masks` are False. Returns the max abs difference;
-    raises ExportMismatchError otherwise."""
+    raises ExportMismatchError otherwise. The module runs on the CPU, as onnxruntime does (a copy
+    of one trained elsewhere: a GPU's convolutions may round in TF32)."""
+    if module_device(module).type != "cpu":
+        module = copy.deepcopy(module).cpu()
     was_training = module.training
     module.eval()
     with torch.no_grad():
