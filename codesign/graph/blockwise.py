@@ -1,8 +1,10 @@
 """onnxruntime's block-quantized weights (MatMulNBits, the format of onnxruntime-genai and Olive):
 B [N, blocks, block_size x bits / 8] bytes, one scale per block of K and optionally a zero
-point per block. The layer's weight is the K x N matrix they stand for, read back as float
-(as a MatMul's weight is stored), its width the `bits` attribute, and its storage what the file
-holds: the packed values, the scales and the zero points."""
+point per block. The layer's weight is the K x N matrix they stand for (a MatMul's layout), its
+width the `bits` attribute, and its storage what the file holds: the packed values, the scales
+and the zero points. Its values read as a QDQ weight's do: integer levels (q - zero point), so
+that a level at its zero point is a zero weight and the width is that of an integer weight;
+float zero points (not levels) give the dequantized weight."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -43,27 +45,40 @@ def nbits_weight(index: GraphIndex, node, name: str, attrs: dict, stored: Weight
         if None in consts or 8 % bits:           # run-time scales, or a packing other than 2/4/8 bits
             return None
         arrays = dict(zip(extra, (c.values() for c in consts)))
-        return dequantize(stored.values(), arrays[scales], arrays.get(zeros), arrays.get(g_idx), k, n, bits, block)
+        q, zero, block_of = _codes(stored.values(), arrays.get(zeros), arrays.get(g_idx), k, n, bits, block)
+        if zero.dtype.kind in "iu":              # integer levels, as a QDQ weight reads: the width is `bits`
+            return np.ascontiguousarray((q - zero[:, block_of]).T.astype(np.int16))
+        return _scaled(q, zero, arrays[scales], block_of)
     return replace(stored, shape=(k, n), bits=bits, values=values, stored_bits=stored_bits)
 
 
 def dequantize(packed: np.ndarray, scales: np.ndarray, zeros: np.ndarray | None, g_idx: np.ndarray | None,
                k: int, n: int, bits: int, block: int) -> np.ndarray:
-    """W [K, N] = (q - zero point) x scale, block by block along K; q unpacked low bits first,
-    zero points packed the same way when they are bytes (else one value a block, as scales),
+    """W [K, N] = (q - zero point) x scale, block by block along K (onnxruntime's product is
+    x @ W)."""
+    q, zero, block_of = _codes(packed, zeros, g_idx, k, n, bits, block)
+    return _scaled(q, zero, scales, block_of)
+
+
+def _codes(packed, zeros, g_idx, k: int, n: int, bits: int, block: int):
+    """(q [N, K], zero points [N, blocks], each k's block): q unpacked low bits first; zero
+    points packed the same way when they are bytes (else one float a block, as the scales),
     2^(bits-1) when absent."""
     blocks = ceil(k / block)
-    q = _unpack(np.asarray(packed, np.uint8).reshape(n, -1), bits)[:, :k]
-    scale = np.asarray(scales, np.float32).reshape(n, blocks)
+    q = _unpack(np.asarray(packed, np.uint8).reshape(n, -1), bits)[:, :k].astype(np.int16)
     if zeros is None:
-        zero = np.full((n, blocks), 2 ** (bits - 1), np.float32)
+        zero = np.full((n, blocks), 2 ** (bits - 1), np.int16)
     elif np.asarray(zeros).dtype == np.uint8:
-        zero = _unpack(np.asarray(zeros).reshape(n, -1), bits)[:, :blocks].astype(np.float32)
+        zero = _unpack(np.asarray(zeros).reshape(n, -1), bits)[:, :blocks].astype(np.int16)
     else:
         zero = np.asarray(zeros, np.float32).reshape(n, blocks)
     block_of = np.asarray(g_idx, np.int64).reshape(-1)[:k] if g_idx is not None else np.arange(k) // block
-    w = (q.astype(np.float32) - zero[:, block_of]) * scale[:, block_of]
-    return np.ascontiguousarray(w.T)
+    return q, zero, block_of
+
+
+def _scaled(q, zero, scales, block_of) -> np.ndarray:
+    scale = np.asarray(scales, np.float32).reshape(q.shape[0], -1)
+    return np.ascontiguousarray(((q - zero[:, block_of]) * scale[:, block_of]).T.astype(np.float32))
 
 
 def _unpack(rows: np.ndarray, bits: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from codesign.cli import main
 from codesign.errors import ModelImportError
 from codesign.graph import load_network
+from codesign.graph.blockwise import dequantize
 from codesign.graph.fold import cause_text
 from codesign.inspect import network_summary
 
@@ -129,7 +130,8 @@ def test_an_onnxruntime_genai_style_block_quantized_to_4_bits_keeps_its_macs():
 
 @pytest.mark.parametrize("zero_points", ["packed", "float", None])
 def test_matmulnbits_weight_reads_back_as_onnxruntime_multiplies_it(zero_points):
-    """x = identity: onnxruntime's product is the K x N weight itself (K 40: a partial block)."""
+    """x = identity: onnxruntime's product is the K x N weight itself (K 40: a partial block); the
+    layer's values are its integer levels (or, with float zero points, the weight)."""
     k, n, block = 40, 6, 16
     blocks = ceil(k / block)
     inits = [numpy_helper.from_array(RNG.integers(0, 256, (n, blocks, block // 2), dtype=np.uint8), "B"),
@@ -144,7 +146,16 @@ def test_matmulnbits_weight_reads_back_as_onnxruntime_multiplies_it(zero_points)
     expected, = run(m, {"x": np.eye(k, dtype=np.float32)})
     net = load_network(m)
     assert net.layers[0].macs == k * k * n
-    np.testing.assert_allclose(net.weight("B"), expected, rtol=1e-5, atol=1e-5)
+    arrays = {t.name: numpy_helper.to_array(t) for t in inits}
+    np.testing.assert_allclose(dequantize(arrays["B"], arrays["scales"], arrays.get("zp"), None, k, n, 4, block),
+                               expected, rtol=1e-5, atol=1e-5)
+    levels = net.weight("B")              # integer levels where zero points are: what a pruned file's zeros are
+    if zero_points == "float":
+        np.testing.assert_allclose(levels, expected, rtol=1e-5, atol=1e-5)
+    else:
+        scales = np.repeat(arrays["scales"].reshape(n, blocks), block, axis=1)[:, :k].T
+        assert levels.dtype.kind == "i" and np.abs(levels).max() <= 15
+        np.testing.assert_allclose(levels * scales, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("block, b_shape, problem", [
