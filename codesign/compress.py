@@ -27,7 +27,7 @@ from codesign.results import Record
 from codesign.runlock import LOCK_NAME, run_lock
 from pruning.methods import METHODS, make_options
 from hwmodels.presets import DEFAULT_PRESET
-from pruning.prune_job import ALLOCATIONS, EXPORTS, OPTIMIZERS, TASKS, THREADS, PruneJob
+from pruning.prune_job import ALLOCATIONS, DEVICES, EXPORTS, OPTIMIZERS, TASKS, THREADS, PruneJob
 from pruning.ranges import TRAINING
 
 from pruning.safe_files import write_file
@@ -253,7 +253,8 @@ def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method
           batch_size: int = PRUNE["batch_size"], lr: float = PRUNE["lr"], optimizer: str = PRUNE["optimizer"],
           seed: int = PRUNE["seed"], limit: int | None = PRUNE["limit"], test_limit: int | None = PRUNE["test_limit"],
           method_options: Mapping[str, Any] | None = PRUNE["method_options"], out=None, threads: int = THREADS,
-          progress: Progress | None = None, on_status: StatusHook | None = None) -> PruneResult:
+          device: str = PRUNE["device"], progress: Progress | None = None,
+          on_status: StatusHook | None = None) -> PruneResult:
     """Compress `model` with one compression method on `data`; returns a PruneResult.
 
     model: a built-in net's name (pruning.models.MODELS: pretrained once and cached), an ONNX
@@ -273,7 +274,8 @@ def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method
         (None: 10 for a built-in net, 0 for a model given with its weights); batch_size, lr,
         optimizer, seed; limit / test_limit: class-balanced subsets of the data.
     out: a run folder (checkpoints, the exported model and tables; a rerun resumes);
-        threads: torch CPU threads.
+        threads: torch CPU threads; device: where training and evaluation run (auto: a CUDA
+        GPU when torch sees one, else the CPU; cpu; cuda).
     progress(done, total, message): training steps of each phase; on_status(message): a line
         per phase."""
     _refuse_none({k: v for k, v in locals().items() if k in PRUNE_SETTINGS}, PRUNE)    # first: only parameters
@@ -289,6 +291,7 @@ def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method
     arguments.choice("allocation", allocation, ALLOCATIONS)
     arguments.choice("export", export, EXPORTS)
     arguments.choice("optimizer", optimizer, OPTIMIZERS)
+    arguments.choice("device", device, DEVICES)
     threads = arguments.whole("threads", threads, TRAINING["threads"])
     method_options = arguments.mapping("method_options", method_options, optional=True)
     out = None if out is None else arguments.output_dir("out", out, RUN_NAMES)
@@ -304,8 +307,10 @@ def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method
     sparsity = read_sparsity(alphas) if alphas is not None else None
     import torch                                  # every argument checked before torch is imported
 
+    from pruning.device import resolve_device
     from pruning.models import pretrain_epochs as pretrain_default
     from pruning.pipeline import model_spec, run_job
+    resolve_device(device)                        # cuda without a GPU: refused before the data is read
     torch.set_num_threads(threads)
     spec = None if is_module(model) else model_spec(model)     # the data follows an ONNX model
     ds = as_dataset(data, limit=limit, test_limit=test_limit, seed=seed, spec=spec)
@@ -317,7 +322,7 @@ def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method
         pattern=pattern, patterns={k: str(v) for k, v in sparsity.patterns.items()} if sparsity else {},
         bits=bits if bits is not None else (dict(sparsity.bits) if sparsity and sparsity.bits else None),
         export=export, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size,
-        lr=lr, optimizer=optimizer, seed=seed, limit=limit, test_limit=test_limit)
+        lr=lr, optimizer=optimizer, seed=seed, limit=limit, test_limit=test_limit, device=device)
     with run_lock(out, "codesign prune") if out is not None else nullcontext():
         res = run_job(job, out, on_progress=_progress_steps(progress), data=ds, on_status=on_status)
         result = PruneResult.of_run(res)
@@ -349,7 +354,7 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
            export: str = SEARCH["export"], alpha_min: float = SEARCH["alpha_min"], lr: float = SEARCH["lr"],
            storage_budget_kib: float | None = SEARCH["storage_budget_kib"], seed: int = SEARCH["seed"],
            executor: str = SEARCH["executor"], address: str | None = SEARCH["address"],
-           workers: int = SEARCH["workers"], progress: Progress | None = None,
+           workers: int = SEARCH["workers"], device: str = SEARCH["device"], progress: Progress | None = None,
            on_status: StatusHook | None = None):
     """The hardware-aware search of each layer's pattern and keep fraction; returns the
     JobResult (codesign.loop.job), with the run folder `out` as `codesign search` writes it.
@@ -370,7 +375,8 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
     initial: a sparsity file where the Fig. 5 allocator starts; alpha_min: the smallest keep
         fraction; storage_budget_kib: weights + indices must fit (dp).
     bits, export: quantization of the final model (export "qdq" adds the int8 model).
-    executor: local or ray (address, workers: its cluster).
+    executor: local or ray (address, workers: its cluster); device: where training and
+        evaluation run, as for codesign.prune (a Ray worker resolves auto itself).
     progress(done, total, message): training steps of each phase; on_status(message): the
         search's status lines (data, pretraining, each allocator, the export)."""
     settings = {k: v for k, v in locals().items() if k in SEARCH_SETTINGS}    # first: only the parameters
@@ -389,12 +395,15 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
     arguments.choice("method", method, sorted(METHODS))
     arguments.choice("export", export, EXPORTS)
     arguments.choice("executor", executor, EXECUTORS)
+    arguments.choice("device", device, DEVICES)
     arguments.text("address", address, optional=True)
     settings["bits"] = _bits(bits, mapping=False)
     if initial is not None:
         settings["initial"] = str(arguments.input_file("initial", initial))
     arguments.callback("progress", progress)
     arguments.callback("on_status", on_status)
+    from pruning.device import resolve_device
+    resolve_device(device)     # cuda without a GPU: refused before OUT is written
     if is_module(model):       # data that does not fit is named, not the export
         in_memory = not isinstance(data, str)
         data = as_dataset(data) if in_memory else data          # read once: search_api saves it

@@ -43,8 +43,10 @@ def save_checkpoint(directory: str | Path, key: str, payload: dict[str, Any], fi
     return data
 
 
-def load_checkpoint(directory: str | Path | None, key: str, fingerprint: str = "") -> dict[str, Any] | None:
-    """The payload saved under `key`, or None when there is none. Raises
+def load_checkpoint(directory: str | Path | None, key: str, fingerprint: str = "",
+                    device: Any = "cpu") -> dict[str, Any] | None:
+    """The payload saved under `key` (its tensors on `device`: a method's state meets weights
+    there), or None when there is none. Raises
     CheckpointMismatchError for a checkpoint of another run and PruningError for a file that
     is not one of ours (e.g. a pickle with code in it)."""
     if directory is None:
@@ -67,7 +69,7 @@ def load_checkpoint(directory: str | Path | None, key: str, fingerprint: str = "
             f"or delete {Path(directory)} to start over")
     try:
         with safe_files.open_file(data, within=directory) as fh:
-            blob = torch.load(fh, map_location="cpu", weights_only=True)
+            blob = torch.load(fh, map_location=device, weights_only=True)
     except safe_files.UnsafeFileError:
         raise
     except Exception as exc:  # a corrupt or foreign file: say which and how to recover

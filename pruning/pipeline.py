@@ -18,6 +18,7 @@ import onnx
 import torch
 
 from pruning.data import DataSpec, Dataset, fit_dataset, load_dataset
+from pruning.device import resolve_device
 from pruning.errors import PruningError
 from pruning.methods import get_backend
 from pruning.bits import KINDS, parse_bits
@@ -199,9 +200,11 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     t0 = time.perf_counter()
     if job.export not in EXPORTS:
         raise PruningError(f"export {job.export!r} is not one of {', '.join(EXPORTS)}")
+    device = resolve_device(job.device)              # a missing GPU: refused before any work
     torch.manual_seed(job.seed)
     module, data = prepare(job.model, data if data is not None else job.data, limit=job.limit,
                            test_limit=job.test_limit, seed=job.seed)
+    module.to(device)            # before the teacher copy, the masks and the method's state
     if job.pretrain_epochs > 0 and initial_state is None and job.task == "distill":
         raise PruningError("--task distill learns from the dense model as given: pretraining has nothing to "
                            "learn from; use --pretrain-epochs 0 (or labels with --task classify)")
@@ -218,14 +221,15 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     ckpt = Path(run_dir) / "checkpoints" if run_dir is not None else None
     common = dict(data=data, batch_size=job.batch_size, lr=job.lr, optimizer=job.optimizer,
                   seed=job.seed, checkpoint_dir=ckpt, on_progress=on_progress,
-                  eval_limit=job.eval_limit, fingerprint=job.fingerprint())
+                  eval_limit=job.eval_limit, fingerprint=job.fingerprint(), device=device)
     if initial_state is not None:
         module.load_state_dict(dict(initial_state))
     elif job.pretrain_epochs > 0:
         from pruning.pretrain import pretrained
         name = builtin_name(job.model) or "model"
         pretrained(module, name, data, job.pretrain_epochs, batch_size=job.batch_size, lr=job.lr,
-                   optimizer=job.optimizer, seed=job.seed, on_status=on_status, on_progress=on_progress)
+                   optimizer=job.optimizer, seed=job.seed, on_status=on_status, on_progress=on_progress,
+                   device=device)
     data = with_task(job, module, data)                  # after pretraining: the teacher is the dense model
     common["data"] = data
     before = sample_scores(module, data)

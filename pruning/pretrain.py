@@ -19,6 +19,7 @@ import torch
 
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import Dataset
+from pruning.device import resolve_device
 from pruning.train import TrainContext, evaluate, train_epochs
 
 
@@ -45,22 +46,29 @@ def _digest(*arrays) -> str:
 
 
 def _key(module: torch.nn.Module, model_name: str, data: Dataset, epochs: float, batch_size: int,
-         lr: float, optimizer: str, seed: int) -> str:
-    initial = _digest(*(t.detach().numpy() for t in module.state_dict().values()))
-    text = json.dumps({"model": model_name, "initial": initial, "data": data.name,
-                       "content": _digest(data.train_y, data.train_x, data.test_y),
-                       "shape": list(data.input_shape), "classes": data.num_classes,
-                       "epochs": epochs, "batch": batch_size, "lr": lr, "optimizer": optimizer,
-                       "seed": seed, "torch": torch.__version__, "training": TRAINING_VERSION}, sort_keys=True)
+         lr: float, optimizer: str, seed: int, device: torch.device) -> str:
+    """The cache key; a GPU's result is kept apart (it rounds otherwise), a CPU's key is as
+    before devices existed."""
+    initial = _digest(*(t.detach().cpu().numpy() for t in module.state_dict().values()))
+    settings = {"model": model_name, "initial": initial, "data": data.name,
+                "content": _digest(data.train_y, data.train_x, data.test_y),
+                "shape": list(data.input_shape), "classes": data.num_classes,
+                "epochs": epochs, "batch": batch_size, "lr": lr, "optimizer": optimizer,
+                "seed": seed, "torch": torch.__version__, "training": TRAINING_VERSION}
+    if device.type != "cpu":
+        settings["device"] = device.type
+    text = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def pretrained(module: torch.nn.Module, model_name: str, data: Dataset, epochs: float, *,
                batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam", seed: int = 0,
-               on_status: Callable[[str], None] | None = None, on_progress=None) -> float:
-    """Train `module` densely for `epochs` in place, or load the cached result; returns the
-    dense accuracy on data's evaluation split."""
-    key = _key(module, model_name, data, epochs, batch_size, lr, optimizer, seed)
+               on_status: Callable[[str], None] | None = None, on_progress=None,
+               device: str | torch.device = "cpu") -> float:
+    """Train `module` densely for `epochs` in place on `device` (pruning.device), or load the
+    cached result; returns the dense accuracy on data's evaluation split."""
+    device = resolve_device(device)
+    key = _key(module, model_name, data, epochs, batch_size, lr, optimizer, seed, device)
     directory = cache_dir() / key
     say = on_status or (lambda _m: None)
     state = load_checkpoint(directory, "dense", key) if directory.exists() else None
@@ -71,7 +79,7 @@ def pretrained(module: torch.nn.Module, model_name: str, data: Dataset, epochs: 
     say(f"pretraining the dense {model_name} for {epochs:g} epoch(s) (once; cached in {directory})")
     ctx = TrainContext(data=data, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                        seed=seed, checkpoint_dir=directory / "progress", fingerprint=key,
-                       on_progress=on_progress)
+                       on_progress=on_progress, device=device)
     torch.manual_seed(seed)
     train_epochs(module, ctx, epochs, phase="pretrain")
     accuracy = evaluate(module, data)

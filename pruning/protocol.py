@@ -92,6 +92,8 @@ class Backend(Protocol):
     name: ClassVar[str]
 
     def compress(self, model: nn.Module, targets: Targets, ctx: "TrainContext") -> CompressionResult:
+        """Compress `model` in place. The caller places it on `ctx.device` first: masks and
+        method state are made from its weights and live where they are."""
         ...
 
 

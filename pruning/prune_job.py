@@ -19,6 +19,7 @@ TASKS = ("auto", "classify", "lm", "distill")     # pruning.tasks (auto: classif
 TASK_METRICS = {"classify": ("accuracy", "accuracy points"), "lm": ("perplexity", "% perplexity increase"),
                 "distill": ("agreement", "agreement points")}
 EXPORTS = ("float", "qdq")
+DEVICES = ("auto", "cpu", "cuda")   # where training runs (pruning.device; auto: a GPU when torch sees one)
 OPTIMIZERS = ("adam", "sgd")
 THREADS = 1          # torch CPU threads of a run: one gives the same numbers on every machine
 
@@ -46,18 +47,26 @@ class PruneJob:
     limit: int | None = None
     test_limit: int | None = None
     eval_limit: int | None = 2000
+    device: str = "auto"                         # DEVICES; not in the fingerprint (see fingerprint)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
 
             raise PruningError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.device not in DEVICES:
+            raise PruningError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         check_training_numbers(epochs=self.epochs, pretrain_epochs=self.pretrain_epochs,
                                batch_size=self.batch_size, lr=self.lr, seed=self.seed, limit=self.limit,
                                test_limit=self.test_limit, eval_limit=self.eval_limit)
 
     def fingerprint(self) -> str:
+        """The settings that make the run what it is. The device is not one: it changes only
+        rounding (a GPU's kernels add in another order), checkpoints are read onto any device, and a run
+        started on a GPU resumes on a CPU rather than starting over (fingerprints of earlier
+        runs stay valid)."""
         import onnx
         d = asdict(self)
+        d.pop("device")
         if isinstance(self.model, onnx.ModelProto):     # a model given in memory: its bytes
             d["model"] = hashlib.sha256(self.model.SerializeToString()).hexdigest()
         else:                                           # a file: its contents

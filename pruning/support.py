@@ -186,11 +186,12 @@ def holdout(ctx: TrainContext, fraction: float = 0.1, limit: int = 2000) -> tupl
 
 
 def attach(model: nn.Module, weights: Mapping[str, torch.Tensor], make) -> dict[str, nn.Module]:
-    """Register `make(name, weight)` as a parametrization of each named weight; returns them."""
+    """Register `make(name, weight)` as a parametrization of each named weight, on the weight's
+    device (a learned threshold trains beside its weight); returns them."""
     out = {}
     for name, w in weights.items():
         module, attr = owner_of(model, w)
-        out[name] = make(name, w)
+        out[name] = make(name, w).to(w.device)
         parametrize.register_parametrization(module, attr, out[name])
     return out
 

@@ -79,7 +79,7 @@ class Classify(Task):
         return F.cross_entropy(self.first(out), y)
 
     def scores(self, out, x, y):
-        return (self.first(out).argmax(1) == y).numpy()
+        return (self.first(out).argmax(1) == y).cpu().numpy()
 
 
 @dataclass
@@ -107,7 +107,7 @@ class LanguageModel(Task):
     def scores(self, out, x, y):
         logits, target = self._pairs(out, x)
         nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
-        return nll.double().mean(1).numpy()            # each sequence's mean negative log-likelihood
+        return nll.double().mean(1).cpu().numpy()      # each sequence's mean negative log-likelihood
 
     def value(self, scores):
         return float(np.exp(np.mean(scores)))
@@ -118,7 +118,7 @@ class LanguageModel(Task):
 
 @dataclass
 class Distill(Task):
-    """Agreement with `teacher` (the dense model, frozen)."""
+    """Agreement with `teacher` (the dense model, frozen; it follows the student's device)."""
     teacher: nn.Module = field(default=None, repr=False)
     class_like: bool = True
     batch_axis: int = 0
@@ -127,6 +127,10 @@ class Distill(Task):
 
     @torch.no_grad()
     def target(self, x) -> torch.Tensor:
+        from pruning.device import module_device
+        device = next(iter(x.values())).device if isinstance(x, Mapping) else x.device
+        if module_device(self.teacher) != device:
+            self.teacher.to(device)
         was_training = self.teacher.training
         self.teacher.eval()
         try:
@@ -145,9 +149,17 @@ class Distill(Task):
         student, teacher = self.first(out), self.target(x)
         if self.class_like:
             same = student.argmax(-1) == teacher.argmax(-1)
-            return same.numpy() if same.dim() == 1 else same.flatten(1).double().mean(1).numpy()
+            return (same if same.dim() == 1 else same.flatten(1).double().mean(1)).cpu().numpy()
         return F.cosine_similarity(student.flatten(1).double(), teacher.flatten(1).double(), dim=1,
-                                   eps=1e-12).numpy()
+                                   eps=1e-12).cpu().numpy()
+
+    def __getstate__(self) -> dict:
+        """Pickled (for a Ray worker, which may have no GPU) with the teacher on the CPU."""
+        from pruning.device import module_device
+        state = dict(self.__dict__)
+        if self.teacher is not None and module_device(self.teacher).type != "cpu":
+            state["teacher"] = copy.deepcopy(self.teacher).cpu()
+        return state
 
     def shown(self, value):
         return f"{100 * value:.2f}% {'agreement' if self.class_like else 'cosine'}"

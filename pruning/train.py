@@ -22,6 +22,7 @@ from torch import nn
 from pruning.protocol import Progress, prunable_weights
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import Dataset, Inputs, Samples
+from pruning.device import module_device, resolve_device, to_device
 from pruning.errors import PruningError
 from pruning.masks import Masks, MaskEnforcer
 from pruning.prune_job import OPTIMIZERS
@@ -36,7 +37,9 @@ class TrainingDivergedError(PruningError):
 @dataclass
 class TrainContext:
     """Everything a method needs to train: data, the epoch budget (total over all of the
-    method's phases), optimizer settings, seed, where to checkpoint, whom to tell progress."""
+    method's phases), optimizer settings, seed, where to checkpoint, whom to tell progress, and
+    the device it trains on (pruning.device: "auto", "cpu", "cuda" or a torch.device; resolved
+    here, so a missing GPU is refused before any work)."""
     data: Dataset
     epochs: float = 10.0
     batch_size: int = 128
@@ -49,6 +52,7 @@ class TrainContext:
     on_progress: Callable[[Progress], None] | None = None
     eval_limit: int | None = 2000                # test samples for per-epoch monitoring
     fingerprint: str = ""                        # settings of the run; guards resumes
+    device: str | torch.device = "cpu"
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -57,6 +61,7 @@ class TrainContext:
                                momentum=self.momentum, weight_decay=self.weight_decay)
         if self.checkpoint_dir is not None:
             self.checkpoint_dir = Path(self.checkpoint_dir)
+        self.device = resolve_device(self.device)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -76,7 +81,7 @@ class TrainContext:
             save_checkpoint(self.checkpoint_dir, key, payload, self.fingerprint)
 
     def load(self, key: str) -> dict | None:
-        return load_checkpoint(self.checkpoint_dir, key, self.fingerprint)
+        return load_checkpoint(self.checkpoint_dir, key, self.fingerprint, device=self.device)
 
 
 class Stateful(Protocol):
@@ -157,8 +162,12 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
     `masks` are enforced on gradients, weights and optimizer state. `phase` names the
     checkpoint: it must be unique within a run. `state` (e.g. ADMM's Z and U) is saved and
     restored with the model. A fresh optimizer is made unless one is passed. `clip_grad_norm`
-    bounds the global gradient norm (keeps large-step SGD phases from diverging)."""
+    bounds the global gradient norm (keeps large-step SGD phases from diverging). The model
+    moves to `ctx.device` (a method's masks and state made from its weights are there already:
+    a caller places the model before the method starts); the data stays on the CPU and each
+    batch moves."""
     total = ctx.steps(epochs)
+    model.to(ctx.device)
     opt = optimizer or make_optimizer(model, ctx, lr)
     enforcer = MaskEnforcer(prunable_weights(model), masks) if masks else None
     if enforcer:
@@ -187,8 +196,8 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
         start_step, t0, loss_sum = done, time.perf_counter(), 0.0
         for b in range(done - epoch * per_epoch, min(per_epoch, total - epoch * per_epoch)):
             idx = order[b * ctx.batch_size:(b + 1) * ctx.batch_size]
-            xb = _take(x_all, idx)
-            loss = task.loss(model(xb), xb, None if y_all is None else y_all[idx])
+            xb = to_device(_take(x_all, idx), ctx.device)
+            loss = task.loss(model(xb), xb, None if y_all is None else y_all[idx].to(ctx.device))
             if loss_extra is not None:
                 loss = loss + loss_extra(model)
             if not torch.isfinite(loss):
@@ -227,18 +236,20 @@ def sample_scores(model: nn.Module, data: Dataset, *, limit: int | None = None,
                   batch_size: int = 1000) -> np.ndarray:
     """Per-sample scores of the data's task (pruning.tasks: correctness for classification and
     top-1 agreement, a number otherwise) on the test split of `data`; `limit` uses the first
-    `limit` samples (built-in test splits are class-mixed)."""
+    `limit` samples (built-in test splits are class-mixed). Runs where the model is."""
     x, y = data.test_x, data.test_y
     if limit is not None:
         x, y = x[:limit], (None if y is None else y[:limit])
     if len(x) == 0:
         raise PruningError("cannot evaluate on an empty test set; raise the dataset limit")
     task = task_of(data)
+    device = module_device(model)
     was_training = model.training
     model.eval()
     parts = []
     for i in range(0, len(x), batch_size):
         xb, yb = _tensors(x[i:i + batch_size], None if y is None else y[i:i + batch_size])
+        xb, yb = to_device(xb, device), to_device(yb, device)
         parts.append(task.scores(model(xb), xb, yb))
     model.train(was_training)
     return np.concatenate(parts)

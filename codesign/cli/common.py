@@ -115,7 +115,7 @@ def add_sparsity_arg(container, help: str, aliases: Sequence[str] = ()) -> argpa
 def add_training_args(container, job: type, limit_field: str, aliases: Sequence[str] = ()) -> None:
     """The training budget's data and machine flags shared by prune and search, defaults read
     from the `job` dataclass: --train-limit (its field `limit_field`), --test-limit,
-    --pretrain-epochs, --seed, --threads."""
+    --pretrain-epochs, --seed, --threads, --device."""
     from pruning.methods import add_field_flag
     from pruning.models import BUILTIN_PRETRAIN_EPOCHS
     from pruning.ranges import TRAINING
@@ -129,10 +129,13 @@ def add_training_args(container, job: type, limit_field: str, aliases: Sequence[
                    f"default {BUILTIN_PRETRAIN_EPOCHS:g} for a built-in net, 0 for an ONNX file, whose "
                    "weights are used as given)", default=None, metavar="EPOCHS")
     add_field_flag(container, job, "seed", "seed of every random choice")
-    from pruning.prune_job import THREADS
+    from pruning.prune_job import DEVICES, THREADS
     container.add_argument("--threads", type=int, default=THREADS,
                            help=f"torch CPU threads (range {TRAINING['threads'].interval}; default {THREADS}: "
                                 "reproducible, and two threads collapse when anything else runs)")
+    add_field_flag(container, job, "device", "where training and evaluation run: auto takes a CUDA GPU when "
+                   "torch sees one, else the CPU (results on the CPU are reproducible bit for bit)",
+                   choices=DEVICES, metavar=None)
 
 
 def add_run_folder_arg(parser: argparse.ArgumentParser, help: str, required: bool = False) -> None:

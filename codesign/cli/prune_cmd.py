@@ -132,7 +132,7 @@ def run(args) -> int:
                        optimizer=args.optimizer, seed=args.seed, limit=args.limit,
                        test_limit=args.test_limit,
                        method_options=options_from_args(args.method, args), out=out,
-                       threads=args.threads, on_status=say,
+                       threads=args.threads, device=args.device, on_status=say,
                        progress=update)
     print(summary_table({**result.totals, "layers": result.layers}))
     written = ", ".join(p.name for p in [out / "model.onnx", out / "model-qdq.onnx"] if p.exists())

@@ -131,7 +131,7 @@ def run(args) -> int:
                     final_epochs=args.final_epochs, probe_epochs=args.probe_epochs,
                     initial=args.sparsity, alpha_min=args.alpha_min, lr=args.lr,
                     storage_budget_kib=args.storage_budget_kib, bits=args.bits, export=args.export, seed=args.seed,
-                    executor=args.executor, address=args.address, workers=args.workers)
+                    executor=args.executor, address=args.address, workers=args.workers, device=args.device)
     import torch
     torch.set_num_threads(args.threads)
     say = (lambda m: None) if args.quiet else (lambda m: print(f"codesign search: {one_line(m, 400)}",

@@ -67,13 +67,15 @@ class SearchJob:
     executor: str = "local"                     # where evaluations run (not in the fingerprint)
     address: str | None = None
     workers: int = 2
+    device: str = "auto"                        # pruning.prune_job.DEVICES (not in the fingerprint)
 
     def fingerprint(self) -> dict:
         """Settings that change results: a run directory only resumes a run with the same ones
-        (the executor is not one of them: every executor gives the same results). Files (model,
+        (the executor is not one of them: every executor gives the same results; nor is the
+        device, which changes only rounding, as PruneJob.fingerprint says). Files (model,
         data, hardware, initial sparsity) count by their contents."""
         d = {k: v for k, v in asdict(self).items() if v is not None}   # unset options: absent
-        for k in ("out", "allocators", "executor", "address", "workers"):
+        for k in ("out", "allocators", "executor", "address", "workers", "device"):
             d.pop(k, None)
         for k in ("model", "hw", "initial"):       # files by their contents (a path wins over a name)
             if k in d:

@@ -56,7 +56,7 @@ def prepare(job: SearchJob, status: StatusHook, on_progress) -> Prepared:
         from pruning.pretrain import pretrained
         torch.manual_seed(job.seed)
         pretrained(module, builtin or Path(job.model).stem, search_data, epochs,
-                   seed=job.seed, on_status=status, on_progress=on_progress)
+                   seed=job.seed, on_status=status, on_progress=on_progress, device=job.device)
     elif not builtin:
         status(f"using the weights of {job.model} as given (no pretraining)")
     # what the runs train and judge (a distillation's teacher: the dense model, as pretrained)

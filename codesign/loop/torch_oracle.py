@@ -20,6 +20,9 @@ validation split (paired verdicts; reference and final also on the test split) a
 hardware's cost of the model's own masks (`mask_cost`, codesign.loop.hwcost.MaskCost).
 Search decisions use the validation split carved out of the training data (`search_split`),
 never the test split.
+
+Training and evaluation run on `OracleSettings.device`, resolved where the oracle evaluates
+(pruning.device: a Ray worker picks its own by the same rule, and receives the model on the CPU).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from codesign.executor import EvalRequest, Outcome
 from codesign.loop.verdict import pack
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import Dataset
+from pruning.device import module_device, resolve_device
 from pruning.methods import get_backend
 from pruning.patterns import parse_pattern
 from pruning.projections import pattern_masks
@@ -75,6 +79,7 @@ class OracleSettings:
     optimizer: str = "adam"
     seed: int = 0
     control: bool = True             # reference = max(dense, dense fine-tuned like a candidate)
+    device: str = "auto"             # pruning.prune_job.DEVICES, resolved in the evaluating process
 
 
 class TorchOracle:
@@ -93,21 +98,34 @@ class TorchOracle:
         # (model, masks, quantization intervals) by (final request key, FINAL_KEY | START_KEY):
         # several searches may each end in a final run
         self._finals: dict[tuple[str, str], tuple[nn.Module, dict[str, torch.Tensor], dict[str, float]]] = {}
+        self._device: torch.device | None = None          # resolved on first use, in this process
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["on_progress"] = None           # a driver-side callback does not travel to workers
         state["_finals"] = {}
+        state["_device"] = None               # a worker resolves its own
+        if module_device(self.model).type != "cpu":      # a worker may have no GPU
+            state["model"] = copy.deepcopy(self.model).cpu()
         return state
+
+    def device(self) -> torch.device:
+        """Where this process trains and evaluates; the dense model moves there once."""
+        if self._device is None:
+            self._device = resolve_device(self.settings.device)
+            self.model.to(self._device)
+        return self._device
 
     def _ctx(self, epochs: float, seed: int, checkpoint: Path | None = None) -> TrainContext:
         s = self.settings
         return TrainContext(data=self.data, epochs=epochs, batch_size=s.batch_size, lr=s.lr,
                             optimizer=s.optimizer, seed=seed, checkpoint_dir=checkpoint,
-                            on_progress=self.on_progress, fingerprint=self.fingerprint)
+                            on_progress=self.on_progress, fingerprint=self.fingerprint,
+                            device=self.device())
 
     def evaluate(self, request: EvalRequest) -> Outcome:
         t0 = time.perf_counter()
+        self.device()
         seed = request.seed(self.settings.seed)
         torch.manual_seed(seed)
         if request.kind == "reference":
@@ -187,7 +205,7 @@ class TorchOracle:
         achieved = {n: float(m.float().mean()) for n, m in masks.items() if not bool(m.all())}
         measured = {}
         if self.mask_cost is not None:
-            measured = self.mask_cost({n: (weights[n].detach() != 0).numpy() for n in achieved})
+            measured = self.mask_cost({n: (weights[n].detach() != 0).cpu().numpy() for n in achieved})
         return Outcome(self._value(correct), time.perf_counter() - t0, epochs, achieved,
                        extra, pack(correct), test_correct, measured)
 

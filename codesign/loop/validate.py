@@ -20,6 +20,7 @@ from pruning.safe_files import check_out_folder, read_file
 def validate(job: SearchJob):
     """Everything that can be checked before any work: names, numbers, files. Returns
     (hardware spec, patterns, initial sparsity or None)."""
+    from pruning.device import resolve_device
     from pruning.pipeline import check_trainable     # torch: a search run imports it anyway
     check_numbers(job)
     unknown = [a for a in job.allocators if a not in ALGORITHMS]
@@ -34,6 +35,7 @@ def validate(job: SearchJob):
     if job.executor not in EXECUTORS:
         raise SearchError(f"executor {job.executor!r} is not one of {', '.join(EXECUTORS)}")
     make_options(job.method, job.method_options)
+    resolve_device(job.device)             # --device cuda without a GPU: refused before any work
     patterns = tuple(parse_pattern(p) for p in job.patterns)
     if not patterns:
         raise SearchError("give at least one pattern, e.g. --patterns unstructured,2:4")

@@ -26,7 +26,8 @@ def cost_and_oracle(job: SearchJob, spec, prep: Prepared, on_progress=None):
     mask_cost = MaskCost(network.shapes, spec, prep.bits, layouts)
     settings = OracleSettings(method=job.method, method_options=dict(job.method_options),
                               train_epochs=job.train_epochs, final_epochs=job.final_epochs,
-                              probe_epochs=job.probe_epochs, bits=prep.bits, lr=job.lr, seed=job.seed)
+                              probe_epochs=job.probe_epochs, bits=prep.bits, lr=job.lr, seed=job.seed,
+                              device=job.device)
     fingerprint = json.dumps(job.fingerprint(), sort_keys=True)
     oracle = TorchOracle(module, prep.search_data, prep.test_data, settings, job.out, on_progress,
                          mask_cost, fingerprint=hashlib.sha256(fingerprint.encode()).hexdigest()[:16])

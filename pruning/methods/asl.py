@@ -108,7 +108,7 @@ def shares(counts: Sequence[float]) -> torch.Tensor:
 def budget_loss(densities: torch.Tensor, c: torch.Tensor, budget: float, kind: str = "squared"
                 ) -> torch.Tensor:
     """One budget term: (L_s - B)^2 (eq. 10) or max(L_s - B, 0) (eq. 11), L_s = sum c_i d_i."""
-    ls = (c.to(densities.dtype) * densities).sum()
+    ls = (c.to(densities) * densities).sum()              # dtype and device of the densities
     if kind == "squared":
         return (ls - budget) ** 2
     if kind == "hinge":

@@ -88,7 +88,7 @@ def _avg_pool(m, node, a, xs):
                                                   [pads[0], 0, pads[1], 0], 2, True)
     pool = {2: F.avg_pool2d, 3: F.avg_pool3d}[nsp]
     ceil = bool(a.get("ceil_mode", 0))
-    ones = torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype)
+    ones = torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device)
     tp = torch_pad(pads)
     count = F.pad(ones, tp, value=1.0 if a.get("count_include_pad", 0) else 0.0)
     total = pool(F.pad(x, tp), kernel, strides, 0, ceil_mode=ceil, divisor_override=1)

@@ -94,7 +94,7 @@ def _resize(m, node, a, xs):
     out, factor = _targets(m, a, xs, x)
     for axis in range(x.dim()):
         if out[axis] != x.shape[axis] or factor[axis] != 1.0:
-            coords = _source_coordinates(rule, out[axis], x.shape[axis], factor[axis])
+            coords = _source_coordinates(rule, out[axis], x.shape[axis], factor[axis]).to(x.device)
             x = MODES[mode](x, axis, coords, a)
     return x
 

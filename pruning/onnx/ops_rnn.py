@@ -103,10 +103,10 @@ def _recurrent(m, node, a, xs):
     ys, finals = [], []
     for d in range(w.shape[0]):
         wb, rb = (bias[d].split(gates * hidden) if bias is not None
-                  else (torch.zeros(gates * hidden, dtype=x.dtype),) * 2)
+                  else (torch.zeros(gates * hidden, dtype=x.dtype, device=x.device),) * 2)
         step = _step(node, a, _activations(node, a, d), r[d], rb, None if peepholes is None else peepholes[d])
         xw = x @ w[d].T + wb
-        state = tuple(s[d] if s is not None else torch.zeros(x.shape[1], hidden, dtype=x.dtype)
+        state = tuple(s[d] if s is not None else torch.zeros(x.shape[1], hidden, dtype=x.dtype, device=x.device)
                       for s in initial)
         order = range(x.shape[0] - 1, -1, -1) if reverse_all or d == 1 else range(x.shape[0])
         out = [None] * x.shape[0]

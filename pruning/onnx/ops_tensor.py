@@ -130,12 +130,12 @@ def _gather_nd(m, node, a, xs):
     b, k = a.get("batch_dims", 0), index.shape[-1]
     sizes = data.shape[b:b + k]
     batches = math.prod(data.shape[:b])
-    flat = torch.zeros(index.shape[:-1], dtype=torch.long).reshape(batches, -1)
+    flat = torch.zeros(index.shape[:-1], dtype=torch.long, device=index.device).reshape(batches, -1)
     for j, size in enumerate(sizes):
         i = index[..., j].reshape(batches, -1)
         flat = flat * size + torch.where(i < 0, i + size, i)
     table = data.reshape(batches, math.prod(sizes), *data.shape[b + k:])
-    out = table[torch.arange(batches)[:, None], flat]
+    out = table[torch.arange(batches, device=data.device)[:, None], flat]
     return out.reshape(*index.shape[:-1], *data.shape[b + k:])
 
 
@@ -171,7 +171,7 @@ def _slice(m, node, a, xs):
         if step > 0:
             x = x[(slice(None),) * ax + (slice(*bounds),)]
         else:
-            x = torch.index_select(x, ax, torch.arange(*bounds))
+            x = torch.index_select(x, ax, torch.arange(*bounds, device=x.device))
     return x
 
 
