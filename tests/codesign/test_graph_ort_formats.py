@@ -242,6 +242,28 @@ def test_bert_style_fused_ops_keep_the_shapes_of_the_layers_below_them():
     assert net.coverage_dict()["complete"] and not net.notes
 
 
+@pytest.mark.parametrize("op", ["EmbedLayerNormalization", "GatherBlockQuantized"])
+def test_onnxruntimes_embedding_ops_pass_their_shapes_on(op):
+    """BERT's fused embedding and onnxruntime-genai's 4-bit embedding table, each before a MatMul."""
+    vocab, d, b, s, block = 50, 32, 2, 6, 16
+    if op == "EmbedLayerNormalization":
+        node = helper.make_node(op, ["ids", "", "table", "positions", "", "gamma", "beta"], ["e", "mask_index"],
+                                domain="com.microsoft", epsilon=1e-5)
+        inits = [init("table", (vocab, d)), init("positions", (16, d)), init("gamma", (d,)), init("beta", (d,))]
+        ids = vi("ids", (b, s), I32)
+    else:
+        node = helper.make_node(op, ["packed", "ids", "scales"], ["e"], domain="com.microsoft", bits=4,
+                                block_size=block, gather_axis=0, quantize_axis=1)
+        inits = [numpy_helper.from_array(RNG.integers(0, 256, (vocab, d // 2), dtype=np.uint8), "packed"),
+                 numpy_helper.from_array(np.ones((vocab, d // block), np.float32), "scales")]
+        ids = vi("ids", (b, s), TensorProto.INT64)
+    m = make([node, helper.make_node("MatMul", ["e", "w"], ["y"])], [ids], inits + [init("w", (d, 5))])
+    dtype = np.int32 if op == "EmbedLayerNormalization" else np.int64
+    assert run(m, {"ids": np.ones((b, s), dtype)})[0].shape == (b, s, 5)
+    net = load_network(m)
+    assert [(l.name, l.macs) for l in net.layers] == [("w", b * s * d * 5)] and net.coverage_dict()["complete"]
+
+
 def partial_model() -> onnx.ModelProto:
     """A custom MatMul onnxruntime does not know, between two MatMuls: it and the MatMul below
     it (whose input shape it hides) are gaps of unknown cost."""
