@@ -14,6 +14,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+import numpy as np
 import onnx
 import onnx.defs
 from onnx import TensorProto, helper
@@ -103,15 +104,10 @@ def _fused_matmul(node: Node) -> Out:
         a = a[:-2] + (a[-1], a[-2])
     if node.attr("transB"):
         b = b[:-2] + (b[-1], b[-2])
-    batch = _broadcast(a[:-2], b[:-2])
-    return {} if batch is None or a[-1] != b[-2] else {0: (node.type(0), batch + (a[-2], b[-1]))}
-
-
-def _broadcast(a: Shape, b: Shape) -> Shape | None:
-    a, b = (1,) * (len(b) - len(a)) + a, (1,) * (len(a) - len(b)) + b
-    if any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
-        return None
-    return tuple(max(x, y) for x, y in zip(a, b))
+    if a[-1] != b[-2]:
+        return {}
+    batch = tuple(np.broadcast_shapes(a[:-2], b[:-2]))     # ValueError: no output shape
+    return {0: (node.type(0), batch + (a[-2], b[-1]))}
 
 
 def _attention(node: Node) -> Out:
