@@ -188,6 +188,11 @@ def run(args) -> int:
           f"{s['speedup']['exported']:.2f}x with its own masks (search estimate "
           f"{s['speedup']['search_estimate']:.2f}x); onnxruntime test {metric} "
           f"{metric_text(metric, s['onnxruntime_test_accuracy'])}, max |ORT - torch| {s['onnxruntime_max_abs_diff']:.1e}")
+    if s.get("compressed_mac_share") is not None:
+        kinds = sorted({d["kind"] for d in s["left_dense"]})
+        print(f"compressed layers carry {100 * s['compressed_mac_share']:.1f}% of the MACs; "
+              f"{len(s['left_dense'])} layer(s) left dense{' (' + ', '.join(kinds) + ')' if kinds else ''}: "
+              "summary.json `left_dense`")
     if s.get("qdq_test_accuracy") is not None:
         print(f"int8 QDQ model: {result.files['compressed-qdq.onnx']}: onnxruntime test accuracy "
               f"{100 * s['qdq_test_accuracy']:.2f}%, max |ORT - torch| {s['qdq_max_abs_diff']:.1e}")

@@ -34,8 +34,24 @@ def export_model(final, prep: Prepared, out: Path, result: SearchResult, spec, j
         info["qdq_test_accuracy"] = onnxruntime_metric(qdq, prep.test_data)
         files["compressed-qdq.onnx"] = write_file(out / "compressed-qdq.onnx", qdq.SerializeToString(), within=out)
     exported_net = load_network(proto, input_shapes(prep.test_data.test_x))
+    info["left_dense"], info["compressed_mac_share"] = _left_dense(model, proto, masks, prep, result)
     plan = plan_network(prep.network, spec, pruned=exported_net)
     files["plan.json"] = plan.save(out / "plan.json", within=out)
     info.update(speedup=float(plan.totals.speedup), plan=plan)
     return files, info
 
+
+def _left_dense(model, proto, masks, prep, result):
+    """What the exported model left dense and the MAC share of what it compressed
+    (codesign.left_dense, as `prune` says it); unknown (empty, None) if the importer cannot
+    read the exported file."""
+    from codesign.errors import CodesignError
+    from codesign.left_dense import left_dense
+    from pruning.protocol import prunable_weights
+    rows = [{"name": n, "weights": w.numel(), "bits": prep.bits.get(n),
+             "kept": int(masks[n].sum()) if n in masks else w.numel()} for n, w in prunable_weights(model).items()]
+    targeted = [n for n, a in result.alphas.items() if a < 1]
+    try:
+        return left_dense(proto, rows, targeted=targeted, method_rule="the search kept it dense")
+    except CodesignError:
+        return (), None

@@ -131,6 +131,9 @@ def _run(job: SearchJob, spec, patterns, initial, prep: Prepared, status, on_ite
         oracle.evaluate(final_req)
         final = oracle.load_final(final_req, start=candidate)
     files, exported = export_model(final, prep, out, best, spec, job)
+    for line in _chance(job, prep, best, config.task):
+        status(f"warning: {line}")
+        prep.warnings.append(line)
     summary = summarize(job, best, exported, results, executor, prep.validation, prep.warnings,
                         task=config.task)
     files["summary.json"] = write_file(out / "summary.json",
@@ -157,3 +160,15 @@ def _best(results: Mapping[str, SearchResult]) -> str:
     if ok:
         return max(ok, key=lambda k: ok[k].speedup)
     return min(results, key=lambda k: results[k].drop)
+
+
+def _chance(job: SearchJob, prep, best, task: str) -> tuple[str, ...]:
+    """codesign.at_chance's warnings for the search's reference and its exported model."""
+    from codesign.at_chance import chance_warnings
+    from pruning.onnx.bridge import data_spec
+    output = data_spec(prep.module.model).output
+    classes = output.dims[-1] if output is not None and output.dims else None
+    return chance_warnings(task=task, before=best.reference_accuracy, after=best.accuracy,
+                           samples=prep.validation, classes=classes,
+                           class_like=output is None or output.class_like, epochs=job.train_epochs,
+                           pretrain_epochs=prep.pretrain_epochs, lr=job.lr)

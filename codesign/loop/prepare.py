@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from codesign.loop.job_spec import SearchJob, StatusHook
+from codesign.loop.records import SearchError
 from codesign.loop.verdict import ASSUMED_DISCORDANCE, expected_width, validation_size
 
 
@@ -20,6 +21,7 @@ class Prepared:
     bits: dict
     validation: int
     warnings: list[str]
+    pretrain_epochs: float = 0.0          # dense training the model had here
 
 
 def prepare(job: SearchJob, status: StatusHook, on_progress) -> Prepared:
@@ -54,8 +56,13 @@ def prepare(job: SearchJob, status: StatusHook, on_progress) -> Prepared:
     epochs = pretrain_epochs(job.model, job.pretrain_epochs)
     if epochs > 0:
         from pruning.pretrain import pretrained
+        if job.task == "distill" or job.task == "auto" and not data.labeled:
+            raise SearchError(f"--task distill learns from the dense model as given: pretraining ({epochs:g} "
+                              "epochs) has nothing to learn from; use --pretrain-epochs 0, labels, or --task lm")
         torch.manual_seed(job.seed)
-        pretrained(module, builtin or Path(job.model).stem, search_data, epochs,
+        pretrain_data = dataclasses.replace(search_data, task=make_task(job.task, module, search_data,
+                                                                         data_spec(module.model)))
+        pretrained(module, builtin or Path(job.model).stem, pretrain_data, epochs,
                    seed=job.seed, on_status=status, on_progress=on_progress, device=job.device)
     elif not builtin:
         status(f"using the weights of {job.model} as given (no pretraining)")
@@ -64,7 +71,7 @@ def prepare(job: SearchJob, status: StatusHook, on_progress) -> Prepared:
     search_data, test_data = (dataclasses.replace(d, task=task) for d in (search_data, test_data))
     bits = resolve_bits(job.bits, prunable_weights(module))
     network = load_network(module.to_onnx(), input_shapes(data.train_x))
-    return Prepared(search_data, test_data, module, network, bits, n_val, warnings)
+    return Prepared(search_data, test_data, module, network, bits, n_val, warnings, epochs)
 
 
 def input_shapes(x) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from codesign.left_dense import DenseLayer
 from codesign.executor import EvalRequest
 from codesign.loop.job_spec import SearchJob
 from codesign.loop.records import SearchResult
@@ -69,6 +70,8 @@ class SearchSummary(Record):
     warnings: tuple[str, ...]
     allocators: dict[str, AllocatorOutcome]
     task: str = "classify"              # pruning.tasks: what the *_accuracy values hold (TASK_METRICS)
+    left_dense: tuple[DenseLayer, ...] = ()      # the exported model's layers left dense, and why
+    compressed_mac_share: float | None = None    # the MAC share of the layers it compressed
     schema_version: int = SUMMARY_VERSION
 
 
@@ -95,4 +98,5 @@ def summarize(job: SearchJob, best: SearchResult, exported: Mapping, results: Ma
         qdq_test_accuracy=exported.get("qdq_test_accuracy"), qdq_max_abs_diff=exported.get("qdq_max_abs_diff"),
         validation_samples=validation_samples, warnings=tuple(warnings),
         allocators={k: AllocatorOutcome(r.speedup, r.constraint_met, r.training_runs, r.drop)
-                    for k, r in results.items()}, task=task)
+                    for k, r in results.items()}, task=task,
+        left_dense=tuple(exported.get("left_dense", ())), compressed_mac_share=exported.get("compressed_mac_share"))
