@@ -402,8 +402,8 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
         settings["initial"] = str(arguments.input_file("initial", initial))
     arguments.callback("progress", progress)
     arguments.callback("on_status", on_status)
-    from pruning.device import resolve_device
-    resolve_device(device)     # cuda without a GPU: refused before OUT is written
+    from codesign.loop.validate import check_device
+    check_device(device, executor)     # cuda without a GPU (or on Ray): refused before OUT is written
     if is_module(model):       # data that does not fit is named, not the export
         in_memory = not isinstance(data, str)
         data = as_dataset(data) if in_memory else data          # read once: search_api saves it

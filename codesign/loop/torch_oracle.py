@@ -22,7 +22,8 @@ Search decisions use the validation split carved out of the training data (`sear
 never the test split.
 
 Training and evaluation run on `OracleSettings.device`, resolved where the oracle evaluates
-(pruning.device: a Ray worker picks its own by the same rule, and receives the model on the CPU).
+(pruning.device: a Ray worker picks its own by the same rule, and receives the model on the CPU;
+Ray hides GPUs from its CPU tasks, so `auto` gives a worker the CPU).
 """
 from __future__ import annotations
 

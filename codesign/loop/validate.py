@@ -20,7 +20,6 @@ from pruning.safe_files import check_out_folder, read_file
 def validate(job: SearchJob):
     """Everything that can be checked before any work: names, numbers, files. Returns
     (hardware spec, patterns, initial sparsity or None)."""
-    from pruning.device import resolve_device
     from pruning.pipeline import check_trainable     # torch: a search run imports it anyway
     check_numbers(job)
     unknown = [a for a in job.allocators if a not in ALGORITHMS]
@@ -35,7 +34,7 @@ def validate(job: SearchJob):
     if job.executor not in EXECUTORS:
         raise SearchError(f"executor {job.executor!r} is not one of {', '.join(EXECUTORS)}")
     make_options(job.method, job.method_options)
-    resolve_device(job.device)             # --device cuda without a GPU: refused before any work
+    check_device(job.device, job.executor)
     patterns = tuple(parse_pattern(p) for p in job.patterns)
     if not patterns:
         raise SearchError("give at least one pattern, e.g. --patterns unstructured,2:4")
@@ -45,6 +44,17 @@ def validate(job: SearchJob):
     check_out_folder(job.out, "--out", RUN_NAMES)
     return spec, patterns, initial
 
+
+
+def check_device(device: str, executor: str) -> None:
+    """A search's device: one torch sees (pruning.device), and not cuda on Ray, whose evaluation
+    tasks ask for no GPU and so see none."""
+    from pruning.device import resolve_device
+    if device == "cuda" and executor == "ray":
+        raise SearchError("--device cuda with --executor ray: Ray hides GPUs from its evaluation tasks (CPU "
+                          "tasks); use --device auto (the driver's runs on the GPU, the workers' on their CPUs) "
+                          "or --executor local")
+    resolve_device(device)                 # cuda without a GPU: refused before any work
 
 
 def check_same_job(out: Path, job: SearchJob) -> None:

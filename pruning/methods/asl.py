@@ -198,7 +198,7 @@ class ASLBackend:
             "counted_density": {n: kept[n] / numels[n] for n in raw},
             "param_budget": b_p, "param_share_counted": sum(kept.values()) / sum(numels.values()),
             "param_share_modelled": float((c_p * torch.stack(
-                [modelled_density(p.b.detach()) for p in ste.values()]).double()).sum()),
+                [modelled_density(p.b.detach()) for p in ste.values()]).double().cpu()).sum()),
             "mac_budget": b_f, "mac_share_counted": sum(kept[n] / numels[n] * macs[n] for n in raw)
             / sum(macs[n] for n in raw), "cut_to_budget": cut})
         if cut:

@@ -82,6 +82,22 @@ def test_cuda_without_a_gpu_is_one_error_naming_the_fix_before_any_work(tmp_path
         codesign.prune(module, "digits", alpha=0.5, device="gpu")
 
 
+def test_cuda_with_ray_is_refused_before_any_work(tmp_path, capsys):
+    """Ray's evaluation tasks ask for no GPU, so Ray hides the GPUs from them."""
+    from codesign.cli import main
+    out = tmp_path / "never"
+    assert main(["search", "lenet5", "--data", "digits", "--device", "cuda", "--executor", "ray", "--quiet",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device auto" in err[0] and "--executor local" in err[0], err
+    assert not out.exists()
+    import codesign
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with pytest.raises(codesign.CodesignError, match="Ray hides GPUs"):     # before model.onnx is saved
+        codesign.search(module, "digits", out=out, device="cuda", executor="ray")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("settings", [{}, {"method": "admm", "method_options": {"update_every": 2.0,
                                                                                  "update_unit": "steps"}},
                                       {"method": "asl"}])
