@@ -139,12 +139,13 @@ def check_module_fits(module, ds) -> None:
     import torch
 
     from pruning.data import DataSpec, Inputs, fit_dataset, shape_text
+    from pruning.device import module_device, to_device
     from pruning.onnx.bridge import as_input_tensor
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            x = as_input_tensor(ds.train_x[:2])
+            x = to_device(as_input_tensor(ds.train_x[:2]), module_device(module))      # a module on a GPU too
             out = module(**x) if isinstance(x, dict) else module(x)
     except Exception as exc:      # whatever the module's forward raises for inputs it cannot take
         shown = (repr(ds.train_x) if isinstance(ds.train_x, Inputs) else

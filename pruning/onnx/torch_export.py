@@ -27,6 +27,7 @@ import onnx
 import torch
 from torch import nn
 
+from pruning.device import module_device
 from pruning.errors import PruningError
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")     # the dynamo exporter colours its messages
@@ -65,7 +66,7 @@ def export_torch(model: nn.Module, example, opset: int = 13,
     (tensors, a tuple or a dict of them: `export_module`)."""
     if not (isinstance(example, (tuple, list)) and all(isinstance(d, int) for d in example)):
         return export_module(model, example, opset=max(opset, DYNAMO_OPSET))
-    args = (torch.zeros((1,) + tuple(example), dtype=dtype),)
+    args = (torch.zeros((1,) + tuple(example), dtype=dtype, device=module_device(model)),)   # a module on a GPU too
     was_training = model.training
     model.eval()
     try:
