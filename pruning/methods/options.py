@@ -186,12 +186,45 @@ class AslOptions:
                 "(paper: 0, single stage)", "range": SHARE_BELOW_ONE})
 
 
+ONE_SHOT = "one-shot: layer by layer from calibration samples, no training (the epoch budget is not used)"
+CALIBRATION = Range(1, 10 ** 6, whole=True)     # each sample costs a forward per layer
+
+
+@dataclass(frozen=True)
+class OneShotOptions:
+    """One-shot magnitude has no options: each layer's pattern projection of |W|."""
+
+
+@dataclass(frozen=True)
+class WandaOptions:
+    calibration: int = field(default=128, metadata={
+        "help": "calibration samples, drawn from the training split (seeded; labels unused)",
+        "range": CALIBRATION})
+    comparison: str = field(default="output", metadata={
+        "help": "unstructured: compare |W| x ||X|| within each output row (output, the paper's) or "
+                "over the whole layer (layer)", "choices": ("output", "layer")})
+
+
+@dataclass(frozen=True)
+class SparseGptOptions:
+    calibration: int = field(default=128, metadata={
+        "help": "calibration samples, drawn from the training split (seeded; labels unused)",
+        "range": CALIBRATION})
+    blocksize: int = field(default=128, metadata={
+        "help": "columns per block of the OBS sweep (the unstructured mask is chosen per block; "
+                "N:M rounds it up to a multiple of M)", "range": Range(1, 2 ** 16, whole=True)})
+    percdamp: float = field(default=0.01, metadata={
+        "help": "damping added to the Hessian's diagonal, as a share of its mean",
+        "range": Range(0, 10, low_open=True)})
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
     module: str
     options: type
     description: str
+    backend: str = "Backend"        # the class in `module` (a module may hold several methods)
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
@@ -207,6 +240,14 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            "learned threshold pruning (Azarian et al. 2020, paper 003): soft thresholds + soft L0"),
     Method("asl", "pruning.methods.asl", AslOptions,
            "adaptive sparsity loss (Retsinas et al. 2020, paper 002): learned sigma thresholds, STE"),
+    Method("oneshot", "pruning.methods.oneshot", OneShotOptions,
+           f"one-shot magnitude, the baseline of SparseGPT and Wanda: each layer's largest |W|; {ONE_SHOT}",
+           "OneShotMagnitudeBackend"),
+    Method("wanda", "pruning.methods.oneshot", WandaOptions,
+           f"Wanda (Sun et al. 2024): prune by |W| x ||X||, no weight update; {ONE_SHOT}", "WandaBackend"),
+    Method("sparsegpt", "pruning.methods.oneshot", SparseGptOptions,
+           f"SparseGPT (Frantar & Alistarh 2023): OBS reconstruction of each layer, joint GPTQ-style "
+           f"quantization with --bits; {ONE_SHOT}", "SparseGptBackend"),
 )}
 
 

@@ -46,7 +46,7 @@ def test_every_option_is_documented_and_every_module_exports_a_backend():
     for name, m in methods.METHODS.items():
         for f in dataclasses.fields(m.options):
             assert f.metadata.get("help"), f"{name}.{f.name} has no help text"
-        backend = importlib.import_module(m.module).Backend
+        backend = getattr(importlib.import_module(m.module), m.backend)
         assert backend.name == name and backend.Options is m.options
 
 
