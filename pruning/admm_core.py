@@ -93,17 +93,32 @@ def run_admm(model: nn.Module, ctx: TrainContext, epochs: float, phase: str,
              rho_growth: float = 1.0, rho_max: float | None = None, update_steps: int,
              w_step_optimizer: str = "run", w_step_lr: float | None = None,
              w_step_clip: float | None = None, masks=None) -> AdmmPenalty:
-    """The ADMM W-step as training with the penalty, Z/U updated every `update_steps` steps.
-    `w_step_optimizer`: "run" trains with the run's optimizer (ctx), "sgd" with SGD at
-    `w_step_lr` and the run's momentum."""
-    if w_step_optimizer not in W_STEP_OPTIMIZERS:
-        raise PruningError(f"ADMM W-step optimizer {w_step_optimizer!r} is not one of {W_STEP_OPTIMIZERS}")
+    """ADMM on `weights` (a fresh AdmmPenalty), Z/U updated every `update_steps` steps; see
+    `w_step`."""
+    check_w_step_optimizer(w_step_optimizer)
     admm = AdmmPenalty(weights, project, rho, rho_growth, rho_max)
+    w_step(model, ctx, epochs, phase, penalty=admm.penalty, after_step=admm.every(max(1, update_steps)),
+           state=admm, w_step_optimizer=w_step_optimizer, w_step_lr=w_step_lr, w_step_clip=w_step_clip,
+           masks=masks)
+    return admm
+
+
+def check_w_step_optimizer(name: str) -> None:
+    if name not in W_STEP_OPTIMIZERS:
+        raise PruningError(f"ADMM W-step optimizer {name!r} is not one of {W_STEP_OPTIMIZERS}")
+
+
+def w_step(model: nn.Module, ctx: TrainContext, epochs: float, phase: str, *,
+           penalty: Callable[[nn.Module], torch.Tensor], after_step: Callable[[int], None], state,
+           w_step_optimizer: str = "run", w_step_lr: float | None = None,
+           w_step_clip: float | None = None, masks=None) -> None:
+    """The ADMM W-step as training with the `penalty`, `after_step` doing the Z/U updates (an
+    AdmmPenalty's own, or a pruner's that drives one). `w_step_optimizer`: "run" trains with
+    the run's optimizer (ctx), "sgd" with SGD at `w_step_lr` and the run's momentum."""
+    check_w_step_optimizer(w_step_optimizer)
     optimizer = None
     if w_step_optimizer == "sgd":
         optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
                                     lr=w_step_lr or ctx.lr, momentum=ctx.momentum)
-    train_epochs(model, ctx, epochs, phase=phase, loss_extra=admm.penalty, optimizer=optimizer,
-                 clip_grad_norm=w_step_clip, after_step=admm.every(max(1, update_steps)),
-                 masks=masks, state=admm)
-    return admm
+    train_epochs(model, ctx, epochs, phase=phase, loss_extra=penalty, optimizer=optimizer,
+                 clip_grad_norm=w_step_clip, after_step=after_step, masks=masks, state=state)

@@ -15,15 +15,90 @@ from typing import ClassVar, Mapping
 import torch
 from torch import nn
 
-from pruning.admm_core import grid_projection, run_admm, sparse_projection
+from pruning.admm_core import AdmmPenalty, grid_projection, run_admm, sparse_projection, w_step
 from pruning.errors import PruningError
-from pruning.masks import Masks, apply_masks, check_sparsity
+from pruning.masks import Masks, check_sparsity
 from pruning.methods.options import AdmmOptions
 from pruning.projections import pattern_masks
 from pruning.protocol import CompressionResult, LayerResult, Targets, prunable_weights
+from pruning.pruners import LoopPruner
 from pruning.quantize import GridTrainer, fit_interval
 from pruning.support import ResolvedTargets, resolve
 from pruning.train import TrainContext, evaluate, split_budget, train_epochs
+
+
+def update_steps(options: AdmmOptions, steps_per_epoch: int | None) -> int:
+    """Optimizer steps of one ADMM iteration (one Z/U update)."""
+    o = options
+    if o.update_unit == "steps":
+        return max(1, round(o.update_every))
+    if steps_per_epoch is None:
+        raise PruningError(f"admm: update_every={o.update_every:g} epochs needs steps_per_epoch (your loader's "
+                           "length), or give update_unit='steps'")
+    return max(1, round(o.update_every * steps_per_epoch))
+
+
+class AdmmLoop(LoopPruner):
+    """ADMM pruning in any training loop (pruning.pruners): the penalty rho/2 ||W - Z + U||^2
+    of eq. (5), the Z/U update of eq. (7) every `every` steps, then (at step `prune_at`, or
+    when the caller says: `hard_prune`) the hard projection, whose masks are held from then on.
+    The object codesign.pruner returns and AdmmBackend.prune drives."""
+    name: ClassVar[str] = "admm"
+    # options of codesign.prune's own phases: a user's loop chooses its optimizer, learning
+    # rate and clipping itself, and a pruner does not quantize
+    LOOP_OWNED = ("w_step_optimizer", "w_step_lr", "w_step_clip", "retrain_lr", "quant_share")
+
+    def __init__(self, model: nn.Module, plan: ResolvedTargets, options: AdmmOptions, every: int,
+                 prune_at: int | None = None) -> None:
+        super().__init__(model, plan)
+        o = self.options = options
+        self.every, self.prune_at = every, prune_at
+        self.admm = AdmmPenalty({n: self.weights[n] for n in plan.alphas},
+                                sparse_projection(plan.alphas, plan.patterns, plan.layouts),
+                                o.rho, o.rho_growth, o.rho_max)
+
+    @classmethod
+    def for_loop(cls, model, targets, options, *, steps, steps_per_epoch=None, given=()) -> "AdmmLoop":
+        owned = sorted(set(given) & set(cls.LOOP_OWNED))
+        if owned:
+            raise PruningError(f"admm option(s) {owned} belong to codesign.prune's own training phases; in your "
+                               "loop choose the optimizer, learning rate and clipping yourself")
+        prune_at = max(1, round((1 - options.retrain_share) * steps))
+        return cls(model, resolve(model, targets), options, update_steps(options, steps_per_epoch), prune_at)
+
+    def penalty(self, model: nn.Module | None = None) -> torch.Tensor:
+        return super().penalty() if self.masks else self.admm.penalty()
+
+    def _update(self, t: int) -> None:
+        if self.masks:
+            return
+        if t % self.every == 0:
+            self.admm.update()
+        if self.prune_at is not None and t >= self.prune_at:
+            self.hard_prune()
+
+    def hard_prune(self) -> Masks:
+        """End ADMM: the pattern's projection of W (or of W + U, mask_source z) as the masks,
+        applied now and held from here on."""
+        alphas, weights = self.plan.alphas, self.weights
+        source = {n: (weights[n].detach() + self.admm.U[n]) if self.options.mask_source == "z" else weights[n]
+                  for n in alphas}
+        self.masks = pattern_masks(source, alphas, self.plan.patterns, self.plan.layouts)
+        self.hold()
+        return self.masks
+
+    def _finish(self) -> None:
+        if not self.masks:
+            self.hard_prune()
+
+    # -- checkpointing: ADMM's state as AdmmPenalty writes it, the masks and the step count
+    def state_dict(self) -> dict:
+        return {**self.admm.state_dict(), "masks": self.masks, "step": self.steps_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.admm.load_state_dict(state)
+        self.masks = dict(state.get("masks") or {})
+        self.steps_done = int(state.get("step", self.steps_done))
 
 
 class AdmmBackend:
@@ -38,38 +113,32 @@ class AdmmBackend:
         if not 0 <= o.retrain_share < 1 or not 0 <= o.quant_share < 1 or not o.update_every > 0:
             raise PruningError(f"bad ADMM options {o}: shares must be in [0, 1), update_every > 0")
 
-    def _update_steps(self, ctx: TrainContext) -> int:
-        o = self.options
-        return max(1, round(o.update_every)) if o.update_unit == "steps" else ctx.steps(o.update_every)
-
     def _admm(self, model, ctx, epochs, phase, weights, project, masks=None):
         o = self.options
         return run_admm(model, ctx, epochs, phase, weights, project, rho=o.rho,
-                        rho_growth=o.rho_growth, rho_max=o.rho_max, update_steps=self._update_steps(ctx),
+                        rho_growth=o.rho_growth, rho_max=o.rho_max,
+                        update_steps=update_steps(o, ctx.steps_per_epoch),
                         w_step_optimizer=o.w_step_optimizer, w_step_lr=o.w_step_lr,
                         w_step_clip=o.w_step_clip, masks=masks)
 
     def prune(self, model: nn.Module, plan: ResolvedTargets, ctx: TrainContext, epochs: float,
               history: list[dict]) -> Masks:
-        """ADMM pruning, hard prune, masked retrain; returns the masks (checked)."""
+        """ADMM pruning (the pruner's W-step in train_epochs), hard prune, masked retrain;
+        returns the masks (checked)."""
         o = self.options
-        weights = prunable_weights(model)
-        alphas, patterns, layouts = plan.alphas, plan.patterns, plan.layouts
         budget = split_budget(epochs, {"admm": 1 - o.retrain_share, "retrain": o.retrain_share})
-        project = sparse_projection(alphas, patterns, layouts)
-        admm = self._admm(model, ctx, budget["admm"], "admm-prune", {n: weights[n] for n in alphas},
-                          project)
+        pruner = AdmmLoop(model, plan, o, update_steps(o, ctx.steps_per_epoch))
+        w_step(model, ctx, budget["admm"], "admm-prune", penalty=pruner.penalty, after_step=pruner.step,
+               state=pruner, w_step_optimizer=o.w_step_optimizer, w_step_lr=o.w_step_lr,
+               w_step_clip=o.w_step_clip)
         accuracy_admm = evaluate(model, ctx.data)
-        source = {n: (weights[n].detach() + admm.U[n]) if o.mask_source == "z" else weights[n]
-                  for n in alphas}
-        masks = pattern_masks(source, alphas, patterns, layouts)     # the hard projection
-        apply_masks(weights, masks)
-        history.append({"phase": "admm-prune", "admm_iterations": admm.iterations,
-                        "residuals": admm.residuals, "accuracy": accuracy_admm,
+        masks = pruner.hard_prune()
+        history.append({"phase": "admm-prune", "admm_iterations": pruner.admm.iterations,
+                        "residuals": pruner.admm.residuals, "accuracy": accuracy_admm,
                         "accuracy_hard_pruned": evaluate(model, ctx.data)})
         train_epochs(model, ctx, budget["retrain"], phase="retrain-prune", masks=masks,
                      lr=o.retrain_lr)
-        check_sparsity(masks, alphas, weights, patterns, layouts)
+        check_sparsity(masks, plan.alphas, pruner.weights, plan.patterns, plan.layouts)
         return masks
 
     def quantize(self, model: nn.Module, bits: Mapping[str, int], masks: Masks, ctx: TrainContext,
@@ -121,3 +190,4 @@ class AdmmBackend:
 
 
 Backend = AdmmBackend
+Pruner = AdmmLoop

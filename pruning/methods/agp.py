@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from pruning.errors import PruningError
-from pruning.masks import apply_masks
 from pruning.methods.options import AGP_MODES, AgpOptions
 from pruning.projections import global_masks
-from pruning.protocol import CompressionResult, Targets, prunable_weights
+from pruning.protocol import CompressionResult, Targets
+from pruning.pruners import LoopPruner
 from pruning.support import ResolvedTargets, build_result, exclude, resolve, staged_masks
 from pruning.train import TrainContext, evaluate, train_epochs
 
@@ -141,6 +141,58 @@ class AGPPruner:
             self.masks[name].copy_(mask)
 
 
+def schedule_for(options: AgpOptions, total_steps: int) -> CubicSchedule:
+    """Place the n updates in [t0, t0 + window] of a loop of `total_steps` 1-based optimizer
+    steps (start and window are shares of it)."""
+    o = options
+    t0 = max(1, round(o.start * total_steps))
+    window = max(0, min(round(o.window * total_steps), total_steps - t0))
+    dt = max(1, window // o.updates)
+    return CubicSchedule(t0=t0, n=max(1, min(o.updates, window // dt)), dt=dt, exponent=o.exponent)
+
+
+class AgpLoop(LoopPruner):
+    """AGP in any training loop (pruning.pruners): the cubic schedule over `steps` optimizer
+    steps, masks updated at its update steps and held in between. The object codesign.pruner
+    returns and AGPBackend.compress drives."""
+    name: ClassVar[str] = "agp"
+
+    def __init__(self, model: nn.Module, targets: Targets, options: AgpOptions, steps: int) -> None:
+        o = options
+        plan = resolve(model, targets)
+        plan = plan.only(exclude(model, plan.alphas, first=o.exclude_first, depthwise=o.exclude_depthwise,
+                                 names=[n.strip() for n in o.exclude.split(",") if n.strip()]))
+        if not plan.alphas:
+            raise PruningError("AGP: every targeted layer is excluded; relax --agp-exclude-* options")
+        super().__init__(model, plan)
+        w, alphas = self.weights, plan.alphas
+        global_alpha = None
+        if o.mode == "global":
+            global_alpha = sum(alphas[n] * w[n].numel() for n in alphas) / sum(w[n].numel() for n in alphas)
+        self.schedule = AGPPruner(plan, schedule_for(o, steps), o.mode, o.s_initial, global_alpha)
+        self.masks = self.schedule.masks = {n: torch.ones_like(w[n], dtype=torch.bool) for n in alphas}
+
+    @classmethod
+    def for_loop(cls, model, targets, options, *, steps, steps_per_epoch=None, given=()) -> "AgpLoop":
+        return cls(model, targets, options, steps)
+
+    def _update(self, t: int) -> None:
+        if self.schedule.step(t, self.weights) is not None:
+            self.hold()
+
+    def _finish(self) -> None:
+        if self.steps_done < self.schedule.end_step:        # stopped early: the rest one-shot
+            self.schedule.step(self.schedule.end_step, self.weights)
+
+    # -- checkpointing: the masks (updated in place) and the step count
+    def state_dict(self) -> dict:
+        return {**self.schedule.state_dict(), "step": self.steps_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.schedule.load_state_dict(state)
+        self.steps_done = int(state.get("step", self.steps_done))
+
+
 class AGPBackend:
     """Automated gradual pruning (Zhu & Gupta 2017): cubic sparsity schedule, magnitude masks.
 
@@ -153,47 +205,20 @@ class AGPBackend:
     def __init__(self, options: AgpOptions | None = None) -> None:
         self.options = options or self.Options()
 
-    def schedule(self, total_steps: int) -> CubicSchedule:
-        """Place the n updates in [t0, t0 + window]; steps are 1-based optimizer steps."""
-        o = self.options
-        t0 = max(1, round(o.start * total_steps))
-        window = max(0, min(round(o.window * total_steps), total_steps - t0))
-        dt = max(1, window // o.updates)
-        return CubicSchedule(t0=t0, n=max(1, min(o.updates, window // dt)), dt=dt,
-                             exponent=o.exponent)
-
     def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
         started = time.perf_counter()
-        o = self.options
-        weights = prunable_weights(model)
-        plan = resolve(model, targets)
-        plan = plan.only(exclude(model, plan.alphas, first=o.exclude_first, depthwise=o.exclude_depthwise,
-                                 names=[n.strip() for n in o.exclude.split(",") if n.strip()]))
-        alphas = plan.alphas
-        if not alphas:
-            raise PruningError("AGP: every targeted layer is excluded; relax --agp-exclude-* options")
-        accuracy_dense = evaluate(model, ctx.data)
         total = ctx.steps(ctx.epochs)
-        global_alpha = None
-        if o.mode == "global":
-            global_alpha = (sum(alphas[n] * weights[n].numel() for n in alphas)
-                            / sum(weights[n].numel() for n in alphas))
-        pruner = AGPPruner(plan, self.schedule(total), o.mode, o.s_initial, global_alpha)
+        pruner = AgpLoop(model, targets, self.options, total)
+        accuracy_dense = evaluate(model, ctx.data)
         history: list[dict] = []
         if total == 0:                          # no training budget: one-shot to the targets
-            pruner.step(pruner.end_step, weights)
-            apply_masks(weights, pruner.masks)
+            pruner.finalize()
         else:
-            pruner.masks = {n: torch.ones_like(weights[n], dtype=torch.bool) for n in alphas}
-
-            def after_step(step: int) -> None:
-                if pruner.step(step, weights) is not None:
-                    apply_masks(weights, pruner.masks)
-
             history = train_epochs(model, ctx, ctx.epochs, phase="agp", masks=pruner.masks,
-                                   after_step=after_step, state=pruner)
-        return build_result(self.name, model, pruner.masks, plan, targets, accuracy_dense, ctx,
-                            history, ctx.epochs, started, exact=o.mode != "global")
+                                   after_step=pruner.step, state=pruner)
+        return build_result(self.name, model, pruner.masks, pruner.plan, targets, accuracy_dense, ctx,
+                            history, ctx.epochs, started, exact=self.options.mode != "global")
 
 
 Backend = AGPBackend
+Pruner = AgpLoop

@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 from typing import ClassVar, Mapping
 
-import torch
 from torch import nn
 
 from pruning.errors import PruningError
-from pruning.masks import apply_masks
+from pruning.masks import Masks
 from pruning.methods.options import MagnitudeOptions
 from pruning.projections import global_masks
-from pruning.protocol import CompressionResult, Targets, prunable_weights
+from pruning.protocol import CompressionResult, Targets
+from pruning.pruners import LoopPruner
 from pruning.support import build_result, resolve, staged_masks
 from pruning.train import TrainContext, evaluate, train_epochs
 
@@ -48,6 +48,58 @@ def mac_weighted_alpha(alphas: Mapping[str, float], macs: Mapping[str, int]) -> 
 
 
 
+class MagnitudeLoop(LoopPruner):
+    """Iterative magnitude pruning in any training loop (pruning.pruners): `cycles` masks
+    along the schedule, the first before training (`begin`), the next ones at even shares of
+    the loop's `steps`, each held until the next. The object codesign.pruner returns and
+    MagnitudeBackend.compress drives, one cycle per training phase (`advance`)."""
+    name: ClassVar[str] = "magnitude"
+
+    def __init__(self, model: nn.Module, targets: Targets, options: MagnitudeOptions,
+                 steps: int | None = None) -> None:
+        o = self.options = options
+        plan = resolve(model, targets)
+        if o.scope == "global" and plan.patterns:
+            raise PruningError("magnitude pruning with --magnitude-scope global ranks weights across "
+                               "layers and cannot keep per-layer patterns; use scope layer")
+        super().__init__(model, plan)
+        self.targeted = {n: self.weights[n] for n in plan.alphas}
+        overall = (sum(a * self.targeted[n].numel() for n, a in plan.alphas.items())
+                   / sum(w.numel() for w in self.targeted.values()))
+        self.overall_alphas = cycle_alphas(overall, o.cycles, o.schedule)
+        self.cycle = 0                            # cycles pruned so far
+        # the loop steps after which cycles 2..K prune (none: the caller calls advance)
+        self.starts = [round(k * steps / o.cycles) for k in range(1, o.cycles)] if steps else []
+
+    @classmethod
+    def for_loop(cls, model, targets, options, *, steps, steps_per_epoch=None, given=()) -> "MagnitudeLoop":
+        return cls(model, targets, options, steps)
+
+    def begin(self) -> None:
+        self.advance()
+
+    def advance(self) -> Masks:
+        """Prune the next cycle: every layer down to its keep fraction of that cycle (scope
+        global: all layers ranked together), never reviving a pruned weight."""
+        o, k = self.options, self.cycle
+        if o.scope == "global":
+            self.masks = global_masks(self.targeted, self.overall_alphas[k], self.masks)
+        else:
+            per_layer = {n: cycle_alphas(a, o.cycles, o.schedule)[k] for n, a in self.plan.alphas.items()}
+            self.masks = staged_masks(self.targeted, self.plan, per_layer, self.masks)
+        self.hold()
+        self.cycle += 1
+        return self.masks
+
+    def _update(self, t: int) -> None:
+        while 1 <= self.cycle <= len(self.starts) and t >= self.starts[self.cycle - 1]:
+            self.advance()
+
+    def _finish(self) -> None:
+        while self.cycle < self.options.cycles:
+            self.advance()
+
+
 class MagnitudeBackend:
     """Iterative magnitude pruning (Han et al. 2015): prune-retrain cycles.
 
@@ -62,31 +114,16 @@ class MagnitudeBackend:
 
     def compress(self, model: nn.Module, targets: Targets, ctx: TrainContext) -> CompressionResult:
         started = time.perf_counter()
-        weights = prunable_weights(model)
-        plan = resolve(model, targets)
-        alphas = plan.alphas
-        if self.options.scope == "global" and plan.patterns:
-            raise PruningError("magnitude pruning with --magnitude-scope global ranks weights across "
-                               "layers and cannot keep per-layer patterns; use scope layer")
+        pruner = MagnitudeLoop(model, targets, self.options)
         accuracy_dense = evaluate(model, ctx.data)
-        targeted = {n: weights[n] for n in alphas}
-        overall = (sum(alphas[n] * w.numel() for n, w in targeted.items())
-                   / sum(w.numel() for w in targeted.values()))
-        steps = cycle_alphas(overall, self.options.cycles, self.options.schedule)
-        masks: dict[str, torch.Tensor] = {}
         history: list[dict] = []
         for k in range(self.options.cycles):
-            if self.options.scope == "global":
-                masks = global_masks(targeted, steps[k], masks)
-            else:
-                per_layer = {n: cycle_alphas(a, self.options.cycles, self.options.schedule)[k]
-                             for n, a in alphas.items()}
-                masks = staged_masks(targeted, plan, per_layer, masks)
-            apply_masks(weights, masks)
+            masks = pruner.advance()
             history += train_epochs(model, ctx, ctx.epochs / self.options.cycles,
                                     phase=f"magnitude-cycle{k + 1}", masks=masks)
-        return build_result(self.name, model, masks, plan, targets, accuracy_dense, ctx, history,
-                            ctx.epochs, started, exact=self.options.scope == "layer")
+        return build_result(self.name, model, pruner.masks, pruner.plan, targets, accuracy_dense, ctx,
+                            history, ctx.epochs, started, exact=self.options.scope == "layer")
 
 
 Backend = MagnitudeBackend
+Pruner = MagnitudeLoop
