@@ -54,12 +54,12 @@ def _arrays(source):
                 label = next((as_numpy(batch[k]) for k in LABEL_KEYS if k in batch), None)
             elif isinstance(batch, (list, tuple)) and len(batch) == 2:
                 named, label = {"": as_numpy(batch[0])}, as_numpy(batch[1])
-            elif torch.is_tensor(batch):
-                named, label = {"": as_numpy(batch)}, None
+            elif torch.is_tensor(batch) or isinstance(batch, (list, tuple)) and len(batch) == 1:
+                named, label = {"": as_numpy(batch if torch.is_tensor(batch) else batch[0])}, None
             else:
                 size = f" of {len(batch)}" if isinstance(batch, (list, tuple)) else ""
-                raise DatasetError(f"{what} must yield (input, label) pairs, dicts of named inputs or input "
-                                   f"tensors, not {type(batch).__name__}{size}")
+                raise DatasetError(f"{what} must yield (input, label) pairs, (input,) or input tensors, or "
+                                   f"dicts of named inputs, not {type(batch).__name__}{size}")
             single = label is not None and label.ndim == 0 or label is None and not source.batch_size
             for k, v in named.items():
                 parts.setdefault(k, []).append(v[None] if single else v)
@@ -68,7 +68,8 @@ def _arrays(source):
     except DatasetError:
         raise
     except Exception as exc:      # the dataset's own code, collation, tensors of text: any type
-        raise DatasetError(f"{what} cannot be read as inputs and labels of numbers ({_reason(exc)})") from exc
+        raise DatasetError(f"{what} cannot be read as (input, label) pairs of numbers or named inputs "
+                           f"({_reason(exc)})") from exc
     if not parts:
         raise DatasetError(f"{what} is empty; give at least one (input, label) pair per class")
     for k, xs in parts.items():

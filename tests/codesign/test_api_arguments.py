@@ -157,8 +157,7 @@ def test_a_dataloader_of_the_wrong_sample_shape_is_named_as_data(tmp_path, run):
 
 @pytest.mark.parametrize("data, message", [
     (loader(torch.rand(60, 1, 8, 8, dtype=torch.complex64)), "must hold numbers"),
-    (torch.utils.data.DataLoader([(torch.rand(1, 8, 8),)] * 8), r"pairs, not list of 1"),
-    (torch.utils.data.DataLoader([(torch.rand(1, 8, 8), 1, 2)] * 8), r"pairs, not list of 3"),
+    (torch.utils.data.DataLoader([(torch.rand(1, 8, 8), 1, 2)] * 8), r"not list of 3"),
     (loader(torch.rand(0, 1, 8, 8)), "is empty"),
     (loader(y=torch.arange(60) % 12), "labels go up to 11 but the model has 10 outputs"),
     (loader(y=-(torch.arange(60) % 10)), "negative label"),
