@@ -493,7 +493,9 @@ class _OneShot:
                 if self.inputs is not None and names:
                     batches, samples = calibration_batches(model, ctx.data, self.options.calibration, ctx.seed)
                     order, reads, unusable = survey(model, names, layouts, batches[0])
-                    order = order + [n for n in names if n not in order]
+                    # magnitude needs no inputs: those layers first, so every reconstructed
+                    # layer sees them compressed
+                    order = [n for n in names if n in unusable] + order
                 masks, intervals, how = self._layers(model, weights, layouts, plan, bits, order, reads,
                                                      unusable, batches, ctx)
         finally:
