@@ -10,10 +10,12 @@ im2col by `unfold`, one input matrix per group), accumulates the Gram matrix sum
 for Wanda, its diagonal) in float64 and stops the forward once W has been read as often as a
 forward reads it. One layer's Hessian H = 2 X^T X / n is held at a time.
 
-A weight that no product reads whole (transposed and 3-D convolutions; a recurrent op's W and R
-read in slices, per direction or gate; a weight scaled before its product) cannot be
-reconstructed from its inputs: it is pruned by one-shot magnitude, and the result's history
-says so (`layers`: how each weight was compressed).
+A one-directional LSTM's or RNN's W and R are read whole (W by the sequence, R by every
+step's hidden state: R is reconstructed over all steps). A weight that no product reads whole
+(transposed and 3-D convolutions; GRU's R and a bidirectional op's W and R, read in slices; a
+weight scaled before its product) cannot be reconstructed from its inputs: it is pruned by
+one-shot magnitude, first (it needs no inputs), and the result's history says so (`layers`:
+how each weight was compressed).
 
 - SparseGPT (Algorithm 1): Cholesky of the damped inverse Hessian, blocks of columns, OBS
   updates of the remaining weights. Unstructured: the adaptive mask of each block (the weights
