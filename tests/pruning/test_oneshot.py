@@ -234,3 +234,28 @@ def test_prune_a_dynamo_gpt_2_of_4_one_shot_on_tokens(method, gpt, tmp_path):
     for n in pruned:
         w = np.moveaxis(stored[n], layouts[n], 0).reshape(stored[n].shape[layouts[n]], -1)
         assert (np.count_nonzero(w.reshape(w.shape[0], -1, 4), axis=-1) <= 2).all(), n
+
+
+def test_an_lstm_and_a_bidirectional_gru_prune_one_shot_with_distillation(tmp_path):
+    """One direction's LSTM W and R are reconstructed (R from every step's hidden state); the
+    bidirectional GRU's, read per direction, are pruned by magnitude, which the history says."""
+    from pruning.pipeline import prepare, with_task
+    from pruning.prune_job import PruneJob
+    from zoo.export import ExportFailed, export
+    try:
+        path = str(export("lstm_gru", "legacy", 17))
+    except ExportFailed as exc:
+        pytest.skip(f"zoo export unavailable: {exc}")
+    module, data = prepare(path, "synthetic", limit=120, test_limit=40)
+    data = with_task(PruneJob(model=path, data="synthetic", task="distill"), module, data)
+    weights = prunable_weights(module)
+    result = get_backend("sparsegpt", calibration=32).compress(
+        module, Targets(alphas={n: 0.5 for n in weights}), TrainContext(data))
+    how = result.history[0]["layers"]
+    assert {n for n, h in how.items() if h == "sparsegpt"} == {n for n in weights if "GRU" not in n}
+    assert all(h.startswith("magnitude (matmul reads it sliced") for n, h in how.items() if "GRU" in n)
+    assert 0.5 < result.accuracy < 1.0                       # agreement with the dense model
+    assert main(["prune", path, "--data", "synthetic", "--task", "distill", "--method", "sparsegpt", "--alpha", "0.5",
+                 "--train-limit", "120", "--test-limit", "40", "--quiet", "--out", str(tmp_path / "out")]) == 0
+    totals = json.loads((tmp_path / "out" / "layers.json").read_text())
+    assert totals["task"] == "distill" and totals["onnxruntime_max_diff"] < 1e-4
