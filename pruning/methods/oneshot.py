@@ -88,6 +88,16 @@ class _Unsupported(Exception):
     """A product reads the weight in a way its rows x reduction matrix does not describe."""
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A product's read of a weight: `matrix()` gives its input matrices X (groups, tokens,
+    reduction); `source` is the activation it reads and `how` how X is made of it (two weights
+    read from the same source the same way have the same inputs)."""
+    matrix: Callable[[], torch.Tensor]
+    source: torch.Tensor
+    how: tuple
+
+
 def _shares(t, weight: torch.Tensor) -> bool:
     return isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() == weight.untyped_storage().data_ptr()
 
@@ -129,13 +139,13 @@ def _conv_input(args, kwargs, weight: torch.Tensor, rows: torch.Tensor):
         return cols.view(n, groups, d, -1).permute(1, 0, 3, 2).reshape(groups, -1, d)
     if w.shape[0] % groups or rows.shape[1] * groups != x.shape[1] * int(np.prod(kernel)):
         raise _Unsupported("its groups do not match its input")
-    return matrix
+    return _Read(matrix, bound["input"], ("conv", kernel, stride, padding, dilation, groups))
 
 
-def _product_input(func, args, kwargs, weight: torch.Tensor, rows: torch.Tensor) -> Callable | None:
-    """For a call that reads `weight` as a product: a function giving its input matrices X,
-    (groups, tokens, reduction), such that each group's rows of `rows` times X^T is the
-    product; None when the call is no product reading it; _Unsupported otherwise."""
+def _product_input(func, args, kwargs, weight: torch.Tensor, rows: torch.Tensor) -> _Read | None:
+    """For a call that reads `weight` as a product: its input matrices X, (groups, tokens,
+    reduction), such that each group's rows of `rows` times X^T is the product; None when the
+    call is no product reading it; _Unsupported otherwise."""
     kind = getattr(func, "__name__", "")
     tensors = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
     if not kind.startswith(_PRODUCTS) or not any(_shares(t, weight) for t in tensors):
@@ -145,16 +155,16 @@ def _product_input(func, args, kwargs, weight: torch.Tensor, rows: torch.Tensor)
     if kind == "linear":
         x, w = args[0], args[1] if len(args) > 1 else kwargs["weight"]
         if _same_view(w, rows) and not _shares(x, weight):
-            return lambda: x.reshape(1, -1, x.shape[-1])
+            return _Read(lambda: x.reshape(1, -1, x.shape[-1]), x, ("rows",))
     elif kind in _MATMULS:
         a, b = (args[1], args[2]) if kind == "addmm" else (args[0], args[1])
         if kind == "__rmatmul__":
             a, b = b, a
         if _shares(b, weight) and not _shares(a, weight) and b.dim() == 2 and _same_view(b.t(), rows):
-            return lambda: a.reshape(1, -1, a.shape[-1])                       # X @ W^T
+            return _Read(lambda: a.reshape(1, -1, a.shape[-1]), a, ("rows",))          # X @ W^T
         if _shares(a, weight) and not _shares(b, weight) and a.dim() == 2 and _same_view(a, rows):
             x = b.unsqueeze(-1) if b.dim() == 1 else b                         # W @ X
-            return lambda: x.transpose(-1, -2).reshape(1, -1, x.shape[-2])
+            return _Read(lambda: x.transpose(-1, -2).reshape(1, -1, x.shape[-2]), b, ("columns",))
     raise _Unsupported(f"{kind} reads it sliced, reshaped or batched")
 
 
@@ -168,13 +178,14 @@ class _Survey(TorchFunctionMode):
         self.by_storage: dict[int, list[str]] = {}
         for n, w in weights.items():
             self.by_storage.setdefault(w.untyped_storage().data_ptr(), []).append(n)
-        self.reads: dict[str, int] = {}
+        self.reads: dict[str, list] = {}                 # weight -> (source, how) of each read
         self.unsupported: dict[str, str] = {}
+        self.held: list[torch.Tensor] = []               # sources stay alive: their ids stay unique
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        seen = {n for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)
-                for n in self.by_storage.get(t.untyped_storage().data_ptr(), ())}
+        seen = dict.fromkeys(n for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)
+                             for n in self.by_storage.get(t.untyped_storage().data_ptr(), ()))
         for name in seen:
             try:
                 found = _product_input(func, args, kwargs, self.weights[name], self.rows[name])
@@ -182,7 +193,8 @@ class _Survey(TorchFunctionMode):
                 self.unsupported.setdefault(name, str(exc))
                 found = None
             if found is not None:
-                self.reads[name] = self.reads.get(name, 0) + 1
+                self.reads.setdefault(name, []).append((id(found.source), found.how))
+                self.held.append(found.source)
         return func(*args, **kwargs)
 
 
@@ -201,7 +213,7 @@ class _Capture(TorchFunctionMode):
         kwargs = kwargs or {}
         found = _product_input(func, args, kwargs, self.weight, self.rows)
         if found is not None:
-            self._add(found().detach())
+            self._add(found.matrix().detach())
             self.reads += 1
             if self.reads >= self.stop_after:
                 raise _Stop
@@ -256,19 +268,23 @@ def _forward(model: nn.Module, batch, mode: TorchFunctionMode) -> None:
         pass
 
 
-def survey(model: nn.Module, names, layouts: Mapping[str, int], batch) -> tuple[list[str], dict, dict]:
-    """(weights in the order products read them, reads per forward, {weight: why its inputs
-    cannot be used}) for `names`."""
+def survey(model: nn.Module, names, layouts: Mapping[str, int], batch) -> tuple[list[list[str]], dict, dict]:
+    """For `names`: the weights whose inputs can be used, in groups that read the same inputs
+    (attention's q, k and v; an MLP's gate and up) in the order products read them; reads per
+    forward; {weight: why its inputs cannot be used}."""
     weights = prunable_weights(model)
     watched = {n: weights[n] for n in names}
     probe = _Survey(watched, {n: as_rows(w, layouts[n]) for n, w in watched.items()})
     _forward(model, batch, probe)
-    order = [n for n in probe.reads if n not in probe.unsupported]
+    groups: dict[tuple, list[str]] = {}
+    for name, reads in probe.reads.items():
+        if name not in probe.unsupported:
+            groups.setdefault(tuple(reads), []).append(name)
     why = dict(probe.unsupported)
     for n in names:
         if n not in probe.reads and n not in why:
             why[n] = "no product reads it"
-    return order, probe.reads, why
+    return list(groups.values()), {n: len(r) for n, r in probe.reads.items()}, why
 
 
 def layer_inputs(model: nn.Module, weight: torch.Tensor, layout: int, batches: list, reads: int,
@@ -487,17 +503,17 @@ class _OneShot:
         accuracy_dense = evaluate(model, ctx.data)
         layouts = weight_layouts(model)
         names = [n for n in weights if n in plan.alphas or n in bits]
-        order, reads, unusable, batches, samples = names, {}, {}, [], 0
+        order, reads, unusable, batches, samples = [[n] for n in names], {}, {}, [], 0
         was_training = model.training
         model.eval()
         try:
             with torch.no_grad():
                 if self.inputs is not None and names:
                     batches, samples = calibration_batches(model, ctx.data, self.options.calibration, ctx.seed)
-                    order, reads, unusable = survey(model, names, layouts, batches[0])
+                    groups, reads, unusable = survey(model, names, layouts, batches[0])
                     # magnitude needs no inputs: those layers first, so every reconstructed
                     # layer sees them compressed
-                    order = [n for n in names if n in unusable] + order
+                    order = [[n] for n in names if n in unusable] + groups
                 masks, intervals, how = self._layers(model, weights, layouts, plan, bits, order, reads,
                                                      unusable, batches, ctx)
         finally:
@@ -509,23 +525,31 @@ class _OneShot:
 
     def _layers(self, model, weights, layouts, plan: ResolvedTargets, bits, order, reads, unusable, batches,
                 ctx: TrainContext):
+        """Compress each group of `order` (weights that read the same inputs share one capture)."""
         masks, intervals, how = {}, {}, {}
-        for step, name in enumerate(order):
-            ctx.report(self.name, step, len(order), name)
-            w, layout = weights[name], layouts.get(name, 0)
-            alpha, pattern = plan.alphas.get(name), plan.patterns.get(name, Pattern())
-            if self.inputs is None or name in unusable:
-                kept, interval = self._fallback(w, layout, alpha, pattern, bits.get(name))
-                how[name] = "magnitude" + (f" ({unusable[name]})" if name in unusable else "")
-            else:
-                inputs = layer_inputs(model, w, layout, batches, reads[name], self.inputs == "hessian")
-                kept, interval = self.layer(w, layout, alpha, pattern, inputs, bits.get(name))
-                how[name] = self.name
-            if kept is not None:
-                masks[name] = kept
-            if interval is not None:
-                intervals[name] = interval
-        ctx.report(self.name, len(order), len(order))
+        total, step = sum(len(g) for g in order), 0
+        for group in order:
+            inputs = None
+            if self.inputs is not None and group[0] not in unusable:
+                first = group[0]
+                inputs = layer_inputs(model, weights[first], layouts.get(first, 0), batches, reads[first],
+                                      self.inputs == "hessian")
+            for name in group:
+                ctx.report(self.name, step, total, name)
+                step += 1
+                w, layout = weights[name], layouts.get(name, 0)
+                alpha, pattern = plan.alphas.get(name), plan.patterns.get(name, Pattern())
+                if inputs is None:
+                    kept, interval = self._fallback(w, layout, alpha, pattern, bits.get(name))
+                    how[name] = "magnitude" + (f" ({unusable[name]})" if name in unusable else "")
+                else:
+                    kept, interval = self.layer(w, layout, alpha, pattern, inputs, bits.get(name))
+                    how[name] = self.name
+                if kept is not None:
+                    masks[name] = kept
+                if interval is not None:
+                    intervals[name] = interval
+        ctx.report(self.name, total, total)
         return masks, intervals, how
 
 

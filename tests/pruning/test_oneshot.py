@@ -144,6 +144,37 @@ def test_each_layer_is_compressed_from_the_outputs_of_the_compressed_layers_befo
         torch.testing.assert_close(getattr(net, name).weight, getattr(replay, name).weight, rtol=1e-5, atol=1e-6)
 
 
+class _TwoHeads(nn.Module):
+    """Two layers read the same input (as attention's q, k and v do), a third reads their sum."""
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.a, self.b, self.c = nn.Linear(10, 16), nn.Linear(10, 16), nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.c(F.relu(self.a(x)) * self.b(x))
+
+
+def test_layers_that_read_the_same_input_share_one_capture():
+    net = _TwoHeads()
+    data = _unlabeled(np.random.default_rng(2).normal(size=(60, 10)).astype(np.float32), net)
+    batches, _ = o.calibration_batches(net, data, 32, 0)
+    groups, reads, unusable = o.survey(net, ["a.weight", "b.weight", "c.weight"],
+                                       {"a.weight": 0, "b.weight": 0, "c.weight": 0}, batches[0])
+    assert groups == [["a.weight", "b.weight"], ["c.weight"]] and not unusable
+    replay = copy.deepcopy(net)
+    get_backend("wanda", calibration=32).compress(net, Targets(alphas={"a.weight": 0.5, "b.weight": 0.5,
+                                                                       "c.weight": 0.5}), TrainContext(data))
+    xs = torch.cat(batches)
+    with torch.no_grad():
+        for layer in (replay.a, replay.b):
+            layer.weight.mul_(o._wanda_mask(layer.weight, 0, 0.5, Pattern(), _inputs(xs.double()), "output"))
+        hidden = (F.relu(replay.a(xs)) * replay.b(xs)).double()
+        replay.c.weight.mul_(o._wanda_mask(replay.c.weight, 0, 0.5, Pattern(), _inputs(hidden), "output"))
+    for name in "abc":
+        assert torch.equal(getattr(net, name).weight, getattr(replay, name).weight), name
+
+
 @pytest.mark.parametrize("conv,shape", [(nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), (3, 4, 9, 9)),
                                         (nn.Conv1d(3, 6, 3, padding="same", dilation=2, groups=3), (3, 3, 11))],
                          ids=["conv2d-groups", "conv1d-depthwise-same"])
