@@ -9,6 +9,7 @@
     sw = codesign.sweep(net, hw, vary={"pes": [256, 512]})
     pruned = codesign.prune("lenet5", data="mnist5k", alpha=0.2, epochs=1)   # torch from here on
     found = codesign.search("lenet5", data="digits", max_drop=1.0)
+    p = codesign.pruner("agp", module, alpha=0.2, steps=1000)   # your own loop: p.penalty(), p.step()
 
 Results are typed objects with `.layers`, `.totals`, `.to_dict()`, `.to_csv(path)` and
 `.report(dir)`.
@@ -82,7 +83,8 @@ def plan(net, hw=DEFAULT_PRESET, *, alpha: float | None = None, alphas=None, pru
          pattern: Pattern | str = UNSTRUCTURED, uncertainty: int = 0, seed: int = 0):
     """Evaluate a plan (codesign.plans.Plan): one `alpha` (with `pattern`) for every layer, a
     sparsity file or mapping `alphas` (with "patterns" and "bits"), or the masks of a `pruned`
-    ONNX model (path, ModelProto or Network)."""
+    model (path, ModelProto, Network or torch nn.Module) or the masks themselves (a mapping of
+    weight name to bool masks, as a pruner's finalize() returns)."""
     from codesign.network_plan import plan_network
     from codesign.plans import read_sparsity, uniform_sparsity
     arguments.model("net", net, network=True)                  # named first: plan(3) is about net
@@ -93,7 +95,7 @@ def plan(net, hw=DEFAULT_PRESET, *, alpha: float | None = None, alphas=None, pru
     chosen = arguments.pattern("pattern", pattern)
     if alphas is not None and not isinstance(alphas, Mapping):
         alphas = arguments.path("alphas", alphas)             # read (and named if missing) by read_sparsity
-    if pruned is not None:
+    if pruned is not None and not isinstance(pruned, Mapping):
         pruned = arguments.model("pruned", pruned, network=True)
     uncertainty = arguments.whole("uncertainty", uncertainty, UNCERTAINTY)
     seed = arguments.whole("seed", seed, SEED)
@@ -103,15 +105,23 @@ def plan(net, hw=DEFAULT_PRESET, *, alpha: float | None = None, alphas=None, pru
     elif alphas is not None:
         sparsity, source = read_sparsity(alphas), "sparsity"
     else:
-        return plan_network(network, spec, pruned=_pruned_network(pruned, network), samples=uncertainty,
+        return plan_network(network, spec, pruned=_pruned(pruned, network), samples=uncertainty,
                             seed=seed)
     return plan_network(network, spec, sparsity, source=source, samples=uncertainty, seed=seed)
 
 
-def _pruned_network(pruned, network):
+def _pruned(pruned, network):
+    """A pruned copy of `network` (loaded), or the masks of a pruner or of a pruned torch module
+    (its zero weights) read against it."""
     from codesign.graph import Network, load_network
+    from codesign.pruned import read_masks
     if isinstance(pruned, Network):
         return pruned
+    if isinstance(pruned, Mapping):
+        return read_masks(pruned, network)
+    if arguments.is_torch_module(pruned):
+        from pruning.protocol import prunable_weights
+        return read_masks({n: w.detach() != 0 for n, w in prunable_weights(pruned).items()}, network)
     if isinstance(pruned, (str, Path)) and not Path(pruned).is_file():
         raise CodesignError(f"pruned model {str(pruned)[:200]!r} does not exist")
     return load_network(pruned, network.input_shapes_text())
@@ -155,6 +165,50 @@ def _vary_items(vary) -> list[str]:
     return items
 
 
+def pruner(method: str, model, *, steps: int, alpha: float | None = None, alphas=None,
+           allocation: str = "uniform", pattern: Pattern | str | None = None,
+           steps_per_epoch: int | None = None, **options):
+    """A pruner for your own training loop (torch.ao.pruning style), for method agp, admm or
+    magnitude: `loss = loss + p.penalty()` (ADMM's term; zero for the others), `p.step()` after
+    every `optimizer.step()`, then `p.finalize()` hard-prunes the model and returns its masks
+    (bool tensors by weight name) for `plan(net, hw, pruned=masks)`. The pruner is the object
+    `codesign prune --method` drives, so the same seed and settings give the same masks.
+
+    model: a torch nn.Module (its Conv and Linear weights, by parameter name) or an ONNX
+        bridge module; steps: the optimizer steps your loop will run (the schedule fits them);
+    alpha (allocation "global": one ranking over all layers), alphas (a sparsity file or
+        mapping: {"alphas": {...}, "patterns": {...}}), pattern: as codesign.prune takes them;
+    steps_per_epoch: converts options given in epochs (admm's update_every); options: the
+        method's own (pruning.methods.options), e.g. rho=0.01 or updates=10."""
+    from pruning.methods import METHODS, make_options
+    from pruning.prune_job import ALLOCATIONS, PruneJob
+    from codesign.plans import read_sparsity
+    arguments.choice("method", method, sorted(METHODS))
+    if not arguments.is_torch_module(model):
+        raise arguments.ArgumentError(f"model= must be a torch nn.Module (your model, or an ONNX bridge module), "
+                                      f"not {type(model).__name__} {arguments.shown(model)}")
+    from pruning.pruners import STEPS, make_pruner     # torch: the model is a torch module already
+    steps = arguments.whole("steps", steps, STEPS)
+    steps_per_epoch = arguments.whole("steps_per_epoch", steps_per_epoch, STEPS, optional=True)
+    alpha = arguments.keep_fraction("alpha", alpha, optional=True)
+    if alphas is not None and not isinstance(alphas, Mapping):
+        alphas = arguments.path("alphas", alphas)             # read (and named if missing) by read_sparsity
+    pattern = None if pattern is None else str(arguments.pattern("pattern", pattern))
+    arguments.choice("allocation", allocation, ALLOCATIONS)
+    make_options(method, options)
+    if alpha is None and alphas is None and not pattern:
+        raise CodesignError("pruner: nothing to prune; give alpha, alphas (a sparsity plan) or an N:M pattern")
+    sparsity = read_sparsity(alphas) if alphas is not None else None
+    from pruning.pipeline import targets_for
+    from pruning.protocol import prunable_weights
+    job = PruneJob(model=type(model).__name__, method=method, alpha=alpha, allocation=allocation, pattern=pattern,
+                   alphas=dict(sparsity.alphas) if sparsity else {},
+                   patterns={k: str(v) for k, v in sparsity.patterns.items()} if sparsity else {},
+                   bits=dict(sparsity.bits) if sparsity and sparsity.bits else None)
+    targets = targets_for(job, prunable_weights(model))    # the rule codesign.prune uses
+    return make_pruner(method, model, targets, steps=steps, steps_per_epoch=steps_per_epoch, options=options)
+
+
 # prune and search import torch (their signatures take defaults from the job dataclasses of
 # the compression backends): reached on first use, so importing this module stays cheap.
 def __getattr__(name: str):
@@ -164,4 +218,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'codesign.api' has no attribute {name!r}")
 
 
-__all__ = ["breakeven", "hardware", "load", "plan", "prune", "search", "sweep"]  # noqa: F822 (__getattr__)
+__all__ = ["breakeven", "hardware", "load", "plan", "prune", "pruner", "search", "sweep"]  # noqa: F822 (__getattr__)

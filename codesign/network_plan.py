@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from codesign.plans import Plan, Sparsity, build_plan
-from codesign.pruned import read_pruned
+from codesign.pruned import PrunedModel, read_pruned
 from hwmodels.spec import HardwareSpec
 
 if TYPE_CHECKING:
@@ -14,13 +14,14 @@ if TYPE_CHECKING:
 
 
 def plan_network(network: Network, spec: HardwareSpec, sparsity: Sparsity | None = None, *,
-                 pruned: Network | None = None, source: str = "sparsity", samples: int = 0,
+                 pruned: Network | PrunedModel | None = None, source: str = "sparsity", samples: int = 0,
                  seed: int = 0) -> Plan:
     """The plan of `network` on `spec`: at `sparsity`, or (`pruned`: a pruned copy of the
-    network, loaded) at that copy's own masks, patterns and widths."""
+    network, loaded; or its masks already read, a pruner's) at that copy's own masks, patterns and
+    widths."""
     masks = None
     if pruned is not None:
-        found = read_pruned(pruned, network)
+        found = pruned if isinstance(pruned, PrunedModel) else read_pruned(pruned, network)
         sparsity, masks, source = found.sparsity, found.masks, "pruned"
     return build_plan(network.shapes, spec, sparsity, model=network.name, source=source, masks=masks,
                       input_shape=network.input_shape, coverage=network.coverage_dict(),

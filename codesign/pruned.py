@@ -3,6 +3,7 @@ mask follows, its keep fraction and the width its values are quantized to."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -91,14 +92,40 @@ def read_pruned(network, reference=None) -> PrunedModel:
         width = stored_bits[layer.name] if np.asarray(w).dtype.kind in "iu" else quantized_bits(w)
         if width is not None:
             bits[layer.name] = width
-        mask = np.asarray(w) != 0
-        if mask.all():
-            continue
-        if not mask.any():
-            raise PlanError(f"layer {layer.name[:60]!r} of the pruned model has only zero weights; "
-                            "it cannot be evaluated (restore it or remove it)")
-        pattern, masks[layer.name] = layer_mask(mask, axes[layer.name])
-        alphas[layer.name] = float(mask.mean())
-        if pattern.kind != "unstructured":
-            patterns[layer.name] = pattern
+        _read_mask(layer.name, np.asarray(w) != 0, axes[layer.name], alphas, patterns, masks)
     return PrunedModel(Sparsity(alphas, patterns, bits), masks)
+
+
+def _read_mask(name: str, mask: np.ndarray, axis: int, alphas: dict, patterns: dict, masks: dict) -> None:
+    """One layer's mask (True = kept) into the keep fractions, patterns and statistics; a
+    layer that keeps everything is dense and adds nothing."""
+    if mask.all():
+        return
+    if not mask.any():
+        raise PlanError(f"layer {name[:60]!r} of the pruned model has only zero weights; "
+                        "it cannot be evaluated (restore it or remove it)")
+    pattern, masks[name] = layer_mask(mask, axis)
+    alphas[name] = float(mask.mean())
+    if pattern.kind != "unstructured":
+        patterns[name] = pattern
+
+
+def read_masks(found: Mapping, network) -> PrunedModel:
+    """Masks by weight name (bool numpy arrays or torch tensors, True = kept: what a pruner's
+    finalize() returns) read as read_pruned reads a pruned file of `network`; a layer without
+    a mask is dense."""
+    layers = {l.name: l for l in network.layers if l.shape.prunable}
+    axes = output_axes(network)
+    alphas, patterns, masks = {}, {}, {}
+    for name, value in found.items():
+        if name not in layers:
+            shown = ", ".join(list(layers)[:5]) + (", ..." if len(layers) > 5 else "")
+            raise PlanError(f"masks name {str(name)[:60]!r}, which is not a prunable layer of {network.name} "
+                            f"({shown}); give the masks of the model it was loaded from")
+        mask = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+        want = tuple(layers[name].weight_shape)
+        if mask.dtype != np.bool_ or mask.shape != want:
+            raise PlanError(f"the mask of layer {name[:60]!r} is {mask.dtype} {mask.shape}; it must be boolean of "
+                            f"the weight's shape {want} (True = kept)")
+        _read_mask(name, mask, axes[name], alphas, patterns, masks)
+    return PrunedModel(Sparsity(alphas, patterns, {}), masks)

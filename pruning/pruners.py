@@ -101,6 +101,8 @@ def make_pruner(name: str, model: nn.Module, targets: Targets, *, steps: int,
     schedule fits them); `steps_per_epoch` converts options given in epochs; `options` are the
     method's own (pruning.methods.options), checked first."""
     chosen = make_options(name, options)
+    if steps is None:
+        raise PruningError(f"a pruner needs steps, the optimizer steps of your loop ({STEPS})")
     check("steps", steps, STEPS)
     if steps_per_epoch is not None:
         check("steps_per_epoch", steps_per_epoch, STEPS)

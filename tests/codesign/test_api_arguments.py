@@ -72,7 +72,7 @@ def call_with_bad_argument(api, name: str, data, values=BAD) -> float:
 
 CHEAP = ["load", "hardware", "breakeven", "plan", "sweep", "Plan.layer", "Plan.to_json", "Plan.save",
          "Plan.to_csv", "BreakEvenResult.to_csv", "SweepResult.ranking", "SweepResult.config",
-         "SweepResult.slice", "SweepResult.to_csv", "PruneResult.to_csv", "PruneResult.save"]
+         "SweepResult.slice", "SweepResult.to_csv", "PruneResult.to_csv", "PruneResult.save", "pruner"]
 REPORTS = ["Plan.report", "SweepResult.report", "PruneResult.report"]
 RUNS = ["prune", "search"]
 

@@ -1,5 +1,5 @@
 """The `api` fuzz family (issue 26): Python API calls (codesign.load, hardware, breakeven, plan,
-sweep, prune, search and the results' methods) with one argument replaced by a hostile value,
+sweep, prune, search, pruner and the results' methods) with one argument replaced by a hostile value,
 every other argument valid. Judged by the harness: the call returns, or raises one of the
 project's error types with a one-line message; any other exception is a problem. Paths among
 the hostile values are links planted in the case's folder (to a file or folder outside, dangling,
@@ -155,6 +155,8 @@ def calls(case: Path) -> dict[str, tuple[Callable, dict]]:
                                    "data": Lazy("loader", lambda c: loader())}),
         "search": (codesign.search, {**_defaults(codesign.search), **TINY_SEARCH, "out": case / "search",
                                      "model": Lazy("net", lambda c: torch_net()), "data": Lazy("loader", lambda c: loader())}),
+        "pruner": (codesign.pruner, {**_defaults(codesign.pruner), "method": "magnitude", "steps": 10, "alpha": 0.5,
+                                     "model": Lazy("net", lambda c: torch_net())}),
     }
 
 
