@@ -52,7 +52,8 @@ from pruning.device import module_device, to_device
 from pruning.errors import PruningError
 from pruning.methods.options import OneShotOptions, SparseGptOptions, WandaOptions
 from pruning.patterns import Pattern
-from pruning.projections import keep_count, pattern_mask, topk_mask
+# the weight as the projections see it: (out, reduction) rows, a view where one exists
+from pruning.projections import _from_rows as from_rows, _rows as as_rows, keep_count, pattern_mask, topk_mask
 from pruning.protocol import CompressionResult, Targets, prunable_weights, weight_layouts
 from pruning.quantize import fit_interval, project_to_grid
 from pruning.support import ResolvedTargets, build_result, resolve
@@ -64,17 +65,6 @@ DAMP_TRIES = 6              # a Hessian not positive definite: damping x10 each 
 _MATMULS = ("matmul", "__matmul__", "__rmatmul__", "mm", "addmm")
 _PRODUCTS = ("conv", "linear", "matmul", "__matmul__", "__rmatmul__", "mm", "addmm", "bmm", "baddbmm",
              "einsum", "tensordot", "bilinear")
-
-
-# ---- the weight as the methods see it: rows (outputs) x reduction ---------------------------
-
-def as_rows(weight: torch.Tensor, layout: int) -> torch.Tensor:
-    """The (out, reduction) view of a weight (a copy where no view exists)."""
-    return weight.movedim(layout, 0).reshape(weight.shape[layout], -1)
-
-
-def from_rows(rows: torch.Tensor, like: torch.Tensor, layout: int) -> torch.Tensor:
-    return rows.reshape(like.movedim(layout, 0).shape).movedim(0, layout)
 
 
 # ---- capturing a layer's inputs -----------------------------------------------------------
