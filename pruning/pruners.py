@@ -47,7 +47,9 @@ class LoopPruner:
     `step()` re-applies the masks (an optimizer step may have moved pruned weights: momentum,
     weight decay) and then runs the method's schedule; `finalize()` takes the masks the rest of
     the way to the targets, hard-prunes the model and returns them. A subclass implements
-    `_update(t)` and `_finish()`, and `begin()` where the method prunes before training."""
+    `_update(t)` and `_finish()`, `begin()` where the method prunes before training, and
+    `for_loop(model, targets, options, steps=, steps_per_epoch=, given=)`, its constructor for
+    a user's loop (`given`: the option names the user set)."""
     name: ClassVar[str]
 
     def __init__(self, model: nn.Module, plan: ResolvedTargets) -> None:
@@ -106,8 +108,10 @@ def make_pruner(name: str, model: nn.Module, targets: Targets, *, steps: int,
     check("steps", steps, STEPS)
     if steps_per_epoch is not None:
         check("steps_per_epoch", steps_per_epoch, STEPS)
-    if name in NO_PRUNER:
-        raise PruningError(f"method {name!r} has no pruner for your own training loop: {NO_PRUNER[name]}; "
+    cls = getattr(importlib.import_module(method(name).module), "Pruner", None)
+    if cls is None:
+        why = NO_PRUNER.get(name, f"{method(name).module} defines none")
+        raise PruningError(f"method {name!r} has no pruner for your own training loop: {why}; "
                            f"use codesign.prune, or a pruner of agp, admm or magnitude")
     if not isinstance(model, nn.Module):
         raise PruningError(f"a pruner needs a torch nn.Module, not {type(model).__name__}")
@@ -115,7 +119,6 @@ def make_pruner(name: str, model: nn.Module, targets: Targets, *, steps: int,
         raise PruningError(f"the model ({type(model).__name__}) has no Conv or Linear weights to prune")
     if targets.bits:
         raise PruningError("a pruner prunes; it does not quantize: leave bits out (codesign.prune quantizes)")
-    cls = importlib.import_module(method(name).module).Pruner
     pruner = cls.for_loop(model, targets, chosen, steps=steps, steps_per_epoch=steps_per_epoch,
                           given=set(options or {}))
     pruner.begin()

@@ -99,6 +99,14 @@ class MagnitudeLoop(LoopPruner):
         while self.cycle < self.options.cycles:
             self.advance()
 
+    # -- checkpointing (a user's loop; the backend's phases checkpoint the model and masks)
+    def state_dict(self) -> dict:
+        return {"masks": {n: m.clone() for n, m in self.masks.items()}, "cycle": self.cycle, "step": self.steps_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.masks = dict(state["masks"])
+        self.cycle, self.steps_done = int(state["cycle"]), int(state["step"])
+
 
 class MagnitudeBackend:
     """Iterative magnitude pruning (Han et al. 2015): prune-retrain cycles.

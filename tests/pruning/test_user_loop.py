@@ -113,6 +113,28 @@ def test_finalize_feeds_plan_like_the_pruned_module_does():
         codesign.plan(net, "nm-2of4", pruned={"conv9.weight": masks["0.weight"]})
 
 
+def test_an_onnx_bridge_module_pruned_in_a_loop_costs_as_its_exported_file():
+    from pruning.models import builtin_onnx
+    from pruning.onnx.bridge import OnnxModule
+    proto = builtin_onnx("lenet5", (1, 8, 8))
+    module = OnnxModule(proto)
+    p = codesign.pruner("agp", module, alpha=0.3, pattern="2:4", steps=3)
+    optimizer = torch.optim.Adam(module.parameters(), lr=LR)
+    torch.manual_seed(0)
+    for _ in range(3):
+        loss = nn.functional.cross_entropy(module(torch.rand(8, 1, 8, 8)), torch.arange(8))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        p.step()
+    masks = p.finalize()
+    assert list(masks) == ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"]     # ONNX names
+    net = codesign.load(proto)
+    from_masks = codesign.plan(net, "nm-2of4", pruned=masks)
+    assert {l.pattern for l in from_masks.layers} == {"2:4"}
+    assert from_masks.to_dict()["layers"] == codesign.plan(net, "nm-2of4", pruned=module.to_onnx()).to_dict()["layers"]
+
+
 def test_a_loop_that_stops_early_is_pruned_to_the_targets_at_finalize():
     model = cnn()
     p = codesign.pruner("agp", model, alpha=0.2, steps=100)
