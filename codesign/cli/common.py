@@ -133,8 +133,7 @@ def add_training_args(container, job: type, limit_field: str, aliases: Sequence[
     container.add_argument("--threads", type=int, default=THREADS,
                            help=f"torch CPU threads (range {TRAINING['threads'].interval}; default {THREADS}: "
                                 "reproducible, and two threads collapse when anything else runs)")
-    add_field_flag(container, job, "device", "where training and evaluation run: auto takes a CUDA GPU when "
-                   "torch sees one, else the CPU (results on the CPU are reproducible bit for bit)",
+    add_field_flag(container, job, "device", "where runs train: auto takes a CUDA GPU if torch sees one",
                    choices=DEVICES, metavar=None)
 
 

@@ -24,7 +24,7 @@ def register(sub) -> None:
         usage="codesign search MODEL [--data DATA] [--hw PRESET] [--max-drop POINTS] [--out DIR] [options]",
         description="Find each layer's keep fraction α (and, with --patterns, its sparsity "
                     "pattern) that makes MODEL fastest on the simulated hardware while the "
-                    "accuracy drop stays within --max-drop points, judged on a paired "
+                    "accuracy drop stays within --max-drop (in the --task's unit), judged on a paired "
                     "comparison with the reference model (the better of MODEL and a dense copy "
                     "trained like every candidate; the upper end of the drop's interval "
                     "at --confidence must be within the limit). Then train the found plan's "
@@ -38,11 +38,9 @@ def register(sub) -> None:
     add_field_flag(p, SearchJob, "data", f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory or an "
                    ".npz file", default=field_default(PruneJob, "data"), metavar="DATA")
     add_hw_args(p)
-    add_field_flag(p, SearchJob, "max_drop", "allowed drop in the task's unit: accuracy points (classify), "
-                   "agreement points with the dense model (distill), percent of perplexity (lm)", metavar="POINTS")
-    add_field_flag(p, SearchJob, "task", "what to train and judge: classify (labels), lm (next token, "
-                   "perplexity), distill (agreement with the dense model, no labels); auto: classify with "
-                   "labels, else distill", choices=TASKS, metavar=None)
+    add_field_flag(p, SearchJob, "max_drop", "allowed drop: accuracy or agreement points; lm: %% perplexity",
+                   metavar="POINTS")
+    add_field_flag(p, SearchJob, "task", "what runs train and judge, as for prune", choices=TASKS, metavar=None)
     add_field_flag(p, SearchJob, "confidence", "confidence of the drop's interval")
     add_field_flag(p, SearchJob, "method", "compression method of the training runs", choices=sorted(METHODS),
                    metavar=None)
