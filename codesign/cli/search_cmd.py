@@ -24,7 +24,7 @@ def register(sub) -> None:
         usage="codesign search MODEL [--data DATA] [--hw PRESET] [--max-drop POINTS] [--out DIR] [options]",
         description="Find each layer's keep fraction α (and, with --patterns, its sparsity "
                     "pattern) that makes MODEL fastest on the simulated hardware while the "
-                    "accuracy drop stays within --max-drop (in the --task's unit), judged on a paired "
+                    "drop (in --task's metric) stays within --max-drop, judged on a paired "
                     "comparison with the reference model (the better of MODEL and a dense copy "
                     "trained like every candidate; the upper end of the drop's interval "
                     "at --confidence must be within the limit). Then train the found plan's "
