@@ -353,7 +353,7 @@ def sparsegpt(w: torch.Tensor, factor: torch.Tensor, rule: MaskRule, blocksize: 
     factor of the damped inverse Hessian; `grid` (interval, bits): quantize each kept weight as
     it is reached (GPTQ). Returns the new rows and the kept mask."""
     w = w.double().clone()
-    rows, d = w.shape
+    d = w.shape[1]
     if rule.nm is not None:
         blocksize = -(-blocksize // rule.nm[1]) * rule.nm[1]
     pruned = torch.zeros_like(w, dtype=torch.bool)
@@ -392,10 +392,6 @@ def sparsegpt(w: torch.Tensor, factor: torch.Tensor, rule: MaskRule, blocksize: 
 
 
 # ---- one layer, per method ----------------------------------------------------------------
-
-def _magnitude_mask(weight: torch.Tensor, alpha: float, pattern: Pattern, layout: int) -> torch.Tensor:
-    return pattern_mask(weight, alpha, pattern, layout)
-
 
 def _round_to_grid(weight: torch.Tensor, kept: torch.Tensor | None, bits: int) -> float:
     """Round-to-nearest onto the layer's grid (the interval fitted to its kept weights)."""
@@ -477,7 +473,7 @@ class _OneShot:
 
     def _fallback(self, weight, layout, alpha, pattern, bits):
         """One-shot magnitude (the method itself, or a layer whose inputs cannot be used)."""
-        kept = None if alpha is None else _magnitude_mask(weight, alpha, pattern, layout)
+        kept = None if alpha is None else pattern_mask(weight, alpha, pattern, layout)
         if kept is not None:
             weight.mul_(kept.to(weight.dtype))
         return kept, (None if bits is None else _round_to_grid(weight, kept, bits))
