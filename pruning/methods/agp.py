@@ -65,11 +65,21 @@ class CubicSchedule:
 
 
 def layer_windows(schedule: CubicSchedule, names: list[str]) -> dict[str, CubicSchedule]:
-    """layerwise_constant: split the pruning interval into one window per layer, in order."""
-    n_each = max(1, schedule.n // max(len(names), 1))
-    return {name: CubicSchedule(schedule.t0 + i * n_each * schedule.dt, n_each, schedule.dt,
-                                schedule.exponent)
-            for i, name in enumerate(names)}
+    """layerwise_constant: split the pruning interval into one window per layer, in order, each
+    with an equal share of the updates (at least one) and ending within the interval: with
+    fewer updates than layers, several layers finish at the same step rather than after
+    training has ended (they would never reach their targets)."""
+    layers = max(len(names), 1)
+    n_each = max(1, schedule.n // layers)
+    if schedule.n >= layers:
+        return {name: CubicSchedule(schedule.t0 + i * n_each * schedule.dt, n_each, schedule.dt,
+                                    schedule.exponent) for i, name in enumerate(names)}
+    span = schedule.n * schedule.dt
+    out = {}
+    for i, name in enumerate(names):
+        end = schedule.t0 + (i + 1) * span // layers           # a step of the interval, the last one's its end
+        out[name] = CubicSchedule(max(end - 1, 0), 1, 1, schedule.exponent)
+    return out
 
 
 class AGPPruner:

@@ -85,3 +85,14 @@ def test_layerwise_constant_prunes_one_layer_at_a_time():
 def test_global_mode_needs_a_global_alpha():
     with pytest.raises(PruningError, match="global"):
         AGPPruner(_plan({"a": 0.5}), CubicSchedule(), mode="global")
+
+
+def test_layer_windows_with_fewer_updates_than_layers_end_within_training():
+    """layerwise_constant with a short budget: every layer's window ends in the pruning
+    interval, so every layer reaches its target (each once had a window past the last step)."""
+    from pruning.methods.agp import CubicSchedule, layer_windows
+    schedule = CubicSchedule(t0=3, n=2, dt=4)
+    windows = layer_windows(schedule, [f"l{i}" for i in range(5)])
+    ends = [w.end_step for w in windows.values()]
+    assert ends == sorted(ends) and ends[-1] == schedule.end_step and all(e >= schedule.t0 for e in ends)
+    assert all(w.sparsity(schedule.end_step, 0.5) == 0.5 for w in windows.values())
