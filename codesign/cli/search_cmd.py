@@ -4,12 +4,10 @@ costed with its own masks), the verdict (summary.json) and the report."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from codesign.cli.common import (MODEL_HELP, metric_text, add_alias, add_hw_args, add_method_option_groups, add_quiet_arg,
+from codesign.cli.common import (MODEL_HELP, add_alias, add_hw_args, add_method_option_groups, add_quiet_arg,
                                  add_run_folder_arg, add_sparsity_arg, add_training_args, format_table,
-                                 one_line, progress)
-from codesign.errors import CodesignError
+                                 metric_text, one_line, progress)
 
 
 def register(sub) -> None:

@@ -25,7 +25,6 @@ import copy
 import dataclasses
 import json
 import re
-import warnings
 from typing import Mapping
 
 import numpy as np
@@ -34,14 +33,13 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from pruning.data import DataSpec, Inputs, OutputSpec, first_array, shape_text
+from pruning.data import DataSpec, Inputs, OutputSpec
 from pruning.device import module_device
 from pruning.errors import PruningError
 from pruning.onnx.layouts import WEIGHT_OPS, embedding_table, root_initializer, weight_layouts
 from pruning.onnx.files import OnnxFileError, read_onnx
 from pruning.onnx.names import readable_names
 from pruning.onnx.ops import OPS, OnnxBridgeError, attrs as _attrs
-from pruning.onnx.torch_export import export_torch  # noqa: F401 (moved; import it from there)
 
 # Which initializers train (issue 19): the weights of compute layers (pruning.onnx.layouts), their
 # biases, embedding tables (a Gather's float table) and normalization parameters; every other

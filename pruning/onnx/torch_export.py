@@ -187,7 +187,7 @@ def _quiet():
     level = log.level
     log.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), _silent_fds(), contextlib.redirect_stdout(sink), \
+        with warnings.catch_warnings(), silent_fds(), contextlib.redirect_stdout(sink), \
                 contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")
             yield
@@ -196,7 +196,7 @@ def _quiet():
 
 
 @contextlib.contextmanager
-def _silent_fds():
+def silent_fds():
     """fds 1 and 2 point at a temporary file, flushed on both sides of the switch."""
     with tempfile.TemporaryFile() as tmp:
         for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):

@@ -118,7 +118,8 @@ def test_rerun_with_the_same_checkpoint_dir_resumes_to_the_same_model(dense, met
 
 
 def test_layer_macs_through_the_onnx_bridge_and_transposed_convs():
-    from pruning.onnx.bridge import export_torch, from_onnx
+    from pruning.onnx.bridge import from_onnx
+    from pruning.onnx.torch_export import export_torch
     nn = torch.nn
     model = nn.Sequential(nn.Conv2d(1, 6, 5), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3, stride=2),
                           nn.Flatten(), nn.Linear(8 * 5 * 5, 10))

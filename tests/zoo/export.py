@@ -31,12 +31,13 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import torch
+
+from pruning.onnx.torch_export import silent_fds
 
 from . import models as zoo_models
 from .ocr import cache_root, ensure_dir
@@ -111,33 +112,6 @@ def _sdpa_as_math():
 
 
 # ------------------------------------------------------------------------------ the export
-@contextlib.contextmanager
-def _silence_fds():
-    """Send C-level stdout/stderr to a temp file (the legacy exporter dumps the whole Torch IR
-    graph there when a symbolic is missing); yields the file so callers can read it."""
-    import tempfile
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        saved = []
-        try:
-            for fd in (1, 2):
-                saved.append((fd, os.dup(fd)))
-                os.dup2(tmp.fileno(), fd)
-        except OSError:  # no real fds (embedded interpreters): do not silence
-            pass
-        try:
-            yield tmp
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            for fd, old in saved:
-                os.dup2(old, fd)
-                os.close(old)
-
-
 def _batch2(inputs: tuple) -> tuple:
     return tuple(torch.cat([x, x.flip(0) if x.dtype == torch.int64 else x * 0.5]) for x in inputs)
 
@@ -152,7 +126,7 @@ def _do_export(name: str, exporter: str, opset: int, out: Path) -> dict:
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # "torchvision is not installed. Skipping ..." on each run
     try:
-        with warnings.catch_warnings(), _silence_fds(), contextlib.redirect_stdout(sink):
+        with warnings.catch_warnings(), silent_fds(), contextlib.redirect_stdout(sink):
             warnings.simplefilter("ignore")
             if exporter == "legacy":
                 _legacy(module, inputs, in_names, opset, out, meta)
