@@ -186,7 +186,7 @@ class AslOptions:
                 "(paper: 0, single stage)", "range": SHARE_BELOW_ONE})
 
 
-ONE_SHOT = "one-shot: layer by layer from calibration samples, no training (the epoch budget is not used)"
+ONE_SHOT = "one-shot, no training (the epoch budget is not used)"
 CALIBRATION = Range(1, 10 ** 6, whole=True)     # each sample costs a forward per layer
 
 
@@ -241,13 +241,15 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("asl", "pruning.methods.asl", AslOptions,
            "adaptive sparsity loss (Retsinas et al. 2020, paper 002): learned sigma thresholds, STE"),
     Method("oneshot", "pruning.methods.oneshot", OneShotOptions,
-           f"one-shot magnitude, the baseline of SparseGPT and Wanda: each layer's largest |W|; {ONE_SHOT}",
+           f"one-shot magnitude, the baseline of SparseGPT and Wanda: each layer's largest |W|, no calibration; "
+           f"{ONE_SHOT}",
            "OneShotMagnitudeBackend"),
     Method("wanda", "pruning.methods.oneshot", WandaOptions,
-           f"Wanda (Sun et al. 2024): prune by |W| x ||X||, no weight update; {ONE_SHOT}", "WandaBackend"),
+           f"Wanda (Sun et al. 2024): prune by |W| x ||X|| from calibration samples, layer by layer, no "
+           f"weight update; {ONE_SHOT}", "WandaBackend"),
     Method("sparsegpt", "pruning.methods.oneshot", SparseGptOptions,
-           f"SparseGPT (Frantar & Alistarh 2023): OBS reconstruction of each layer, joint GPTQ-style "
-           f"quantization with --bits; {ONE_SHOT}", "SparseGptBackend"),
+           f"SparseGPT (Frantar & Alistarh 2023): OBS reconstruction of each layer from calibration samples, "
+           f"layer by layer; joint GPTQ-style quantization with --bits; {ONE_SHOT}", "SparseGptBackend"),
 )}
 
 
