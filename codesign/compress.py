@@ -183,12 +183,14 @@ def _what_was_compressed(run, layers: tuple[PrunedLayer, ...]) -> dict[str, Any]
     from pruning.protocol import prunable_weights
     from pruning.support import resolve
     from codesign.at_chance import chance_warnings
+    from codesign.graph.inputs import sample_shapes
     from codesign.left_dense import left_dense
     job, module = run.job, run.result.model
     plan = resolve(module, targets_for(job, prunable_weights(module)), require=False)
     warnings: list[str] = []
     try:
         dense, share = left_dense(run.onnx_model, layers, policy=plan.skipped, targeted=plan.alphas,
+                                  input_shape=None if run.samples is None else sample_shapes(run.samples),
                                   method_rule=_method_rule(job.method, job.method_options))
     except (CodesignError, HardwareModelError) as exc:          # the model trained; say what is unknown
         dense, share = (), None

@@ -50,17 +50,18 @@ def is_compressed(row: Mapping) -> bool:
 
 
 def left_dense(model: onnx.ModelProto, rows: Sequence[Mapping], *, policy: Mapping[str, str] = {},
-               targeted: Collection[str] = (), method_rule: str = ""
+               targeted: Collection[str] = (), method_rule: str = "", input_shape=None
                ) -> tuple[tuple[DenseLayer, ...], float | None]:
     """The layers of `model` (the exported ONNX) that `rows` (the run's PrunedLayer table) did
     not compress, and the share of the MACs the compressed ones carry (None when a compressed
     weight is not one of the importer's layers: its MACs are unknown). `policy`: weight -> why
     a rule of the plan kept it dense (pruning.support.resolve's `skipped`, the classifier);
     `targeted`: the weights the plan asked to prune, so one left dense was the method's choice,
-    told by `method_rule`. Raises the importer's errors (CodesignError) for a model it cannot
+    told by `method_rule`; `input_shape`: the samples' shapes (codesign.graph.inputs.sample_shapes)
+    for a graph with free dimensions. Raises the importer's errors (CodesignError) for a model it cannot
     read."""
     from codesign.graph import load_network
-    network = load_network(model)
+    network = load_network(model, input_shape)
     total = network.total_macs
     share = (lambda macs: macs / total) if total else (lambda macs: 0.0)
     by_name = {r["name"]: r for r in rows}

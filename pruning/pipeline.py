@@ -12,7 +12,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import onnx
 import torch
@@ -49,6 +49,7 @@ class PruneJobResult:
     test_samples: int = 0                             # the accuracies' sample size
     task: str = "classify"                            # pruning.tasks: what the metric values are
     drop: DropEstimate | None = None                  # after against before, paired, in the task's drop unit
+    samples: Any = None                               # a few test samples (their shapes, for the importer)
 
     def layer_rows(self) -> list[dict]:
         return [{"name": l.name, "pattern": l.pattern, "weights": l.weights, "kept": l.kept,
@@ -247,7 +248,7 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     diff = verify_onnx(module, exported, sample, masks=masks, atol=1e-4)
     out = PruneJobResult(job, result, exported, accuracy_pretrained, diff, dict(intervals),
                          0.0, onnxruntime_metric(exported, data), test_samples=len(data.test_x),
-                         task=task_of(data).name, drop=drop)
+                         task=task_of(data).name, drop=drop, samples=data.test_x[:1])
     if job.export == "qdq":
         from pruning.onnx.qdq import to_qdq
         out.qdq_model = to_qdq(exported, intervals, targets.bits)

@@ -177,6 +177,13 @@ def make_task(name: str, module: nn.Module, data: Any, spec: Any = None) -> Task
         raise PruningError(f"task {name!r} is not one of {', '.join(TASKS)}")
     output = getattr(spec, "output", None)
     axis = output.batch_axis if output is not None else 0
+    if hasattr(module, "output_batch_axis") and len(data.test_x):     # as a run gives it (OnnxModule)
+        from pruning.train import as_batch
+        was_training = module.training
+        with torch.no_grad():
+            module.eval()(as_batch(data.test_x[:1]))
+        module.train(was_training)
+        axis = module.output_batch_axis
     if name == "auto":
         name = "classify" if data.labeled else "distill"
     if name == "classify":

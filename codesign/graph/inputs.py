@@ -161,3 +161,13 @@ def _clear_recorded_shapes(graph: onnx.GraphProto) -> None:
         del g.value_info[:]
         for out in g.output:
             out.type.tensor_type.ClearField("shape")
+
+
+def sample_shapes(x) -> list[str] | str:
+    """Every graph input's shape at batch 1 as the importer takes them ("1x3x32x32", or
+    "NAME=1x16" per input), from samples: an array (the model's one input) or
+    pruning.data.Inputs (several)."""
+    arrays = getattr(x, "arrays", None)
+    if arrays is None:
+        return "x".join(map(str, (1,) + tuple(x.shape[1:])))
+    return [f"{k}=" + "x".join(map(str, (1,) + v.shape[1:])) for k, v in arrays.items()]

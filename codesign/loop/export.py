@@ -16,7 +16,7 @@ def export_model(final, prep: Prepared, out: Path, result: SearchResult, spec, j
     DequantizeLinear), checked in onnxruntime, and the plan of the exported file with its own
     masks (plan.json)."""
     from codesign.graph import load_network
-    from codesign.loop.prepare import input_shapes
+    from codesign.graph.inputs import sample_shapes
     from pruning.onnx.bridge import onnxruntime_metric, verify_onnx
     model, masks, intervals = final
     meta = {"alphas": result.alphas, "patterns": result.patterns, "algorithm": result.algorithm,
@@ -33,7 +33,7 @@ def export_model(final, prep: Prepared, out: Path, result: SearchResult, spec, j
         info["qdq_max_abs_diff"] = verify_onnx(model, qdq, sample, masks)
         info["qdq_test_accuracy"] = onnxruntime_metric(qdq, prep.test_data)
         files["compressed-qdq.onnx"] = write_file(out / "compressed-qdq.onnx", qdq.SerializeToString(), within=out)
-    exported_net = load_network(proto, input_shapes(prep.test_data.test_x))
+    exported_net = load_network(proto, sample_shapes(prep.test_data.test_x))
     info["left_dense"], info["compressed_mac_share"] = _left_dense(model, proto, masks, prep, result)
     plan = plan_network(prep.network, spec, pruned=exported_net)
     files["plan.json"] = plan.save(out / "plan.json", within=out)
@@ -46,12 +46,14 @@ def _left_dense(model, proto, masks, prep, result):
     (codesign.left_dense, as `prune` says it); unknown (empty, None) if the importer cannot
     read the exported file."""
     from codesign.errors import CodesignError
+    from codesign.graph.inputs import sample_shapes
     from codesign.left_dense import left_dense
     from pruning.protocol import prunable_weights
     rows = [{"name": n, "weights": w.numel(), "bits": prep.bits.get(n),
              "kept": int(masks[n].sum()) if n in masks else w.numel()} for n, w in prunable_weights(model).items()]
     targeted = [n for n, a in result.alphas.items() if a < 1]
     try:
-        return left_dense(proto, rows, targeted=targeted, method_rule="the search kept it dense")
+        return left_dense(proto, rows, targeted=targeted, method_rule="the search kept it dense",
+                          input_shape=sample_shapes(prep.test_data.test_x))
     except CodesignError:
         return (), None

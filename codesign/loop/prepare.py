@@ -29,6 +29,7 @@ def prepare(job: SearchJob, status: StatusHook, on_progress) -> Prepared:
     import torch
 
     from codesign.graph import load_network
+    from codesign.graph.inputs import sample_shapes
     from codesign.loop.torch_oracle import search_split
     from pruning.models import builtin_name, pretrain_epochs
     from pruning.pipeline import prepare as fit_model_and_data, resolve_bits
@@ -70,14 +71,6 @@ def prepare(job: SearchJob, status: StatusHook, on_progress) -> Prepared:
     task = make_task(job.task, module, search_data, data_spec(module.model))
     search_data, test_data = (dataclasses.replace(d, task=task) for d in (search_data, test_data))
     bits = resolve_bits(job.bits, prunable_weights(module))
-    network = load_network(module.to_onnx(), input_shapes(data.train_x))
+    network = load_network(module.to_onnx(), sample_shapes(data.train_x))
     return Prepared(search_data, test_data, module, network, bits, n_val, warnings, epochs)
 
-
-def input_shapes(x) -> list[str]:
-    """Every graph input's shape at batch 1, as the importer takes them ("NAME=1x16"), from
-    samples (an array: the model's one input, or pruning.data.Inputs)."""
-    from pruning.data import Inputs
-    if not isinstance(x, Inputs):
-        return "x".join(map(str, (1,) + tuple(x.shape[1:])))
-    return [f"{k}=" + "x".join(map(str, (1,) + v.shape[1:])) for k, v in x.arrays.items()]

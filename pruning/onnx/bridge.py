@@ -172,8 +172,9 @@ class OnnxModule(nn.Module):
             raise OnnxBridgeError("the graph has no inputs (everything is a constant); nothing to train on")
         self.input_names = [i.name for i in inputs]
         dims = inputs[0].type.tensor_type.shape.dim
-        self.static_batch = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
-        self.output_batch_axis = _output_batch_axis(model)
+        self.static_batch = _fixed(dims[0]) if dims else None
+        self.output_batch_axis = _output_batch_axis(model)     # checked on the first run (static batch)
+        self._axis_checked = False
         self.output_names = [o.name for o in graph.output]
         self.nodes = [(n, _attrs(n)) for n in graph.node]
         # Training needs logits: a final Softmax is skipped by forward() (argmax is unchanged)
@@ -241,6 +242,8 @@ class OnnxModule(nn.Module):
         torch.vmap; the last group is padded with copies of the last sample. The output's batch
         axis (`output_batch_axis`: 1 for a time-major output) joins the groups back."""
         pad = (-n) % b
+        if not self._axis_checked:
+            self._check_output_axis({k: v[:1].expand(b, *v.shape[1:]) for k, v in xs.items()}, b)
 
         def groups(x: torch.Tensor) -> torch.Tensor:
             if pad:
@@ -252,6 +255,15 @@ class OnnxModule(nn.Module):
         y = y.movedim(0, axis)                                   # (..., groups, b, ...)
         y = y.reshape(*y.shape[:axis], -1, *y.shape[axis + 2:])
         return y.narrow(axis, 0, n)
+
+    def _check_output_axis(self, xs: dict[str, torch.Tensor], b: int) -> None:
+        """The output's batch axis as one group of a static batch actually gives it: the
+        declared one when the output has the declared rank and that axis holds the batch, else
+        the first axis of the batch's size (a graph may declare its output wrongly: ddddocr's
+        says (1, seqlen) and gives (seqlen, 1, classes))."""
+        with torch.no_grad():
+            shape = tuple(self._run(xs).shape)
+        self.output_batch_axis, self._axis_checked = batch_axis_of(self.model, shape, b), True
 
     def _run(self, xs: dict[str, torch.Tensor]) -> torch.Tensor:
         env: dict[str, torch.Tensor | None] = {**xs, "": None}
@@ -366,7 +378,13 @@ def _dims(value: onnx.ValueInfoProto) -> tuple[int | None, ...] | None:
     t = value.type.tensor_type
     if not t.HasField("shape"):
         return None
-    return tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+    return tuple(_fixed(d) for d in t.shape.dim)
+
+
+def _fixed(dim) -> int | None:
+    """A dimension's fixed size; None for a free one (symbolic, unset, or written as -1 or 0 as
+    some exporters, Paddle2ONNX among them, write a free batch)."""
+    return dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
 
 
 def _output_dims(model: onnx.ModelProto) -> tuple[int | None, ...] | None:
@@ -394,12 +412,23 @@ def _output_batch_axis(model: onnx.ModelProto) -> int:
     batch = first.type.tensor_type.shape.dim[0]
     if batch.dim_param:
         return next((k for k, d in enumerate(out) if d.dim_param == batch.dim_param), 0)
-    if batch.HasField("dim_value"):
-        sizes = [d.dim_value if d.HasField("dim_value") else None for d in out]
+    if _fixed(batch) is not None:
+        sizes = [_fixed(d) for d in out]
         if sizes and sizes[0] == batch.dim_value:
             return 0
         return next((k for k, d in enumerate(sizes) if d == batch.dim_value), 0)
     return 0
+
+
+def batch_axis_of(model: onnx.ModelProto, shape: tuple[int, ...], batch: int) -> int:
+    """The batch axis of the first output as a run on `batch` samples of a static-batch graph
+    gave it `shape`: the declared axis (_output_batch_axis) when the output has the declared
+    rank and that axis holds the batch, else the first axis of the batch's size."""
+    declared = model.graph.output[0].type.tensor_type.shape.dim
+    axis = _output_batch_axis(model)
+    if len(shape) != len(declared) or axis >= len(shape) or shape[axis] != batch:
+        axis = next((k for k, d in enumerate(shape) if d == batch), 0)
+    return axis
 
 
 # Value-preserving ops between a token input and its embedding lookup (exporters reshape, cast
@@ -507,7 +536,8 @@ def onnxruntime_outputs(model: onnx.ModelProto, x, chunk: int = 1000) -> np.ndar
     opts.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     first = session.get_inputs()[0]
-    step = first.shape[0] if first.shape and isinstance(first.shape[0], int) else chunk
+    static = first.shape[0] if first.shape and isinstance(first.shape[0], int) and first.shape[0] > 0 else None
+    step = static or chunk
     names = [i.name for i in session.get_inputs()]
     arrays = x.arrays if isinstance(x, Inputs) else {names[0]: x}
     arrays = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in arrays.items()}
@@ -516,12 +546,13 @@ def onnxruntime_outputs(model: onnx.ModelProto, x, chunk: int = 1000) -> np.ndar
     parts = []
     for i in range(0, n, max(step, 1)):
         feed = {k: v[i:i + step] for k, v in arrays.items()}
-        if len(feed[names[0]]) < step and isinstance(first.shape[0], int):    # pad a static batch's last chunk
-            short = len(feed[names[0]])
+        short = len(feed[names[0]])
+        if short < step and static:                                           # pad a static batch's last chunk
             feed = {k: np.concatenate([v, np.repeat(v[-1:], step - short, axis=0)]) for k, v in feed.items()}
-            parts.append(np.take(session.run(None, feed)[0], range(short), axis=axis))
-        else:
-            parts.append(session.run(None, feed)[0])
+        out = session.run(None, feed)[0]
+        if static:
+            axis = batch_axis_of(model, out.shape, static)
+        parts.append(np.take(out, range(short), axis=axis) if short < step and static else out)
     return np.concatenate(parts, axis=axis)
 
 
@@ -553,9 +584,12 @@ def verify_onnx(module: OnnxModule, exported: onnx.ModelProto, x: np.ndarray,
         expected = module.outputs(as_input_tensor(x)).numpy()
     module.train(was_training)
     got = onnxruntime_outputs(exported, x)
+    if got.shape != expected.shape:
+        raise ExportMismatchError(f"onnxruntime's output has shape {got.shape} but the torch module's "
+                                  f"{expected.shape} for the same {len(x)} samples")
     diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
     bound = atol + rtol * (float(np.max(np.abs(expected))) if expected.size else 0.0)
-    if got.shape != expected.shape or not diff <= bound:
+    if not diff <= bound:
         raise ExportMismatchError(f"onnxruntime output differs from torch by {diff:.3g} (> {bound:.3g}) "
                                   f"or in shape {got.shape} vs {expected.shape}")
     inits = {t.name: t for t in exported.graph.initializer}
