@@ -92,12 +92,15 @@ class PruneResult:
     totals: PruneTotals
 
     @classmethod
-    def of_run(cls, run) -> "PruneResult":
-        """The result of a pruning.pipeline.PruneJobResult (an nn.Module's name is "module"),
-        with what it left dense and whether its model is at chance."""
+    def of_run(cls, run, name: str | Path | None = None) -> "PruneResult":
+        """The result of a pruning.pipeline.PruneJobResult (an nn.Module's name is "module";
+        `name`: the model's, when the job holds a model made from it), with what it left dense
+        and whether its model is at chance."""
         summary = run.summary()
         layers = tuple(PrunedLayer.from_dict(r) for r in summary.pop("layers"))
-        if not isinstance(summary["model"], str):
+        if name is not None:
+            summary["model"] = str(name)
+        elif not isinstance(summary["model"], str):
             summary["model"] = "module"
         return cls(run, layers, PruneTotals.from_dict({**summary, **_what_was_compressed(run, layers)}))
 
@@ -255,7 +258,7 @@ def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method
           batch_size: int = PRUNE["batch_size"], lr: float = PRUNE["lr"], optimizer: str = PRUNE["optimizer"],
           seed: int = PRUNE["seed"], limit: int | None = PRUNE["limit"], test_limit: int | None = PRUNE["test_limit"],
           method_options: Mapping[str, Any] | None = PRUNE["method_options"], out=None, threads: int = THREADS,
-          device: str = PRUNE["device"], progress: Progress | None = None,
+          device: str = PRUNE["device"], input_shape=None, progress: Progress | None = None,
           on_status: StatusHook | None = None) -> PruneResult:
     """Compress `model` with one compression method on `data`; returns a PruneResult.
 
@@ -277,12 +280,15 @@ def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method
         optimizer, seed; limit / test_limit: class-balanced subsets of the data.
     out: a run folder (checkpoints, the exported model and tables; a rerun resumes);
         threads: torch CPU threads; device: where training and evaluation run (auto: a CUDA
-        GPU when torch sees one, else the CPU; cpu; cuda).
+        GPU when torch sees one, else the CPU; cpu; cuda); input_shape: an ONNX model's input
+        shapes where they are free ("3x48x192", a tuple, or "NAME=DIMS" strings; the batch
+        stays free), as codesign.load takes them.
     progress(done, total, message): training steps of each phase; on_status(message): a line
         per phase."""
     _refuse_none({k: v for k, v in locals().items() if k in PRUNE_SETTINGS}, PRUNE)    # first: only parameters
     model = arguments.model("model", model)
     data = arguments.data("data", data)
+    input_shape = arguments.shape("input_shape", input_shape)
     arguments.choice("task", task, TASKS)
     arguments.choice("method", method, sorted(METHODS))
     alpha = arguments.keep_fraction("alpha", alpha, optional=True)
@@ -307,6 +313,9 @@ def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method
         raise CodesignError("nothing to do: give alpha, alphas (a sparsity plan), an N:M pattern, "
                             "or bits to quantize only")
     sparsity = read_sparsity(alphas) if alphas is not None else None
+    name = model if isinstance(model, (str, Path)) else None
+    if input_shape:
+        model = _shaped(model, input_shape)
     import torch                                  # every argument checked before torch is imported
 
     from pruning.device import resolve_device
@@ -327,7 +336,7 @@ def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method
         lr=lr, optimizer=optimizer, seed=seed, limit=limit, test_limit=test_limit, device=device)
     with run_lock(out, "codesign prune") if out is not None else nullcontext():
         res = run_job(job, out, on_progress=_progress_steps(progress), data=ds, on_status=on_status)
-        result = PruneResult.of_run(res)
+        result = PruneResult.of_run(res, name)
         if out is not None:
             result.save(out)
     return result
@@ -411,3 +420,26 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
         data = as_dataset(data) if in_memory else data          # read once: search_api saves it
         check_module_fits(model, data if in_memory else as_dataset(data, limit=10, test_limit=10))
     return search_api(model, data, out=out, on_status=on_status, on_progress=_progress_steps(progress), **settings)
+
+
+def _shaped(model, input_shape):
+    """An ONNX model (a path, name or proto; not a built-in net or a module) with the input
+    dims `input_shape` gives (codesign.graph.inputs.fix_input_shapes, as inspect takes them),
+    each input's batch axis left as free as it was."""
+    from codesign.graph.inputs import fix_input_shapes, real_inputs
+    from pruning.models import builtin_name
+    from pruning.pipeline import read_model
+    if is_module(model) or builtin_name(model):
+        raise CodesignError("input_shape= (--input-shape) is for an ONNX model; a built-in net or a module "
+                            "takes the data's shape")
+    proto = read_model(model)
+    before = {vi.name: vi.type.tensor_type.shape.dim[0] for vi in real_inputs(proto.graph)
+              if vi.type.tensor_type.shape.dim}
+    shaped, _ = fix_input_shapes(proto, input_shape, str(model))
+    if shaped is proto:
+        return proto
+    for vi in real_inputs(shaped.graph):
+        dim = before.get(vi.name)
+        if dim is not None and not (dim.HasField("dim_value") and dim.dim_value > 0):
+            vi.type.tensor_type.shape.dim[0].dim_param = dim.dim_param or "batch"
+    return shaped

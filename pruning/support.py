@@ -49,6 +49,10 @@ def resolve(model: nn.Module, targets: Targets, require: bool = True) -> Resolve
     the classifier layer is never channel-pruned (it stays dense); layers at 1 drop out."""
     weights = prunable_weights(model)
     layouts = weight_layouts(model)
+    if require and not weights:
+        raise PruningError("the model has no weight the bridge can prune: no Conv, Gemm, MatMul or recurrent "
+                           "layer reads a stored tensor (its weights are computed in the graph); export it "
+                           "with its weights as initializers")
     unknown = sorted((set(targets.alphas) | set(targets.patterns)) - set(weights))
     if unknown:
         raise PruningError(f"targets name unknown weights {unknown[:5]}; known: {sorted(weights)[:10]}")

@@ -125,7 +125,8 @@ def run(args) -> int:
         print(f"resuming from checkpoints in {out / 'checkpoints'}", file=sys.stderr)
     say = (lambda m: None) if args.quiet else (lambda m: print(f"codesign prune: {m}", file=sys.stderr, flush=True))
     with progress("prune", enabled=not args.quiet) as update:
-        result = prune(args.model, args.data, task=args.task, method=args.method, alpha=args.alpha,
+        result = prune(args.model, args.data, task=args.task, input_shape=args.input_shapes or None,
+                       method=args.method, alpha=args.alpha,
                        alphas=args.sparsity, allocation=args.allocation, pattern=args.pattern,
                        bits=args.bits, export=args.export, epochs=args.epochs,
                        pretrain_epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr,

@@ -38,7 +38,7 @@ from pruning.device import module_device
 from pruning.errors import PruningError
 from pruning.onnx.layouts import WEIGHT_OPS, embedding_table, root_initializer, weight_layouts
 from pruning.onnx.files import OnnxFileError, read_onnx
-from pruning.onnx.names import readable_names
+from pruning.onnx.names import constants_as_initializers, readable_names
 from pruning.onnx.ops import OPS, OnnxBridgeError, attrs as _attrs
 
 # Which initializers train (issue 19): the weights of compute layers (pruning.onnx.layouts), their
@@ -155,12 +155,13 @@ class OnnxModule(nn.Module):
 
     def __init__(self, model: onnx.ModelProto):
         super().__init__()
-        model = readable_names(model)            # the importer's layer names (pruning.onnx.names)
+        model = readable_names(constants_as_initializers(model))     # pruning.onnx.names
         graph = model.graph
         unsupported = sorted({n.op_type for n in graph.node if n.op_type not in OPS})
         if unsupported:
-            raise OnnxBridgeError(f"ONNX ops not supported by the bridge: {', '.join(unsupported)}; "
-                                  f"supported: {', '.join(sorted(OPS))}")
+            raise OnnxBridgeError(f"ONNX ops the bridge cannot train through: {', '.join(unsupported)} (it runs "
+                                  f"{len(OPS)} standard ops, pruning.onnx.ops.OPS); export the model with "
+                                  "float ops only (no quantized or custom-domain ops)")
         if model.functions or any(n.domain not in ("", "ai.onnx") for n in graph.node):
             raise OnnxBridgeError("the graph uses custom domains or functions; export it with "
                                   "standard ONNX ops only")

@@ -1,6 +1,8 @@
 """Readable names for the initializers an exporter left unnamed, shared by the importer (which
 names layers by them) and the bridge (which keys weights, masks and plans by them), so a plan of
-the original file, a prune of it and the pruned file all say the same names. No torch.
+the original file, a prune of it and the pruned file all say the same names; and weights stored
+in Constant nodes (Paddle2ONNX writes them so) made initializers of the same name, which the
+bridge can train. No torch.
 
 torch's legacy exporter names a folded tensor (a Conv weight with its BatchNorm folded in, a
 transposed Linear weight) `onnx::Conv_44`, while the node that reads it has a path name such as
@@ -81,4 +83,31 @@ def _used_in_subgraphs(graph: onnx.GraphProto) -> set[str]:
         for a in node.attribute:
             for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
                 out |= {i for n in sub.node for i in n.input} | _used_in_subgraphs(sub)
+    return out
+
+
+def constants_as_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with each top-level Constant node that holds a tensor (`value`) replaced by an
+    initializer of its output's name (its values unchanged); the model itself when it has none."""
+    graph = model.graph
+    hoist = [n for n in graph.node if n.op_type == "Constant" and n.domain in ("", "ai.onnx")
+             and len(n.attribute) == 1 and n.attribute[0].name == "value"]
+    if not hoist:
+        return model
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    keep = [n for n in g.node if not (n.op_type == "Constant" and n.domain in ("", "ai.onnx")
+                                      and len(n.attribute) == 1 and n.attribute[0].name == "value")]
+    tensors = []
+    for n in g.node:
+        if n not in keep:
+            t = onnx.TensorProto()
+            t.CopyFrom(n.attribute[0].t)
+            t.name = n.output[0]
+            tensors.append(t)
+    del g.node[:]
+    g.node.extend(keep)
+    g.initializer.extend(tensors)
+    out.ir_version = max(out.ir_version, 4)          # IR >= 4: initializers need not be graph inputs
     return out

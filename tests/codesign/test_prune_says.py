@@ -87,17 +87,18 @@ def test_a_trained_lenet_is_not_warned_and_leaves_nothing_dense():
 
 
 def _constant_weight_model(path: Path) -> None:
-    """x (N, 8) -> MatMul(stored 8x8) -> Relu -> MatMul(a Constant node's 8x4): the second weight
-    is no initializer, so the bridge cannot train or mask it."""
+    """x (N, 8) -> MatMul(stored 8x8) -> Relu -> MatMul(a stored 8x4 times 1.5, computed in the
+    graph): the second product's weight is no stored tensor, so the bridge cannot mask it."""
     rng = np.random.default_rng(0)
     stored = numpy_helper.from_array(rng.normal(size=(8, 8)).astype(np.float32), "w1")
-    const = numpy_helper.from_array(rng.normal(size=(8, 4)).astype(np.float32), "w2")
+    base = numpy_helper.from_array(rng.normal(size=(8, 4)).astype(np.float32), "w2_base")
+    scale = numpy_helper.from_array(np.float32(1.5), "scale")
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"), helper.make_node("Relu", ["h"], ["r"]),
-         helper.make_node("Constant", [], ["w2"], value=const, name="c2"),
+         helper.make_node("Mul", ["w2_base", "scale"], ["w2"], name="c2"),
          helper.make_node("MatMul", ["r", "w2"], ["y"], name="mm2")],
-        "constant_weight", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [stored])
+        "computed_weight", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [stored, base, scale])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
 
 
@@ -110,8 +111,8 @@ def test_the_cli_lists_an_unreachable_weight_under_the_table_and_warns_on_stderr
                  "--alpha", "0.5", "--epochs", "0", "--out", str(tmp_path / "run"), "--quiet"]) == 0
     out, err = capsys.readouterr()
     assert "compressed layers carry 66.7% of the MACs; left dense:" in out
-    row = next(line for line in out.splitlines() if line.startswith("w2 "))
-    assert "unreachable" in row and "Constant node" in row
+    row = next(line for line in out.splitlines() if line.startswith(("w2 ", "w2_base ")))
+    assert "unreachable" in row and "computed from constants" in row
     assert "codesign prune: warning: the model is at chance before compression" in err
     saved = json.loads((tmp_path / "run" / "layers.json").read_text())
     assert [d["kind"] for d in saved["left_dense"]] == ["unreachable"] and saved["warnings"]
