@@ -81,8 +81,10 @@ def add_method_option_groups(parser: argparse.ArgumentParser, command: str) -> N
     only for the method named on the line (`codesign COMMAND --method M --help`)."""
     from pruning.methods import METHODS, add_method_options
     parser.method_groups = add_method_options(parser)
+    for group in parser.method_groups.values():        # a shared option is listed by every sharer
+        group.shown = (group.description, [(a, a.help) for a in
+                                           group._group_actions + getattr(group, "shared_actions", [])])
     for group in parser.method_groups.values():
-        group.shown = (group.description, [(a, a.help) for a in group._group_actions])
         group.description = None
         for action in group._group_actions:
             action.help = argparse.SUPPRESS

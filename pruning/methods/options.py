@@ -195,11 +195,16 @@ class OneShotOptions:
     """One-shot magnitude has no options: each layer's pattern projection of |W|."""
 
 
+def calibration_field():
+    """The one-shot methods' calibration budget (one flag, --calibration: SHARED_OPTIONS)."""
+    return field(default=128, metadata={
+        "help": "calibration samples of a one-shot method, drawn from the training split (seeded; "
+                "labels unused)", "range": CALIBRATION})
+
+
 @dataclass(frozen=True)
 class WandaOptions:
-    calibration: int = field(default=128, metadata={
-        "help": "calibration samples, drawn from the training split (seeded; labels unused)",
-        "range": CALIBRATION})
+    calibration: int = calibration_field()
     comparison: str = field(default="output", metadata={
         "help": "unstructured: compare |W| x ||X|| within each output row (output, the paper's) or "
                 "over the whole layer (layer)", "choices": ("output", "layer")})
@@ -207,9 +212,7 @@ class WandaOptions:
 
 @dataclass(frozen=True)
 class SparseGptOptions:
-    calibration: int = field(default=128, metadata={
-        "help": "calibration samples, drawn from the training split (seeded; labels unused)",
-        "range": CALIBRATION})
+    calibration: int = calibration_field()
     blocksize: int = field(default=128, metadata={
         "help": "columns per block of the OBS sweep (the unstructured mask is chosen per block; "
                 "N:M rounds it up to a multiple of M)", "range": Range(1, 2 ** 16, whole=True)})
@@ -355,17 +358,38 @@ def add_field_flag(container, cls: type, name: str, help: str, *, flag: str | No
     return container.add_argument(flag or "--" + name.replace("_", "-"), **kwargs)
 
 
+# Options several methods share under one flag (`--calibration`, not `--wanda-calibration`).
+SHARED_OPTIONS = ("calibration",)
+
+
+def _sharing(option: str) -> list[str]:
+    """The methods that have shared option `option`."""
+    return sorted(n for n, m in METHODS.items() if option in {f.name for f in dataclasses.fields(m.options)})
+
+
 def add_method_options(parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """One argument group per method, one flag per options field; the dataclass keeps the
-    defaults (argparse default None), and the help text shows them once. Returns the groups
-    by method (a command may show only one method's options)."""
+    """One argument group per method, one flag per options field (one flag for all the methods
+    that share an option: SHARED_OPTIONS); the dataclass keeps the defaults (argparse default
+    None), and the help text shows them once. Returns the groups by method (a command may show
+    only one method's options)."""
     groups = {}
     for name, m in sorted(METHODS.items()):
         group = groups[name] = parser.add_argument_group(f"{name} options", m.description)
         for f in dataclasses.fields(m.options):
+            if f.name in SHARED_OPTIONS:
+                continue
             default = f.default if f.default is not dataclasses.MISSING else None
             kwargs = _flag_kwargs(f, f.metadata.get("help", ""), f.metadata.get("range"), default)
             group.add_argument(_flag(name, f.name), dest=_dest(name, f.name), default=None, **kwargs)
+    for option in SHARED_OPTIONS:                 # in the first sharing method's group, listed by all
+        methods = _sharing(option)
+        f = next(f for f in dataclasses.fields(METHODS[methods[0]].options) if f.name == option)
+        kwargs = _flag_kwargs(f, f"{f.metadata.get('help', '')}; methods {', '.join(methods)}",
+                              f.metadata.get("range"), f.default)
+        action = groups[methods[0]].add_argument("--" + option.replace("_", "-"), dest="shared_" + option,
+                                                 default=None, **kwargs)
+        for name in methods[1:]:
+            groups[name].shared_actions = getattr(groups[name], "shared_actions", []) + [action]
     return groups
 
 
@@ -373,8 +397,18 @@ def options_from_args(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """The options fields of `name` that were given on the command line; a flag of another
     method is an error (it would be silently ignored)."""
     out = {}
+    for option in SHARED_OPTIONS:
+        value = getattr(args, "shared_" + option, None)
+        if value is None:
+            continue
+        if name not in _sharing(option):
+            raise PruningError(f"--{option.replace('_', '-')} is an option of the methods "
+                               f"{', '.join(_sharing(option))}, but --method is {name!r}")
+        out[option] = value
     for other, m in METHODS.items():
         for f in dataclasses.fields(m.options):
+            if f.name in SHARED_OPTIONS:
+                continue
             value = getattr(args, _dest(other, f.name), None)
             if value is None:
                 continue

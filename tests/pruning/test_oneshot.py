@@ -211,14 +211,14 @@ def test_the_registry_lists_the_one_shot_methods_and_their_options_without_torch
             "try:\n    main(['prune', '--method', 'sparsegpt', '--help'])\nexcept SystemExit:\n    pass\n"
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "--sparsegpt-calibration" in out and "--sparsegpt-blocksize" in out and "--sparsegpt-percdamp" in out
+    assert "--calibration" in out and "--sparsegpt-blocksize" in out and "--sparsegpt-percdamp" in out
     assert "epoch budget is not used" in " ".join(out.split()) and out.strip().endswith("False")
 
 
 @pytest.mark.parametrize("method", ["oneshot", "wanda", "sparsegpt"])
 def test_prune_lenet5_one_shot_exports_what_onnxruntime_runs(method, tmp_path, capsys):
     out = tmp_path / "out"
-    extra = [f"--{method}-calibration", "64"] if method != "oneshot" else []
+    extra = ["--calibration", "64"] if method != "oneshot" else []
     assert main(["prune", "lenet5", "--data", "digits", "--method", method, "--alpha", "0.4", "--quiet",
                  "--out", str(out), *extra]) == 0
     totals = json.loads((out / "layers.json").read_text())
@@ -230,7 +230,7 @@ def test_prune_lenet5_one_shot_exports_what_onnxruntime_runs(method, tmp_path, c
 def test_sparsegpt_with_4_bits_exports_a_qdq_model(tmp_path):
     out = tmp_path / "out"
     assert main(["prune", "lenet5", "--data", "digits", "--method", "sparsegpt", "--alpha", "0.5", "--bits", "4",
-                 "--export", "qdq", "--sparsegpt-calibration", "64", "--quiet", "--out", str(out)]) == 0
+                 "--export", "qdq", "--calibration", "64", "--quiet", "--out", str(out)]) == 0
     totals = json.loads((out / "layers.json").read_text())
     assert totals["qdq_max_diff"] < 1e-4 and totals["qdq_accuracy"] == pytest.approx(totals["accuracy_after"], abs=0.01)
     levels = int8_weights(onnx.load(out / "model-qdq.onnx"))
@@ -252,7 +252,7 @@ def gpt(tmp_path_factory):
 @pytest.mark.parametrize("method", ["oneshot", "wanda", "sparsegpt"])
 def test_prune_a_dynamo_gpt_2_of_4_one_shot_on_tokens(method, gpt, tmp_path):
     out = tmp_path / "out"
-    extra = [f"--{method}-calibration", "16"] if method != "oneshot" else []
+    extra = ["--calibration", "16"] if method != "oneshot" else []
     assert main(["prune", str(gpt / "gpt.onnx"), "--data", str(gpt / "tokens.npz"), "--task", "lm", "--method",
                  method, "--pattern", "2:4", "--quiet", "--out", str(out), *extra]) == 0
     totals = json.loads((out / "layers.json").read_text())
