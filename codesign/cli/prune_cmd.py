@@ -83,7 +83,7 @@ def summary_table(summary: dict) -> str:
              f"task {summary.get('task', 'classify')}: test {metric} ({n:,} samples"
              f"{', 95% Wilson intervals' if metric == 'accuracy' else ''}): before "
              f"{shown(summary['accuracy_before'])}, after {shown(summary['accuracy_after'])} "
-             f"({summary['method']}, {summary['data']}, {summary['epochs']:g} epoch(s)); onnxruntime "
+             f"({summary['method']}, {summary['data']}, {_budget(summary)}); onnxruntime "
              f"{shown(summary['onnxruntime_accuracy'])}, max |diff| {summary['onnxruntime_max_diff']:.2g}"]
     if summary.get("drop") is not None:
         lines.append(f"drop {summary['drop']:.2f} {summary['drop_unit']}, 95% interval "
@@ -109,6 +109,12 @@ def dense_table(summary: dict) -> list[str]:
             for d in dense]
     return [f"{head}; left dense:",
             format_table(["layer", "op", "kind", "MACs", "share", "why"], rows, right={3, 4})]
+
+
+def _budget(summary) -> str:
+    from pruning.methods import METHODS
+    method = METHODS.get(summary["method"])
+    return "one-shot" if method is not None and method.one_shot else f"{summary['epochs']:g} epoch(s)"
 
 
 def run(args) -> int:

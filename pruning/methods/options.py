@@ -229,6 +229,11 @@ class Method:
     description: str
     backend: str = "Backend"        # the class in `module` (a module may hold several methods)
 
+    @property
+    def one_shot(self) -> bool:
+        """Compresses without training (the epoch budget is not used)."""
+        return self.options in (OneShotOptions, WandaOptions, SparseGptOptions)
+
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("admm", "pruning.methods.admm", AdmmOptions,
