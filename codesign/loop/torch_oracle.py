@@ -43,7 +43,7 @@ from codesign.loop.verdict import pack
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import Dataset
 from pruning.device import module_device, resolve_device
-from pruning.methods import get_backend
+from pruning.methods import get_backend, method
 from pruning.patterns import parse_pattern
 from pruning.projections import pattern_masks
 from pruning.protocol import Progress, Targets, prunable_weights, weight_layouts
@@ -254,14 +254,18 @@ class TorchOracle:
         alphas = request.alpha_dict()
         patterns = {n: parse_pattern(p) for n, p in request.pattern_dict().items()}
         model = copy.deepcopy(self.model)
-        weights = prunable_weights(model)
-        masks = pattern_masks({n: weights[n] for n in alphas}, alphas, patterns, weight_layouts(model))
-        with torch.no_grad():
-            for n, m in masks.items():
-                weights[n].mul_(m)
         epochs = self.settings.probe_epochs
-        if epochs > 0:
-            train_epochs(model, self._ctx(epochs, seed), epochs, phase="probe", masks=masks)
+        if alphas and method(self.settings.method).one_shot:     # the method itself: seconds, no training
+            model = self.backend.compress(model, Targets(alphas=alphas, patterns=patterns), self._ctx(0, seed)).model
+            epochs = 0.0
+        else:
+            weights = prunable_weights(model)
+            masks = pattern_masks({n: weights[n] for n in alphas}, alphas, patterns, weight_layouts(model))
+            with torch.no_grad():
+                for n, m in masks.items():
+                    weights[n].mul_(m)
+            if epochs > 0:
+                train_epochs(model, self._ctx(epochs, seed), epochs, phase="probe", masks=masks)
         # the whole validation split, as the reference: a subset would shift every probe's drop
         accuracy = self._value(sample_scores(model, self.data))
         return Outcome(accuracy, time.perf_counter() - t0, epochs, dict(alphas))
