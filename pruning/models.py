@@ -162,7 +162,8 @@ def builtin_onnx(name: str, input_shape: tuple[int, ...] | None = None, num_clas
     if name in DECODERS:
         return _decoder_onnx(name, DECODERS[name], input_shape, seed)
     if num_classes < 2:
-        raise PruningError(f"a classifier needs at least 2 classes, got {num_classes}")
+        raise PruningError(f"{name} is a classifier: it needs labeled data of at least 2 classes, got "
+                           f"{num_classes}; unlabeled text (fortunes, a .txt file) trains tinylm")
     rng = np.random.default_rng(seed)
     shape = list(input_shape)
     nodes, inits = [], []

@@ -96,11 +96,13 @@ def test_the_graph_equals_a_torch_llama_in_onnxruntime_and_through_the_bridge():
     assert np.array_equal(later[:, :20], got[:, :20]) and not np.allclose(later[:, 20:], got[:, 20:])
 
 
-def test_tinylm_takes_sequences_only():
+def test_built_in_nets_name_the_data_they_need():
     with pytest.raises(PruningError, match=r"tinylm takes sequences of byte token ids.*\(1, 28, 28\)"):
         builtin_onnx("tinylm", (1, 28, 28))
     with pytest.raises(PruningError, match="2 <= L <= 1024"):
         builtin_onnx("tinylm", (4096,))
+    with pytest.raises(PruningError, match="lenet5 is a classifier: .* got 0; unlabeled text .* trains tinylm"):
+        builtin_onnx("lenet5", (128,), num_classes=0)
 
 
 def test_inspect_counts_the_macs_of_the_config_and_cost_commands_import_no_torch():
