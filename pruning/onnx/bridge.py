@@ -141,6 +141,21 @@ def _normalized(node, producers: dict, learned: set[str], root, depth: int = 5) 
     return False
 
 
+def _last_readers(nodes, keep: set[str]) -> dict[int, list[str]]:
+    """{id(node): the values no node after it reads}: a forward drops each intermediate after
+    its last reader, so it holds a few layers' activations rather than all of them (tinylm at
+    a batch of 1,000: 12.7 GB otherwise). Graph outputs and stored tensors are kept."""
+    last: dict[str, int] = {}
+    for node, _ in nodes:
+        for name in node.input:
+            if name and name not in keep:
+                last[name] = id(node)
+    out: dict[int, list[str]] = {}
+    for name, reader in last.items():
+        out.setdefault(reader, []).append(name)
+    return out
+
+
 def _param_key(name: str, taken: set[str]) -> str:
     key = re.sub(r"[^A-Za-z0-9_]", "_", name) or "w"
     base, i = key, 1
@@ -178,6 +193,7 @@ class OnnxModule(nn.Module):
         self._axis_checked = False
         self.output_names = [o.name for o in graph.output]
         self.nodes = [(n, _attrs(n)) for n in graph.node]
+        self._last_read = _last_readers(self.nodes, set(self.output_names) | set(inits))
         # Training needs logits: a final Softmax is skipped by forward() (argmax is unchanged)
         # and stays in the exported graph; `output_activation` tells verify_onnx to apply it.
         self.output_activation = None
@@ -288,6 +304,8 @@ class OnnxModule(nn.Module):
             outs = out if isinstance(out, tuple) else (out,)
             for name, value in zip(node.output, outs):
                 env[name] = value
+            for name in self._last_read.get(id(node), ()):     # no later node reads it: let it go
+                env.pop(name, None)
         return env[self.output_names[0]]
 
     def to_onnx(self, metadata: Mapping | None = None) -> onnx.ModelProto:
