@@ -276,7 +276,8 @@ def prune(model, data, *, task: str = PRUNE["task"], method: str = PRUNE["method
     bits: quantize ("conv=3,fc=2", "8", or a mapping of weight name to bits); export "qdq" adds
         the int8 QDQ model.
     epochs: the method's training budget, all phases; pretrain_epochs: dense training first
-        (None: 10 for a built-in net, 0 for a model given with its weights); batch_size, lr,
+        (None: a built-in net's own, pruning.models.pretrain_epochs; 0 for a model given with its
+        weights); batch_size, lr,
         optimizer, seed; limit / test_limit: class-balanced subsets of the data.
     out: a run folder (checkpoints, the exported model and tables; a rerun resumes);
         threads: torch CPU threads; device: where training and evaluation run (auto: a CUDA
@@ -380,7 +381,7 @@ def search(model, data, *, out=None, hw: str = SEARCH["hw"], hw_overrides=SEARCH
     method, method_options: the compression method of every training run.
     allocators: dp and/or fig5; patterns: those the dp allocator may give a layer (lists or
         comma lists); batch: candidates trained per round.
-    train_limit, test_limit: data subsets; pretrain_epochs (None: 10 for a built-in net, 0 for
+    train_limit, test_limit: data subsets; pretrain_epochs (None: a built-in net's own, 0 for
         a model with weights), train_epochs (each candidate), final_epochs (the chosen plan's
         candidate trained further), probe_epochs (each sensitivity probe); lr, seed.
     initial: a sparsity file where the Fig. 5 allocator starts; alpha_min: the smallest keep

@@ -128,10 +128,11 @@ def prepare(model: str | Path | onnx.ModelProto, data: str | Path | Dataset, *, 
     return from_onnx(proto), data
 
 
-def with_task(job: PruneJob, module: OnnxModule, data: Dataset) -> Dataset:
+def with_task(job: PruneJob, module: OnnxModule, data: Dataset, pretraining: bool = False) -> Dataset:
     """The data with the job's task (pruning.tasks.make_task) for the module as it is now (a
-    distillation's teacher is this dense model)."""
-    return dataclasses.replace(data, task=make_task(job.task, module, data, data_spec(module.model)))
+    distillation's teacher is this dense model); `pretraining`: for the dense training first."""
+    return dataclasses.replace(data, task=make_task(job.task, module, data, data_spec(module.model),
+                                                    pretraining=pretraining))
 
 
 def load_module(model: str | Path | onnx.ModelProto, data: Dataset, seed: int = 0) -> OnnxModule:
@@ -206,14 +207,9 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
     module, data = prepare(job.model, data if data is not None else job.data, limit=job.limit,
                            test_limit=job.test_limit, seed=job.seed)
     module.to(device)            # before the teacher copy, the masks and the method's state
-    if job.pretrain_epochs > 0 and initial_state is None and job.task == "distill":
-        raise PruningError("--task distill learns from the dense model as given: pretraining has nothing to "
-                           "learn from; use --pretrain-epochs 0 (or labels with --task classify)")
-    if not data.labeled and job.task in ("auto", "distill") and job.pretrain_epochs > 0 and initial_state is None:
-        raise PruningError(f"the data {data.name!r} has no labels, so the dense model cannot be pretrained; "
-                           "use --pretrain-epochs 0 (the model is distilled from as given) or --task lm")
-    if job.pretrain_epochs > 0 and initial_state is None:       # pretraining asks the task too
-        data = with_task(job, module, data)
+    pretraining = job.pretrain_epochs > 0 and initial_state is None
+    if pretraining:                                     # pretraining asks the task too
+        data = with_task(job, module, data, pretraining=True)
     weights = prunable_weights(module)
     targets = targets_for(job, weights)
     if job.export == "qdq" and not targets.bits:
@@ -231,7 +227,7 @@ def run_job(job: PruneJob, run_dir: str | Path | None = None,
         pretrained(module, name, data, job.pretrain_epochs, batch_size=job.batch_size, lr=job.lr,
                    optimizer=job.optimizer, seed=job.seed, on_status=on_status, on_progress=on_progress,
                    device=device)
-    data = with_task(job, module, data)                  # after pretraining: the teacher is the dense model
+    data = with_task(job, module, data, pretraining)     # after pretraining: the teacher is the dense model
     common["data"] = data
     before = sample_scores(module, data)
     accuracy_pretrained = task_of(data).value(before)

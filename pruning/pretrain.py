@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pruning.checkpoint import load_checkpoint, save_checkpoint
-from pruning.data import Dataset
+from pruning.data import Dataset, Inputs
 from pruning.device import resolve_device
 from pruning.train import TrainContext, evaluate, train_epochs
 
@@ -39,6 +39,12 @@ def _digest(*arrays) -> str:
     split or initialization changes it)."""
     h = hashlib.sha256()
     for a in arrays:
+        if a is None:                                   # unlabeled data
+            h.update(b"none")
+            continue
+        if isinstance(a, Inputs):                       # several graph inputs
+            h.update(_digest(*a.arrays.values()).encode())
+            continue
         a = np.ascontiguousarray(a)
         h.update(str((a.shape, a.dtype.str)).encode())
         h.update(np.ascontiguousarray(a.reshape(-1)[:: max(1, a.size // 65536)]).tobytes())
@@ -50,13 +56,18 @@ def _key(module: torch.nn.Module, model_name: str, data: Dataset, epochs: float,
     """The cache key; a GPU's result is kept apart (it rounds otherwise), a CPU's key is as
     before devices existed."""
     initial = _digest(*(t.detach().cpu().numpy() for t in module.state_dict().values()))
-    settings = {"model": model_name, "initial": initial, "data": data.name,
+    graph = getattr(module, "model", None)             # the ONNX graph it runs: an edited built-in is another
+    structure = (hashlib.sha256(b"".join(n.SerializeToString() for n in graph.graph.node)).hexdigest()[:16]
+                 if graph is not None else "")
+    settings = {"model": model_name, "initial": initial, "graph": structure, "data": data.name,
                 "content": _digest(data.train_y, data.train_x, data.test_y),
                 "shape": list(data.input_shape), "classes": data.num_classes,
                 "epochs": epochs, "batch": batch_size, "lr": lr, "optimizer": optimizer,
                 "seed": seed, "torch": torch.__version__, "training": TRAINING_VERSION}
     if device.type != "cpu":
         settings["device"] = device.type
+    if data.task is not None and data.task.name != "classify":     # lm pretraining: another model
+        settings["task"] = data.task.name
     text = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 

@@ -168,11 +168,13 @@ class Distill(Task):
 TASK_CLASSES = {t.name: t for t in (Classify, LanguageModel, Distill)}
 
 
-def make_task(name: str, module: nn.Module, data: Any, spec: Any = None) -> Task:
-    """The task `name` (TASKS; "auto": classify when the data has labels, else distill) for a
-    trainable `module` and its data (pruning.data.Dataset); `spec` (pruning.data.DataSpec)
-    gives the output's batch axis and kind and the token input; a distill task's teacher is a
-    frozen copy of `module` as it is now (the dense model)."""
+def make_task(name: str, module: nn.Module, data: Any, spec: Any = None, pretraining: bool = False) -> Task:
+    """The task `name` (TASKS) for a trainable `module` and its data (pruning.data.Dataset);
+    "auto": classify when the data has labels, else distill, or lm when the dense model is to
+    be pretrained (`pretraining`: distillation has nothing to learn from then) and it is a
+    language model (token ids in, scores over its vocabulary out). `spec`
+    (pruning.data.DataSpec) gives the output's batch axis and kind and the token input; a
+    distill task's teacher is a frozen copy of `module` as it is now (the dense model)."""
     if name not in TASKS:
         raise PruningError(f"task {name!r} is not one of {', '.join(TASKS)}")
     output = getattr(spec, "output", None)
@@ -184,8 +186,14 @@ def make_task(name: str, module: nn.Module, data: Any, spec: Any = None) -> Task
             module.eval()(as_batch(data.test_x[:1]))
         module.train(was_training)
         axis = module.output_batch_axis
+    tokens = [i for i in (spec.inputs if spec is not None else ()) if i.role == "tokens"]
     if name == "auto":
-        name = "classify" if data.labeled else "distill"
+        lm = bool(tokens) and output is not None and output.dims is not None and output.dims[-1] == tokens[0].vocab
+        name = "classify" if data.labeled else "lm" if pretraining and lm else "distill"
+    if name == "distill" and pretraining:
+        raise PruningError("distillation learns from the dense model as given: pretraining it has nothing to "
+                           "learn from; use --pretrain-epochs 0, labels (--task classify) or token data "
+                           "(--task lm)")
     if name == "classify":
         if not data.labeled:
             raise PruningError(f"--task classify needs labels, and the data {data.name!r} has none; use "
@@ -196,11 +204,10 @@ def make_task(name: str, module: nn.Module, data: Any, spec: Any = None) -> Task
                                "a classifier's (batch, classes) output; use --task distill or --task lm")
         return Classify(axis)
     if name == "lm":
-        tokens = [i.name for i in (spec.inputs if spec is not None else ()) if i.role == "tokens"]
         if spec is not None and not tokens:
             raise PruningError("--task lm needs a token-id input that indexes an embedding table; the model "
                                f"has {', '.join(i.describe() for i in spec.inputs)}")
-        return LanguageModel(tokens[0] if tokens else "", axis)
+        return LanguageModel(tokens[0].name if tokens else "", axis)
     teacher = copy.deepcopy(module)
     for p in teacher.parameters():
         p.requires_grad_(False)

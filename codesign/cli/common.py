@@ -119,7 +119,7 @@ def add_training_args(container, job: type, limit_field: str, aliases: Sequence[
     from the `job` dataclass: --train-limit (its field `limit_field`), --test-limit,
     --pretrain-epochs, --seed, --threads, --device."""
     from pruning.methods import add_field_flag
-    from pruning.models import BUILTIN_PRETRAIN_EPOCHS
+    from pruning.models import BUILTIN_PRETRAIN_EPOCHS, PRETRAIN_EPOCHS
     from pruning.ranges import TRAINING
     train = add_field_flag(container, job, limit_field, "use a class-balanced subset of this many training "
                            "samples (default: all)", flag="--train-limit", metavar="N")
@@ -128,8 +128,9 @@ def add_training_args(container, job: type, limit_field: str, aliases: Sequence[
     add_field_flag(container, job, "test_limit", "... and of this many test samples (default: all)", metavar="N")
     add_field_flag(container, job, "pretrain_epochs", f"dense training of a built-in model before "
                    f"compression, done once and cached (range {TRAINING['pretrain_epochs'].interval}; "
-                   f"default {BUILTIN_PRETRAIN_EPOCHS:g} for a built-in net, 0 for an ONNX file, whose "
-                   "weights are used as given)", default=None, metavar="EPOCHS")
+                   f"default {BUILTIN_PRETRAIN_EPOCHS:g} for a built-in net ("
+                   + ", ".join(f"{k} {v:g}" for k, v in PRETRAIN_EPOCHS.items()) + "), 0 for an ONNX file, "
+                   "whose weights are used as given)", default=None, metavar="EPOCHS")
     add_field_flag(container, job, "seed", "seed of every random choice")
     from pruning.prune_job import DEVICES, THREADS
     container.add_argument("--threads", type=int, default=THREADS,

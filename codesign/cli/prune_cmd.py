@@ -35,7 +35,8 @@ def register(subparsers) -> None:
     add_field_flag(p, PruneJob, "data", f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory, an "
                    ".npz file (x_train, y_train, x_test, y_test: samples (N, ...) of any shape, labels "
                    "0..K-1 optional; or one array per graph input named as the input, plus optional "
-                   "`labels`) or a folder of such .npy files; fitted to the model's inputs (channel "
+                   "`labels`), a folder of such .npy files, or a .txt file (bytes as tokens); fitted to "
+                   "the model's inputs (channel "
                    "axis, token ids, masks; synthetic data of every input's kind)", metavar="DATA")
     add_field_flag(p, PruneJob, "task", "what to train and judge: classify (labels; accuracy), lm "
                    "(next token on token ids; perplexity, drop in %% of it), distill (match the dense "

@@ -33,8 +33,8 @@ def register(sub) -> None:
                     "when started again with the same --out and settings (files count by their "
                     "contents); one run holds --out at a time.")
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
-    add_field_flag(p, SearchJob, "data", f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory or an "
-                   ".npz file", default=field_default(PruneJob, "data"), metavar="DATA")
+    add_field_flag(p, SearchJob, "data", f"dataset: {', '.join(BUILTIN_DATASETS)}, an IDX directory, an "
+                   ".npz file or a .txt file (as for prune)", default=field_default(PruneJob, "data"), metavar="DATA")
     add_hw_args(p)
     add_field_flag(p, SearchJob, "max_drop", "allowed drop: accuracy or agreement points; lm: %% perplexity",
                    metavar="POINTS")
@@ -133,14 +133,15 @@ def run(args) -> int:
     say = (lambda m: None) if args.quiet else (lambda m: print(f"codesign search: {one_line(m, 400)}",
                                                               file=sys.stderr, flush=True))
     counter = {"n": 0}
+    shown_metric = TASK_METRICS[args.task][0] if args.task in TASK_METRICS else "accuracy"   # auto: a fraction
 
     def on_result(ev) -> None:
         counter["n"] += 1
         if ev.request.kind in ("probe", "reference") and not ev.cached:
             what = ", ".join(f"{n} {a:g}" + (f" ({ev.request.pattern_dict()[n]})" if n in ev.request.pattern_dict() else "")
                              for n, a in ev.request.alphas) or "dense"
-            say(f"evaluation {counter['n']}: {ev.request.kind} {what}: accuracy "
-                f"{100 * ev.accuracy:.2f}%{_reference_note(ev, job)} ({ev.outcome.seconds:.1f} s)")
+            say(f"evaluation {counter['n']}: {ev.request.kind} {what}: {shown_metric} "
+                f"{metric_text(shown_metric, ev.accuracy)}{_reference_note(ev, job)} ({ev.outcome.seconds:.1f} s)")
 
     def on_iteration(alg, rec) -> None:
         if args.quiet or rec.phase == "restore" and rec.accuracy is None and not rec.note:
@@ -190,8 +191,8 @@ def run(args) -> int:
               f"{len(s['left_dense'])} layer(s) left dense{' (' + ', '.join(kinds) + ')' if kinds else ''}: "
               "summary.json `left_dense`")
     if s.get("qdq_test_accuracy") is not None:
-        print(f"int8 QDQ model: {result.files['compressed-qdq.onnx']}: onnxruntime test accuracy "
-              f"{100 * s['qdq_test_accuracy']:.2f}%, max |ORT - torch| {s['qdq_max_abs_diff']:.1e}")
+        print(f"int8 QDQ model: {result.files['compressed-qdq.onnx']}: onnxruntime test {metric} "
+              f"{metric_text(metric, s['qdq_test_accuracy'])}, max |ORT - torch| {s['qdq_max_abs_diff']:.1e}")
     for w in result.warnings:
         print(f"warning: {w}")
     print(f"summary: {result.files['summary.json']}; report: {result.files['report.html']}")

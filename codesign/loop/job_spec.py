@@ -53,7 +53,7 @@ class SearchJob:
     train_limit: int | None = None              # training samples (seeded, class-stratified)
     test_limit: int | None = None
     validation: int | None = None               # None: sized for the constraint
-    pretrain_epochs: float | None = None        # None: 10 for a built-in, 0 for a file
+    pretrain_epochs: float | None = None        # None: pruning.models.pretrain_epochs (a built-in's, 0 for a file)
     train_epochs: float = 1.0
     final_epochs: float = 2.0                   # further epochs from the chosen candidate
     probe_epochs: float = 0.1

@@ -57,18 +57,15 @@ def prepare(job: SearchJob, status: StatusHook, on_progress) -> Prepared:
     epochs = pretrain_epochs(job.model, job.pretrain_epochs)
     if epochs > 0:
         from pruning.pretrain import pretrained
-        if job.task == "distill" or job.task == "auto" and not data.labeled:
-            raise SearchError(f"--task distill learns from the dense model as given: pretraining ({epochs:g} "
-                              "epochs) has nothing to learn from; use --pretrain-epochs 0, labels, or --task lm")
         torch.manual_seed(job.seed)
         pretrain_data = dataclasses.replace(search_data, task=make_task(job.task, module, search_data,
-                                                                         data_spec(module.model)))
+                                                                         data_spec(module.model), pretraining=True))
         pretrained(module, builtin or Path(job.model).stem, pretrain_data, epochs,
                    seed=job.seed, on_status=status, on_progress=on_progress, device=job.device)
     elif not builtin:
         status(f"using the weights of {job.model} as given (no pretraining)")
     # what the runs train and judge (a distillation's teacher: the dense model, as pretrained)
-    task = make_task(job.task, module, search_data, data_spec(module.model))
+    task = make_task(job.task, module, search_data, data_spec(module.model), pretraining=epochs > 0)
     search_data, test_data = (dataclasses.replace(d, task=task) for d in (search_data, test_data))
     bits = resolve_bits(job.bits, prunable_weights(module))
     network = load_network(module.to_onnx(), sample_shapes(data.train_x))

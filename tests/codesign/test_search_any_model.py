@@ -53,7 +53,9 @@ def test_search_judges_a_language_model_by_perplexity(gpt, tmp_path, capsys):
     assert s["reference_accuracy"] > 1 and s["onnxruntime_test_accuracy"] > 1        # perplexities
 
 
-def test_search_refuses_to_pretrain_without_labels(gpt, tmp_path, capsys):
-    assert main(["search", str(gpt), "--data", "synthetic", "--pretrain-epochs", "1", "--out",
-                 str(tmp_path / "run")] + BUDGET) == 2
+def test_search_refuses_to_pretrain_for_distillation(gpt, tmp_path, capsys):
+    """Pretraining without labels: a language model learns the next token (auto means lm then),
+    distillation would learn nothing (the teacher is the model being pretrained)."""
+    assert main(["search", str(gpt), "--data", "synthetic", "--task", "distill", "--pretrain-epochs", "1",
+                 "--out", str(tmp_path / "run")] + BUDGET) == 2
     assert "nothing to learn from" in capsys.readouterr().err

@@ -189,3 +189,16 @@ def test_a_time_major_output_trains_on_batches_of_any_size(exported):
     x = torch.rand(5, 1, 32, 64)
     with torch.no_grad():
         np.testing.assert_allclose(net(x).numpy(), module(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_auto_task_is_distillation_without_labels_and_lm_when_a_language_model_is_pretrained(exported):
+    from pruning.tasks import Distill, LanguageModel, make_task
+    proto = onnx.load(exported["gpt"][0])
+    spec, net = data_spec(proto), from_onnx(proto)
+    ds = load_dataset("synthetic", spec=spec, limit=8)
+    assert isinstance(make_task("auto", net, ds, spec), Distill)
+    assert isinstance(make_task("auto", net, ds, spec, pretraining=True), LanguageModel)
+    ctc = onnx.load(exported["ctc"][0])
+    with pytest.raises(PruningError, match="nothing to learn from"):
+        make_task("auto", from_onnx(ctc), load_dataset("synthetic", spec=data_spec(ctc), limit=8),
+                  data_spec(ctc), pretraining=True)
