@@ -9,6 +9,7 @@ epoch), so a resumed run sees the same batches as an uninterrupted one.
 """
 from __future__ import annotations
 
+import os
 import time
 import zlib
 from dataclasses import dataclass
@@ -184,6 +185,7 @@ def train_epochs(model: nn.Module, ctx: TrainContext, epochs: float, *, phase: s
         done, history = saved["step"], saved["history"]
         if done >= total:
             return history
+    _check_training_memory(model, ctx)
     x_all, y_all = _tensors(ctx.data.train_x, ctx.data.train_y)
     task = task_of(ctx.data)
     n, per_epoch = len(ctx.data.train_x), ctx.steps_per_epoch
@@ -246,6 +248,7 @@ def sample_scores(model: nn.Module, data: Dataset, *, limit: int | None = None,
     device = module_device(model)
     was_training = model.training
     model.eval()
+    batch_size = _within_memory(model, x, batch_size, device)
     parts = []
     for i in range(0, len(x), batch_size):
         xb, yb = _tensors(x[i:i + batch_size], None if y is None else y[i:i + batch_size])
@@ -253,6 +256,38 @@ def sample_scores(model: nn.Module, data: Dataset, *, limit: int | None = None,
         parts.append(task.scores(model(xb), xb, yb))
     model.train(was_training)
     return np.concatenate(parts)
+
+
+# Activations an evaluation batch may hold at once: an OCR recognizer of 700 MMACs a sample held
+# 22 GB at a batch of 1,000 and was killed; a classifier of LeNet's size keeps its 1,000.
+EVAL_MEMORY = 2 * 2 ** 30
+
+
+def _check_training_memory(model: nn.Module, ctx: TrainContext) -> None:
+    """A training batch keeps every activation for its backward pass: refuse, before the first
+    step, a batch size whose activations would take more than half of this machine's memory
+    (rapidocr's recognizer: 191 MiB a sample, 24 GB at a batch of 128, killed by the kernel)."""
+    measure = getattr(model, "activation_bytes", None)
+    if measure is None or len(ctx.data.train_x) < 2:
+        return
+    per_sample = measure(to_device(as_batch(ctx.data.train_x[:2]), module_device(model)))[1] / 2
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
+    if per_sample * ctx.batch_size > limit:
+        fits = max(1, int(limit // per_sample))
+        raise PruningError(f"a training batch of {ctx.batch_size} samples would keep about "
+                           f"{per_sample * ctx.batch_size / 2 ** 30:.1f} GiB of activations for the backward "
+                           f"pass ({per_sample / 2 ** 20:.0f} MiB a sample), more than half of this machine's "
+                           f"memory; pass --batch-size {fits} or less")
+
+
+def _within_memory(model: nn.Module, x: Samples, batch_size: int, device) -> int:
+    """`batch_size`, or fewer samples where their activations would exceed EVAL_MEMORY (a model
+    that can say: pruning.onnx.bridge.OnnxModule.activation_bytes)."""
+    measure = getattr(model, "activation_bytes", None)
+    if measure is None or len(x) < 2 or batch_size <= 2:
+        return batch_size
+    per_sample = measure(to_device(as_batch(x[:2]), device))[0] / 2
+    return int(max(1, min(batch_size, EVAL_MEMORY // max(per_sample, 1))))
 
 
 def evaluate(model: nn.Module, data: Dataset, *, limit: int | None = None, batch_size: int = 1000) -> float:

@@ -282,7 +282,22 @@ class OnnxModule(nn.Module):
             shape = tuple(self._run(xs).shape)
         self.output_batch_axis, self._axis_checked = batch_axis_of(self.model, shape, b), True
 
-    def _run(self, xs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def activation_bytes(self, x) -> tuple[int, int]:
+        """(the most bytes of activations a forward holds at once, the bytes of every activation
+        it makes) for the samples `x` (a tensor or a dict of them), stored tensors excluded: an
+        evaluation holds the first, training keeps about the second for its backward pass
+        (pruning.train sizes batches by them)."""
+        xs = dict(x) if isinstance(x, Mapping) else {self.input_names[0]: x}
+        n, b = len(next(iter(xs.values()))), self.static_batch
+        if b and n != b:                     # a static batch runs in groups of b: measure one
+            xs = {k: v[:1].expand(b, *v.shape[1:]) for k, v in xs.items()}
+        peak = [0, 0]
+        with torch.no_grad():
+            self._run(xs, peak)
+        scale = n / b if b and n != b else 1
+        return int(peak[0] * scale), int(peak[1] * scale)
+
+    def _run(self, xs: dict[str, torch.Tensor], peak: list[int] | None = None) -> torch.Tensor:
         env: dict[str, torch.Tensor | None] = {**xs, "": None}
         for name in self._keys:
             env[name] = self._value(name)
@@ -304,6 +319,10 @@ class OnnxModule(nn.Module):
             outs = out if isinstance(out, tuple) else (out,)
             for name, value in zip(node.output, outs):
                 env[name] = value
+            if peak is not None:
+                peak[0] = max(peak[0], sum(v.nbytes for k, v in env.items()
+                                           if isinstance(v, torch.Tensor) and k not in self._keys))
+                peak[1] += sum(v.nbytes for v in outs if isinstance(v, torch.Tensor))
             for name in self._last_read.get(id(node), ()):     # no later node reads it: let it go
                 env.pop(name, None)
         return env[self.output_names[0]]

@@ -133,3 +133,27 @@ def test_the_same_images_train_and_evaluate_bit_for_bit_alike_whatever_their_str
     for params, correct in results[1:]:
         assert all(torch.equal(p, q) for p, q in zip(params, results[0][0]))
         assert np.array_equal(correct, results[0][1])
+
+
+def test_batches_are_sized_by_the_activations_they_hold(monkeypatch):
+    """An evaluation batch holds at most EVAL_MEMORY of activations (the same scores in smaller
+    batches); a training batch whose activations would exceed half the machine's memory is
+    refused before the first step, naming a batch size that fits."""
+    import pruning.train as train
+    from pruning.data import load_dataset
+    from pruning.errors import PruningError
+    from pruning.models import build_model
+    torch.set_num_threads(1)
+    data = load_dataset("digits", limit=64, test_limit=64)
+    model = build_model("lenet5", data.input_shape, data.num_classes)
+    whole = train.sample_scores(model, data)
+    per_sample = model.activation_bytes(train.as_batch(data.test_x[:2]))[0] / 2
+    monkeypatch.setattr(train, "EVAL_MEMORY", int(per_sample * 5))
+    assert train._within_memory(model, data.test_x, 1000, torch.device("cpu")) == 5
+    np.testing.assert_array_equal(train.sample_scores(model, data), whole)
+    total = model.activation_bytes(train.as_batch(data.train_x[:2]))[1] / 2
+    pages = {"SC_PAGE_SIZE": 1, "SC_PHYS_PAGES": int(2 * total * 10)}       # half of it: 10 samples
+    monkeypatch.setattr(train.os, "sysconf", lambda name: pages[name])
+    ctx = TrainContext(data=data, epochs=0.1, batch_size=32)
+    with pytest.raises(PruningError, match=r"batch of 32 samples .* pass --batch-size 10 or less"):
+        train.train_epochs(model, ctx, 0.1)
