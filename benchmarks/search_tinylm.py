@@ -8,12 +8,13 @@ shared 2-core machine. Recorded: wall time (and the share of it spent pretrainin
 model, once, cached), the constraint's verdict on validation and test, the exported model's
 speedup on nm-2of4 with its own masks, and how many layers got 2:4 / unstructured / dense
 against uniform 2:4 on every layer (the cost model's plan, `codesign.plan`). The run folder is
-benchmarks/.cache/search_tinylm (a rerun with the same settings resumes).
+benchmarks/.cache/search_tinylm-dropD (a rerun with the same settings resumes).
 
-Run: .venv/bin/python benchmarks/search_tinylm.py
+Run: .venv/bin/python benchmarks/search_tinylm.py [--max-drop D]
 """
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -27,21 +28,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = Path(__file__).resolve().parent / ".cache" / "search_tinylm"
-MAX_DROP = 5.0                      # % perplexity increase allowed
+CACHE = Path(__file__).resolve().parent / ".cache"
+MAX_DROP = 5.0                      # % perplexity increase allowed (--max-drop changes it)
 # 10,000 training sequences (the validation split carved from them), 1,000 test sequences
 LIMITS = ["--train-limit", "10000", "--validation", "500", "--test-limit", "1000"]
 COMMAND = ["search", "tinylm", "--data", "fortunes", "--task", "lm", "--method", "sparsegpt",
            "--calibration", "64", "--hw", "nm-2of4", "--patterns", "unstructured,2:4",
-           "--max-drop", f"{MAX_DROP:g}", "--final-epochs", "0", *LIMITS,
+           "--final-epochs", "0", *LIMITS,
            # a one-shot candidate is not trained: nor is the dense reference it is judged against
            "--train-epochs", "0"]
 
 
-def run_search() -> tuple[float, float | None, int]:
+def run_search(command: list[str], out: Path) -> tuple[float, float | None, int]:
     """Run the CLI, echoing its lines; wall seconds, seconds spent pretraining (from the
     pretraining line to the next one; None when the model came from the cache), exit status."""
-    cmd = [str(ROOT / ".venv" / "bin" / "codesign"), *COMMAND, "--out", str(OUT)]
+    cmd = [str(ROOT / ".venv" / "bin" / "codesign"), *command, "--out", str(out)]
     print("$", " ".join(cmd[1:]), flush=True)
     t0 = time.perf_counter()
     pretrain_start = pretrain = None
@@ -79,13 +80,18 @@ def choices(layers) -> Counter:
     return counts
 
 
-def main() -> int:
-    wall, pretrain, rc = run_search()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-drop", type=float, default=MAX_DROP, help="allowed %% perplexity increase")
+    args = parser.parse_args(argv)
+    command = [*COMMAND, "--max-drop", f"{args.max_drop:g}"]
+    out = CACHE / f"search_tinylm-drop{args.max_drop:g}"
+    wall, pretrain, rc = run_search(command, out)
     if rc != 0:
         print(f"codesign search exited {rc}; nothing recorded")
         return 1
-    summary = json.loads((OUT / "summary.json").read_text())
-    plan = json.loads((OUT / "plan.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    plan = json.loads((out / "plan.json").read_text())
     import codesign
     uniform = codesign.plan("tinylm", "nm-2of4", alpha=0.5, pattern="2:4")
     uniform_rows = [{"prunable": l.prunable, "alpha": l.alpha, "pattern": l.pattern,
@@ -107,7 +113,7 @@ def main() -> int:
             *(f"| layers {k} | {found.get(k, 0)} | {flat.get(k, 0)} |" for k in kinds)]
     per_layer = ", ".join(f"{r['name'].removesuffix('.weight')} {r['pattern']} a={r['alpha']:.2f} "
                           f"{r['implementation']}" for r in plan["layers"] if r["prunable"] and r["alpha"] < 1)
-    notes = (f"Command: `codesign {' '.join(COMMAND)} --out DIR` (seed 0, 1 thread, local executor). "
+    notes = (f"Command: `codesign {' '.join(command)} --out DIR` (seed 0, 1 thread, local executor). "
              f"Validation: {summary['validation_samples']} sequences of 128 bytes carved from the 10,000 training "
              f"sequences; the dense tinylm is pretrained 1 epoch on the rest (cached by content; its time is "
              f"part of the wall time when it was not cached). Shipped: {summary['shipped']}. Per-layer choice "
@@ -115,7 +121,7 @@ def main() -> int:
              f"Uniform 2:4: every prunable layer (LM head included) at 2:4, costed by `codesign.plan` on "
              f"nm-2of4. Warnings: {'; '.join(summary['warnings']) or 'none'}.")
     record("search_tinylm.py", "search_tinylm.py: the search with one-shot SparseGPT probes on tinylm, "
-           "nm-2of4 (issue 20)", "\n".join(rows), notes)
+           f"nm-2of4, max drop {args.max_drop:g}% (issue 20)", "\n".join(rows), notes)
     return 0
 
 
