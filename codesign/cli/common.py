@@ -268,10 +268,9 @@ def dims(shape) -> str:
 def metric_text(metric: str, value: float, n: int | None = None) -> str:
     """A task's metric (pruning.tasks) as people read it: perplexity as a number, accuracy and
     agreement as percent; accuracy on `n` samples with its 95% Wilson interval."""
-    if metric == "perplexity":
-        return f"{value:.4g}"
+    from codesign.report.fmt import metric as shown
     if n is None or metric != "accuracy":         # agreement: its interval is the drop's
-        return f"{100 * value:.2f}%"
+        return shown(metric, value)
     from pruning.verdict import wilson_interval
     lo, hi = wilson_interval(value, n)
     return f"{100 * value:.2f}% [{100 * lo:.1f}, {100 * hi:.1f}]"

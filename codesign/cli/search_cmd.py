@@ -100,8 +100,10 @@ def _reference_note(ev, job) -> str:
     from codesign.report.search import reference_phrase
     if ev.request.kind != "reference":
         return ""
+    from pruning.prune_job import TASK_METRICS
     phrase = reference_phrase(ev.outcome.extra.get("pretrained_accuracy"),
-                              ev.outcome.extra.get("control_accuracy"), job.train_epochs)
+                              ev.outcome.extra.get("control_accuracy"), job.train_epochs,
+                              TASK_METRICS[job.task][0] if job.task in TASK_METRICS else "accuracy")
     return f" ({phrase})" if phrase else ""
 
 

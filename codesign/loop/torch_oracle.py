@@ -230,7 +230,8 @@ class TorchOracle:
         correct = sample_scores(self.model, self.data)
         model = self.model
         extra = {"pretrained_accuracy": self._value(correct)}
-        epochs = self.settings.train_epochs
+        # the control trains as long as a candidate does: a one-shot method's candidates do not
+        epochs = 0.0 if method(self.settings.method).one_shot else self.settings.train_epochs
         if self.settings.control and epochs > 0:
             seed = EvalRequest.make("reference").seed(self.settings.seed)
             torch.manual_seed(seed)

@@ -68,3 +68,9 @@ def seconds(s: float | None) -> str:
 def percent(share: float) -> str:
     """A share as a percentage with one decimal; a share short of 1 never prints as 100%."""
     return "100%" if share >= 1 else f"{min(100 * share, 99.9):.1f}%"
+
+
+def metric(name: str, value: float) -> str:
+    """A task's metric (pruning.tasks): perplexity as a number, accuracy and agreement (fractions)
+    as percent with two decimals."""
+    return f"{value:.4g}" if name == "perplexity" else f"{100 * value:.2f}%"

@@ -6,17 +6,20 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from codesign.report.build import search_report, search_trace
+from codesign.report.fmt import metric
 from codesign.report.model import Curve
 from codesign.report.renderer import render
+from pruning.prune_job import TASK_METRICS
 
 
-def reference_phrase(given: float | None, trained: float | None, train_epochs: float) -> str:
+def reference_phrase(given: float | None, trained: float | None, train_epochs: float,
+                     metric_name: str = "accuracy") -> str:
     """Which dense models the bar every candidate is judged against is the better of ("" when
-    no trained copy was made)."""
+    no trained copy was made); values in the task's metric."""
     if given is None or trained is None:
         return ""
-    return (f"the better of the dense model as given ({100 * given:.2f}%) and a dense copy trained "
-            f"{train_epochs:g} epoch(s) like every candidate ({100 * trained:.2f}%)")
+    return (f"the better of the dense model as given ({metric(metric_name, given)}) and a dense copy trained "
+            f"{train_epochs:g} epoch(s) like every candidate ({metric(metric_name, trained)})")
 
 
 def write_search_report(job, results: Mapping, wall: Mapping[str, float], summary, plan,
@@ -29,9 +32,10 @@ def write_search_report(job, results: Mapping, wall: Mapping[str, float], summar
     def interval(v: dict | None) -> str:
         if not v:
             return "–"
-        return f"{v['drop']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}] points (n = {v['n']:,})"
+        return (f"{v['drop']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}] {TASK_METRICS[summary.task][1]} "
+                f"(n = {v['n']:,})")
     which_reference = reference_phrase(summary.given_accuracy, summary.trained_reference_accuracy,
-                                       job.train_epochs)
+                                       job.train_epochs, TASK_METRICS[summary.task][0])
     workers = summary.executor.workers
     lines = {"constraint met (validation)": "yes" if c.met else "NO",
              "exported model": ("the final run" if summary.shipped != "candidate"

@@ -59,3 +59,14 @@ def test_search_refuses_to_pretrain_for_distillation(gpt, tmp_path, capsys):
     assert main(["search", str(gpt), "--data", "synthetic", "--task", "distill", "--pretrain-epochs", "1",
                  "--out", str(tmp_path / "run")] + BUDGET) == 2
     assert "nothing to learn from" in capsys.readouterr().err
+
+
+def test_a_one_shot_search_judges_against_the_untrained_dense_model(gpt, tmp_path):
+    """A one-shot method's candidates are not trained, so neither is the bar they are judged
+    against (a dense copy trained like a candidate would be trained for nothing)."""
+    out = tmp_path / "run"
+    assert main(["search", str(gpt), "--data", "synthetic", "--max-drop", "50", "--method", "wanda",
+                 "--calibration", "16", "--train-limit", "300", "--test-limit", "100", "--patterns", "2:4",
+                 "--final-epochs", "0", "--quiet", "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["trained_reference_accuracy"] is None and s["given_accuracy"] == s["reference_accuracy"]
