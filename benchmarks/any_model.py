@@ -102,6 +102,11 @@ WHEEL_MODELS = (
 )
 
 
+# Models whose training activations exceed half this machine's memory at a batch of 128 (prune
+# refuses and names the size that fits: rapidocr rec 63, ddddocr common_det 91): they train at 32.
+SMALL_BATCH, SMALL_BATCH_MODELS = 32, ("rapidocr rec", "ddddocr common_det")
+
+
 def wheels_dir() -> Path:
     from pruning.pretrain import cache_dir        # $CODESIGN_CACHE/pretrained: its parent is the cache
     return cache_dir().parent / "wheels"
@@ -190,7 +195,8 @@ def run_case(case: Case, work: Path, keep: Path | None) -> tuple[str, list[str]]
     t0 = time.perf_counter()
     try:
         res = codesign.prune(str(case.path), data, **{**PRUNE, "limit": case.limit}, test_limit=case.test_limit,
-                             out=str(out))
+                             input_shape=None if case.npz else case.shape,
+                             batch_size=SMALL_BATCH if case.name in SMALL_BATCH_MODELS else 128, out=str(out))
     except USER_ERRORS as exc:
         return "refused", cells + [f"{time.perf_counter() - t0:.1f}"] + ["-"] * 6 + [f"prune refused: {one_line(exc)}"]
     except Exception as exc:  # noqa: BLE001 - a fault of the project, recorded as such with its place
@@ -246,8 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     notes = (f"Command per row: `codesign prune M --data synthetic --task distill --method magnitude --pattern 2:4 "
              f"--epochs 0.2 --limit 200 --out D` through `codesign.prune` in-process (1 thread, seed 0); rows "
              f"marked 'random npz' use a seeded uniform .npz of {NPZ_SAMPLES} samples at the size named instead "
-             "(synthetic data gives a free axis 16); espcn nn_resize and ddddocr common_det use "
-             "--limit 25 --test-limit 25 (1 and 3.2 GMACs a sample). Inspect: `codesign.load` at the same sizes; "
+             "(the synthetic rows of a model with free sizes pass them as --input-shape); espcn nn_resize and "
+             "ddddocr common_det use --limit 25 --test-limit 25 (1 and 3.2 GMACs a sample); "
+             f"{' and '.join(SMALL_BATCH_MODELS)} train at --batch-size {SMALL_BATCH} (at 128 their activations "
+             "exceed half this machine's memory and prune refuses). Inspect: `codesign.load` at the same sizes; "
              "layers are the importer's (activation products included). Agreement: with the dense model on the "
              "test samples (top-1 for class-like outputs, else cosine); drop = 100 x (before - after), paired. "
              "2:4 column: groups of 4 with more than 2 nonzeros in the compressed weights of model.onnx as "

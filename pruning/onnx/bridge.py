@@ -142,14 +142,16 @@ def _normalized(node, producers: dict, learned: set[str], root, depth: int = 5) 
 
 
 def _last_readers(nodes, keep: set[str]) -> dict[int, list[str]]:
-    """{id(node): the values no node after it reads}: a forward drops each intermediate after
-    its last reader, so it holds a few layers' activations rather than all of them (tinylm at
-    a batch of 1,000: 12.7 GB otherwise). Graph outputs and stored tensors are kept."""
+    """{node's index: the values no node after it reads}: a forward drops each intermediate
+    after its last reader, so it holds a few layers' activations rather than all of them
+    (tinylm at a batch of 1,000: 12.7 GB otherwise). Graph outputs and stored tensors are kept.
+    Indices, not node objects: a copy of the module (a distillation's teacher, a Ray task's
+    module) has other node objects."""
     last: dict[str, int] = {}
-    for node, _ in nodes:
+    for index, (node, _) in enumerate(nodes):
         for name in node.input:
             if name and name not in keep:
-                last[name] = id(node)
+                last[name] = index
     out: dict[int, list[str]] = {}
     for name, reader in last.items():
         out.setdefault(reader, []).append(name)
@@ -305,7 +307,7 @@ class OnnxModule(nn.Module):
         # there move to the module's device where a node reads them; on the CPU nothing moves.
         device = module_device(self)
         on_cpu = device.type == "cpu"
-        for node, a in self.nodes:
+        for index, (node, a) in enumerate(self.nodes):
             ins = [env[i] if i else None for i in node.input]
             if not on_cpu:
                 ins = [v.to(device) if isinstance(v, torch.Tensor) and v.device != device else v for v in ins]
@@ -323,7 +325,7 @@ class OnnxModule(nn.Module):
                 peak[0] = max(peak[0], sum(v.nbytes for k, v in env.items()
                                            if isinstance(v, torch.Tensor) and k not in self._keys))
                 peak[1] += sum(v.nbytes for v in outs if isinstance(v, torch.Tensor))
-            for name in self._last_read.get(id(node), ()):     # no later node reads it: let it go
+            for name in self._last_read.get(index, ()):        # no later node reads it: let it go
                 env.pop(name, None)
         return env[self.output_names[0]]
 

@@ -176,3 +176,14 @@ def test_a_graph_with_a_static_batch_is_checked_in_chunks_of_it():
         value.type.tensor_type.shape.dim[0].Clear()
         value.type.tensor_type.shape.dim[0].dim_value = 1
     verify_onnx(module, fixed, _f(5, 1, 28, 28))
+
+
+def test_a_copy_of_the_module_lets_intermediates_go_as_the_original_does():
+    """A distillation's teacher is a deep copy: it must drop each activation after its last
+    reader too (keyed by node index, not by node object), or it holds all of them at once."""
+    import copy
+    net = from_onnx(builtin_onnx("vgg7", (1, 28, 28), 10))
+    x = torch.rand(4, 1, 28, 28)
+    peak, total = net.activation_bytes(x)
+    assert peak < total / 3
+    assert copy.deepcopy(net).activation_bytes(x) == (peak, total)
