@@ -185,5 +185,5 @@ def test_a_copy_of_the_module_lets_intermediates_go_as_the_original_does():
     net = from_onnx(builtin_onnx("vgg7", (1, 28, 28), 10))
     x = torch.rand(4, 1, 28, 28)
     peak, total = net.activation_bytes(x)
-    assert peak < total / 3
+    assert peak < total / 2
     assert copy.deepcopy(net).activation_bytes(x) == (peak, total)
