@@ -292,7 +292,7 @@ def _decoder_onnx(name: str, cfg: Decoder, input_shape: tuple[int, ...], seed: i
         silu = node("Mul", [gate, node("Sigmoid", [gate], f"{p}.mlp/sigmoid")], f"{p}.mlp/silu")
         hidden = node("Mul", [silu, matmul(h, f"{p}.mlp.up.weight", d, cfg.ff)], f"{p}.mlp/swiglu")
         x = node("Add", [x, matmul(hidden, f"{p}.mlp.down.weight", cfg.ff, d, residual_std)], f"{p}/mlp_out")
-    logits = matmul(rms_norm(x, "norm"), "lm_head.weight", d, cfg.vocab)
+    matmul(rms_norm(x, "norm"), "lm_head.weight", d, cfg.vocab)             # its output renamed below
     nodes[-1].output[0] = "logits"
     graph = helper.make_graph(
         nodes, name, [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", length])],

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from codesign.loop.job_spec import SearchJob, StatusHook
-from codesign.loop.records import SearchError
 from codesign.loop.verdict import ASSUMED_DISCORDANCE, expected_width, validation_size
 
 

@@ -2,7 +2,6 @@
 with AGP and with ADMM gives the masks the CLI backend gives at the same seed and settings (the
 backend drives the same pruner object); finalize() feeds codesign.plan; the README's loop runs
 as written."""
-import copy
 import re
 from pathlib import Path
 
