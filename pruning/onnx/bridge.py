@@ -192,6 +192,7 @@ class OnnxModule(nn.Module):
         dims = inputs[0].type.tensor_type.shape.dim
         self.static_batch = _fixed(dims[0]) if dims else None
         self.output_batch_axis = _output_batch_axis(model)     # checked on the first run (static batch)
+        self.input_axes = input_batch_axes(model)              # samples come batch-first
         self._axis_checked = False
         self.output_names = [o.name for o in graph.output]
         self.nodes = [(n, _attrs(n)) for n in graph.node]
@@ -244,7 +245,7 @@ class OnnxModule(nn.Module):
         b = self.static_batch
         n = xs[self.input_names[0]].shape[0] if b else None
         if not b or n == b:
-            return self._run(xs)
+            return self._run(self._placed(xs))
         return self._per_static_batch(xs, b, n)
 
     def outputs(self, x: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -284,6 +285,10 @@ class OnnxModule(nn.Module):
             shape = tuple(self._run(xs).shape)
         self.output_batch_axis, self._axis_checked = batch_axis_of(self.model, shape, b), True
 
+    def _placed(self, xs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Batch-first samples with each input's batch axis where the graph has it."""
+        return {k: v.movedim(0, self.input_axes[k]) if self.input_axes.get(k) else v for k, v in xs.items()}
+
     def activation_bytes(self, x) -> tuple[int, int]:
         """(the most bytes of activations a forward holds at once, the bytes of every activation
         it makes) for the samples `x` (a tensor or a dict of them), stored tensors excluded: an
@@ -295,7 +300,7 @@ class OnnxModule(nn.Module):
             xs = {k: v[:1].expand(b, *v.shape[1:]) for k, v in xs.items()}
         peak = [0, 0]
         with torch.no_grad():
-            self._run(xs, peak)
+            self._run(self._placed(xs), peak)
         scale = n / b if b and n != b else 1
         return int(peak[0] * scale), int(peak[1] * scale)
 
@@ -439,6 +444,20 @@ def _output_dims(model: onnx.ModelProto) -> tuple[int | None, ...] | None:
     return _dims(inferred.graph.output[0]) or dims
 
 
+def input_batch_axes(model: onnx.ModelProto) -> dict[str, int]:
+    """Which axis of each graph input holds the batch: the one named like the first input's
+    symbolic batch (a recurrent state (layers, batch, hidden) holds it on axis 1), else 0.
+    Samples are kept batch-first; the bridge and onnxruntime_outputs move that axis in place."""
+    graph = model.graph
+    inits = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in inits]
+    if not inputs or not inputs[0].type.tensor_type.shape.dim:
+        return {i.name: 0 for i in inputs}
+    batch = inputs[0].type.tensor_type.shape.dim[0].dim_param
+    return {i.name: next((k for k, d in enumerate(i.type.tensor_type.shape.dim) if batch and d.dim_param == batch), 0)
+            for i in inputs}
+
+
 def _output_batch_axis(model: onnx.ModelProto) -> int:
     """Which axis of the first output holds the batch: the one named like the first input's
     batch axis (a symbolic batch), else the first of the static batch's size, else 0 (a
@@ -541,6 +560,7 @@ def data_spec(model: onnx.ModelProto) -> DataSpec:
     if not inputs:
         raise OnnxBridgeError("the graph has no inputs (everything is a constant); nothing to train on")
     specs = []
+    axes = input_batch_axes(model)
     for value in inputs:
         dims = _dims(value)
         if not dims:
@@ -552,7 +572,8 @@ def data_spec(model: onnx.ModelProto) -> DataSpec:
                                   f"{TensorProto.DataType.Name(elem)}; the bridge trains float, integer or "
                                   "boolean inputs")
         vocab = _vocabulary(graph, value.name) if elem != TensorProto.FLOAT else None
-        specs.append(DataSpec(name=value.name, dims=dims[1:], dtype=INPUT_TYPES[elem], vocab=vocab,
+        axis = axes[value.name]                       # per-sample dims: the batch axis left out
+        specs.append(DataSpec(name=value.name, dims=dims[:axis] + dims[axis + 1:], dtype=INPUT_TYPES[elem], vocab=vocab,
                               role=_role(graph, value, vocab)))
     out = _output_dims(model)
     axis = _output_batch_axis(model)
@@ -586,6 +607,7 @@ def onnxruntime_outputs(model: onnx.ModelProto, x, chunk: int = 1000, fused: boo
     names = [i.name for i in session.get_inputs()]
     arrays = x.arrays if isinstance(x, Inputs) else {names[0]: x}
     arrays = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in arrays.items()}
+    axes = input_batch_axes(model)
     n = len(next(iter(arrays.values())))
     axis = _output_batch_axis(model)
     parts = []
@@ -594,7 +616,7 @@ def onnxruntime_outputs(model: onnx.ModelProto, x, chunk: int = 1000, fused: boo
         short = len(feed[names[0]])
         if short < step and static:                                           # pad a static batch's last chunk
             feed = {k: np.concatenate([v, np.repeat(v[-1:], step - short, axis=0)]) for k, v in feed.items()}
-        out = session.run(None, feed)[0]
+        out = session.run(None, {k: np.moveaxis(v, 0, axes.get(k, 0)) for k, v in feed.items()})[0]
         if static:
             axis = batch_axis_of(model, out.shape, static)
         parts.append(np.take(out, range(short), axis=axis) if short < step and static else out)

@@ -70,3 +70,44 @@ def test_an_output_declared_with_the_wrong_shape_is_read_as_a_run_gives_it():
     assert got.shape == expected.shape == (4, 6, 5)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got[:, 2], (x[2].reshape(4, 3) @ numpy_helper.to_array(w)), rtol=1e-5)
+
+
+def test_a_state_input_with_its_batch_on_axis_1_prunes(tmp_path):
+    """A recurrent state (layers, batch, hidden) as torch's legacy exporter writes it with a
+    dynamic batch: data stays batch-first, the bridge and onnxruntime put the batch where the
+    graph has it."""
+    import io
+    import warnings
+
+    import torch
+
+    class Voice(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(8, 16, batch_first=True)
+            self.out = torch.nn.Linear(16, 8)
+
+        def forward(self, frames, h0, c0):
+            y, _ = self.lstm(frames, (h0, c0))
+            return self.out(y)
+
+    torch.manual_seed(0)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Voice().eval(), (torch.rand(2, 5, 8), torch.zeros(1, 2, 16), torch.zeros(1, 2, 16)), buf,
+                          dynamo=False, input_names=["frames", "h0", "c0"], output_names=["y"],
+                          dynamic_axes={"frames": {0: "batch"}, "h0": {1: "batch"}, "c0": {1: "batch"},
+                                        "y": {0: "batch"}})
+    path = tmp_path / "voice.onnx"
+    path.write_bytes(buf.getvalue())
+    from pruning.onnx.bridge import data_spec, input_batch_axes
+    proto = onnx.load(path)
+    assert input_batch_axes(proto) == {"frames": 0, "h0": 1, "c0": 1}
+    assert [i.dims for i in data_spec(proto).inputs] == [(5, 8), (1, 16), (1, 16)]
+    out = tmp_path / "run"
+    assert main(["prune", str(path), "--data", "synthetic", "--method", "magnitude", "--alpha", "0.5",
+                 "--pattern", "2:4", "--epochs", "0.1", "--limit", "40", "--quiet", "--out", str(out)]) == 0
+    layers = json.loads((out / "layers.json").read_text())
+    assert layers["task"] == "distill" and layers["onnxruntime_max_diff"] < 1e-4
+    assert sum(r["pattern"] == "2:4" for r in layers["layers"]) == 3
