@@ -12,11 +12,10 @@ import numpy as np
 from codesign.arguments import DATA_FORMS, hardware as hardware_argument, is_torch_module as is_module
 from codesign.specs import hardware
 from hwmodels.spec import HardwareSpec
-from pruning.data import TEST_SHARE
 from pruning.errors import DatasetError
 
 
-__all__ = ["TEST_SHARE", "as_dataset", "check_module_fits", "is_module", "resolve_hardware", "resolve_model"]
+__all__ = ["as_dataset", "check_module_fits", "is_module", "resolve_hardware", "resolve_model"]
 
 
 def resolve_hardware(hw):
@@ -97,7 +96,7 @@ def _torch_data_name(source) -> str:
 def as_dataset(data, *, limit=None, test_limit=None, seed: int = 0, spec=None):
     """A pruning.data.Dataset from any of the forms in the module docstring, fitted to `spec`
     (pruning.data.DataSpec: what the model takes) when given."""
-    from pruning.data import Dataset, fit_dataset, from_arrays, load_dataset, subset
+    from pruning.data import Dataset, fit_dataset, from_arrays, held_out, load_dataset, subset, take
     if isinstance(data, Dataset):
         data = fit_dataset(data, spec) if spec is not None else data
         return subset(data, limit, test_limit if test_limit is not None else limit, seed)
@@ -107,11 +106,8 @@ def as_dataset(data, *, limit=None, test_limit=None, seed: int = 0, spec=None):
         (tx, ty), (vx, vy) = _arrays(data[0]), _arrays(data[1])
     else:
         x, y = _arrays(data)
-        order = np.random.default_rng(seed).permutation(len(x))
-        cut = max(1, int(len(x) * TEST_SHARE))
-        test, train = order[:cut], order[cut:]
-        pick = lambda a, idx: None if a is None else a[idx]
-        tx, ty, vx, vy = x[train], pick(y, train), x[test], pick(y, test)
+        train, test = held_out(len(x), seed)
+        tx, ty, vx, vy = x[train], take(y, train), x[test], take(y, test)
     ds = from_arrays("torch-data", tx, ty, vx, vy, spec=spec)
     return subset(ds, limit, test_limit if test_limit is not None else limit, seed)
 

@@ -52,8 +52,8 @@ IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1
              "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
 # IDX element types (the third magic byte), big-endian on disk.
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-SYNTHETIC_SIZES = (2000, 500)
-TEST_SHARE = 0.2                              # of a named-array file held out for testing (seeded)                 # train, test samples of a synthetic set
+SYNTHETIC_SIZES = (2000, 500)                 # train, test samples of a synthetic set
+TEST_SHARE = 0.2                              # of one pool of samples held out for testing (seeded)
 SYNTHETIC_MAX_BYTES = 512 * 2 ** 20           # a synthetic set larger than this needs --limit
 # Limits on a data file's arrays as held for training (float32 samples, int64 labels; reading
 # and checking them peaks at about 1.3 times that), checked from the file's headers (NPZ members,
@@ -675,11 +675,20 @@ def _split_named(name: str, arrays: dict[str, np.ndarray], seed: int, scale: flo
         raise DatasetError(f"dataset {name!r}: {n} samples but {len(labels)} labels")
     if n < 2:
         raise DatasetError(f"dataset {name!r} holds {n} sample; give at least 2 (some are held out for testing)")
+    train, test = (np.sort(idx) for idx in held_out(n, seed))
+    return RawData(name, inputs[train], take(labels, train), inputs[test], take(labels, test), scale)
+
+
+def held_out(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices of one pool of n samples: a seeded TEST_SHARE held out (at least one)."""
     order = np.random.default_rng(seed).permutation(n)
     cut = max(1, int(n * TEST_SHARE))
-    test, train = np.sort(order[:cut]), np.sort(order[cut:])
-    pick = lambda a, idx: None if a is None else a[idx]
-    return RawData(name, inputs[train], pick(labels, train), inputs[test], pick(labels, test), scale)
+    return order[cut:], order[:cut]
+
+
+def take(labels: np.ndarray | None, idx) -> np.ndarray | None:
+    """Labels of samples `idx`; None for unlabeled data."""
+    return None if labels is None else labels[idx]
 
 
 def _read_npy_dir(directory: Path, seed: int) -> RawData:

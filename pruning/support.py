@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 
-from pruning.data import Dataset
+from pruning.data import Dataset, take
 from pruning.errors import PruningError, SparsityMismatchError
 from pruning.masks import Masks, check_sparsity
 from pruning.patterns import Pattern
@@ -183,9 +183,8 @@ def holdout(ctx: TrainContext, fraction: float = 0.1, limit: int = 2000) -> tupl
     k = min(limit, max(1, int(n * fraction))) if n > 1 else 0
     order = np.random.default_rng(ctx.seed + 7).permutation(n)
     val, train = order[:k], np.sort(order[k:])
-    pick = lambda y, idx: None if y is None else y[idx]
-    reduced = dataclasses.replace(data, train_x=data.train_x[train], train_y=pick(data.train_y, train))
-    held = dataclasses.replace(data, test_x=data.train_x[val], test_y=pick(data.train_y, val))
+    reduced = dataclasses.replace(data, train_x=data.train_x[train], train_y=take(data.train_y, train))
+    held = dataclasses.replace(data, test_x=data.train_x[val], test_y=take(data.train_y, val))
     return dataclasses.replace(ctx, data=reduced), held
 
 

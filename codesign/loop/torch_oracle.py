@@ -41,7 +41,7 @@ from torch import nn
 from codesign.executor import EvalRequest, Outcome
 from codesign.loop.verdict import pack
 from pruning.checkpoint import load_checkpoint, save_checkpoint
-from pruning.data import Dataset
+from pruning.data import Dataset, take
 from pruning.device import module_device, resolve_device
 from pruning.methods import get_backend, method
 from pruning.patterns import parse_pattern
@@ -61,9 +61,8 @@ def search_split(data: Dataset, validation: int, seed: int = 0) -> tuple[Dataset
     validation = max(1, min(validation, n // 2))
     idx = np.random.default_rng(seed).permutation(n)
     val, train = np.sort(idx[:validation]), np.sort(idx[validation:])
-    pick = lambda y, i: None if y is None else y[i]
-    search = replace(data, train_x=data.train_x[train], train_y=pick(data.train_y, train),
-                     test_x=data.train_x[val], test_y=pick(data.train_y, val), name=data.name + "/search")
+    search = replace(data, train_x=data.train_x[train], train_y=take(data.train_y, train),
+                     test_x=data.train_x[val], test_y=take(data.train_y, val), name=data.name + "/search")
     return search, data
 
 
