@@ -228,11 +228,7 @@ class Method:
     options: type
     description: str
     backend: str = "Backend"        # the class in `module` (a module may hold several methods)
-
-    @property
-    def one_shot(self) -> bool:
-        """Compresses without training (the epoch budget is not used)."""
-        return self.options in (OneShotOptions, WandaOptions, SparseGptOptions)
+    one_shot: bool = False          # compresses without training (the epoch budget is not used)
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
@@ -251,13 +247,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("oneshot", "pruning.methods.oneshot", OneShotOptions,
            f"one-shot magnitude, the baseline of SparseGPT and Wanda: each layer's largest |W|, no calibration; "
            f"{ONE_SHOT}",
-           "OneShotMagnitudeBackend"),
+           "OneShotMagnitudeBackend", one_shot=True),
     Method("wanda", "pruning.methods.oneshot", WandaOptions,
            f"Wanda (Sun et al. 2024): prune by |W| x ||X|| from calibration samples, layer by layer, no "
-           f"weight update; {ONE_SHOT}", "WandaBackend"),
+           f"weight update; {ONE_SHOT}", "WandaBackend", one_shot=True),
     Method("sparsegpt", "pruning.methods.oneshot", SparseGptOptions,
            f"SparseGPT (Frantar & Alistarh 2023): OBS reconstruction of each layer from calibration samples, "
-           f"layer by layer; joint GPTQ-style quantization with --bits; {ONE_SHOT}", "SparseGptBackend"),
+           f"layer by layer; joint GPTQ-style quantization with --bits; {ONE_SHOT}", "SparseGptBackend", one_shot=True),
 )}
 
 
